@@ -1,0 +1,506 @@
+//! The search configuration: TOML files, `--set key=value` overrides, defaults and validation.
+//!
+//! Every key has a default here; a file names only what it changes. Unknown keys and values out of
+//! range are errors that name the key (a misspelt hyper-parameter silently ignored is a research
+//! bug).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Which search algorithm the worker runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    /// NASP: proximal iterations on a discrete architecture.
+    Nasp,
+    /// DARTS, first order (ξ = 0).
+    Darts1,
+    /// DARTS, second order (unrolled, finite-difference Hessian-vector product).
+    Darts2,
+}
+
+impl Algorithm {
+    /// The name used in configs, the CLI and the UI.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Nasp => "nasp",
+            Algorithm::Darts1 => "darts1",
+            Algorithm::Darts2 => "darts2",
+        }
+    }
+
+    /// Parses `nasp`, `darts1` or `darts2`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "nasp" => Some(Algorithm::Nasp),
+            "darts1" => Some(Algorithm::Darts1),
+            "darts2" => Some(Algorithm::Darts2),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Floating-point precision of the forward/backward passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// Plain 32-bit floats everywhere.
+    Fp32,
+    /// bfloat16 autocast on CUDA (weights, optimizer state and A stay in fp32).
+    Bf16,
+}
+
+/// The search space: which candidate operations each edge holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Space {
+    /// DARTS: the same 8 ops (with `none`) in normal and reduction cells.
+    Darts,
+    /// NASP's released code: 8 normal ops, 5 reduction ops, no `none`.
+    Nasp,
+}
+
+/// Where the images come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dataset {
+    /// CIFAR-10 if it is found, otherwise the built-in synthetic set (announced).
+    Auto,
+    /// CIFAR-10 binary files; an error if they are not found.
+    Cifar10,
+    /// The built-in deterministic synthetic set.
+    Synthetic,
+}
+
+/// How the genotype is derived from the architecture parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GenotypeRule {
+    /// The edges and ops the proximal step keeps (Ā).
+    Proximal,
+    /// The reference code's ranking by softmax(A) (DARTS rule).
+    Softmax,
+}
+
+/// The whole resolved configuration of a search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub seed: u64,
+    pub algorithm: Algorithm,
+    pub device: String,
+    pub precision: Precision,
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    pub train: TrainConfig,
+    pub arch: ArchConfig,
+    pub checkpoint: CheckpointConfig,
+    pub ui: UiConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    pub dataset: Dataset,
+    pub dir: String,
+    pub train_portion: f64,
+    /// Side of the square images the network sees (32 = CIFAR-10 as is; 16 or 8 average-pool
+    /// the augmented 32-px crop down, for tiny test runs).
+    pub image_size: i64,
+    /// Use only the first `limit` training images (0 = all).
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    pub space: Space,
+    pub channels: i64,
+    pub cells: usize,
+    pub nodes: usize,
+    /// Overrides the space's normal-cell op list (names from the op catalogue).
+    pub normal_ops: Vec<String>,
+    /// Overrides the space's reduction-cell op list.
+    pub reduce_ops: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub lr_min: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    pub grad_clip: f64,
+    /// Validation batches evaluated at the end of each epoch (0 = the whole validation split).
+    pub eval_batches: usize,
+    /// Headless progress line every this many steps (0 = only per epoch).
+    pub log_every: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArchConfig {
+    pub lr: f64,
+    pub betas: [f64; 2],
+    pub weight_decay: f64,
+    /// Initial value of every entry of A (NASP). DARTS uses `init_std`.
+    pub init: f64,
+    /// DARTS initialisation: α = init_std · N(0, 1) (the reference code's 1e-3).
+    pub init_std: f64,
+    /// Model-complexity regulariser coefficient (spec §3.8), NASP only.
+    pub l2: f64,
+    /// ε of the ε-greedy proximal step (inert in the reference code; off by default).
+    pub greedy: f64,
+    pub genotype_rule: GenotypeRule,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckpointConfig {
+    pub every_steps: usize,
+    pub every_epochs: usize,
+    pub keep: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiConfig {
+    pub fps: u32,
+    pub theme: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            seed: 2,
+            algorithm: Algorithm::Nasp,
+            device: "auto".into(),
+            precision: Precision::Fp32,
+            data: DataConfig::default(),
+            model: ModelConfig::default(),
+            train: TrainConfig::default(),
+            arch: ArchConfig::default(),
+            checkpoint: CheckpointConfig::default(),
+            ui: UiConfig::default(),
+        }
+    }
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            dataset: Dataset::Auto,
+            dir: String::new(),
+            train_portion: 0.5,
+            image_size: 32,
+            limit: 0,
+        }
+    }
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            space: Space::Darts,
+            channels: 16,
+            cells: 8,
+            nodes: 4,
+            normal_ops: Vec::new(),
+            reduce_ops: Vec::new(),
+        }
+    }
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 50,
+            batch_size: 64,
+            lr: 0.025,
+            lr_min: 0.001,
+            momentum: 0.9,
+            weight_decay: 3e-4,
+            grad_clip: 5.0,
+            eval_batches: 0,
+            log_every: 50,
+        }
+    }
+}
+
+impl Default for ArchConfig {
+    fn default() -> Self {
+        ArchConfig {
+            lr: 3e-4,
+            betas: [0.5, 0.999],
+            weight_decay: 1e-3,
+            init: 0.5,
+            init_std: 1e-3,
+            l2: 0.0,
+            greedy: 0.0,
+            genotype_rule: GenotypeRule::Proximal,
+        }
+    }
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        CheckpointConfig { every_steps: 0, every_epochs: 1, keep: 3 }
+    }
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        UiConfig { fps: 10, theme: "default".into() }
+    }
+}
+
+/// A configuration error; its message names the file and/or key and says what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("--set {arg}: {message}")]
+    Set { arg: String, message: String },
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.to_string(), message: message.into() }
+}
+
+impl Config {
+    /// Loads `path` (or only the defaults when `None`), applies `--set` overrides in order, and
+    /// validates the result.
+    pub fn load(path: Option<&Path>, sets: &[String]) -> Result<Config, ConfigError> {
+        let (mut value, origin) = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|source| ConfigError::Read { path: p.to_path_buf(), source })?;
+                let value: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: p.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                (value, p.display().to_string())
+            }
+            None => (toml::Table::new(), "<defaults>".to_string()),
+        };
+        for arg in sets {
+            apply_set(&mut value, arg)?;
+        }
+        let origin = if sets.is_empty() { origin } else { format!("{origin} with --set overrides") };
+        Config::from_table(value, &origin)
+    }
+
+    /// Parses TOML text (used for the `config.toml` a run directory or checkpoint carries).
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let value: toml::Table = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: origin.to_string(), message: e.to_string() })?;
+        Config::from_table(value, origin)
+    }
+
+    fn from_table(value: toml::Table, origin: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::Value::Table(value).try_into().map_err(|e: toml::de::Error| {
+            ConfigError::Parse { path: origin.to_string(), message: e.message().to_string() }
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The configuration as TOML text (every key, resolved).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot serialise config: {e}\n"))
+    }
+
+    /// Checks ranges and combinations; the error names the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        parse_device(&self.device).map_err(|m| invalid("device", m))?;
+        let d = &self.data;
+        if !(d.train_portion > 0.0 && d.train_portion < 1.0) {
+            return Err(invalid("data.train_portion", format!("{} must lie strictly between 0 and 1", d.train_portion)));
+        }
+        if !matches!(d.image_size, 8 | 16 | 32) {
+            return Err(invalid("data.image_size", format!("{} is not supported: use 8, 16 or 32", d.image_size)));
+        }
+        if d.limit != 0 && d.limit < 4 {
+            return Err(invalid("data.limit", "use 0 (all images) or at least 4 images"));
+        }
+        let m = &self.model;
+        if m.channels < 2 || m.channels % 2 != 0 || m.channels > 1024 {
+            return Err(invalid("model.channels", format!("{} must be an even number from 2 to 1024", m.channels)));
+        }
+        if m.cells < 1 || m.cells > 64 {
+            return Err(invalid("model.cells", format!("{} must be from 1 to 64", m.cells)));
+        }
+        if m.nodes < 2 || m.nodes > 8 {
+            return Err(invalid("model.nodes", format!("{} must be from 2 to 8", m.nodes)));
+        }
+        for (key, list) in [("model.normal_ops", &m.normal_ops), ("model.reduce_ops", &m.reduce_ops)] {
+            for name in list {
+                if !crate::genotype::OP_CATALOGUE.contains(&name.as_str()) {
+                    return Err(invalid(key, format!("unknown op {name:?}; known ops: {}", crate::genotype::OP_CATALOGUE.join(", "))));
+                }
+            }
+            if list.len() == 1 {
+                return Err(invalid(key, "needs at least 2 ops (or leave it empty for the space's list)"));
+            }
+        }
+        let t = &self.train;
+        if t.epochs == 0 {
+            return Err(invalid("train.epochs", "must be at least 1"));
+        }
+        if t.batch_size == 0 || t.batch_size > 4096 {
+            return Err(invalid("train.batch_size", format!("{} must be from 1 to 4096", t.batch_size)));
+        }
+        positive("train.lr", t.lr)?;
+        if !(t.lr_min >= 0.0 && t.lr_min <= t.lr) {
+            return Err(invalid("train.lr_min", format!("{} must be from 0 to train.lr ({})", t.lr_min, t.lr)));
+        }
+        unit("train.momentum", t.momentum)?;
+        non_negative("train.weight_decay", t.weight_decay)?;
+        positive("train.grad_clip", t.grad_clip)?;
+        let a = &self.arch;
+        positive("arch.lr", a.lr)?;
+        unit("arch.betas", a.betas[0])?;
+        unit("arch.betas", a.betas[1])?;
+        non_negative("arch.weight_decay", a.weight_decay)?;
+        if !(0.0..=1.0).contains(&a.init) {
+            return Err(invalid("arch.init", format!("{} must lie in [0, 1] (the box of A)", a.init)));
+        }
+        non_negative("arch.init_std", a.init_std)?;
+        non_negative("arch.l2", a.l2)?;
+        if !(0.0..=1.0).contains(&a.greedy) {
+            return Err(invalid("arch.greedy", format!("{} is a probability: use a value in [0, 1]", a.greedy)));
+        }
+        if self.checkpoint.keep == 0 {
+            return Err(invalid("checkpoint.keep", "must be at least 1"));
+        }
+        if self.ui.fps == 0 || self.ui.fps > 60 {
+            return Err(invalid("ui.fps", format!("{} must be from 1 to 60", self.ui.fps)));
+        }
+        if self.precision == Precision::Bf16 && self.algorithm == Algorithm::Darts2 {
+            return Err(invalid("precision", "bf16 is not supported with darts2 (its finite differences need fp32)"));
+        }
+        Ok(())
+    }
+
+    /// Steps in one epoch: one pass over the weight-training split.
+    pub fn steps_per_epoch(&self, train_images: usize) -> usize {
+        train_images.div_ceil(self.train.batch_size).max(1)
+    }
+
+    /// Learning rate of epoch `e` (cosine with floor, stepped at the start of each epoch; spec
+    /// §2.2): `lr_min + (lr - lr_min)/2 · (1 + cos(π e / epochs))`.
+    pub fn lr_at_epoch(&self, epoch: usize) -> f64 {
+        let t = &self.train;
+        let x = std::f64::consts::PI * epoch as f64 / t.epochs as f64;
+        t.lr_min + 0.5 * (t.lr - t.lr_min) * (1.0 + x.cos())
+    }
+}
+
+fn positive(key: &str, v: f64) -> Result<(), ConfigError> {
+    if v > 0.0 && v.is_finite() { Ok(()) } else { Err(invalid(key, format!("{v} must be a positive number"))) }
+}
+
+fn non_negative(key: &str, v: f64) -> Result<(), ConfigError> {
+    if v >= 0.0 && v.is_finite() { Ok(()) } else { Err(invalid(key, format!("{v} must be 0 or more"))) }
+}
+
+fn unit(key: &str, v: f64) -> Result<(), ConfigError> {
+    if (0.0..1.0).contains(&v) { Ok(()) } else { Err(invalid(key, format!("{v} must lie in [0, 1)"))) }
+}
+
+/// A parsed `device` setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceChoice {
+    /// CUDA device 0 if CUDA is available, else the CPU.
+    Auto,
+    Cpu,
+    Cuda(usize),
+}
+
+/// Parses `auto`, `cpu`, `cuda` or `cuda:N`.
+pub fn parse_device(s: &str) -> Result<DeviceChoice, String> {
+    match s {
+        "auto" => Ok(DeviceChoice::Auto),
+        "cpu" => Ok(DeviceChoice::Cpu),
+        "cuda" => Ok(DeviceChoice::Cuda(0)),
+        _ => s
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse().ok())
+            .map(DeviceChoice::Cuda)
+            .ok_or_else(|| format!("{s:?} is not a device: use auto, cpu or cuda:N")),
+    }
+}
+
+/// Applies one `key=value` override to the TOML table. The value is read as TOML (numbers,
+/// booleans, arrays, quoted strings); anything that does not parse is taken as a plain string.
+fn apply_set(table: &mut toml::Table, arg: &str) -> Result<(), ConfigError> {
+    let err = |m: &str| ConfigError::Set { arg: arg.to_string(), message: m.to_string() };
+    let (key, raw) = arg.split_once('=').ok_or_else(|| err("expected key=value, e.g. model.channels=8"))?;
+    let key = key.trim();
+    if key.is_empty() || key.split('.').any(str::is_empty) {
+        return Err(err("the key is empty; use a dotted key such as train.batch_size"));
+    }
+    let raw = raw.trim();
+    let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    let parts: Vec<&str> = key.split('.').collect();
+    let (last, parents) = parts.split_last().ok_or_else(|| err("empty key"))?;
+    let mut cur = table;
+    for p in parents {
+        let entry = cur.entry((*p).to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = entry.as_table_mut().ok_or_else(|| err(&format!("`{p}` is not a section")))?;
+    }
+    cur.insert((*last).to_string(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lr_schedule_matches_spec() {
+        let c = Config::default();
+        assert!((c.lr_at_epoch(0) - 0.025).abs() < 1e-12);
+        assert!((c.lr_at_epoch(24) - 0.013753).abs() < 1e-6, "{}", c.lr_at_epoch(24));
+        assert!((c.lr_at_epoch(49) - 0.0010237).abs() < 1e-7, "{}", c.lr_at_epoch(49));
+        assert!(c.lr_at_epoch(49) > c.train.lr_min);
+    }
+
+    #[test]
+    fn set_overrides_and_unknown_keys() {
+        let c = Config::load(None, &["model.channels=8".into(), "algorithm=darts1".into()]).unwrap();
+        assert_eq!(c.model.channels, 8);
+        assert_eq!(c.algorithm, Algorithm::Darts1);
+        let e = Config::load(None, &["model.chanels=8".into()]).unwrap_err().to_string();
+        assert!(e.contains("chanels"), "{e}");
+        let e = Config::load(None, &["train.batch_size=0".into()]).unwrap_err().to_string();
+        assert!(e.contains("train.batch_size"), "{e}");
+        let e = Config::load(None, &["device=gpu".into()]).unwrap_err().to_string();
+        assert!(e.contains("device"), "{e}");
+    }
+
+    #[test]
+    fn resolved_config_round_trips() {
+        let c = Config::load(None, &["arch.l2=0.5".into()]).unwrap();
+        let back = Config::from_toml_str(&c.to_toml(), "test").unwrap();
+        assert_eq!(c, back);
+    }
+}

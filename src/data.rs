@@ -1,0 +1,214 @@
+//! CIFAR-10 in the standard binary layout, and the built-in synthetic data set. Plain bytes here;
+//! the engine turns them into tensors.
+
+use std::path::{Path, PathBuf};
+
+use crate::rng::Rng;
+
+/// Bytes per record: 1 label byte + 3072 pixel bytes (R, G, B planes of 32×32).
+pub const RECORD: usize = 3073;
+pub const PIXELS: usize = 3072;
+pub const TRAIN_FILES: [&str; 5] =
+    ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"];
+/// Per-channel mean and std of the CIFAR-10 training set (spec §1.1).
+pub const MEAN: [f32; 3] = [0.491_399_68, 0.482_158_27, 0.446_531_24];
+pub const STD: [f32; 3] = [0.247_032_33, 0.243_485_05, 0.261_587_68];
+
+/// Images (N × 3072 bytes, CHW) and labels (0..=9).
+#[derive(Debug, Clone)]
+pub struct Images {
+    pub pixels: Vec<u8>,
+    pub labels: Vec<u8>,
+    /// What the images are, for the UI ("CIFAR-10 (…)", "synthetic").
+    pub description: String,
+}
+
+impl Images {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+    /// Keeps the first `n` images (no-op when `n` is 0 or larger than the set).
+    pub fn truncate(&mut self, n: usize) {
+        if n > 0 && n < self.len() {
+            self.labels.truncate(n);
+            self.pixels.truncate(n * PIXELS);
+        }
+    }
+}
+
+/// A data error: names the file and what was expected.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("CIFAR-10 file {path} is missing; expected data_batch_1.bin … data_batch_5.bin (the binary version) in {dir}. Point --data-dir (or data.dir / NASP_TUI_DATA) at that folder")]
+    Missing { path: PathBuf, dir: PathBuf },
+    #[error("cannot read CIFAR-10 file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("CIFAR-10 file {path} has {size} bytes, not a multiple of 3073 (1 label byte + 3072 pixel bytes per record): is it the binary version, complete and uncorrupted?")]
+    Size { path: PathBuf, size: usize },
+    #[error("CIFAR-10 file {path}: record {record} has label {label}, but labels must be 0-9: the file is corrupt or not CIFAR-10")]
+    Label { path: PathBuf, record: usize, label: u8 },
+    #[error("no CIFAR-10 found (looked in: {looked}); set data.dataset = \"synthetic\" or \"auto\", or point --data-dir at the folder holding data_batch_1.bin")]
+    NotFound { looked: String },
+}
+
+/// Reads one CIFAR-10 binary file, appending to `out`.
+pub fn read_cifar_file(path: &Path, out: &mut Images) -> Result<(), DataError> {
+    let bytes = std::fs::read(path).map_err(|source| DataError::Read { path: path.to_path_buf(), source })?;
+    if bytes.is_empty() || bytes.len() % RECORD != 0 {
+        return Err(DataError::Size { path: path.to_path_buf(), size: bytes.len() });
+    }
+    out.labels.reserve(bytes.len() / RECORD);
+    out.pixels.reserve(bytes.len() / RECORD * PIXELS);
+    for (i, rec) in bytes.chunks_exact(RECORD).enumerate() {
+        if rec[0] > 9 {
+            return Err(DataError::Label { path: path.to_path_buf(), record: i, label: rec[0] });
+        }
+        out.labels.push(rec[0]);
+        out.pixels.extend_from_slice(&rec[1..]);
+    }
+    Ok(())
+}
+
+/// Whether `dir` looks like a CIFAR-10 binary folder (holds `data_batch_1.bin`).
+pub fn looks_like_cifar(dir: &Path) -> bool {
+    dir.join(TRAIN_FILES[0]).is_file()
+}
+
+/// Loads the five training files from `dir`; `limit` > 0 stops reading once that many images
+/// are in (the first files only).
+pub fn load_cifar_train(dir: &Path, limit: usize) -> Result<Images, DataError> {
+    let mut out = Images { pixels: Vec::new(), labels: Vec::new(), description: String::new() };
+    for f in TRAIN_FILES {
+        if limit > 0 && out.len() >= limit {
+            break;
+        }
+        let path = dir.join(f);
+        if !path.is_file() {
+            return Err(DataError::Missing { path, dir: dir.to_path_buf() });
+        }
+        read_cifar_file(&path, &mut out)?;
+    }
+    out.truncate(limit);
+    out.description = format!("CIFAR-10 ({} images, {})", out.len(), dir.display());
+    Ok(out)
+}
+
+/// Candidate CIFAR-10 folders, in order: `--data-dir`, `data.dir`, `NASP_TUI_DATA`, the user data
+/// dir, `./data/cifar-10-batches-bin`.
+pub fn candidate_dirs(cli: Option<&Path>, config_dir: &str) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if let Some(d) = cli {
+        v.push(d.to_path_buf());
+    }
+    if !config_dir.is_empty() {
+        v.push(PathBuf::from(config_dir));
+    }
+    if let Some(d) = std::env::var_os("NASP_TUI_DATA").filter(|d| !d.is_empty()) {
+        v.push(PathBuf::from(d));
+    }
+    if let Some(p) = directories::ProjectDirs::from("", "", "nasp-tui") {
+        v.push(p.data_dir().join("cifar-10-batches-bin"));
+    }
+    v.push(PathBuf::from("data/cifar-10-batches-bin"));
+    v
+}
+
+/// A deterministic synthetic 10-class set: each class is a colour and stripe orientation with
+/// noise, so a search can learn it. `n` images from `seed`.
+pub fn synthetic(n: usize, seed: u64) -> Images {
+    let mut rng = Rng::new(seed ^ 0x5EED);
+    let mut pixels = Vec::with_capacity(n * PIXELS);
+    let mut labels = Vec::with_capacity(n);
+    for _ in 0..n {
+        let label = rng.below(10) as u8;
+        let l = f32::from(label);
+        let base = [(l * 25.0) % 255.0, (255.0 - l * 20.0) % 255.0, (l * 57.0 + 40.0) % 255.0];
+        let period = 2 + (label as usize % 5);
+        let vertical = label >= 5;
+        for (c, b) in base.iter().enumerate() {
+            for y in 0..32 {
+                for x in 0..32 {
+                    let t = if vertical { x } else { y };
+                    let stripe = if (t / period) % 2 == 0 { 50.0 } else { -50.0 };
+                    let noise = (rng.unit() as f32 - 0.5) * 60.0;
+                    let v = (b + stripe * (c as f32 + 1.0) / 3.0 + noise).clamp(0.0, 255.0);
+                    pixels.push(v as u8);
+                }
+            }
+        }
+        labels.push(label);
+    }
+    Images { pixels, labels, description: format!("synthetic ({n} images; no CIFAR-10 found)") }
+}
+
+/// Host reference of the training augmentation for one image: pad 4 with zeros, crop 32×32 at
+/// (`oy`, `ox`) in 0..=8, flip horizontally if `flip`, scale to [0, 1] and normalise per channel.
+/// The engine's tensor path (used on every device) must produce exactly this.
+pub fn augment_host(img: &[u8], oy: usize, ox: usize, flip: bool) -> Vec<f32> {
+    let mut out = vec![0f32; PIXELS];
+    for c in 0..3 {
+        for i in 0..32 {
+            for j in 0..32 {
+                let jj = if flip { 31 - j } else { j };
+                let (py, px) = (i + oy, jj + ox);
+                let v = if (4..36).contains(&py) && (4..36).contains(&px) {
+                    f32::from(img[c * 1024 + (py - 4) * 32 + (px - 4)])
+                } else {
+                    0.0
+                };
+                out[c * 1024 + i * 32 + j] = (v / 255.0 - MEAN[c]) / STD[c];
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("data_batch_1.bin");
+        std::fs::write(&p, vec![0u8; 3072]).unwrap();
+        let e = load_cifar_train(dir.path(), 0).unwrap_err().to_string();
+        assert!(e.contains("data_batch_1.bin") && e.contains("3073"), "{e}");
+        let mut rec = vec![0u8; RECORD];
+        rec[0] = 12;
+        std::fs::write(&p, &rec).unwrap();
+        let e = load_cifar_train(dir.path(), 0).unwrap_err().to_string();
+        assert!(e.contains("label 12") && e.contains("data_batch_1.bin"), "{e}");
+        rec[0] = 3;
+        std::fs::write(&p, &rec).unwrap();
+        let e = load_cifar_train(dir.path(), 0).unwrap_err().to_string();
+        assert!(e.contains("data_batch_2.bin") && e.contains("missing"), "{e}");
+        // With a limit the later files are not needed.
+        let ok = load_cifar_train(dir.path(), 1).unwrap();
+        assert_eq!(ok.labels, vec![3]);
+    }
+
+    #[test]
+    fn synthetic_is_deterministic() {
+        let a = synthetic(20, 1);
+        let b = synthetic(20, 1);
+        assert_eq!(a.pixels, b.pixels);
+        assert_eq!(a.labels, b.labels);
+        assert_eq!(a.pixels.len(), 20 * PIXELS);
+    }
+
+    #[test]
+    fn host_augment_crop_and_flip() {
+        let img: Vec<u8> = (0..PIXELS).map(|i| (i % 256) as u8).collect();
+        let centre = augment_host(&img, 4, 4, false);
+        let v = (f32::from(img[5]) / 255.0 - MEAN[0]) / STD[0];
+        assert!((centre[5] - v).abs() < 1e-6);
+        let flipped = augment_host(&img, 4, 4, true);
+        assert!((flipped[31 - 5] - v).abs() < 1e-6);
+        let corner = augment_host(&img, 0, 0, false);
+        assert!((corner[0] - (0.0 - MEAN[0]) / STD[0]).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,8 @@
+//! Everything that touches libtorch: supernet, optimizers, device data, the search steps, the
+//! worker thread and the benchmark.
+
+pub mod data;
+pub mod ops;
+pub mod optim;
+pub mod search;
+pub mod supernet;

@@ -1,0 +1,454 @@
+//! One search: supernet, architecture parameters, optimizers, data, and the NASP / DARTS steps.
+
+use tch::nn::{self, VarStore};
+use tch::{Device, Kind, Tensor};
+
+use crate::config::{Algorithm, Config, Precision};
+use crate::engine::data::{DeviceData, EpochPlan};
+use crate::engine::optim::{clip_grad_norm, Adam, Sgd};
+use crate::engine::supernet::{CellMix, Mix, Supernet};
+use crate::genotype::{num_edges, proximal, ArchMatrix, Genotype, OpLists, Selection};
+use crate::rng::Rng;
+
+/// Parameters of each op at C = 12 with non-affine BN (NASP's PARAMS table, spec §3.8).
+fn op_params_c12(name: &str) -> f64 {
+    match name {
+        "conv_3x1_1x3" => 864.0,
+        "conv_7x1_1x7" => 2016.0,
+        "sep_7x7" => 1464.0,
+        "conv 3x3" => 1296.0,
+        "sep_5x5" | "sep_conv_5x5" => 888.0,
+        "sep_3x3" | "sep_conv_3x3" => 504.0,
+        "dil_conv_5x5" => 444.0,
+        "conv 1x1" => 144.0,
+        "dil_conv_3x3" => 252.0,
+        _ => 0.0,
+    }
+}
+
+/// Figures of one step, as device tensors (read on the host only at the logging rate).
+pub struct StepOut {
+    pub loss: Tensor,
+    pub correct: Tensor,
+    pub count: usize,
+    pub arch_loss: Tensor,
+}
+
+/// Mean loss and accuracy over a set of batches.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Eval {
+    pub loss: f64,
+    pub acc: f64,
+}
+
+/// The complete state of a search on one device.
+pub struct Search {
+    pub cfg: Config,
+    pub device: Device,
+    pub vs: VarStore,
+    pub net: Supernet,
+    pub params: Vec<Tensor>,
+    pub sgd: Sgd,
+    /// Architecture parameters (A for NASP, α for DARTS): normal, reduce.
+    pub arch: [Tensor; 2],
+    pub adam: Adam,
+    /// Host copy of A, refreshed every NASP step and at logging time.
+    pub host_arch: [ArchMatrix; 2],
+    /// The current proximal selection Ā (normal, reduce), from `host_arch`.
+    pub selection: [Selection; 2],
+    pub data: Option<DeviceData>,
+    pub plan: Option<EpochPlan>,
+    pub epoch: usize,
+    pub step_in_epoch: usize,
+    pub global_step: u64,
+    /// RNG state at the start of the current epoch (the plan is re-drawn from it on resume).
+    pub epoch_rng: Rng,
+    /// RNG for draws inside steps (ε-greedy), saved as is.
+    pub step_rng: Rng,
+    burden: Option<Tensor>,
+    autocast: bool,
+}
+
+/// Cross-entropy of logits against int64 labels (mean over the batch), in fp32.
+pub fn cross_entropy(logits: &Tensor, y: &Tensor) -> Tensor {
+    logits.to_kind(Kind::Float).log_softmax(-1, Kind::Float).nll_loss(y)
+}
+
+fn correct(logits: &Tensor, y: &Tensor) -> Tensor {
+    logits.argmax(-1, false).eq_tensor(y).sum(Kind::Float)
+}
+
+impl Search {
+    /// Builds the supernet and architecture parameters for `cfg` on `device` (weights seeded by
+    /// `cfg.seed`). `data` may be `None` for benchmarks that feed their own batches.
+    pub fn new(cfg: &Config, device: Device, data: Option<DeviceData>) -> Result<Search, String> {
+        tch::manual_seed(cfg.seed as i64);
+        let lists = OpLists::from_model(&cfg.model);
+        let vs = VarStore::new(device);
+        let net = Supernet::new(&(vs.root() / "net"), &cfg.model, lists.clone(), 10)?;
+        let params = vs.trainable_variables();
+        let sgd = Sgd::new(params.len(), cfg.train.momentum, cfg.train.weight_decay);
+        let e = num_edges(cfg.model.nodes) as i64;
+        let make = |k: usize| -> Tensor {
+            let t = match cfg.algorithm {
+                Algorithm::Nasp => Tensor::full([e, k as i64], cfg.arch.init, (Kind::Float, Device::Cpu)),
+                Algorithm::Darts1 | Algorithm::Darts2 => Tensor::randn([e, k as i64], (Kind::Float, Device::Cpu)) * cfg.arch.init_std,
+            };
+            t.to_device(device).set_requires_grad(true)
+        };
+        let arch = [make(lists.normal.len()), make(lists.reduce.len())];
+        let adam = Adam::new(&arch, cfg.arch.lr, (cfg.arch.betas[0], cfg.arch.betas[1]), cfg.arch.weight_decay);
+        let burden = (cfg.algorithm == Algorithm::Nasp && cfg.arch.l2 > 0.0).then(|| {
+            let p: Vec<f64> = lists.normal.iter().map(|n| op_params_c12(n)).collect();
+            let total: f64 = p.iter().sum::<f64>().max(1.0);
+            let b: Vec<f32> = p.iter().map(|v| (v / total) as f32).collect();
+            Tensor::from_slice(&b).view([1, -1]).to_device(device)
+        });
+        let autocast = cfg.precision == Precision::Bf16 && device.is_cuda();
+        let mut s = Search {
+            cfg: cfg.clone(),
+            device,
+            vs,
+            net,
+            params,
+            sgd,
+            host_arch: [ArchMatrix::filled(0, 0, 0.0), ArchMatrix::filled(0, 0, 0.0)],
+            selection: [Selection { ops: vec![], kept: vec![] }, Selection { ops: vec![], kept: vec![] }],
+            arch,
+            adam,
+            data,
+            plan: None,
+            epoch: 0,
+            step_in_epoch: 0,
+            global_step: 0,
+            epoch_rng: Rng::new(cfg.seed),
+            step_rng: Rng::new(cfg.seed ^ 0xA5A5_A5A5),
+            burden,
+            autocast,
+        };
+        s.refresh_host_arch();
+        Ok(s)
+    }
+
+    /// Number of weight parameters (elements).
+    pub fn param_count(&self) -> usize {
+        self.params.iter().map(|p| p.numel()).sum()
+    }
+
+    /// Copies A to the host (one synchronisation) and recomputes Ā.
+    pub fn refresh_host_arch(&mut self) {
+        let a = &self.arch;
+        let flat = Tensor::cat(&[a[0].detach().reshape([-1]), a[1].detach().reshape([-1])], 0).to_device(Device::Cpu);
+        self.set_host_arch(&Vec::<f32>::try_from(flat).unwrap_or_default());
+    }
+
+    fn set_host_arch(&mut self, flat: &[f32]) {
+        let (r, c0, c1) = (self.arch[0].size()[0] as usize, self.arch[0].size()[1] as usize, self.arch[1].size()[1] as usize);
+        if flat.len() < r * (c0 + c1) {
+            return;
+        }
+        self.host_arch = [
+            ArchMatrix { rows: r, cols: c0, data: flat[..r * c0].to_vec() },
+            ArchMatrix { rows: r, cols: c1, data: flat[r * c0..r * (c0 + c1)].to_vec() },
+        ];
+        self.selection = [self.select(0), self.select(1)];
+    }
+
+    /// The proximal step for matrix `i` (with the optional ε-greedy draw).
+    fn select(&mut self, i: usize) -> Selection {
+        let m = &self.host_arch[i];
+        let eps = self.cfg.arch.greedy;
+        let random = if eps > 0.0 && self.step_rng.unit() < eps {
+            Some((0..m.rows).map(|_| self.step_rng.below(m.cols as u64) as usize).collect::<Vec<_>>())
+        } else {
+            None
+        };
+        proximal(m, self.cfg.model.nodes, random.as_deref())
+    }
+
+    /// The genotype of the current architecture, by the configured rule.
+    pub fn genotype(&self) -> Genotype {
+        Genotype::derive(&self.host_arch[0], &self.host_arch[1], &self.net.lists, self.cfg.model.nodes, self.cfg.arch.genotype_rule)
+    }
+
+    /// Learning rate of the current epoch.
+    pub fn lr(&self) -> f64 {
+        self.cfg.lr_at_epoch(self.epoch)
+    }
+
+    /// Steps in one epoch.
+    pub fn steps_per_epoch(&self) -> usize {
+        self.data.as_ref().map_or(1, |d| d.n_train.div_ceil(self.cfg.train.batch_size))
+    }
+
+    fn forward(&self, x: &Tensor, mix: CellMix, train: bool) -> Tensor {
+        tch::autocast(self.autocast, || self.net.forward(x, mix, train))
+    }
+
+    /// Ā of both cells as 0/1 tensors on the device (leaves that require grad).
+    fn selection_tensors(&self) -> [Tensor; 2] {
+        let make = |i: usize| {
+            let m = self.selection[i].to_matrix(self.host_arch[i].cols);
+            Tensor::from_slice(&m.data).view([m.rows as i64, m.cols as i64]).to_device(self.device).set_requires_grad(true)
+        };
+        [make(0), make(1)]
+    }
+
+    /// The NASP architecture loss at Ā on (x, y); `full_graph` back-propagates through every op
+    /// (the reference behaviour, used to check the detached version).
+    pub fn nasp_arch_loss(&self, abar: &[Tensor; 2], x: &Tensor, y: &Tensor, full_graph: bool) -> Tensor {
+        let mix = CellMix {
+            normal: Mix::Dense { w: &abar[0], live: (!full_graph).then_some(&self.selection[0]) },
+            reduce: Mix::Dense { w: &abar[1], live: (!full_graph).then_some(&self.selection[1]) },
+        };
+        let logits = self.forward(x, mix, true);
+        let mut loss = cross_entropy(&logits, y);
+        if let Some(b) = &self.burden {
+            loss = loss + (abar[0].square() * b).sum(Kind::Float) * self.cfg.arch.l2;
+        }
+        loss
+    }
+
+    /// Gradient of the NASP architecture loss w.r.t. Ā (normal, reduce) and the loss.
+    pub fn nasp_arch_grad(&self, x: &Tensor, y: &Tensor, full_graph: bool) -> ([Tensor; 2], Tensor) {
+        let abar = self.selection_tensors();
+        let loss = self.nasp_arch_loss(&abar, x, y, full_graph);
+        let g = Tensor::run_backward(&[&loss], &[&abar[0], &abar[1]], false, false);
+        ([g[0].shallow_clone(), g[1].shallow_clone()], loss.detach())
+    }
+
+    fn softmax_weights(&self, detach: bool) -> [Tensor; 2] {
+        let f = |t: &Tensor| {
+            let s = t.softmax(-1, Kind::Float);
+            if detach { s.detach() } else { s }
+        };
+        [f(&self.arch[0]), f(&self.arch[1])]
+    }
+
+    fn dense_loss(&self, w: &[Tensor; 2], x: &Tensor, y: &Tensor) -> Tensor {
+        let mix = CellMix { normal: Mix::Dense { w: &w[0], live: None }, reduce: Mix::Dense { w: &w[1], live: None } };
+        cross_entropy(&self.forward(x, mix, true), y)
+    }
+
+    /// ∇_α of the DARTS validation loss (first order) and the loss.
+    pub fn darts1_arch_grad(&self, x: &Tensor, y: &Tensor) -> ([Tensor; 2], Tensor) {
+        let w = self.softmax_weights(false);
+        let loss = self.dense_loss(&w, x, y);
+        let g = Tensor::run_backward(&[&loss], &[&self.arch[0], &self.arch[1]], false, false);
+        ([g[0].shallow_clone(), g[1].shallow_clone()], loss.detach())
+    }
+
+    fn snapshot_vars(&self) -> Vec<(Tensor, Tensor)> {
+        let mut v: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        tch::no_grad(|| v.into_iter().map(|(_, t)| (t.copy(), t)).collect())
+    }
+
+    fn restore_vars(saved: &[(Tensor, Tensor)]) {
+        tch::no_grad(|| {
+            for (copy, var) in saved {
+                let mut var = var.shallow_clone();
+                var.copy_(copy);
+            }
+        });
+    }
+
+    /// ∇_α of the DARTS second-order objective (spec §2.4) and the unrolled validation loss.
+    pub fn darts2_arch_grad(&self, xt: &Tensor, yt: &Tensor, xv: &Tensor, yv: &Tensor) -> ([Tensor; 2], Tensor) {
+        let eta = self.lr();
+        let (mu, lambda) = (self.cfg.train.momentum, self.cfg.train.weight_decay);
+        let saved = self.snapshot_vars();
+        // 1. Virtual step w' = w − η(μ·m + g + λ·w) on the train batch (no clipping).
+        let loss_t = self.dense_loss(&self.softmax_weights(true), xt, yt);
+        let g = Tensor::run_backward(&[&loss_t], &self.params, false, false);
+        tch::no_grad(|| {
+            for (i, (p, g)) in self.params.iter().zip(&g).enumerate() {
+                if g.defined() {
+                    let m = self.sgd.buffer_or_zeros(i, p);
+                    let upd = (m * mu + g + p * lambda) * eta;
+                    let mut p = p.shallow_clone();
+                    let _ = p.g_sub_(&upd);
+                }
+            }
+        });
+        // 2. Unrolled validation loss: dα and v = ∇_w' L_val(w', α).
+        let w = self.softmax_weights(false);
+        let loss_v = self.dense_loss(&w, xv, yv);
+        let mut inputs: Vec<&Tensor> = vec![&self.arch[0], &self.arch[1]];
+        inputs.extend(self.params.iter());
+        let grads = Tensor::run_backward(&[&loss_v], &inputs, false, false);
+        let (dalpha, v) = (&grads[..2], &grads[2..]);
+        // The unrolled copy's weights and BN statistics are discarded.
+        Search::restore_vars(&saved);
+        // 3. Finite-difference Hessian-vector product on the train batch, r = 0.01/‖v‖.
+        let sq: Vec<Tensor> = v.iter().filter(|t| t.defined()).map(|t| t.square().sum(Kind::Float)).collect();
+        let r = 0.01 / (Tensor::stack(&sq, 0).sum(Kind::Float).sqrt() + 1e-12);
+        let shift = |scale: f64| {
+            tch::no_grad(|| {
+                for (p, vi) in self.params.iter().zip(v) {
+                    if vi.defined() {
+                        let mut p = p.shallow_clone();
+                        let _ = p.g_add_(&(vi * &r * scale));
+                    }
+                }
+            })
+        };
+        let alpha_grad = |s: &Search| {
+            let loss = s.dense_loss(&s.softmax_weights(false), xt, yt);
+            Tensor::run_backward(&[&loss], &[&s.arch[0], &s.arch[1]], false, false)
+        };
+        shift(1.0);
+        let gp = alpha_grad(self);
+        shift(-2.0);
+        let gm = alpha_grad(self);
+        shift(1.0);
+        // Put w back exactly (the ±r·v round trip is not bit-exact); keep the BN statistics the
+        // two finite-difference passes updated, as the reference does.
+        tch::no_grad(|| {
+            for ((copy, var), _) in saved.iter().zip(0..) {
+                if var.requires_grad() {
+                    let mut var = var.shallow_clone();
+                    var.copy_(copy);
+                }
+            }
+        });
+        let out = [0, 1].map(|i| &dalpha[i] - (&gp[i] - &gm[i]) / (&r * 2.0) * eta);
+        (out, loss_v.detach())
+    }
+
+    /// Gradient step on the weights with the current architecture; returns (loss, #correct).
+    fn weight_step(&mut self, x: &Tensor, y: &Tensor) -> (Tensor, Tensor) {
+        let logits = match self.cfg.algorithm {
+            Algorithm::Nasp => {
+                let mix = CellMix { normal: Mix::Sparse(&self.selection[0]), reduce: Mix::Sparse(&self.selection[1]) };
+                self.forward(x, mix, true)
+            }
+            Algorithm::Darts1 | Algorithm::Darts2 => {
+                let w = self.softmax_weights(true);
+                let mix = CellMix { normal: Mix::Dense { w: &w[0], live: None }, reduce: Mix::Dense { w: &w[1], live: None } };
+                self.forward(x, mix, true)
+            }
+        };
+        let loss = cross_entropy(&logits, y);
+        let mut grads = Tensor::run_backward(&[&loss], &self.params, false, false);
+        clip_grad_norm(&mut grads, self.cfg.train.grad_clip);
+        let lr = self.lr();
+        self.sgd.step(&self.params, &grads, lr);
+        (loss.detach(), correct(&logits.detach(), y))
+    }
+
+    /// One search step on explicit batches (train: xt, yt; architecture: xv, yv).
+    pub fn step_on(&mut self, xt: &Tensor, yt: &Tensor, xv: &Tensor, yv: &Tensor) -> StepOut {
+        let (grads, arch_loss) = match self.cfg.algorithm {
+            Algorithm::Nasp => self.nasp_arch_grad(xv, yv, false),
+            Algorithm::Darts1 => self.darts1_arch_grad(xv, yv),
+            Algorithm::Darts2 => self.darts2_arch_grad(xt, yt, xv, yv),
+        };
+        self.adam.step(&self.arch, &grads);
+        if self.cfg.algorithm == Algorithm::Nasp {
+            // prox_C2: the box [0, 1]; then the host needs A for the next proximal selection.
+            tch::no_grad(|| {
+                for a in &self.arch {
+                    let mut a = a.shallow_clone();
+                    let _ = a.clamp_(0.0, 1.0);
+                }
+            });
+            self.refresh_host_arch();
+        }
+        let (loss, correct) = self.weight_step(xt, yt);
+        self.global_step += 1;
+        StepOut { loss, correct, count: yt.size()[0] as usize, arch_loss }
+    }
+
+    /// Starts epoch `self.epoch`: records the RNG state and draws the epoch plan.
+    pub fn begin_epoch(&mut self) {
+        self.step_in_epoch = 0;
+        self.prepare_plan();
+    }
+
+    /// (Re)draws the plan of the current epoch from `epoch_rng` (used after a resume too).
+    pub fn prepare_plan(&mut self) {
+        if let Some(d) = &self.data {
+            let mut rng = self.epoch_rng.clone();
+            self.plan = Some(d.plan_epoch(&mut rng, self.cfg.train.batch_size));
+        }
+    }
+
+    /// Advances the epoch RNG to the next epoch (the state a new plan starts from).
+    pub fn end_epoch(&mut self) {
+        if let Some(d) = &self.data {
+            let mut rng = self.epoch_rng.clone();
+            let _ = d.plan_epoch(&mut rng, self.cfg.train.batch_size);
+            self.epoch_rng = rng;
+        }
+        self.epoch += 1;
+        self.step_in_epoch = 0;
+        self.plan = None;
+    }
+
+    /// One step of the current epoch from the data plan. `None` when the epoch is over.
+    pub fn step(&mut self) -> Option<StepOut> {
+        if self.plan.is_none() {
+            self.prepare_plan();
+        }
+        let (plan, data) = (self.plan.as_ref()?, self.data.as_ref()?);
+        if self.step_in_epoch >= plan.steps {
+            return None;
+        }
+        let (xt, yt) = data.train_batch(plan, self.step_in_epoch);
+        let (xv, yv) = data.valid_batch(plan, self.step_in_epoch);
+        let out = self.step_on(&xt, &yt, &xv, &yv);
+        self.step_in_epoch += 1;
+        Some(out)
+    }
+
+    /// Evaluates on the validation split (eval-mode BN, no augmentation): NASP with Ā and only
+    /// the selected ops, DARTS with the softmax mixture.
+    pub fn evaluate(&mut self, max_batches: usize) -> Eval {
+        if self.cfg.algorithm != Algorithm::Nasp {
+            self.refresh_host_arch();
+        }
+        let Some(data) = &self.data else { return Eval { loss: f64::NAN, acc: f64::NAN } };
+        let batches = data.eval_batches(self.cfg.train.batch_size, max_batches);
+        let w = self.softmax_weights(true);
+        let (loss_sum, correct_sum, n) = tch::no_grad(|| {
+            let mut loss_sum = Tensor::zeros([], (Kind::Float, self.device));
+            let mut correct_sum = Tensor::zeros([], (Kind::Float, self.device));
+            let mut n = 0usize;
+            for rows in &batches {
+                let (x, y) = data.gather(rows);
+                let mix = match self.cfg.algorithm {
+                    Algorithm::Nasp => CellMix { normal: Mix::Sparse(&self.selection[0]), reduce: Mix::Sparse(&self.selection[1]) },
+                    _ => CellMix { normal: Mix::Dense { w: &w[0], live: None }, reduce: Mix::Dense { w: &w[1], live: None } },
+                };
+                let logits = self.forward(&x, mix, false);
+                let b = y.size()[0] as usize;
+                loss_sum += cross_entropy(&logits, &y) * b as f64;
+                correct_sum += correct(&logits, &y);
+                n += b;
+            }
+            (loss_sum, correct_sum, n)
+        });
+        let n = n.max(1) as f64;
+        Eval { loss: loss_sum.double_value(&[]) / n, acc: correct_sum.double_value(&[]) / n }
+    }
+
+    /// A fresh optimizer-state-free copy of the weight gradient w.r.t. all parameters at Ā, with a
+    /// full forward (used by tests).
+    pub fn param_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.vs.variables().into_keys().collect();
+        v.sort();
+        v
+    }
+}
+
+/// Builds the weight store for a model config alone (for parameter counts and shapes).
+pub fn build_supernet(cfg: &Config, device: Device) -> Result<(VarStore, Supernet), String> {
+    let vs = VarStore::new(device);
+    let net = Supernet::new(&(vs.root() / "net"), &cfg.model, OpLists::from_model(&cfg.model), 10)?;
+    Ok((vs, net))
+}
+
+/// Unused-path guard for `nn` import in some builds.
+#[allow(dead_code)]
+fn _path_type(_: nn::Path) {}

@@ -1,0 +1,8 @@
+//! nasp-tui: NASP (and DARTS) neural architecture search on libtorch, with a terminal monitor.
+
+pub mod config;
+pub mod data;
+pub mod engine;
+pub mod genotype;
+pub mod protocol;
+pub mod rng;
