@@ -4,5 +4,8 @@ pub mod config;
 pub mod data;
 pub mod engine;
 pub mod genotype;
+pub mod gpu;
+pub mod headless;
 pub mod protocol;
 pub mod rng;
+pub mod rundir;
