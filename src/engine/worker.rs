@@ -502,10 +502,14 @@ fn run(
             if let Some(save) = lp.poll(commands, &mut paused) {
                 break 'outer Some(save);
             }
-            if lp.opts.max_steps.is_some_and(|m| lp.s.global_step >= m) {
+            // An epoch that just ended is closed (validation, genotype) before --max-steps stops.
+            if lp.s.step_in_epoch >= lp.s.steps_per_epoch() {
+                None
+            } else if lp.opts.max_steps.is_some_and(|m| lp.s.global_step >= m) {
                 break 'outer Some(true);
+            } else {
+                lp.s.step()
             }
-            lp.s.step()
         } {
             lp.pending.push((loss, correct, arch_loss, count));
             lp.window_steps += 1;
