@@ -6,3 +6,6 @@ pub mod engine;
 pub mod genotype;
 pub mod protocol;
 pub mod rng;
+pub mod app;
+pub mod theme;
+pub mod ui;
