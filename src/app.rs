@@ -37,8 +37,13 @@ pub enum Phase {
     Started,
     Running,
     Paused,
-    Finished { summary: String, stopped: bool },
-    Failed { message: String },
+    Finished {
+        summary: String,
+        stopped: bool,
+    },
+    Failed {
+        message: String,
+    },
 }
 
 /// The state shown as text in the status pane.
@@ -130,7 +135,11 @@ pub struct CellView {
 
 impl CellView {
     fn new() -> CellView {
-        CellView { edge: 0, op: 0, history: Vec::new() }
+        CellView {
+            edge: 0,
+            op: 0,
+            history: Vec::new(),
+        }
     }
 }
 
@@ -355,7 +364,11 @@ impl App {
                 Vec::new()
             }
             Action::Help => {
-                self.overlay = if self.overlay == Overlay::Help { Overlay::None } else { Overlay::Help };
+                self.overlay = if self.overlay == Overlay::Help {
+                    Overlay::None
+                } else {
+                    Overlay::Help
+                };
                 Vec::new()
             }
             Action::Close => {
@@ -405,7 +418,11 @@ impl App {
             return Vec::new();
         }
         self.want_paused = !self.want_paused;
-        if self.want_paused { vec![Command::Pause] } else { vec![Command::Resume] }
+        if self.want_paused {
+            vec![Command::Pause]
+        } else {
+            vec![Command::Resume]
+        }
     }
 
     fn if_running(&mut self, what: &str, cmd: Command) -> Vec<Command> {
@@ -430,7 +447,10 @@ impl App {
                 self.note(Level::Warn, "forced quit: not waiting for the worker");
                 self.exit = Some(exit::INTERRUPTED);
             } else {
-                self.note(Level::Info, "already stopping; Ctrl-C again forces the quit");
+                self.note(
+                    Level::Info,
+                    "already stopping; Ctrl-C again forces the quit",
+                );
             }
             return Vec::new();
         }
@@ -439,7 +459,10 @@ impl App {
     }
 
     fn on_dialog(&mut self, choice: QuitChoice, action: Action) -> Vec<Command> {
-        let idx = QuitChoice::ALL.iter().position(|c| *c == choice).unwrap_or(0);
+        let idx = QuitChoice::ALL
+            .iter()
+            .position(|c| *c == choice)
+            .unwrap_or(0);
         let n = QuitChoice::ALL.len();
         let chosen = match action {
             Action::DialogNext => {
@@ -461,10 +484,18 @@ impl App {
                     self.exit = Some(exit::OK);
                     return Vec::new();
                 }
-                self.stopping = Some(Stopping { save, signal: None, deadline: None });
+                self.stopping = Some(Stopping {
+                    save,
+                    signal: None,
+                    deadline: None,
+                });
                 self.note(
                     Level::Info,
-                    if save { "stopping: saving a checkpoint, then quitting" } else { "stopping without saving" },
+                    if save {
+                        "stopping: saving a checkpoint, then quitting"
+                    } else {
+                        "stopping without saving"
+                    },
                 );
                 vec![Command::Stop { save }]
             }
@@ -494,6 +525,11 @@ impl App {
 
     fn on_signal(&mut self, sig: i32, what: &str) -> Vec<Command> {
         self.dirty = true;
+        if sig == libc::SIGCONT {
+            // Back from a suspend (or a tmux re-attach): the screen may be stale.
+            self.clear = true;
+            return Vec::new();
+        }
         if self.ended() {
             self.exit = Some(exit::INTERRUPTED);
             return Vec::new();
@@ -506,7 +542,10 @@ impl App {
             return Vec::new();
         }
         self.overlay = Overlay::None;
-        self.note(Level::Warn, format!("{what}: saving a checkpoint and stopping"));
+        self.note(
+            Level::Warn,
+            format!("{what}: saving a checkpoint and stopping"),
+        );
         self.stopping = Some(Stopping {
             save: true,
             signal: Some(sig),
@@ -525,10 +564,15 @@ impl App {
             self.dirty = true;
         }
         self.elapsed = elapsed;
-        if let Some(Stopping { deadline: Some(d), .. }) = self.stopping
+        if let Some(Stopping {
+            deadline: Some(d), ..
+        }) = self.stopping
             && elapsed >= d
         {
-            self.note(Level::Error, "the worker did not finish in time; quitting anyway");
+            self.note(
+                Level::Error,
+                "the worker did not finish in time; quitting anyway",
+            );
             self.exit = Some(exit::INTERRUPTED);
         }
     }
@@ -537,15 +581,22 @@ impl App {
         if self.worker_gone {
             return;
         }
+        let was_ended = self.ended();
         self.worker_gone = true;
         if let Some(s) = self.stopping {
-            self.exit = Some(if s.signal.is_some() { exit::INTERRUPTED } else { exit::OK });
+            self.exit = Some(if s.signal.is_some() {
+                exit::INTERRUPTED
+            } else {
+                exit::OK
+            });
             return;
         }
-        if !self.ended() {
+        if !was_ended {
             let message = "the search worker stopped without reporting (event channel closed)";
             self.note(Level::Error, message);
-            self.phase = Phase::Failed { message: message.to_string() };
+            self.phase = Phase::Failed {
+                message: message.to_string(),
+            };
         }
     }
 
@@ -556,7 +607,12 @@ impl App {
                     Level::Info,
                     format!(
                         "started: {} on {} ({}), {} epochs x {} steps, {} parameters",
-                        info.algorithm, info.device, info.dataset, info.epochs, info.steps_per_epoch, info.params
+                        info.algorithm,
+                        info.device,
+                        info.dataset,
+                        info.epochs,
+                        info.steps_per_epoch,
+                        info.params
                     ),
                 );
                 self.info = Some(info);
@@ -570,7 +626,11 @@ impl App {
                 self.train_acc.push(x, s.train_acc);
                 self.arch_loss.push(x, s.arch_loss);
                 if matches!(self.phase, Phase::WarmingUp | Phase::Started) {
-                    self.phase = if self.want_paused { Phase::Paused } else { Phase::Running };
+                    self.phase = if self.want_paused {
+                        Phase::Paused
+                    } else {
+                        Phase::Running
+                    };
                 }
                 self.step = Some(s);
             }
@@ -613,7 +673,10 @@ impl App {
             Event::Saving => self.saving = true,
             Event::CheckpointSaved { path, global_step } => {
                 self.saving = false;
-                self.note(Level::Info, format!("checkpoint saved at step {global_step}: {path}"));
+                self.note(
+                    Level::Info,
+                    format!("checkpoint saved at step {global_step}: {path}"),
+                );
                 self.last_checkpoint = Some(path);
             }
             Event::Exported { paths } => {
@@ -632,7 +695,11 @@ impl App {
                 self.note(Level::Info, format!("finished: {summary}"));
                 self.phase = Phase::Finished { summary, stopped };
                 if let Some(s) = self.stopping {
-                    self.exit = Some(if s.signal.is_some() { exit::INTERRUPTED } else { exit::OK });
+                    self.exit = Some(if s.signal.is_some() {
+                        exit::INTERRUPTED
+                    } else {
+                        exit::OK
+                    });
                 }
             }
             Event::Failed { message } => {
@@ -640,7 +707,13 @@ impl App {
                 self.note(Level::Error, format!("FAILED: {message}"));
                 self.phase = Phase::Failed { message };
                 // Nobody may be watching after a signal (ssh dropped): leave at once.
-                if matches!(self.stopping, Some(Stopping { signal: Some(_), .. })) {
+                if matches!(
+                    self.stopping,
+                    Some(Stopping {
+                        signal: Some(_),
+                        ..
+                    })
+                ) {
                     self.exit = Some(exit::FAILED);
                 }
                 self.stopping = None;
@@ -684,7 +757,10 @@ impl App {
         if self.log.len() == LOG_CAPACITY {
             self.log.pop_front();
         }
-        self.log.push_back(LogLine { level, text: text.into() });
+        self.log.push_back(LogLine {
+            level,
+            text: text.into(),
+        });
         if self.log_scroll > 0 {
             self.log_scroll = (self.log_scroll + 1).min(self.log.len().saturating_sub(1));
         }
@@ -698,7 +774,11 @@ impl App {
         if total == 0 {
             return None;
         }
-        let done = self.step.as_ref().map_or(info.start_step, |s| s.global_step).min(total);
+        let done = self
+            .step
+            .as_ref()
+            .map_or(info.start_step, |s| s.global_step)
+            .min(total);
         let frac = done as f64 / total as f64;
         let eta = self.step.as_ref().and_then(|s| {
             (s.ms_per_step > 0.0 && s.ms_per_step.is_finite())
@@ -710,7 +790,12 @@ impl App {
 
 /// The display values of one cell: A with Ā's choice (NASP), or softmax(A) with its argmax
 /// (DARTS). Kept edges come from Ā (NASP) or from the genotype (DARTS: top-2 inputs per node).
-pub fn cell_weights(snap: &ArchSnapshot, cell: CellType, proximal: bool, nodes: usize) -> CellWeights {
+pub fn cell_weights(
+    snap: &ArchSnapshot,
+    cell: CellType,
+    proximal: bool,
+    nodes: usize,
+) -> CellWeights {
     let (a, selected, genes) = match cell {
         CellType::Normal => (&snap.normal, &snap.normal_selected, &snap.genotype.normal),
         CellType::Reduce => (&snap.reduce, &snap.reduce_selected, &snap.genotype.reduce),
@@ -721,10 +806,22 @@ pub fn cell_weights(snap: &ArchSnapshot, cell: CellType, proximal: bool, nodes: 
     };
     if proximal {
         let marked = (0..a.rows)
-            .map(|r| selected.get(r).copied().flatten().unwrap_or_else(|| argmax(a, r)))
+            .map(|r| {
+                selected
+                    .get(r)
+                    .copied()
+                    .flatten()
+                    .unwrap_or_else(|| argmax(a, r))
+            })
             .collect();
-        let kept = (0..a.rows).map(|r| selected.get(r).copied().flatten().is_some()).collect();
-        CellWeights { values: a.clone(), marked, kept }
+        let kept = (0..a.rows)
+            .map(|r| selected.get(r).copied().flatten().is_some())
+            .collect();
+        CellWeights {
+            values: a.clone(),
+            marked,
+            kept,
+        }
     } else {
         let p = a.softmax();
         let marked = (0..p.rows).map(|r| argmax(&p, r)).collect();
@@ -736,7 +833,11 @@ pub fn cell_weights(snap: &ArchSnapshot, cell: CellType, proximal: bool, nodes: 
                 genes.iter().skip(2 * n).take(2).any(|(_, i)| *i == input) && n < nodes
             })
             .collect();
-        CellWeights { values: p, marked, kept }
+        CellWeights {
+            values: p,
+            marked,
+            kept,
+        }
     }
 }
 

@@ -1,11 +1,12 @@
 //! nasp-tui: NASP (and DARTS) neural architecture search on libtorch, with a terminal monitor.
 
+pub mod app;
 pub mod config;
 pub mod data;
 pub mod engine;
 pub mod genotype;
 pub mod protocol;
 pub mod rng;
-pub mod app;
 pub mod theme;
+pub mod tui;
 pub mod ui;

@@ -38,11 +38,20 @@ pub enum ThemeError {
     )]
     Unknown { name: String },
     #[error("cannot read theme file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("theme {origin}: {message}")]
     Parse { origin: String, message: String },
-    #[error("theme {origin}: key `{key}`: {value:?} is not a colour (use a name such as \"lightred\", an index 0-255 or \"#rrggbb\")")]
-    BadColour { origin: String, key: String, value: String },
+    #[error(
+        "theme {origin}: key `{key}`: {value:?} is not a colour (use a name such as \"lightred\", an index 0-255 or \"#rrggbb\")"
+    )]
+    BadColour {
+        origin: String,
+        key: String,
+        value: String,
+    },
     #[error("theme {origin}: key `heat` needs exactly {HEAT_STEPS} colours, found {found}")]
     HeatLength { origin: String, found: usize },
 }
@@ -158,7 +167,9 @@ fn parse_file(text: &str, origin: &str) -> Result<ThemeFile, ThemeError> {
 
 /// A built-in theme by name.
 pub fn builtin(name: &str) -> Result<Theme, ThemeError> {
-    let text = builtin_text(name).ok_or_else(|| ThemeError::Unknown { name: name.to_string() })?;
+    let text = builtin_text(name).ok_or_else(|| ThemeError::Unknown {
+        name: name.to_string(),
+    })?;
     let mut theme = Theme::blank(name);
     parse_file(text, &format!("built-in {name:?}"))?.apply(&mut theme, name)?;
     Ok(theme)
@@ -194,10 +205,14 @@ pub fn load_theme(name_or_path: &str) -> Result<Theme, ThemeError> {
     let looks_like_path =
         name_or_path.contains('/') || name_or_path.ends_with(".toml") || path.is_file();
     if !looks_like_path {
-        return Err(ThemeError::Unknown { name: name_or_path.to_string() });
+        return Err(ThemeError::Unknown {
+            name: name_or_path.to_string(),
+        });
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ThemeError::Read { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ThemeError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     theme_from_str(&text, &path.display().to_string())
 }
 
@@ -225,13 +240,19 @@ mod tests {
         for name in BUILTIN_THEMES {
             let text = builtin_text(name).expect("listed built-in has text");
             let file = parse_file(text, name).expect("built-in parses");
-            assert!(file.is_complete(), "built-in theme {name} must set every key");
+            assert!(
+                file.is_complete(),
+                "built-in theme {name} must set every key"
+            );
             let t = load_theme(name).expect("built-in loads");
             assert_eq!(t.name, *name);
         }
         assert_eq!(builtin("mono").unwrap().running, Color::Reset);
         assert_eq!(builtin("default").unwrap().running, Color::Green);
-        assert_eq!(builtin("light").unwrap().warming, Color::Rgb(0xaf, 0x5f, 0x00));
+        assert_eq!(
+            builtin("light").unwrap().warming,
+            Color::Rgb(0xaf, 0x5f, 0x00)
+        );
     }
 
     #[test]
@@ -248,16 +269,32 @@ mod tests {
     #[test]
     fn errors_name_the_theme_file_and_key() {
         let e = load_theme("solarized").unwrap_err().to_string();
-        assert!(e.contains("solarized") && e.contains("high-contrast"), "{e}");
-        let e = theme_from_str("running = \"grean\"", "t.toml").unwrap_err().to_string();
-        assert!(e.contains("t.toml") && e.contains("running") && e.contains("grean"), "{e}");
-        let e = theme_from_str("runing = \"green\"", "t.toml").unwrap_err().to_string();
+        assert!(
+            e.contains("solarized") && e.contains("high-contrast"),
+            "{e}"
+        );
+        let e = theme_from_str("running = \"grean\"", "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("t.toml") && e.contains("running") && e.contains("grean"),
+            "{e}"
+        );
+        let e = theme_from_str("runing = \"green\"", "t.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("t.toml") && e.contains("runing"), "{e}");
-        let e = theme_from_str("heat = [\"red\"]", "t.toml").unwrap_err().to_string();
+        let e = theme_from_str("heat = [\"red\"]", "t.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("heat") && e.contains('5'), "{e}");
-        let e = theme_from_str("base = \"nord\"", "t.toml").unwrap_err().to_string();
+        let e = theme_from_str("base = \"nord\"", "t.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("base") && e.contains("nord"), "{e}");
-        let e = load_theme("/nonexistent/theme.toml").unwrap_err().to_string();
+        let e = load_theme("/nonexistent/theme.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("/nonexistent/theme.toml"), "{e}");
     }
 
@@ -269,7 +306,13 @@ mod tests {
         let t = load_theme(p.to_str().unwrap()).unwrap();
         assert_eq!(t.title, Color::Red);
         assert_eq!(select_theme(None, "default", true).unwrap().name, "mono");
-        assert_eq!(select_theme(Some("light"), "default", true).unwrap().name, "light");
-        assert_eq!(select_theme(None, "high-contrast", false).unwrap().name, "high-contrast");
+        assert_eq!(
+            select_theme(Some("light"), "default", true).unwrap().name,
+            "light"
+        );
+        assert_eq!(
+            select_theme(None, "high-contrast", false).unwrap().name,
+            "high-contrast"
+        );
     }
 }

@@ -55,7 +55,11 @@ impl Glyphs {
     pub const ASCII: Glyphs = Glyphs { ascii: true };
 
     pub fn border(self) -> border::Set<'static> {
-        if self.ascii { ASCII_BORDER } else { border::PLAIN }
+        if self.ascii {
+            ASCII_BORDER
+        } else {
+            border::PLAIN
+        }
     }
     /// Marks the op the search selects on an edge.
     pub fn selected(self) -> &'static str {
@@ -79,14 +83,26 @@ impl Glyphs {
         }
     }
     pub fn gauge(self) -> (char, char) {
-        if self.ascii { ('#', '.') } else { ('█', '░') }
+        if self.ascii {
+            ('#', '.')
+        } else {
+            ('█', '░')
+        }
     }
     pub fn spinner(self, tick: usize) -> char {
-        let frames: &[char] = if self.ascii { &['|', '/', '-', '\\'] } else { &['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧'] };
+        let frames: &[char] = if self.ascii {
+            &['|', '/', '-', '\\']
+        } else {
+            &['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧']
+        };
         frames[tick % frames.len()]
     }
     pub fn line_marker(self) -> symbols::Marker {
-        if self.ascii { symbols::Marker::Custom('*') } else { symbols::Marker::Braille }
+        if self.ascii {
+            symbols::Marker::Custom('*')
+        } else {
+            symbols::Marker::Braille
+        }
     }
     pub fn point_marker(self, kind: usize) -> symbols::Marker {
         let (u, a) = [('◆', 'O'), ('·', '+')][kind % 2];
@@ -174,13 +190,18 @@ pub fn render(frame: &mut Frame, app: &App, theme: &Theme, glyphs: Glyphs) {
 
 fn draw(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
     let status_h: u16 = if area.height >= 30 { 2 } else { 1 };
-    let edges = app.arch.as_ref().map_or_else(|| num_edges(app.nodes()), |a| a.normal.rows.max(a.reduce.rows));
+    let edges = app.arch.as_ref().map_or_else(
+        || num_edges(app.nodes()),
+        |a| a.normal.rows.max(a.reduce.rows),
+    );
     let heat_h = heatmap::height(edges);
     let avail = area.height - status_h - 1;
     // Both cells stacked when there is room for them and a useful log; else the focused one.
     let both = avail >= 2 * heat_h + 6;
     let want_body = if both { 2 * heat_h } else { heat_h };
-    let log_h = avail.saturating_sub(want_body).max(3.min(avail.saturating_sub(8)));
+    let log_h = avail
+        .saturating_sub(want_body)
+        .max(3.min(avail.saturating_sub(8)));
     let body_h = avail - log_h;
     let [status_area, body, log_area, footer_area] = Layout::vertical([
         Constraint::Length(status_h),
@@ -195,15 +216,31 @@ fn draw(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
     let heat_w = heatmap::width(app, skin.glyphs);
     let right_w = body.width.saturating_sub(heat_w);
     let (left, right) = if right_w >= 24 {
-        let [l, r] = Layout::horizontal([Constraint::Length(heat_w), Constraint::Fill(1)]).areas(body);
+        let [l, r] =
+            Layout::horizontal([Constraint::Length(heat_w), Constraint::Fill(1)]).areas(body);
         (l, Some(r))
     } else {
         (body, None)
     };
     if both {
-        let [top, bottom] = Layout::vertical([Constraint::Length(heat_h), Constraint::Fill(1)]).areas(left);
-        heatmap::render(buf, top, app, CellType::Normal, app.cell == CellType::Normal, skin);
-        heatmap::render(buf, bottom, app, CellType::Reduce, app.cell == CellType::Reduce, skin);
+        let [top, bottom] =
+            Layout::vertical([Constraint::Length(heat_h), Constraint::Fill(1)]).areas(left);
+        heatmap::render(
+            buf,
+            top,
+            app,
+            CellType::Normal,
+            app.cell == CellType::Normal,
+            skin,
+        );
+        heatmap::render(
+            buf,
+            bottom,
+            app,
+            CellType::Reduce,
+            app.cell == CellType::Reduce,
+            skin,
+        );
     } else {
         heatmap::render(buf, left, app, app.cell, false, skin);
     }
@@ -264,7 +301,9 @@ fn ascii_for(sym: &str) -> &'static str {
     match sym.chars().next().unwrap_or(' ') {
         '─' | '━' | '═' | '╌' | '┄' => "-",
         '│' | '┃' | '║' | '╎' | '┆' => "|",
-        '┌' | '┐' | '└' | '┘' | '├' | '┤' | '┬' | '┴' | '┼' | '╭' | '╮' | '╰' | '╯' => "+",
+        '┌' | '┐' | '└' | '┘' | '├' | '┤' | '┬' | '┴' | '┼' | '╭' | '╮' | '╰' | '╯' => {
+            "+"
+        }
         '●' | '•' | '◆' => "*",
         '○' => "o",
         '·' | '…' => ".",
@@ -307,7 +346,11 @@ pub fn bytes(n: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }
 
 /// `h:mm:ss`.

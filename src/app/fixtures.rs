@@ -12,7 +12,11 @@ pub fn ops() -> Vec<String> {
 pub fn info(proximal: bool) -> RunInfo {
     RunInfo {
         run_dir: "runs/test".into(),
-        algorithm: if proximal { "nasp".into() } else { "darts1".into() },
+        algorithm: if proximal {
+            "nasp".into()
+        } else {
+            "darts1".into()
+        },
         device: "cpu".into(),
         dataset: "cifar10".into(),
         epochs: 50,
@@ -41,7 +45,11 @@ pub fn matrix(shift: usize, t: f32) -> ArchMatrix {
         let best = (e * 3 + 1 + shift) % cols;
         for k in 0..cols {
             let base = 0.1 + 0.05 * ((e + 2 * k) % 5) as f32;
-            let v = if k == best { 0.55 + 0.03 * (e % 7) as f32 + t } else { base };
+            let v = if k == best {
+                0.55 + 0.03 * (e % 7) as f32 + t
+            } else {
+                base
+            };
             data.push(v.clamp(0.0, 1.0));
         }
     }
@@ -53,7 +61,10 @@ pub fn snapshot(global_step: u64, t: f32) -> ArchSnapshot {
     let reduce = matrix(2, t);
     let ns = proximal(&normal, 4, None);
     let rs = proximal(&reduce, 4, None);
-    let lists = OpLists { normal: ops(), reduce: ops() };
+    let lists = OpLists {
+        normal: ops(),
+        reduce: ops(),
+    };
     let genotype = Genotype::derive(&normal, &reduce, &lists, 4, GenotypeRule::Proximal);
     ArchSnapshot {
         global_step,
@@ -97,6 +108,9 @@ pub fn script(proximal: bool) -> Vec<Event> {
         valid_acc: 0.39,
         seconds: 48.0,
     }));
-    out.push(Event::Log { level: Level::Info, text: "data: CIFAR-10, 25000 train / 25000 valid".into() });
+    out.push(Event::Log {
+        level: Level::Info,
+        text: "data: CIFAR-10, 25000 train / 25000 valid".into(),
+    });
     out
 }

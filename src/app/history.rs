@@ -72,8 +72,12 @@ impl History {
     /// The whole run: the coarse points older than the recent window, then the recent window.
     pub fn points(&self) -> Vec<(f64, f64)> {
         let start = self.recent.front().map_or(f64::INFINITY, |p| p.0);
-        let mut out: Vec<(f64, f64)> =
-            self.overall.iter().take_while(|p| p.0 < start).copied().collect();
+        let mut out: Vec<(f64, f64)> = self
+            .overall
+            .iter()
+            .take_while(|p| p.0 < start)
+            .copied()
+            .collect();
         out.extend(self.recent.iter().copied());
         out
     }
@@ -99,10 +103,17 @@ mod tests {
         }
         let pts = h.points();
         assert!(pts.len() <= 26, "{}", pts.len());
-        assert_eq!(pts.first().map(|p| p.0), Some(0.0), "the first point of the run is kept");
+        assert_eq!(
+            pts.first().map(|p| p.0),
+            Some(0.0),
+            "the first point of the run is kept"
+        );
         assert_eq!(pts.last(), Some(&(9999.0, 19998.0)));
         assert!(pts.windows(2).all(|w| w[0].0 < w[1].0), "x increases");
-        assert_eq!(h.recent(3), vec![(9997.0, 19994.0), (9998.0, 19996.0), (9999.0, 19998.0)]);
+        assert_eq!(
+            h.recent(3),
+            vec![(9997.0, 19994.0), (9998.0, 19996.0), (9999.0, 19998.0)]
+        );
         assert_eq!(h.len_seen(), 10_000);
         assert_eq!(h.y_bounds(), Some((0.0, 19998.0)));
     }

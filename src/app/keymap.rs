@@ -93,13 +93,21 @@ pub struct Key {
 
 impl Key {
     const fn plain(code: KeyCode) -> Key {
-        Key { code, ctrl: false, alt: false }
+        Key {
+            code,
+            ctrl: false,
+            alt: false,
+        }
     }
     const fn ch(c: char) -> Key {
         Key::plain(KeyCode::Char(c))
     }
     const fn ctrl(c: char) -> Key {
-        Key { code: KeyCode::Char(c), ctrl: true, alt: false }
+        Key {
+            code: KeyCode::Char(c),
+            ctrl: true,
+            alt: false,
+        }
     }
 
     /// Parses `p`, `space`, `ctrl-c`, `alt-x`, `tab`, `shift-tab`, `enter`, `esc`, `up`, `f5`, ...
@@ -144,7 +152,11 @@ impl Key {
                 "insert" | "ins" => KeyCode::Insert,
                 f if f.starts_with('f') => {
                     let n: u8 = f[1..].parse().ok()?;
-                    if (1..=12).contains(&n) { KeyCode::F(n) } else { return None }
+                    if (1..=12).contains(&n) {
+                        KeyCode::F(n)
+                    } else {
+                        return None;
+                    }
                 }
                 _ => return None,
             }
@@ -168,7 +180,10 @@ impl Key {
 }
 
 fn strip_any<'a>(s: &'a str, prefixes: &[&str]) -> Option<&'a str> {
-    prefixes.iter().find_map(|p| s.strip_prefix(p)).filter(|r| !r.is_empty())
+    prefixes
+        .iter()
+        .find_map(|p| s.strip_prefix(p))
+        .filter(|r| !r.is_empty())
 }
 
 impl fmt::Display for Key {
@@ -208,15 +223,33 @@ impl fmt::Display for Key {
 #[derive(Debug, thiserror::Error)]
 pub enum KeymapError {
     #[error("cannot read key file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("key file {origin}: {message}")]
     Parse { origin: String, message: String },
     #[error("key file {origin}: unknown action `{action}` (known actions: {known})")]
-    UnknownAction { origin: String, action: String, known: String },
-    #[error("key file {origin}: action `{action}`: {key:?} is not a key (examples: \"p\", \"space\", \"ctrl-c\", \"F5\", \"shift-tab\")")]
-    BadKey { origin: String, action: String, key: String },
+    UnknownAction {
+        origin: String,
+        action: String,
+        known: String,
+    },
+    #[error(
+        "key file {origin}: action `{action}`: {key:?} is not a key (examples: \"p\", \"space\", \"ctrl-c\", \"F5\", \"shift-tab\")"
+    )]
+    BadKey {
+        origin: String,
+        action: String,
+        key: String,
+    },
     #[error("key file {origin}: key {key} is bound to both `{first}` and `{second}`")]
-    Conflict { origin: String, key: String, first: String, second: String },
+    Conflict {
+        origin: String,
+        key: String,
+        first: String,
+        second: String,
+    },
 }
 
 /// The key table.
@@ -227,7 +260,9 @@ pub struct KeyMap {
 
 impl Default for KeyMap {
     fn default() -> Self {
-        KeyMap { bindings: default_bindings() }
+        KeyMap {
+            bindings: default_bindings(),
+        }
     }
 }
 
@@ -247,30 +282,222 @@ fn default_bindings() -> Vec<Binding> {
         keys: keys.to_vec(),
     };
     vec![
-        b(A::Pause, "pause", Main, S::Training, "pause / resume the search", Some("pause"), &[Key::ch('p'), Key::ch(' ')]),
-        b(A::Checkpoint, "checkpoint", Main, S::Training, "save a checkpoint now", Some("ckpt"), &[Key::ch('c')]),
-        b(A::Export, "export", Main, S::Training, "export the genotype (text + JSON)", Some("export"), &[Key::ch('e')]),
-        b(A::Quit, "quit", Main, S::Training, "quit (asks: save & quit / quit / cancel)", Some("quit"), &[Key::ch('q')]),
-        b(A::Interrupt, "interrupt", Main, S::Training, "same as quit; again while stopping: force", None, &[Key::ctrl('c')]),
-        b(A::NextCell, "next_cell", Main, S::Navigation, "switch normal / reduce cell", Some("cell"), &[Key::plain(K::Tab)]),
-        b(A::PrevCell, "prev_cell", Main, S::Navigation, "switch cell (backwards)", None, &[Key::plain(K::BackTab)]),
-        b(A::NormalCell, "normal_cell", Main, S::Navigation, "show the normal cell", None, &[Key::ch('n')]),
-        b(A::ReduceCell, "reduce_cell", Main, S::Navigation, "show the reduction cell", None, &[Key::ch('r')]),
-        b(A::EdgeUp, "edge_up", Main, S::Navigation, "previous edge", None, &[Key::ch('k'), Key::plain(K::Up)]),
-        b(A::EdgeDown, "edge_down", Main, S::Navigation, "next edge", Some("edge"), &[Key::ch('j'), Key::plain(K::Down)]),
-        b(A::OpLeft, "op_left", Main, S::Navigation, "previous op", None, &[Key::ch('h'), Key::plain(K::Left)]),
-        b(A::OpRight, "op_right", Main, S::Navigation, "next op", None, &[Key::ch('l'), Key::plain(K::Right)]),
-        b(A::LogUp, "log_up", Main, S::General, "scroll the log back", None, &[Key::plain(K::PageUp)]),
-        b(A::LogDown, "log_down", Main, S::General, "scroll the log forward", None, &[Key::plain(K::PageDown)]),
-        b(A::Redraw, "redraw", Main, S::General, "redraw the whole screen", None, &[Key::ctrl('l')]),
-        b(A::Help, "help", Main, S::General, "show / hide this help", Some("help"), &[Key::ch('?'), Key::plain(K::F(1))]),
-        b(A::Close, "close", Main, S::General, "close the help", None, &[Key::plain(K::Esc)]),
-        b(A::SaveQuit, "dialog_save_quit", Dialog, S::QuitDialog, "save a checkpoint, then quit", None, &[Key::ch('s')]),
-        b(A::QuitNoSave, "dialog_quit", Dialog, S::QuitDialog, "quit without saving", None, &[Key::ch('d'), Key::ctrl('c')]),
-        b(A::Cancel, "dialog_cancel", Dialog, S::QuitDialog, "keep running", None, &[Key::plain(K::Esc), Key::ch('c')]),
-        b(A::DialogNext, "dialog_next", Dialog, S::QuitDialog, "next choice", None, &[Key::plain(K::Right), Key::plain(K::Tab), Key::ch('l')]),
-        b(A::DialogPrev, "dialog_prev", Dialog, S::QuitDialog, "previous choice", None, &[Key::plain(K::Left), Key::plain(K::BackTab), Key::ch('h')]),
-        b(A::Confirm, "dialog_confirm", Dialog, S::QuitDialog, "take the highlighted choice", None, &[Key::plain(K::Enter)]),
+        b(
+            A::Pause,
+            "pause",
+            Main,
+            S::Training,
+            "pause / resume the search",
+            Some("pause"),
+            &[Key::ch('p'), Key::ch(' ')],
+        ),
+        b(
+            A::Checkpoint,
+            "checkpoint",
+            Main,
+            S::Training,
+            "save a checkpoint now",
+            Some("ckpt"),
+            &[Key::ch('c')],
+        ),
+        b(
+            A::Export,
+            "export",
+            Main,
+            S::Training,
+            "export the genotype (text + JSON)",
+            Some("export"),
+            &[Key::ch('e')],
+        ),
+        b(
+            A::Quit,
+            "quit",
+            Main,
+            S::Training,
+            "quit (asks: save & quit / quit / cancel)",
+            Some("quit"),
+            &[Key::ch('q')],
+        ),
+        b(
+            A::Interrupt,
+            "interrupt",
+            Main,
+            S::Training,
+            "same as quit; again while stopping: force",
+            None,
+            &[Key::ctrl('c')],
+        ),
+        b(
+            A::NextCell,
+            "next_cell",
+            Main,
+            S::Navigation,
+            "switch normal / reduce cell",
+            Some("cell"),
+            &[Key::plain(K::Tab)],
+        ),
+        b(
+            A::PrevCell,
+            "prev_cell",
+            Main,
+            S::Navigation,
+            "switch cell (backwards)",
+            None,
+            &[Key::plain(K::BackTab)],
+        ),
+        b(
+            A::NormalCell,
+            "normal_cell",
+            Main,
+            S::Navigation,
+            "show the normal cell",
+            None,
+            &[Key::ch('n')],
+        ),
+        b(
+            A::ReduceCell,
+            "reduce_cell",
+            Main,
+            S::Navigation,
+            "show the reduction cell",
+            None,
+            &[Key::ch('r')],
+        ),
+        b(
+            A::EdgeUp,
+            "edge_up",
+            Main,
+            S::Navigation,
+            "previous edge",
+            None,
+            &[Key::ch('k'), Key::plain(K::Up)],
+        ),
+        b(
+            A::EdgeDown,
+            "edge_down",
+            Main,
+            S::Navigation,
+            "next edge",
+            Some("edge"),
+            &[Key::ch('j'), Key::plain(K::Down)],
+        ),
+        b(
+            A::OpLeft,
+            "op_left",
+            Main,
+            S::Navigation,
+            "previous op",
+            None,
+            &[Key::ch('h'), Key::plain(K::Left)],
+        ),
+        b(
+            A::OpRight,
+            "op_right",
+            Main,
+            S::Navigation,
+            "next op",
+            None,
+            &[Key::ch('l'), Key::plain(K::Right)],
+        ),
+        b(
+            A::LogUp,
+            "log_up",
+            Main,
+            S::General,
+            "scroll the log back",
+            None,
+            &[Key::plain(K::PageUp)],
+        ),
+        b(
+            A::LogDown,
+            "log_down",
+            Main,
+            S::General,
+            "scroll the log forward",
+            None,
+            &[Key::plain(K::PageDown)],
+        ),
+        b(
+            A::Redraw,
+            "redraw",
+            Main,
+            S::General,
+            "redraw the whole screen",
+            None,
+            &[Key::ctrl('l')],
+        ),
+        b(
+            A::Help,
+            "help",
+            Main,
+            S::General,
+            "show / hide this help",
+            Some("help"),
+            &[Key::ch('?'), Key::plain(K::F(1))],
+        ),
+        b(
+            A::Close,
+            "close",
+            Main,
+            S::General,
+            "close the help",
+            None,
+            &[Key::plain(K::Esc)],
+        ),
+        b(
+            A::SaveQuit,
+            "dialog_save_quit",
+            Dialog,
+            S::QuitDialog,
+            "save a checkpoint, then quit",
+            None,
+            &[Key::ch('s')],
+        ),
+        b(
+            A::QuitNoSave,
+            "dialog_quit",
+            Dialog,
+            S::QuitDialog,
+            "quit without saving",
+            None,
+            &[Key::ch('d'), Key::ctrl('c')],
+        ),
+        b(
+            A::Cancel,
+            "dialog_cancel",
+            Dialog,
+            S::QuitDialog,
+            "keep running",
+            None,
+            &[Key::plain(K::Esc), Key::ch('c')],
+        ),
+        b(
+            A::DialogNext,
+            "dialog_next",
+            Dialog,
+            S::QuitDialog,
+            "next choice",
+            None,
+            &[Key::plain(K::Right), Key::plain(K::Tab), Key::ch('l')],
+        ),
+        b(
+            A::DialogPrev,
+            "dialog_prev",
+            Dialog,
+            S::QuitDialog,
+            "previous choice",
+            None,
+            &[Key::plain(K::Left), Key::plain(K::BackTab), Key::ch('h')],
+        ),
+        b(
+            A::Confirm,
+            "dialog_confirm",
+            Dialog,
+            S::QuitDialog,
+            "take the highlighted choice",
+            None,
+            &[Key::plain(K::Enter)],
+        ),
     ]
 }
 
@@ -298,23 +525,40 @@ impl KeyMap {
         self.bindings
             .iter()
             .find(|b| b.action == action)
-            .map(|b| b.keys.iter().map(ToString::to_string).collect::<Vec<_>>().join("/"))
+            .map(|b| {
+                b.keys
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("/")
+            })
             .unwrap_or_default()
     }
 
     /// The first key of an action (footer, dialog buttons).
     pub fn first_key(&self, action: Action) -> Option<Key> {
-        self.bindings.iter().find(|b| b.action == action).and_then(|b| b.keys.first().copied())
+        self.bindings
+            .iter()
+            .find(|b| b.action == action)
+            .and_then(|b| b.keys.first().copied())
     }
 
     /// Parses a `keys.toml` text over the defaults; `origin` names the file in errors.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<KeyMap, KeymapError> {
-        let table: toml::Table = toml::from_str(text).map_err(|e: toml::de::Error| {
-            KeymapError::Parse { origin: origin.to_string(), message: e.message().to_string() }
-        })?;
+        let table: toml::Table =
+            toml::from_str(text).map_err(|e: toml::de::Error| KeymapError::Parse {
+                origin: origin.to_string(),
+                message: e.message().to_string(),
+            })?;
         let mut map = KeyMap::default();
         for (action, value) in table {
-            let known = || map.bindings.iter().map(|b| b.name).collect::<Vec<_>>().join(", ");
+            let known = || {
+                map.bindings
+                    .iter()
+                    .map(|b| b.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             let Some(idx) = map.bindings.iter().position(|b| b.name == action) else {
                 return Err(KeymapError::UnknownAction {
                     origin: origin.to_string(),
@@ -382,7 +626,10 @@ impl KeyMap {
         match std::fs::read_to_string(path) {
             Ok(text) => KeyMap::from_toml_str(&text, &path.display().to_string()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(KeyMap::default()),
-            Err(source) => Err(KeymapError::Read { path: path.to_path_buf(), source }),
+            Err(source) => Err(KeymapError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
         }
     }
 
@@ -415,20 +662,44 @@ mod tests {
     fn default_table_dispatches_and_ignores_release() {
         let m = KeyMap::default();
         let none = KeyModifiers::NONE;
-        assert_eq!(m.action(Context::Main, &press(KeyCode::Char('p'), none)), Some(Action::Pause));
-        assert_eq!(m.action(Context::Main, &press(KeyCode::Char(' '), none)), Some(Action::Pause));
         assert_eq!(
-            m.action(Context::Main, &press(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            m.action(Context::Main, &press(KeyCode::Char('p'), none)),
+            Some(Action::Pause)
+        );
+        assert_eq!(
+            m.action(Context::Main, &press(KeyCode::Char(' '), none)),
+            Some(Action::Pause)
+        );
+        assert_eq!(
+            m.action(
+                Context::Main,
+                &press(KeyCode::Char('c'), KeyModifiers::CONTROL)
+            ),
             Some(Action::Interrupt)
         );
-        assert_eq!(m.action(Context::Main, &press(KeyCode::Char('c'), none)), Some(Action::Checkpoint));
-        assert_eq!(m.action(Context::Dialog, &press(KeyCode::Char('c'), none)), Some(Action::Cancel));
+        assert_eq!(
+            m.action(Context::Main, &press(KeyCode::Char('c'), none)),
+            Some(Action::Checkpoint)
+        );
+        assert_eq!(
+            m.action(Context::Dialog, &press(KeyCode::Char('c'), none)),
+            Some(Action::Cancel)
+        );
         // `?` typed with Shift still matches.
-        assert_eq!(m.action(Context::Main, &press(KeyCode::Char('?'), KeyModifiers::SHIFT)), Some(Action::Help));
+        assert_eq!(
+            m.action(
+                Context::Main,
+                &press(KeyCode::Char('?'), KeyModifiers::SHIFT)
+            ),
+            Some(Action::Help)
+        );
         let mut release = press(KeyCode::Char('p'), none);
         release.kind = KeyEventKind::Release;
         assert_eq!(m.action(Context::Main, &release), None);
-        assert_eq!(m.action(Context::Main, &press(KeyCode::Char('z'), none)), None);
+        assert_eq!(
+            m.action(Context::Main, &press(KeyCode::Char('z'), none)),
+            None
+        );
         assert_eq!(m.keys_of(Action::Pause), "p/Space");
         assert!(m.check_conflicts("default").is_ok());
     }
@@ -449,22 +720,54 @@ mod tests {
 
     #[test]
     fn user_file_overrides_and_errors() {
-        let m = KeyMap::from_toml_str("pause = \"F5\"\nexport = [\"x\", \"ctrl-e\"]\n", "k.toml").unwrap();
+        let m = KeyMap::from_toml_str("pause = \"F5\"\nexport = [\"x\", \"ctrl-e\"]\n", "k.toml")
+            .unwrap();
         let none = KeyModifiers::NONE;
-        assert_eq!(m.action(Context::Main, &press(KeyCode::F(5), none)), Some(Action::Pause));
-        assert_eq!(m.action(Context::Main, &press(KeyCode::Char('p'), none)), None);
-        assert_eq!(m.action(Context::Main, &press(KeyCode::Char('x'), none)), Some(Action::Export));
-        assert_eq!(m.action(Context::Main, &press(KeyCode::Char('e'), KeyModifiers::CONTROL)), Some(Action::Export));
+        assert_eq!(
+            m.action(Context::Main, &press(KeyCode::F(5), none)),
+            Some(Action::Pause)
+        );
+        assert_eq!(
+            m.action(Context::Main, &press(KeyCode::Char('p'), none)),
+            None
+        );
+        assert_eq!(
+            m.action(Context::Main, &press(KeyCode::Char('x'), none)),
+            Some(Action::Export)
+        );
+        assert_eq!(
+            m.action(
+                Context::Main,
+                &press(KeyCode::Char('e'), KeyModifiers::CONTROL)
+            ),
+            Some(Action::Export)
+        );
 
-        let e = KeyMap::from_toml_str("pasue = \"p\"", "k.toml").unwrap_err().to_string();
-        assert!(e.contains("k.toml") && e.contains("pasue") && e.contains("pause"), "{e}");
-        let e = KeyMap::from_toml_str("pause = \"hyper-p\"", "k.toml").unwrap_err().to_string();
-        assert!(e.contains("k.toml") && e.contains("pause") && e.contains("hyper-p"), "{e}");
-        let e = KeyMap::from_toml_str("pause = \"c\"", "k.toml").unwrap_err().to_string();
+        let e = KeyMap::from_toml_str("pasue = \"p\"", "k.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("k.toml") && e.contains("pasue") && e.contains("pause"),
+            "{e}"
+        );
+        let e = KeyMap::from_toml_str("pause = \"hyper-p\"", "k.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("k.toml") && e.contains("pause") && e.contains("hyper-p"),
+            "{e}"
+        );
+        let e = KeyMap::from_toml_str("pause = \"c\"", "k.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("pause") && e.contains("checkpoint"), "{e}");
-        let e = KeyMap::from_toml_str("pause = 3", "k.toml").unwrap_err().to_string();
+        let e = KeyMap::from_toml_str("pause = 3", "k.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("pause") && e.contains('3'), "{e}");
-        let e = KeyMap::from_toml_str("pause = ", "k.toml").unwrap_err().to_string();
+        let e = KeyMap::from_toml_str("pause = ", "k.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("k.toml"), "{e}");
     }
 

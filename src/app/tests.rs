@@ -32,7 +32,11 @@ fn warming_up_until_the_first_step() {
     let mut app = App::new(KeyMap::default());
     assert_eq!(app.state_label(), StateLabel::WarmingUp);
     app.update(Msg::Worker(Event::Started(fixtures::info(true))));
-    assert_eq!(app.state_label(), StateLabel::WarmingUp, "Started alone is still warming up");
+    assert_eq!(
+        app.state_label(),
+        StateLabel::WarmingUp,
+        "Started alone is still warming up"
+    );
     app.update(Msg::Worker(Event::Step(fixtures::step(1))));
     assert_eq!(app.state_label(), StateLabel::Running);
     assert_eq!(app.step.as_ref().map(|s| s.global_step), Some(1));
@@ -46,7 +50,11 @@ fn pause_key_sends_pause_and_state_follows_the_worker() {
     assert_eq!(app.state_label(), StateLabel::Running);
     app.update(Msg::Worker(Event::Paused { global_step: 400 }));
     assert_eq!(app.state_label(), StateLabel::Paused);
-    assert!(app.log.back().is_some_and(|l| l.text.contains("paused at step 400")));
+    assert!(
+        app.log
+            .back()
+            .is_some_and(|l| l.text.contains("paused at step 400"))
+    );
     assert_eq!(app.update(key(' ')), vec![Command::Resume]);
     app.update(Msg::Worker(Event::Resumed));
     assert_eq!(app.state_label(), StateLabel::Running);
@@ -69,11 +77,20 @@ fn checkpoint_and_export_keys() {
     assert_eq!(app.update(key('c')), vec![Command::Checkpoint]);
     app.update(Msg::Worker(Event::Saving));
     assert_eq!(app.state_label(), StateLabel::Saving);
-    app.update(Msg::Worker(Event::CheckpointSaved { path: "runs/test/checkpoints/step-400".into(), global_step: 400 }));
+    app.update(Msg::Worker(Event::CheckpointSaved {
+        path: "runs/test/checkpoints/step-400".into(),
+        global_step: 400,
+    }));
     assert_eq!(app.state_label(), StateLabel::Running);
     assert_eq!(app.update(key('e')), vec![Command::Export]);
-    app.update(Msg::Worker(Event::Exported { paths: vec!["g/a.txt".into(), "g/a.json".into()] }));
-    assert!(app.log.back().is_some_and(|l| l.text.contains("g/a.txt") && l.text.contains("g/a.json")));
+    app.update(Msg::Worker(Event::Exported {
+        paths: vec!["g/a.txt".into(), "g/a.json".into()],
+    }));
+    assert!(
+        app.log
+            .back()
+            .is_some_and(|l| l.text.contains("g/a.txt") && l.text.contains("g/a.json"))
+    );
     assert_eq!(app.last_export.len(), 2);
 }
 
@@ -84,11 +101,17 @@ fn quit_dialog_save_and_quit_then_finished_exits_0() {
     assert_eq!(app.overlay, Overlay::Quit(QuitChoice::SaveQuit));
     assert_eq!(app.key_context(), Context::Dialog);
     // Enter takes the highlighted default: save & quit.
-    assert_eq!(app.update(code(KeyCode::Enter)), vec![Command::Stop { save: true }]);
+    assert_eq!(
+        app.update(code(KeyCode::Enter)),
+        vec![Command::Stop { save: true }]
+    );
     assert_eq!(app.overlay, Overlay::None);
     assert_eq!(app.state_label(), StateLabel::Stopping);
     assert_eq!(app.exit_code(), None, "waits for Finished");
-    app.update(Msg::Worker(Event::Finished { summary: "stopped at step 400".into(), stopped: true }));
+    app.update(Msg::Worker(Event::Finished {
+        summary: "stopped at step 400".into(),
+        stopped: true,
+    }));
     assert_eq!(app.exit_code(), Some(0));
 }
 
@@ -119,7 +142,10 @@ fn quit_dialog_navigation_quit_and_cancel() {
 #[test]
 fn focus_moves_between_edges_ops_and_cells() {
     let mut app = running_app();
-    assert_eq!((app.cell, app.normal.edge, app.normal.op), (CellType::Normal, 0, 0));
+    assert_eq!(
+        (app.cell, app.normal.edge, app.normal.op),
+        (CellType::Normal, 0, 0)
+    );
     app.update(code(KeyCode::Down));
     app.update(key('j'));
     app.update(key('l'));
@@ -132,10 +158,18 @@ fn focus_moves_between_edges_ops_and_cells() {
         app.update(key('j'));
         app.update(key('l'));
     }
-    assert_eq!((app.normal.edge, app.normal.op), (13, 7), "clamped to 14 edges x 8 ops");
+    assert_eq!(
+        (app.normal.edge, app.normal.op),
+        (13, 7),
+        "clamped to 14 edges x 8 ops"
+    );
     app.update(code(KeyCode::Tab));
     assert_eq!(app.cell, CellType::Reduce);
-    assert_eq!((app.reduce.edge, app.reduce.op), (0, 0), "each cell keeps its own focus");
+    assert_eq!(
+        (app.reduce.edge, app.reduce.op),
+        (0, 0),
+        "each cell keeps its own focus"
+    );
     app.update(key('n'));
     assert_eq!(app.cell, CellType::Normal);
     app.update(key('r'));
@@ -147,17 +181,30 @@ fn focus_moves_between_edges_ops_and_cells() {
 #[test]
 fn failed_event_shows_failed_and_keeps_the_ui_until_quit() {
     let mut app = running_app();
-    app.update(Msg::Worker(Event::Failed { message: "CUDA out of memory".into() }));
+    app.update(Msg::Worker(Event::Failed {
+        message: "CUDA out of memory".into(),
+    }));
     assert_eq!(app.state_label(), StateLabel::Failed);
-    assert!(app.log.back().is_some_and(|l| l.level == Level::Error && l.text.contains("CUDA out of memory")));
+    assert!(
+        app.log
+            .back()
+            .is_some_and(|l| l.level == Level::Error && l.text.contains("CUDA out of memory"))
+    );
     assert_eq!(app.exit_code(), None, "the UI stays up");
     assert!(app.update(key('p')).is_empty(), "no pause after failure");
-    assert!(app.update(key('c')).is_empty(), "no checkpoint after failure");
+    assert!(
+        app.update(key('c')).is_empty(),
+        "no checkpoint after failure"
+    );
     app.update(Msg::WorkerGone);
     assert_eq!(app.state_label(), StateLabel::Failed);
     assert_eq!(app.exit_code(), None);
     assert!(app.update(key('q')).is_empty());
-    assert_eq!(app.exit_code(), Some(1), "q quits at once after FAILED, exit 1");
+    assert_eq!(
+        app.exit_code(),
+        Some(1),
+        "q quits at once after FAILED, exit 1"
+    );
 }
 
 #[test]
@@ -171,7 +218,10 @@ fn worker_gone_without_a_word_is_a_failure() {
 #[test]
 fn finished_run_stays_up_and_quits_with_0() {
     let mut app = running_app();
-    app.update(Msg::Worker(Event::Finished { summary: "50 epochs".into(), stopped: false }));
+    app.update(Msg::Worker(Event::Finished {
+        summary: "50 epochs".into(),
+        stopped: false,
+    }));
     assert_eq!(app.state_label(), StateLabel::Finished);
     assert_eq!(app.exit_code(), None);
     app.update(key('q'));
@@ -186,10 +236,19 @@ fn signal_stops_with_save_and_exits_130() {
     let cmds = app.update(Msg::Signal(libc::SIGTERM));
     assert_eq!(cmds, vec![Command::Stop { save: true }]);
     assert_eq!(app.overlay, Overlay::None, "the dialog closes");
-    assert!(app.update(Msg::Signal(libc::SIGHUP)).is_empty(), "one stop only");
+    assert!(
+        app.update(Msg::Signal(libc::SIGHUP)).is_empty(),
+        "one stop only"
+    );
     app.update(Msg::Worker(Event::Saving));
-    app.update(Msg::Worker(Event::CheckpointSaved { path: "c".into(), global_step: 400 }));
-    app.update(Msg::Worker(Event::Finished { summary: "stopped".into(), stopped: true }));
+    app.update(Msg::Worker(Event::CheckpointSaved {
+        path: "c".into(),
+        global_step: 400,
+    }));
+    app.update(Msg::Worker(Event::Finished {
+        summary: "stopped".into(),
+        stopped: true,
+    }));
     assert_eq!(app.exit_code(), Some(130));
 }
 
@@ -207,7 +266,10 @@ fn signal_stop_gives_up_after_the_timeout() {
 #[test]
 fn input_closed_acts_like_sighup() {
     let mut app = running_app();
-    assert_eq!(app.update(Msg::InputClosed), vec![Command::Stop { save: true }]);
+    assert_eq!(
+        app.update(Msg::InputClosed),
+        vec![Command::Stop { save: true }]
+    );
     app.update(Msg::WorkerGone);
     assert_eq!(app.exit_code(), Some(130));
 }
@@ -245,7 +307,11 @@ fn heat_map_values_darts_vs_nasp() {
     for e in 0..14 {
         assert_eq!(w.marked[e], fixtures::strongest_normal_op(e), "edge {e}");
     }
-    assert_eq!(w.kept.iter().filter(|k| **k).count(), 8, "two edges per node");
+    assert_eq!(
+        w.kept.iter().filter(|k| **k).count(),
+        8,
+        "two edges per node"
+    );
     assert!((w.values.get(0, 1) - nasp.arch.as_ref().unwrap().normal.get(0, 1)).abs() < 1e-6);
 
     let mut darts = App::new(KeyMap::default());

@@ -40,8 +40,18 @@ fn loss(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
         area,
         "loss",
         &[
-            Series { name: "train", history: &app.train_loss, colour: t.train, points: None },
-            Series { name: "arch", history: &app.arch_loss, colour: t.arch, points: Some(1) },
+            Series {
+                name: "train",
+                history: &app.train_loss,
+                colour: t.train,
+                points: None,
+            },
+            Series {
+                name: "arch",
+                history: &app.arch_loss,
+                colour: t.arch,
+                points: Some(1),
+            },
         ],
         None,
         skin,
@@ -55,15 +65,32 @@ fn accuracy(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
         area,
         "accuracy",
         &[
-            Series { name: "train", history: &app.train_acc, colour: t.train, points: None },
-            Series { name: "valid/epoch", history: &app.valid_acc, colour: t.valid, points: Some(0) },
+            Series {
+                name: "train",
+                history: &app.train_acc,
+                colour: t.train,
+                points: None,
+            },
+            Series {
+                name: "valid/epoch",
+                history: &app.valid_acc,
+                colour: t.valid,
+                points: Some(0),
+            },
         ],
         Some((0.0, 1.0)),
         skin,
     );
 }
 
-fn chart(buf: &mut Buffer, area: Rect, title: &str, series: &[Series], clamp: Option<(f64, f64)>, skin: Skin) {
+fn chart(
+    buf: &mut Buffer,
+    area: Rect,
+    title: &str,
+    series: &[Series],
+    clamp: Option<(f64, f64)>,
+    skin: Skin,
+) {
     let g = skin.glyphs;
     let marker_char = |s: &Series| match s.points {
         None if g.ascii => "*".to_string(),
@@ -75,7 +102,10 @@ fn chart(buf: &mut Buffer, area: Rect, title: &str, series: &[Series], clamp: Op
     };
     let mut title_spans = vec![Span::raw(format!(" {title} "))];
     for s in series {
-        title_spans.push(Span::styled(format!("{} {} ", marker_char(s), s.name), Style::new().fg(s.colour)));
+        title_spans.push(Span::styled(
+            format!("{} {} ", marker_char(s), s.name),
+            Style::new().fg(s.colour),
+        ));
     }
     let block = skin.block(Line::from(title_spans), false);
     let data: Vec<Vec<(f64, f64)>> = series.iter().map(|s| s.history.points()).collect();
@@ -86,10 +116,20 @@ fn chart(buf: &mut Buffer, area: Rect, title: &str, series: &[Series], clamp: Op
         return;
     }
     let all = data.iter().flatten();
-    let (x0, x1, y0, y1) = all.fold((f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY), |(a, b, c, d), p| {
-        (a.min(p.0), b.max(p.0), c.min(p.1), d.max(p.1))
-    });
-    let (x0, x1) = if x1 > x0 { (x0, x1) } else { (x0 - 1.0, x0 + 1.0) };
+    let (x0, x1, y0, y1) = all.fold(
+        (
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ),
+        |(a, b, c, d), p| (a.min(p.0), b.max(p.0), c.min(p.1), d.max(p.1)),
+    );
+    let (x0, x1) = if x1 > x0 {
+        (x0, x1)
+    } else {
+        (x0 - 1.0, x0 + 1.0)
+    };
     let pad = ((y1 - y0) * 0.05).max(1e-3);
     let (mut y0, mut y1) = (y0 - pad, y1 + pad);
     if let Some((lo, hi)) = clamp {
@@ -115,7 +155,17 @@ fn chart(buf: &mut Buffer, area: Rect, title: &str, series: &[Series], clamp: Op
     Chart::new(datasets)
         .block(block)
         .legend_position(None)
-        .x_axis(Axis::default().bounds([x0, x1]).labels([step_label(x0), step_label(x1)]).style(skin.dim()))
-        .y_axis(Axis::default().bounds([y0, y1]).labels([label(y0), label(y1)]).style(skin.dim()))
+        .x_axis(
+            Axis::default()
+                .bounds([x0, x1])
+                .labels([step_label(x0), step_label(x1)])
+                .style(skin.dim()),
+        )
+        .y_axis(
+            Axis::default()
+                .bounds([y0, y1])
+                .labels([label(y0), label(y1)])
+                .style(skin.dim()),
+        )
         .render(area, buf);
 }

@@ -11,8 +11,15 @@ use crate::app::keymap::Context;
 
 pub fn render(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
     let mut spans = Vec::new();
-    for b in app.keymap().bindings().iter().filter(|b| b.context == Context::Main) {
-        let (Some(hint), Some(key)) = (b.hint, b.keys.first()) else { continue };
+    for b in app
+        .keymap()
+        .bindings()
+        .iter()
+        .filter(|b| b.context == Context::Main)
+    {
+        let (Some(hint), Some(key)) = (b.hint, b.keys.first()) else {
+            continue;
+        };
         spans.push(Span::styled(format!(" {key}"), skin.key()));
         spans.push(Span::styled(format!(" {hint} "), skin.dim()));
     }

@@ -30,8 +30,19 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, wide: bool, skin: Skin) {
 pub fn lines(genes: &[(String, usize)], nodes: usize, width: usize, arrow: &str) -> Vec<String> {
     let pairs: Vec<&[(String, usize)]> = genes.chunks(2).take(nodes).collect();
     let full = |abbrev: bool| -> Vec<String> {
-        let name = |op: &str| if abbrev { op_abbrev(op) } else { op.to_string() };
-        let w0 = pairs.iter().filter_map(|p| p.first()).map(|(o, _)| name(o).chars().count()).max().unwrap_or(0);
+        let name = |op: &str| {
+            if abbrev {
+                op_abbrev(op)
+            } else {
+                op.to_string()
+            }
+        };
+        let w0 = pairs
+            .iter()
+            .filter_map(|p| p.first())
+            .map(|(o, _)| name(o).chars().count())
+            .max()
+            .unwrap_or(0);
         pairs
             .iter()
             .enumerate()
@@ -59,7 +70,11 @@ pub fn lines(genes: &[(String, usize)], nodes: usize, width: usize, arrow: &str)
             .collect()
     };
     let long = full(false);
-    if long.iter().all(|l| l.chars().count() <= width) { long } else { full(true) }
+    if long.iter().all(|l| l.chars().count() <= width) {
+        long
+    } else {
+        full(true)
+    }
 }
 
 fn render_cell(buf: &mut Buffer, area: Rect, app: &App, cell: CellType, skin: Skin) {
@@ -74,10 +89,23 @@ fn render_cell(buf: &mut Buffer, area: Rect, app: &App, cell: CellType, skin: Sk
         CellType::Normal => &snap.genotype.normal,
         CellType::Reduce => &snap.genotype.reduce,
     };
-    let text = lines(genes, app.nodes(), usize::from(inner.width), skin.glyphs.arrow());
+    let text = lines(
+        genes,
+        app.nodes(),
+        usize::from(inner.width),
+        skin.glyphs.arrow(),
+    );
     for (i, l) in text.into_iter().enumerate().take(usize::from(inner.height)) {
-        let row = Rect { y: inner.y + u16::try_from(i).unwrap_or(0), height: 1, ..inner };
-        fit(vec![Span::styled(l, Style::new().fg(skin.theme.text))], inner.width).render(row, buf);
+        let row = Rect {
+            y: inner.y + u16::try_from(i).unwrap_or(0),
+            height: 1,
+            ..inner
+        };
+        fit(
+            vec![Span::styled(l, Style::new().fg(skin.theme.text))],
+            inner.width,
+        )
+        .render(row, buf);
     }
 }
 
@@ -87,12 +115,23 @@ mod tests {
 
     #[test]
     fn aligned_full_names_or_abbreviations() {
-        let genes: Vec<(String, usize)> = [("sep_conv_3x3", 0), ("skip_connect", 1), ("dil_conv_5x5", 2), ("sep_conv_3x3", 0)]
-            .iter()
-            .map(|(o, i)| ((*o).to_string(), *i))
-            .collect();
+        let genes: Vec<(String, usize)> = [
+            ("sep_conv_3x3", 0),
+            ("skip_connect", 1),
+            ("dil_conv_5x5", 2),
+            ("sep_conv_3x3", 0),
+        ]
+        .iter()
+        .map(|(o, i)| ((*o).to_string(), *i))
+        .collect();
         let wide = lines(&genes, 2, 80, "←");
-        assert_eq!(wide, vec!["node 2: sep_conv_3x3 ← 0, skip_connect ← 1", "node 3: dil_conv_5x5 ← 2, sep_conv_3x3 ← 0"]);
+        assert_eq!(
+            wide,
+            vec![
+                "node 2: sep_conv_3x3 ← 0, skip_connect ← 1",
+                "node 3: dil_conv_5x5 ← 2, sep_conv_3x3 ← 0"
+            ]
+        );
         let narrow = lines(&genes, 2, 24, "<-");
         assert_eq!(narrow, vec!["2: sep3<-0 skip<-1", "3: dil5<-2 sep3<-0"]);
     }

@@ -19,7 +19,9 @@ const COL_W: u16 = 6;
 
 /// Rows the pane needs to show `edges` edges without scrolling.
 pub fn height(edges: usize) -> u16 {
-    u16::try_from(edges).unwrap_or(u16::MAX - 4).saturating_add(4)
+    u16::try_from(edges)
+        .unwrap_or(u16::MAX - 4)
+        .saturating_add(4)
 }
 
 fn label_width(glyphs: Glyphs) -> u16 {
@@ -28,7 +30,10 @@ fn label_width(glyphs: Glyphs) -> u16 {
 
 /// Columns the pane needs.
 pub fn width(app: &App, glyphs: Glyphs) -> u16 {
-    let cols = app.ops(CellType::Normal).len().max(app.ops(CellType::Reduce).len());
+    let cols = app
+        .ops(CellType::Normal)
+        .len()
+        .max(app.ops(CellType::Reduce).len());
     let cols = if cols == 0 { 8 } else { cols };
     label_width(glyphs) + COL_W * u16::try_from(cols).unwrap_or(16) + 2
 }
@@ -57,7 +62,11 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, cell: CellType, focused: 
         return;
     }
     let Some(w) = app.weights(cell) else {
-        Paragraph::new(Span::styled("waiting for the first architecture snapshot", skin.dim())).render(inner, buf);
+        Paragraph::new(Span::styled(
+            "waiting for the first architecture snapshot",
+            skin.dim(),
+        ))
+        .render(inner, buf);
         return;
     };
     let ops = app.ops(cell);
@@ -77,14 +86,31 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, cell: CellType, focused: 
         header.push(Span::styled(format!(" {:>4} ", op_abbrev(op)), style));
     }
     let mut y = inner.y;
-    fit(header, inner.width).render(Rect { y, height: 1, ..inner }, buf);
+    fit(header, inner.width).render(
+        Rect {
+            y,
+            height: 1,
+            ..inner
+        },
+        buf,
+    );
     y += 1;
 
     // Edge rows, scrolled so that the focused edge stays visible.
     let visible = usize::from(inner.height.saturating_sub(2)).max(1);
     let rows = w.values.rows;
-    let offset = if rows <= visible { 0 } else { view.edge.saturating_sub(visible / 2).min(rows - visible) };
-    let (lo, hi) = w.values.data.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    let offset = if rows <= visible {
+        0
+    } else {
+        view.edge.saturating_sub(visible / 2).min(rows - visible)
+    };
+    let (lo, hi) = w
+        .values
+        .data
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(*v), hi.max(*v))
+        });
     for e in offset..(offset + visible).min(rows) {
         if y >= inner.bottom() {
             break;
@@ -92,14 +118,19 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, cell: CellType, focused: 
         let kept = w.kept.get(e).copied().unwrap_or(false);
         let focused_row = active && e == view.edge;
         let label_style = if focused_row {
-            Style::new().fg(t.accent).add_modifier(Modifier::BOLD | Modifier::REVERSED)
+            Style::new()
+                .fg(t.accent)
+                .add_modifier(Modifier::BOLD | Modifier::REVERSED)
         } else if kept {
             skin.text()
         } else {
             skin.dim()
         };
         let mut spans = vec![
-            Span::styled(format!("{:<width$}", edge_label(e, nodes, g), width = label_w - 1), label_style),
+            Span::styled(
+                format!("{:<width$}", edge_label(e, nodes, g), width = label_w - 1),
+                label_style,
+            ),
             Span::raw(" "),
         ];
         for k in 0..w.values.cols {
@@ -113,7 +144,9 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, cell: CellType, focused: 
                 Style::new().fg(heat_colour(v, lo, hi, skin))
             };
             if active && e == view.edge && k == view.op {
-                style = style.add_modifier(Modifier::REVERSED).remove_modifier(Modifier::DIM);
+                style = style
+                    .add_modifier(Modifier::REVERSED)
+                    .remove_modifier(Modifier::DIM);
             }
             let mark = match (marked, kept) {
                 (true, true) => g.selected(),
@@ -123,12 +156,23 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, cell: CellType, focused: 
             spans.push(Span::raw(" "));
             spans.push(Span::styled(format!("{v:4.2}{mark}"), style));
         }
-        fit(spans, inner.width).render(Rect { y, height: 1, ..inner }, buf);
+        fit(spans, inner.width).render(
+            Rect {
+                y,
+                height: 1,
+                ..inner
+            },
+            buf,
+        );
         y += 1;
     }
 
     // Last row: the focused weight's history.
-    let last = Rect { y: inner.bottom() - 1, height: 1, ..inner };
+    let last = Rect {
+        y: inner.bottom() - 1,
+        height: 1,
+        ..inner
+    };
     if inner.height >= 3 {
         history_line(app, cell, last, skin).render(last, buf);
     }
@@ -136,7 +180,9 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, cell: CellType, focused: 
 
 fn heat_colour(v: f32, lo: f32, hi: f32, skin: Skin) -> ratatui::style::Color {
     let idx = if hi - lo > 1e-6 {
-        (((v - lo) / (hi - lo)) * HEAT_STEPS as f32).floor().clamp(0.0, (HEAT_STEPS - 1) as f32) as usize
+        (((v - lo) / (hi - lo)) * HEAT_STEPS as f32)
+            .floor()
+            .clamp(0.0, (HEAT_STEPS - 1) as f32) as usize
     } else {
         HEAT_STEPS / 2
     };
@@ -157,16 +203,28 @@ fn history_line(app: &App, cell: CellType, area: Rect, skin: Skin) -> Line<'stat
     let head = format!("{label} {op} {now:.2} ");
     let room = usize::from(area.width).saturating_sub(head.chars().count() + 12);
     let pts = h.recent(room);
-    let (lo, hi) = pts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
+    let (lo, hi) = pts
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+            (lo.min(p.1), hi.max(p.1))
+        });
     let spark = g.spark();
     let line: String = pts
         .iter()
         .map(|p| {
-            let i = if hi - lo > 1e-9 { ((p.1 - lo) / (hi - lo) * (spark.len() - 1) as f64).round() as usize } else { spark.len() / 2 };
+            let i = if hi - lo > 1e-9 {
+                ((p.1 - lo) / (hi - lo) * (spark.len() - 1) as f64).round() as usize
+            } else {
+                spark.len() / 2
+            };
             spark[i.min(spark.len() - 1)]
         })
         .collect();
-    let range = if pts.is_empty() { String::new() } else { format!(" {lo:.2}..{hi:.2}") };
+    let range = if pts.is_empty() {
+        String::new()
+    } else {
+        format!(" {lo:.2}..{hi:.2}")
+    };
     fit(
         vec![
             Span::styled(head, Style::new().fg(skin.theme.accent)),

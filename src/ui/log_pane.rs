@@ -13,7 +13,11 @@ use crate::protocol::Level;
 
 pub fn render(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
     let t = skin.theme;
-    let title = if app.log_scroll > 0 { format!(" log (scrolled back {}) ", app.log_scroll) } else { " log ".to_string() };
+    let title = if app.log_scroll > 0 {
+        format!(" log (scrolled back {}) ", app.log_scroll)
+    } else {
+        " log ".to_string()
+    };
     let block = skin.block(title, false);
     let inner = block.inner(area);
     block.render(area, buf);
@@ -29,7 +33,10 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
         let (prefix, style) = match line.level {
             Level::Info => ("", Style::new().fg(t.info)),
             Level::Warn => ("warning: ", Style::new().fg(t.warn)),
-            Level::Error => ("error: ", Style::new().fg(t.error).add_modifier(Modifier::BOLD)),
+            Level::Error => (
+                "error: ",
+                Style::new().fg(t.error).add_modifier(Modifier::BOLD),
+            ),
         };
         let text = format!("{prefix}{}", line.text);
         let chars: Vec<char> = text.chars().collect();
@@ -44,7 +51,11 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
     rows.truncate(height);
     rows.reverse();
     for (i, (text, style)) in rows.into_iter().enumerate() {
-        let row = Rect { y: inner.y + u16::try_from(i).unwrap_or(0), height: 1, ..inner };
+        let row = Rect {
+            y: inner.y + u16::try_from(i).unwrap_or(0),
+            height: 1,
+            ..inner
+        };
         fit(vec![Span::styled(text, style)], inner.width).render(row, buf);
     }
 }

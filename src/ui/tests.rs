@@ -10,7 +10,7 @@ use ratatui::style::{Color, Modifier};
 
 use super::{Glyphs, render};
 use crate::app::fixtures;
-use crate::app::{App, KeyMap, Msg, ResourceSample, GpuSample};
+use crate::app::{App, GpuSample, KeyMap, Msg, ResourceSample};
 use crate::genotype::{CellType, DARTS_OPS};
 use crate::protocol::Event;
 use crate::theme::{Theme, builtin};
@@ -21,7 +21,10 @@ fn app_with(proximal: bool) -> App {
         app.update(Msg::Worker(ev));
     }
     app.update(Msg::Tick(Duration::from_secs(83)));
-    app.update(Msg::Resources(ResourceSample { rss_bytes: Some(734_003_200), gpu: GpuSample::NotUsed }));
+    app.update(Msg::Resources(ResourceSample {
+        rss_bytes: Some(734_003_200),
+        gpu: GpuSample::NotUsed,
+    }));
     app
 }
 
@@ -71,8 +74,14 @@ fn running_160x48() {
     let app = app_with(true);
     let term = draw(&app, &builtin("default").unwrap(), Glyphs::UNICODE, 160, 48);
     let t = text(term.backend().buffer());
-    assert!(t.contains("normal cell") && t.contains("reduce cell"), "both cells: {t}");
-    assert!(t.contains("node 2: "), "full genotype names at this width: {t}");
+    assert!(
+        t.contains("normal cell") && t.contains("reduce cell"),
+        "both cells: {t}"
+    );
+    assert!(
+        t.contains("node 2: "),
+        "full genotype names at this width: {t}"
+    );
     assert!(t.contains("loss") && t.contains("accuracy"), "{t}");
     assert!(t.contains("epoch 1 done"), "log pane: {t}");
     insta::assert_snapshot!(term.backend());
@@ -85,12 +94,18 @@ fn heat_map_marks_the_selected_op_of_every_kept_edge() {
     let buf = term.backend().buffer();
     let snap = app.arch.as_ref().unwrap();
     let (_, header_y) = find(buf, " none ").expect("header row");
-    let (label_x, _) = find(buf, "│2←0").map(|(x, y)| (x + 1, y)).expect("edge label");
+    let (label_x, _) = find(buf, "│2←0")
+        .map(|(x, y)| (x + 1, y))
+        .expect("edge label");
     for e in 0..14 {
         let y = header_y + 1 + e as u16;
-        let row: String = (label_x..label_x + 52).map(|x| buf[(x, y)].symbol().to_string()).collect();
+        let row: String = (label_x..label_x + 52)
+            .map(|x| buf[(x, y)].symbol().to_string())
+            .collect();
         let sel = snap.normal_selected[e];
-        let marks: Vec<usize> = (0..8).filter(|k| row.chars().nth(4 + 6 * k + 5) == Some('●')).collect();
+        let marks: Vec<usize> = (0..8)
+            .filter(|k| row.chars().nth(4 + 6 * k + 5) == Some('●'))
+            .collect();
         match sel {
             Some(k) => {
                 assert_eq!(k, fixtures::strongest_normal_op(e));
@@ -102,8 +117,14 @@ fn heat_map_marks_the_selected_op_of_every_kept_edge() {
             }
             None => {
                 assert!(marks.is_empty(), "dropped edge {e} has no ●: {row}");
-                assert!(row.contains('○'), "dropped edge {e} shows its best op as ○: {row}");
-                assert!(buf[(label_x, y)].modifier.contains(Modifier::DIM), "dropped edge {e} is dimmed");
+                assert!(
+                    row.contains('○'),
+                    "dropped edge {e} shows its best op as ○: {row}"
+                );
+                assert!(
+                    buf[(label_x, y)].modifier.contains(Modifier::DIM),
+                    "dropped edge {e} is dimmed"
+                );
             }
         }
         // The number under the marker reads like 0.62.
@@ -129,34 +150,52 @@ fn paused_and_focus_80x24() {
     let mut app = app_with(true);
     app.update(Msg::Worker(Event::Paused { global_step: 400 }));
     for c in ['j', 'j', 'l', 'l', 'l'] {
-        app.update(Msg::Key(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char(c))));
+        app.update(Msg::Key(crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::Char(c),
+        )));
     }
     let term = draw(&app, &builtin("default").unwrap(), Glyphs::UNICODE, 80, 24);
     let buf = term.backend().buffer();
     let t = text(buf);
     assert!(t.contains("PAUSED") && t.contains("step 400"), "{t}");
-    assert!(t.contains("3←0 skip_connect"), "history line names the focused edge and op: {t}");
+    assert!(
+        t.contains("3←0 skip_connect"),
+        "history line names the focused edge and op: {t}"
+    );
     // The focused weight (edge 2, op 3) is reverse video.
-    let (label_x, y) = find(buf, "│3←0").map(|(x, y)| (x + 1, y)).expect("edge 2 label");
-    assert!(buf[(label_x + 4 + 6 * 3 + 2, y)].modifier.contains(Modifier::REVERSED));
+    let (label_x, y) = find(buf, "│3←0")
+        .map(|(x, y)| (x + 1, y))
+        .expect("edge 2 label");
+    assert!(
+        buf[(label_x + 4 + 6 * 3 + 2, y)]
+            .modifier
+            .contains(Modifier::REVERSED)
+    );
     insta::assert_snapshot!(term.backend());
 }
 
 #[test]
 fn failed_80x24() {
     let mut app = app_with(true);
-    app.update(Msg::Worker(Event::Failed { message: "CUDA out of memory (tried to allocate 2.00 GiB)".into() }));
+    app.update(Msg::Worker(Event::Failed {
+        message: "CUDA out of memory (tried to allocate 2.00 GiB)".into(),
+    }));
     let term = draw(&app, &builtin("default").unwrap(), Glyphs::UNICODE, 80, 24);
     let t = text(term.backend().buffer());
     assert!(t.contains("FAILED"), "{t}");
-    assert!(t.contains("error: FAILED: CUDA out of memory"), "log pane shows the message: {t}");
+    assert!(
+        t.contains("error: FAILED: CUDA out of memory"),
+        "log pane shows the message: {t}"
+    );
     insta::assert_snapshot!(term.backend());
 }
 
 #[test]
 fn failed_160x48() {
     let mut app = app_with(true);
-    app.update(Msg::Worker(Event::Failed { message: "worker panicked: index out of bounds".into() }));
+    app.update(Msg::Worker(Event::Failed {
+        message: "worker panicked: index out of bounds".into(),
+    }));
     let term = draw(&app, &builtin("default").unwrap(), Glyphs::UNICODE, 160, 48);
     insta::assert_snapshot!(term.backend());
 }
@@ -167,7 +206,10 @@ fn warming_up_before_any_event() {
     app.update(Msg::Tick(Duration::from_millis(1250)));
     let term = draw(&app, &builtin("default").unwrap(), Glyphs::UNICODE, 80, 24);
     let t = text(term.backend().buffer());
-    assert!(t.contains("WARMING UP") && t.contains("loading data"), "{t}");
+    assert!(
+        t.contains("WARMING UP") && t.contains("loading data"),
+        "{t}"
+    );
     assert!(t.contains("step 0"), "{t}");
     insta::assert_snapshot!(term.backend());
 }
@@ -175,17 +217,30 @@ fn warming_up_before_any_event() {
 #[test]
 fn quit_dialog_and_help_80x24() {
     let mut app = app_with(true);
-    app.update(Msg::Key(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char('q'))));
+    app.update(Msg::Key(crossterm::event::KeyEvent::from(
+        crossterm::event::KeyCode::Char('q'),
+    )));
     let term = draw(&app, &builtin("default").unwrap(), Glyphs::UNICODE, 80, 24);
     let t = text(term.backend().buffer());
-    assert!(t.contains("[ save & quit ]") && t.contains("[ quit ]") && t.contains("[ cancel ]"), "{t}");
+    assert!(
+        t.contains("[ save & quit ]") && t.contains("[ quit ]") && t.contains("[ cancel ]"),
+        "{t}"
+    );
     insta::assert_snapshot!("quit_dialog_80x24", term.backend());
 
     let mut app = app_with(true);
-    app.update(Msg::Key(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char('?'))));
+    app.update(Msg::Key(crossterm::event::KeyEvent::from(
+        crossterm::event::KeyCode::Char('?'),
+    )));
     let term = draw(&app, &builtin("default").unwrap(), Glyphs::UNICODE, 80, 24);
     let t = text(term.backend().buffer());
-    for needle in ["p/Space", "pause / resume", "Ctrl-L", "Tab", "export the genotype"] {
+    for needle in [
+        "p/Space",
+        "pause / resume",
+        "Ctrl-L",
+        "Tab",
+        "export the genotype",
+    ] {
         assert!(t.contains(needle), "help shows {needle}: {t}");
     }
     insta::assert_snapshot!("help_80x24", term.backend());
@@ -194,7 +249,9 @@ fn quit_dialog_and_help_80x24() {
 #[test]
 fn ascii_mode_draws_only_ascii() {
     let mut app = app_with(true);
-    app.update(Msg::Key(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char('q'))));
+    app.update(Msg::Key(crossterm::event::KeyEvent::from(
+        crossterm::event::KeyCode::Char('q'),
+    )));
     for (w, h) in [(80, 24), (160, 48)] {
         let term = draw(&app, &builtin("mono").unwrap(), Glyphs::ASCII, w, h);
         let t = text(term.backend().buffer());
@@ -217,14 +274,27 @@ fn mono_theme_has_no_colour_but_keeps_marks() {
         }
     }
     let (x, y) = find(buf, "RUNNING").unwrap();
-    assert!(buf[(x, y)].modifier.contains(Modifier::REVERSED), "state stands out without colour");
+    assert!(
+        buf[(x, y)].modifier.contains(Modifier::REVERSED),
+        "state stands out without colour"
+    );
     assert!(text(buf).contains('●'));
 }
 
 #[test]
 fn nothing_overlaps_and_small_sizes_do_not_panic() {
     let app = app_with(true);
-    for (w, h) in [(80, 24), (100, 30), (120, 40), (160, 48), (200, 60), (60, 16), (59, 15), (20, 5), (1, 1)] {
+    for (w, h) in [
+        (80, 24),
+        (100, 30),
+        (120, 40),
+        (160, 48),
+        (200, 60),
+        (60, 16),
+        (59, 15),
+        (20, 5),
+        (1, 1),
+    ] {
         let term = draw(&app, &builtin("default").unwrap(), Glyphs::UNICODE, w, h);
         let t = text(term.backend().buffer());
         if w >= 60 && h >= 16 {
