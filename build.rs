@@ -10,9 +10,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-changed=build.rs");
     let Ok(libtorch) = std::env::var("LIBTORCH") else {
-        println!(
-            "cargo:warning=LIBTORCH is not set: run scripts/setup.sh (or `make setup`) first"
-        );
+        println!("cargo:warning=LIBTORCH is not set: run scripts/setup.sh (or `make setup`) first");
         return;
     };
     let lib = PathBuf::from(libtorch).join("lib");

@@ -255,13 +255,20 @@ impl Default for ArchConfig {
 
 impl Default for CheckpointConfig {
     fn default() -> Self {
-        CheckpointConfig { every_steps: 0, every_epochs: 1, keep: 3 }
+        CheckpointConfig {
+            every_steps: 0,
+            every_epochs: 1,
+            keep: 3,
+        }
     }
 }
 
 impl Default for UiConfig {
     fn default() -> Self {
-        UiConfig { fps: 10, theme: "default".into() }
+        UiConfig {
+            fps: 10,
+            theme: "default".into(),
+        }
     }
 }
 
@@ -269,7 +276,10 @@ impl Default for UiConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path}: {message}")]
     Parse { path: String, message: String },
     #[error("--set {arg}: {message}")]
@@ -279,7 +289,10 @@ pub enum ConfigError {
 }
 
 fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key: key.to_string(), message: message.into() }
+    ConfigError::Invalid {
+        key: key.to_string(),
+        message: message.into(),
+    }
 }
 
 impl Config {
@@ -288,8 +301,10 @@ impl Config {
     pub fn load(path: Option<&Path>, sets: &[String]) -> Result<Config, ConfigError> {
         let (mut value, origin) = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|source| ConfigError::Read { path: p.to_path_buf(), source })?;
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_path_buf(),
+                    source,
+                })?;
                 let value: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
                     path: p.display().to_string(),
                     message: e.to_string(),
@@ -301,21 +316,31 @@ impl Config {
         for arg in sets {
             apply_set(&mut value, arg)?;
         }
-        let origin = if sets.is_empty() { origin } else { format!("{origin} with --set overrides") };
+        let origin = if sets.is_empty() {
+            origin
+        } else {
+            format!("{origin} with --set overrides")
+        };
         Config::from_table(value, &origin)
     }
 
     /// Parses TOML text (used for the `config.toml` a run directory or checkpoint carries).
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let value: toml::Table = toml::from_str(text)
-            .map_err(|e| ConfigError::Parse { path: origin.to_string(), message: e.to_string() })?;
+        let value: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_string(),
+            message: e.to_string(),
+        })?;
         Config::from_table(value, origin)
     }
 
     fn from_table(value: toml::Table, origin: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::Value::Table(value).try_into().map_err(|e: toml::de::Error| {
-            ConfigError::Parse { path: origin.to_string(), message: e.message().to_string() }
-        })?;
+        let config: Config =
+            toml::Value::Table(value)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                    path: origin.to_string(),
+                    message: e.message().to_string(),
+                })?;
         config.validate()?;
         Ok(config)
     }
@@ -330,32 +355,62 @@ impl Config {
         parse_device(&self.device).map_err(|m| invalid("device", m))?;
         let d = &self.data;
         if !(d.train_portion > 0.0 && d.train_portion < 1.0) {
-            return Err(invalid("data.train_portion", format!("{} must lie strictly between 0 and 1", d.train_portion)));
+            return Err(invalid(
+                "data.train_portion",
+                format!("{} must lie strictly between 0 and 1", d.train_portion),
+            ));
         }
         if !matches!(d.image_size, 8 | 16 | 32) {
-            return Err(invalid("data.image_size", format!("{} is not supported: use 8, 16 or 32", d.image_size)));
+            return Err(invalid(
+                "data.image_size",
+                format!("{} is not supported: use 8, 16 or 32", d.image_size),
+            ));
         }
         if d.limit != 0 && d.limit < 4 {
-            return Err(invalid("data.limit", "use 0 (all images) or at least 4 images"));
+            return Err(invalid(
+                "data.limit",
+                "use 0 (all images) or at least 4 images",
+            ));
         }
         let m = &self.model;
         if m.channels < 2 || m.channels % 2 != 0 || m.channels > 1024 {
-            return Err(invalid("model.channels", format!("{} must be an even number from 2 to 1024", m.channels)));
+            return Err(invalid(
+                "model.channels",
+                format!("{} must be an even number from 2 to 1024", m.channels),
+            ));
         }
         if m.cells < 1 || m.cells > 64 {
-            return Err(invalid("model.cells", format!("{} must be from 1 to 64", m.cells)));
+            return Err(invalid(
+                "model.cells",
+                format!("{} must be from 1 to 64", m.cells),
+            ));
         }
         if m.nodes < 2 || m.nodes > 8 {
-            return Err(invalid("model.nodes", format!("{} must be from 2 to 8", m.nodes)));
+            return Err(invalid(
+                "model.nodes",
+                format!("{} must be from 2 to 8", m.nodes),
+            ));
         }
-        for (key, list) in [("model.normal_ops", &m.normal_ops), ("model.reduce_ops", &m.reduce_ops)] {
+        for (key, list) in [
+            ("model.normal_ops", &m.normal_ops),
+            ("model.reduce_ops", &m.reduce_ops),
+        ] {
             for name in list {
                 if !crate::genotype::OP_CATALOGUE.contains(&name.as_str()) {
-                    return Err(invalid(key, format!("unknown op {name:?}; known ops: {}", crate::genotype::OP_CATALOGUE.join(", "))));
+                    return Err(invalid(
+                        key,
+                        format!(
+                            "unknown op {name:?}; known ops: {}",
+                            crate::genotype::OP_CATALOGUE.join(", ")
+                        ),
+                    ));
                 }
             }
             if list.len() == 1 {
-                return Err(invalid(key, "needs at least 2 ops (or leave it empty for the space's list)"));
+                return Err(invalid(
+                    key,
+                    "needs at least 2 ops (or leave it empty for the space's list)",
+                ));
             }
         }
         let t = &self.train;
@@ -363,11 +418,17 @@ impl Config {
             return Err(invalid("train.epochs", "must be at least 1"));
         }
         if t.batch_size == 0 || t.batch_size > 4096 {
-            return Err(invalid("train.batch_size", format!("{} must be from 1 to 4096", t.batch_size)));
+            return Err(invalid(
+                "train.batch_size",
+                format!("{} must be from 1 to 4096", t.batch_size),
+            ));
         }
         positive("train.lr", t.lr)?;
         if !(t.lr_min >= 0.0 && t.lr_min <= t.lr) {
-            return Err(invalid("train.lr_min", format!("{} must be from 0 to train.lr ({})", t.lr_min, t.lr)));
+            return Err(invalid(
+                "train.lr_min",
+                format!("{} must be from 0 to train.lr ({})", t.lr_min, t.lr),
+            ));
         }
         unit("train.momentum", t.momentum)?;
         non_negative("train.weight_decay", t.weight_decay)?;
@@ -378,21 +439,33 @@ impl Config {
         unit("arch.betas", a.betas[1])?;
         non_negative("arch.weight_decay", a.weight_decay)?;
         if !(0.0..=1.0).contains(&a.init) {
-            return Err(invalid("arch.init", format!("{} must lie in [0, 1] (the box of A)", a.init)));
+            return Err(invalid(
+                "arch.init",
+                format!("{} must lie in [0, 1] (the box of A)", a.init),
+            ));
         }
         non_negative("arch.init_std", a.init_std)?;
         non_negative("arch.l2", a.l2)?;
         if !(0.0..=1.0).contains(&a.greedy) {
-            return Err(invalid("arch.greedy", format!("{} is a probability: use a value in [0, 1]", a.greedy)));
+            return Err(invalid(
+                "arch.greedy",
+                format!("{} is a probability: use a value in [0, 1]", a.greedy),
+            ));
         }
         if self.checkpoint.keep == 0 {
             return Err(invalid("checkpoint.keep", "must be at least 1"));
         }
         if self.ui.fps == 0 || self.ui.fps > 60 {
-            return Err(invalid("ui.fps", format!("{} must be from 1 to 60", self.ui.fps)));
+            return Err(invalid(
+                "ui.fps",
+                format!("{} must be from 1 to 60", self.ui.fps),
+            ));
         }
         if self.precision == Precision::Bf16 && self.algorithm == Algorithm::Darts2 {
-            return Err(invalid("precision", "bf16 is not supported with darts2 (its finite differences need fp32)"));
+            return Err(invalid(
+                "precision",
+                "bf16 is not supported with darts2 (its finite differences need fp32)",
+            ));
         }
         Ok(())
     }
@@ -412,15 +485,27 @@ impl Config {
 }
 
 fn positive(key: &str, v: f64) -> Result<(), ConfigError> {
-    if v > 0.0 && v.is_finite() { Ok(()) } else { Err(invalid(key, format!("{v} must be a positive number"))) }
+    if v > 0.0 && v.is_finite() {
+        Ok(())
+    } else {
+        Err(invalid(key, format!("{v} must be a positive number")))
+    }
 }
 
 fn non_negative(key: &str, v: f64) -> Result<(), ConfigError> {
-    if v >= 0.0 && v.is_finite() { Ok(()) } else { Err(invalid(key, format!("{v} must be 0 or more"))) }
+    if v >= 0.0 && v.is_finite() {
+        Ok(())
+    } else {
+        Err(invalid(key, format!("{v} must be 0 or more")))
+    }
 }
 
 fn unit(key: &str, v: f64) -> Result<(), ConfigError> {
-    if (0.0..1.0).contains(&v) { Ok(()) } else { Err(invalid(key, format!("{v} must lie in [0, 1)"))) }
+    if (0.0..1.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(invalid(key, format!("{v} must lie in [0, 1)")))
+    }
 }
 
 /// A parsed `device` setting.
@@ -449,11 +534,18 @@ pub fn parse_device(s: &str) -> Result<DeviceChoice, String> {
 /// Applies one `key=value` override to the TOML table. The value is read as TOML (numbers,
 /// booleans, arrays, quoted strings); anything that does not parse is taken as a plain string.
 fn apply_set(table: &mut toml::Table, arg: &str) -> Result<(), ConfigError> {
-    let err = |m: &str| ConfigError::Set { arg: arg.to_string(), message: m.to_string() };
-    let (key, raw) = arg.split_once('=').ok_or_else(|| err("expected key=value, e.g. model.channels=8"))?;
+    let err = |m: &str| ConfigError::Set {
+        arg: arg.to_string(),
+        message: m.to_string(),
+    };
+    let (key, raw) = arg
+        .split_once('=')
+        .ok_or_else(|| err("expected key=value, e.g. model.channels=8"))?;
     let key = key.trim();
     if key.is_empty() || key.split('.').any(str::is_empty) {
-        return Err(err("the key is empty; use a dotted key such as train.batch_size"));
+        return Err(err(
+            "the key is empty; use a dotted key such as train.batch_size",
+        ));
     }
     let raw = raw.trim();
     let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
@@ -464,8 +556,12 @@ fn apply_set(table: &mut toml::Table, arg: &str) -> Result<(), ConfigError> {
     let (last, parents) = parts.split_last().ok_or_else(|| err("empty key"))?;
     let mut cur = table;
     for p in parents {
-        let entry = cur.entry((*p).to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        cur = entry.as_table_mut().ok_or_else(|| err(&format!("`{p}` is not a section")))?;
+        let entry = cur
+            .entry((*p).to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = entry
+            .as_table_mut()
+            .ok_or_else(|| err(&format!("`{p}` is not a section")))?;
     }
     cur.insert((*last).to_string(), value);
     Ok(())
@@ -479,21 +575,39 @@ mod tests {
     fn lr_schedule_matches_spec() {
         let c = Config::default();
         assert!((c.lr_at_epoch(0) - 0.025).abs() < 1e-12);
-        assert!((c.lr_at_epoch(24) - 0.013753).abs() < 1e-6, "{}", c.lr_at_epoch(24));
-        assert!((c.lr_at_epoch(49) - 0.0010237).abs() < 1e-7, "{}", c.lr_at_epoch(49));
+        assert!(
+            (c.lr_at_epoch(24) - 0.013753).abs() < 1e-6,
+            "{}",
+            c.lr_at_epoch(24)
+        );
+        assert!(
+            (c.lr_at_epoch(49) - 0.0010237).abs() < 1e-7,
+            "{}",
+            c.lr_at_epoch(49)
+        );
         assert!(c.lr_at_epoch(49) > c.train.lr_min);
     }
 
     #[test]
     fn set_overrides_and_unknown_keys() {
-        let c = Config::load(None, &["model.channels=8".into(), "algorithm=darts1".into()]).unwrap();
+        let c = Config::load(
+            None,
+            &["model.channels=8".into(), "algorithm=darts1".into()],
+        )
+        .unwrap();
         assert_eq!(c.model.channels, 8);
         assert_eq!(c.algorithm, Algorithm::Darts1);
-        let e = Config::load(None, &["model.chanels=8".into()]).unwrap_err().to_string();
+        let e = Config::load(None, &["model.chanels=8".into()])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("chanels"), "{e}");
-        let e = Config::load(None, &["train.batch_size=0".into()]).unwrap_err().to_string();
+        let e = Config::load(None, &["train.batch_size=0".into()])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("train.batch_size"), "{e}");
-        let e = Config::load(None, &["device=gpu".into()]).unwrap_err().to_string();
+        let e = Config::load(None, &["device=gpu".into()])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("device"), "{e}");
     }
 

@@ -8,8 +8,13 @@ use crate::rng::Rng;
 /// Bytes per record: 1 label byte + 3072 pixel bytes (R, G, B planes of 32×32).
 pub const RECORD: usize = 3073;
 pub const PIXELS: usize = 3072;
-pub const TRAIN_FILES: [&str; 5] =
-    ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"];
+pub const TRAIN_FILES: [&str; 5] = [
+    "data_batch_1.bin",
+    "data_batch_2.bin",
+    "data_batch_3.bin",
+    "data_batch_4.bin",
+    "data_batch_5.bin",
+];
 /// Per-channel mean and std of the CIFAR-10 training set (spec §1.1).
 pub const MEAN: [f32; 3] = [0.491_399_68, 0.482_158_27, 0.446_531_24];
 pub const STD: [f32; 3] = [0.247_032_33, 0.243_485_05, 0.261_587_68];
@@ -42,29 +47,54 @@ impl Images {
 /// A data error: names the file and what was expected.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("CIFAR-10 file {path} is missing; expected data_batch_1.bin … data_batch_5.bin (the binary version) in {dir}. Point --data-dir (or data.dir / NASP_TUI_DATA) at that folder")]
+    #[error(
+        "CIFAR-10 file {path} is missing; expected data_batch_1.bin … data_batch_5.bin (the binary version) in {dir}. Point --data-dir (or data.dir / NASP_TUI_DATA) at that folder"
+    )]
     Missing { path: PathBuf, dir: PathBuf },
     #[error("cannot read CIFAR-10 file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("CIFAR-10 file {path} has {size} bytes, not a multiple of 3073 (1 label byte + 3072 pixel bytes per record): is it the binary version, complete and uncorrupted?")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "CIFAR-10 file {path} has {size} bytes, not a multiple of 3073 (1 label byte + 3072 pixel bytes per record): is it the binary version, complete and uncorrupted?"
+    )]
     Size { path: PathBuf, size: usize },
-    #[error("CIFAR-10 file {path}: record {record} has label {label}, but labels must be 0-9: the file is corrupt or not CIFAR-10")]
-    Label { path: PathBuf, record: usize, label: u8 },
-    #[error("no CIFAR-10 found (looked in: {looked}); set data.dataset = \"synthetic\" or \"auto\", or point --data-dir at the folder holding data_batch_1.bin")]
+    #[error(
+        "CIFAR-10 file {path}: record {record} has label {label}, but labels must be 0-9: the file is corrupt or not CIFAR-10"
+    )]
+    Label {
+        path: PathBuf,
+        record: usize,
+        label: u8,
+    },
+    #[error(
+        "no CIFAR-10 found (looked in: {looked}); set data.dataset = \"synthetic\" or \"auto\", or point --data-dir at the folder holding data_batch_1.bin"
+    )]
     NotFound { looked: String },
 }
 
 /// Reads one CIFAR-10 binary file, appending to `out`.
 pub fn read_cifar_file(path: &Path, out: &mut Images) -> Result<(), DataError> {
-    let bytes = std::fs::read(path).map_err(|source| DataError::Read { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| DataError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     if bytes.is_empty() || bytes.len() % RECORD != 0 {
-        return Err(DataError::Size { path: path.to_path_buf(), size: bytes.len() });
+        return Err(DataError::Size {
+            path: path.to_path_buf(),
+            size: bytes.len(),
+        });
     }
     out.labels.reserve(bytes.len() / RECORD);
     out.pixels.reserve(bytes.len() / RECORD * PIXELS);
     for (i, rec) in bytes.chunks_exact(RECORD).enumerate() {
         if rec[0] > 9 {
-            return Err(DataError::Label { path: path.to_path_buf(), record: i, label: rec[0] });
+            return Err(DataError::Label {
+                path: path.to_path_buf(),
+                record: i,
+                label: rec[0],
+            });
         }
         out.labels.push(rec[0]);
         out.pixels.extend_from_slice(&rec[1..]);
@@ -80,14 +110,21 @@ pub fn looks_like_cifar(dir: &Path) -> bool {
 /// Loads the five training files from `dir`; `limit` > 0 stops reading once that many images
 /// are in (the first files only).
 pub fn load_cifar_train(dir: &Path, limit: usize) -> Result<Images, DataError> {
-    let mut out = Images { pixels: Vec::new(), labels: Vec::new(), description: String::new() };
+    let mut out = Images {
+        pixels: Vec::new(),
+        labels: Vec::new(),
+        description: String::new(),
+    };
     for f in TRAIN_FILES {
         if limit > 0 && out.len() >= limit {
             break;
         }
         let path = dir.join(f);
         if !path.is_file() {
-            return Err(DataError::Missing { path, dir: dir.to_path_buf() });
+            return Err(DataError::Missing {
+                path,
+                dir: dir.to_path_buf(),
+            });
         }
         read_cifar_file(&path, &mut out)?;
     }
@@ -125,7 +162,11 @@ pub fn synthetic(n: usize, seed: u64) -> Images {
     for _ in 0..n {
         let label = rng.below(10) as u8;
         let l = f32::from(label);
-        let base = [(l * 25.0) % 255.0, (255.0 - l * 20.0) % 255.0, (l * 57.0 + 40.0) % 255.0];
+        let base = [
+            (l * 25.0) % 255.0,
+            (255.0 - l * 20.0) % 255.0,
+            (l * 57.0 + 40.0) % 255.0,
+        ];
         let period = 2 + (label as usize % 5);
         let vertical = label >= 5;
         for (c, b) in base.iter().enumerate() {
@@ -141,7 +182,11 @@ pub fn synthetic(n: usize, seed: u64) -> Images {
         }
         labels.push(label);
     }
-    Images { pixels, labels, description: format!("synthetic ({n} images; no CIFAR-10 found)") }
+    Images {
+        pixels,
+        labels,
+        description: format!("synthetic ({n} images; no CIFAR-10 found)"),
+    }
 }
 
 /// Host reference of the training augmentation for one image: pad 4 with zeros, crop 32×32 at
@@ -181,11 +226,17 @@ mod tests {
         rec[0] = 12;
         std::fs::write(&p, &rec).unwrap();
         let e = load_cifar_train(dir.path(), 0).unwrap_err().to_string();
-        assert!(e.contains("label 12") && e.contains("data_batch_1.bin"), "{e}");
+        assert!(
+            e.contains("label 12") && e.contains("data_batch_1.bin"),
+            "{e}"
+        );
         rec[0] = 3;
         std::fs::write(&p, &rec).unwrap();
         let e = load_cifar_train(dir.path(), 0).unwrap_err().to_string();
-        assert!(e.contains("data_batch_2.bin") && e.contains("missing"), "{e}");
+        assert!(
+            e.contains("data_batch_2.bin") && e.contains("missing"),
+            "{e}"
+        );
         // With a limit the later files are not needed.
         let ok = load_cifar_train(dir.path(), 1).unwrap();
         assert_eq!(ok.labels, vec![3]);

@@ -54,8 +54,13 @@ pub const NASP_NORMAL_OPS: &[&str] = &[
 ];
 
 /// NASP's reduction-cell list.
-pub const NASP_REDUCE_OPS: &[&str] =
-    &["skip_connect", "avg_pool_3x3", "max_pool_3x3", "max_pool_5x5", "max_pool_7x7"];
+pub const NASP_REDUCE_OPS: &[&str] = &[
+    "skip_connect",
+    "avg_pool_3x3",
+    "max_pool_3x3",
+    "max_pool_5x5",
+    "max_pool_7x7",
+];
 
 /// The op lists of a model: normal and reduction cells.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,9 +77,16 @@ impl OpLists {
             Space::Nasp => (NASP_NORMAL_OPS, NASP_REDUCE_OPS),
         };
         let own = |v: &[String], d: &[&str]| {
-            if v.is_empty() { d.iter().map(|s| (*s).to_string()).collect() } else { v.to_vec() }
+            if v.is_empty() {
+                d.iter().map(|s| (*s).to_string()).collect()
+            } else {
+                v.to_vec()
+            }
         };
-        OpLists { normal: own(&m.normal_ops, n), reduce: own(&m.reduce_ops, r) }
+        OpLists {
+            normal: own(&m.normal_ops, n),
+            reduce: own(&m.reduce_ops, r),
+        }
     }
 
     /// The list of one cell type.
@@ -134,12 +146,20 @@ pub struct ArchMatrix {
 
 impl ArchMatrix {
     pub fn filled(rows: usize, cols: usize, v: f32) -> Self {
-        ArchMatrix { rows, cols, data: vec![v; rows * cols] }
+        ArchMatrix {
+            rows,
+            cols,
+            data: vec![v; rows * cols],
+        }
     }
 
     pub fn from_rows(rows: &[Vec<f32>]) -> Self {
         let cols = rows.first().map_or(0, Vec::len);
-        ArchMatrix { rows: rows.len(), cols, data: rows.iter().flatten().copied().collect() }
+        ArchMatrix {
+            rows: rows.len(),
+            cols,
+            data: rows.iter().flatten().copied().collect(),
+        }
     }
 
     pub fn row(&self, r: usize) -> &[f32] {
@@ -206,7 +226,11 @@ impl Selection {
 
     /// (edge, op) pairs of the kept edges, in edge order.
     pub fn pairs(&self) -> Vec<(usize, usize)> {
-        self.ops.iter().enumerate().filter_map(|(e, op)| op.map(|k| (e, k))).collect()
+        self.ops
+            .iter()
+            .enumerate()
+            .filter_map(|(e, op)| op.map(|k| (e, k)))
+            .collect()
     }
 }
 
@@ -225,7 +249,11 @@ pub fn proximal(m: &ArchMatrix, nodes: usize, random_ops: Option<&[usize]>) -> S
         let rows = node_rows(n);
         let mut order: Vec<usize> = rows.collect();
         // Stable sort, descending by value: ties keep the lower row first.
-        order.sort_by(|a, b| v[*b].partial_cmp(&v[*a]).unwrap_or(std::cmp::Ordering::Equal));
+        order.sort_by(|a, b| {
+            v[*b]
+                .partial_cmp(&v[*a])
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
         let top = [order[0], order[1]];
         for r in top {
             ops[r] = Some(k[r]);
@@ -245,7 +273,12 @@ pub struct Genotype {
 }
 
 /// Derives one cell's (op, input) list.
-fn derive_cell(m: &ArchMatrix, ops: &[String], nodes: usize, rule: GenotypeRule) -> Vec<(String, usize)> {
+fn derive_cell(
+    m: &ArchMatrix,
+    ops: &[String],
+    nodes: usize,
+    rule: GenotypeRule,
+) -> Vec<(String, usize)> {
     let mut out = Vec::with_capacity(2 * nodes);
     match rule {
         GenotypeRule::Proximal => {
@@ -274,7 +307,12 @@ fn derive_cell(m: &ArchMatrix, ops: &[String], nodes: usize, rule: GenotypeRule)
             for n in 0..nodes {
                 let rows = node_rows(n);
                 let mut order: Vec<usize> = rows.clone().collect();
-                order.sort_by(|a, b| best(*b).1.partial_cmp(&best(*a).1).unwrap_or(std::cmp::Ordering::Equal));
+                order.sort_by(|a, b| {
+                    best(*b)
+                        .1
+                        .partial_cmp(&best(*a).1)
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                });
                 for r in &order[..2] {
                     out.push((ops[best(*r).0].clone(), r - rows.start));
                 }
@@ -286,7 +324,13 @@ fn derive_cell(m: &ArchMatrix, ops: &[String], nodes: usize, rule: GenotypeRule)
 
 impl Genotype {
     /// Derives the genotype from the continuous matrices A (normal, reduce).
-    pub fn derive(normal: &ArchMatrix, reduce: &ArchMatrix, lists: &OpLists, nodes: usize, rule: GenotypeRule) -> Genotype {
+    pub fn derive(
+        normal: &ArchMatrix,
+        reduce: &ArchMatrix,
+        lists: &OpLists,
+        nodes: usize,
+        rule: GenotypeRule,
+    ) -> Genotype {
         let concat: Vec<usize> = (2..2 + nodes).collect();
         Genotype {
             normal: derive_cell(normal, &lists.normal, nodes, rule),
@@ -309,11 +353,15 @@ impl Genotype {
     /// Parses the DARTS text form. Accepts `range(a, b)` concats, either quote style, op names
     /// with spaces, and any white space.
     pub fn parse(s: &str) -> Result<Genotype, String> {
-        let mut p = Parser { s: s.as_bytes(), i: 0 };
+        let mut p = Parser {
+            s: s.as_bytes(),
+            i: 0,
+        };
         p.ws();
         p.expect_word("Genotype")?;
         p.expect(b'(')?;
-        let (mut normal, mut normal_concat, mut reduce, mut reduce_concat) = (None, None, None, None);
+        let (mut normal, mut normal_concat, mut reduce, mut reduce_concat) =
+            (None, None, None, None);
         loop {
             p.ws();
             if p.eat(b')') {
@@ -336,7 +384,10 @@ impl Genotype {
         }
         p.ws();
         if p.i != p.s.len() {
-            return Err(format!("unexpected text after the closing parenthesis at byte {}", p.i));
+            return Err(format!(
+                "unexpected text after the closing parenthesis at byte {}",
+                p.i
+            ));
         }
         Ok(Genotype {
             normal: normal.ok_or("missing `normal`")?,
@@ -352,9 +403,17 @@ impl fmt::Display for Genotype {
     /// reduce_concat=[2, 3, 4, 5])`, as the DARTS/NASP training scripts accept.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let pairs = |v: &[(String, usize)]| {
-            v.iter().map(|(o, i)| format!("('{o}', {i})")).collect::<Vec<_>>().join(", ")
+            v.iter()
+                .map(|(o, i)| format!("('{o}', {i})"))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
-        let ints = |v: &[usize]| v.iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
+        let ints = |v: &[usize]| {
+            v.iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         write!(
             f,
             "Genotype(normal=[{}], normal_concat=[{}], reduce=[{}], reduce_concat=[{}])",
@@ -387,12 +446,18 @@ impl Parser<'_> {
         }
     }
     fn expect(&mut self, c: u8) -> Result<(), String> {
-        if self.eat(c) { Ok(()) } else { Err(format!("expected `{}` at byte {}", c as char, self.i)) }
+        if self.eat(c) {
+            Ok(())
+        } else {
+            Err(format!("expected `{}` at byte {}", c as char, self.i))
+        }
     }
     fn ident(&mut self) -> Result<String, String> {
         self.ws();
         let start = self.i;
-        while self.i < self.s.len() && (self.s[self.i].is_ascii_alphanumeric() || self.s[self.i] == b'_') {
+        while self.i < self.s.len()
+            && (self.s[self.i].is_ascii_alphanumeric() || self.s[self.i] == b'_')
+        {
             self.i += 1;
         }
         if start == self.i {
@@ -402,7 +467,11 @@ impl Parser<'_> {
     }
     fn expect_word(&mut self, w: &str) -> Result<(), String> {
         let got = self.ident()?;
-        if got == w { Ok(()) } else { Err(format!("expected `{w}`, found `{got}`")) }
+        if got == w {
+            Ok(())
+        } else {
+            Err(format!("expected `{w}`, found `{got}`"))
+        }
     }
     fn int(&mut self) -> Result<usize, String> {
         self.ws();
@@ -417,7 +486,10 @@ impl Parser<'_> {
     }
     fn string(&mut self) -> Result<String, String> {
         self.ws();
-        let q = *self.s.get(self.i).ok_or("unexpected end, expected a quoted op name")?;
+        let q = *self
+            .s
+            .get(self.i)
+            .ok_or("unexpected end, expected a quoted op name")?;
         if q != b'\'' && q != b'"' {
             return Err(format!("expected a quoted op name at byte {}", self.i));
         }
@@ -530,7 +602,10 @@ mod tests {
         }
         m.data[3 * 8] = 0.8; // row 3
         m.data[4 * 8] = 0.1;
-        let lists = OpLists { normal: NASP_NORMAL_OPS.iter().map(|s| s.to_string()).collect(), reduce: NASP_NORMAL_OPS.iter().map(|s| s.to_string()).collect() };
+        let lists = OpLists {
+            normal: NASP_NORMAL_OPS.iter().map(|s| s.to_string()).collect(),
+            reduce: NASP_NORMAL_OPS.iter().map(|s| s.to_string()).collect(),
+        };
         let p = Genotype::derive(&m, &m, &lists, 4, GenotypeRule::Proximal);
         let s = Genotype::derive(&m, &m, &lists, 4, GenotypeRule::Softmax);
         assert_eq!(p.normal[2], ("skip_connect".to_string(), 0));

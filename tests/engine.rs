@@ -3,7 +3,7 @@
 use nasp_tui::config::{Algorithm, Config};
 use nasp_tui::data::synthetic;
 use nasp_tui::engine::data::DeviceData;
-use nasp_tui::engine::search::{build_supernet, Search};
+use nasp_tui::engine::search::{Search, build_supernet};
 use nasp_tui::genotype::ArchMatrix;
 use tch::{Device, Kind, Tensor};
 
@@ -14,7 +14,10 @@ fn cfg(sets: &[&str]) -> Config {
 
 fn count(c: &Config) -> i64 {
     let (vs, _) = build_supernet(c, Device::Cpu).unwrap();
-    vs.trainable_variables().iter().map(|t| t.numel() as i64).sum()
+    vs.trainable_variables()
+        .iter()
+        .map(|t| t.numel() as i64)
+        .sum()
 }
 
 #[test]
@@ -32,7 +35,16 @@ fn cell_shapes_per_cell() {
     let c = cfg(&[]);
     let (_vs, net) = build_supernet(&c, Device::Cpu).unwrap();
     let shapes = net.cell_shapes(32, Device::Cpu);
-    let want: Vec<(i64, i64)> = vec![(64, 32), (64, 32), (128, 16), (128, 16), (128, 16), (256, 8), (256, 8), (256, 8)];
+    let want: Vec<(i64, i64)> = vec![
+        (64, 32),
+        (64, 32),
+        (128, 16),
+        (128, 16),
+        (128, 16),
+        (256, 8),
+        (256, 8),
+        (256, 8),
+    ];
     assert_eq!(shapes.len(), 8);
     for (s, (ch, hw)) in shapes.iter().zip(want) {
         assert_eq!(s, &vec![2, ch, hw, hw]);
@@ -67,7 +79,11 @@ fn nasp_arch_gradient_equals_full_backward() {
     let x = Tensor::randn([8, 3, 8, 8], (Kind::Float, Device::Cpu));
     let y = Tensor::randint(10, [8], (Kind::Int64, Device::Cpu));
     // Same BN state for both passes: snapshot and restore variables between them.
-    let vars: Vec<(String, Tensor)> = s.vs.variables().into_iter().map(|(k, v)| (k, v.copy())).collect();
+    let vars: Vec<(String, Tensor)> =
+        s.vs.variables()
+            .into_iter()
+            .map(|(k, v)| (k, v.copy()))
+            .collect();
     let (fast, _) = s.nasp_arch_grad(&x, &y, false);
     tch::no_grad(|| {
         let live = s.vs.variables();
@@ -80,10 +96,20 @@ fn nasp_arch_gradient_equals_full_backward() {
         let diff = (&fast[i] - &full[i]).norm().double_value(&[]);
         let scale = full[i].norm().double_value(&[]);
         assert!(scale > 0.0);
-        assert!(diff / scale < 1e-4, "cell {i}: relative error {}", diff / scale);
+        assert!(
+            diff / scale < 1e-4,
+            "cell {i}: relative error {}",
+            diff / scale
+        );
         // Pruned edges still get gradient (they can re-enter the top two).
-        let g = ArchMatrix { rows: 14, cols: full[i].size()[1] as usize, data: Vec::<f32>::try_from(full[i].reshape([-1])).unwrap() };
-        let dropped: Vec<usize> = (0..14).filter(|e| s.selection[i].ops[*e].is_none()).collect();
+        let g = ArchMatrix {
+            rows: 14,
+            cols: full[i].size()[1] as usize,
+            data: Vec::<f32>::try_from(full[i].reshape([-1])).unwrap(),
+        };
+        let dropped: Vec<usize> = (0..14)
+            .filter(|e| s.selection[i].ops[*e].is_none())
+            .collect();
         assert!(dropped.iter().any(|e| g.row(*e).iter().any(|v| *v != 0.0)));
     }
 }
@@ -106,9 +132,16 @@ fn all_algorithms_step_with_finite_losses() {
         let g = s.genotype();
         assert_eq!(g.normal.len(), 8);
         assert_eq!(g.reduce.len(), 8);
-        assert!(g.normal.iter().all(|(op, i)| *i < 5 && s.net.lists.normal.contains(op)));
+        assert!(
+            g.normal
+                .iter()
+                .all(|(op, i)| *i < 5 && s.net.lists.normal.contains(op))
+        );
         let e = s.evaluate(2);
-        assert!(e.loss.is_finite() && (0.0..=1.0).contains(&e.acc), "{alg}: {e:?}");
+        assert!(
+            e.loss.is_finite() && (0.0..=1.0).contains(&e.acc),
+            "{alg}: {e:?}"
+        );
         let _ = Algorithm::parse(alg).unwrap();
     }
 }

@@ -38,7 +38,11 @@ pub struct EpochPlan {
 
 /// Draws one image's crop offsets and flip.
 fn draw_aug(rng: &mut Rng) -> [i64; 3] {
-    [rng.below(2 * PAD as u64 + 1) as i64, rng.below(2 * PAD as u64 + 1) as i64, rng.below(2) as i64]
+    [
+        rng.below(2 * PAD as u64 + 1) as i64,
+        rng.below(2 * PAD as u64 + 1) as i64,
+        rng.below(2) as i64,
+    ]
 }
 
 impl DeviceData {
@@ -47,8 +51,13 @@ impl DeviceData {
     pub fn new(images: &Images, train_portion: f64, image_size: i64, device: Device) -> DeviceData {
         let n = images.len() as i64;
         let raw = Tensor::from_slice(&images.pixels).view([n, 3, 32, 32]);
-        let padded = raw.constant_pad_nd([PAD, PAD, PAD, PAD]).contiguous().to_device(device);
-        let labels = Tensor::from_slice(&images.labels).to_kind(Kind::Int64).to_device(device);
+        let padded = raw
+            .constant_pad_nd([PAD, PAD, PAD, PAD])
+            .contiguous()
+            .to_device(device);
+        let labels = Tensor::from_slice(&images.labels)
+            .to_kind(Kind::Int64)
+            .to_device(device);
         let c = Tensor::arange(3, (Kind::Int64, Device::Cpu)).view([3, 1, 1]) * (SIDE * SIDE);
         let i = Tensor::arange(32, (Kind::Int64, Device::Cpu)).view([1, 32, 1]) * SIDE;
         let j = Tensor::arange(32, (Kind::Int64, Device::Cpu)).view([1, 1, 32]);
@@ -56,8 +65,12 @@ impl DeviceData {
         let flipped_j: Tensor = j.neg() + 31;
         let grid_flip = (&c + &i + flipped_j).to_device(device);
         let shift: Vec<f32> = MEAN.iter().zip(STD).map(|(m, s)| m / s).collect();
-        let shift = Tensor::from_slice(&shift).view([1, 3, 1, 1]).to_device(device);
-        let inv_std = Tensor::from_slice(&STD.map(|s| 1.0 / (255.0 * s))).view([1, 3, 1, 1]).to_device(device);
+        let shift = Tensor::from_slice(&shift)
+            .view([1, 3, 1, 1])
+            .to_device(device);
+        let inv_std = Tensor::from_slice(&STD.map(|s| 1.0 / (255.0 * s)))
+            .view([1, 3, 1, 1])
+            .to_device(device);
         let n_train = ((images.len() as f64) * train_portion).floor() as usize;
         let n_train = n_train.clamp(1, images.len().saturating_sub(1).max(1));
         DeviceData {
@@ -92,8 +105,12 @@ impl DeviceData {
             }
         }
         EpochPlan {
-            train: Tensor::from_slice(&train).view([-1, 4]).to_device(self.device),
-            valid: Tensor::from_slice(&valid).view([-1, 4]).to_device(self.device),
+            train: Tensor::from_slice(&train)
+                .view([-1, 4])
+                .to_device(self.device),
+            valid: Tensor::from_slice(&valid)
+                .view([-1, 4])
+                .to_device(self.device),
             steps,
             batch,
             n_train: self.n_train,
@@ -106,7 +123,10 @@ impl DeviceData {
         let idx = rows.select(1, 0);
         let base = &idx * (3 * SIDE * SIDE) + rows.select(1, 1) * SIDE + rows.select(1, 2);
         let flip = rows.select(1, 3).view([b, 1, 1, 1]).ne(0);
-        let offsets = self.grid.unsqueeze(0).where_self(&flip.logical_not(), &self.grid_flip.unsqueeze(0));
+        let offsets = self
+            .grid
+            .unsqueeze(0)
+            .where_self(&flip.logical_not(), &self.grid_flip.unsqueeze(0));
         let lin = base.view([b, 1, 1, 1]) + offsets;
         let bytes = self.padded.take(&lin);
         let x = bytes.to_kind(Kind::Float) * &self.inv_std - &self.shift;
@@ -139,8 +159,14 @@ impl DeviceData {
         let mut start = 0;
         while start < self.n_valid && (max_batches == 0 || out.len() < max_batches) {
             let len = batch.min(self.n_valid - start);
-            let rows: Vec<i64> = (start..start + len).flat_map(|i| [(self.n_train + i) as i64, PAD, PAD, 0]).collect();
-            out.push(Tensor::from_slice(&rows).view([-1, 4]).to_device(self.device));
+            let rows: Vec<i64> = (start..start + len)
+                .flat_map(|i| [(self.n_train + i) as i64, PAD, PAD, 0])
+                .collect();
+            out.push(
+                Tensor::from_slice(&rows)
+                    .view([-1, 4])
+                    .to_device(self.device),
+            );
             start += len;
         }
         out
@@ -170,9 +196,16 @@ mod tests {
             let img = &imgs.pixels[r[0] as usize * PIXELS..(r[0] as usize + 1) * PIXELS];
             let want = augment_host(img, r[1] as usize, r[2] as usize, r[3] != 0);
             let got = &xs[b * PIXELS..(b + 1) * PIXELS];
-            let err = want.iter().zip(got).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            let err = want
+                .iter()
+                .zip(got)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
             assert!(err < 1e-5, "image {b}: max error {err}");
-            assert_eq!(y.int64_value(&[b as i64]), i64::from(imgs.labels[r[0] as usize]));
+            assert_eq!(
+                y.int64_value(&[b as i64]),
+                i64::from(imgs.labels[r[0] as usize])
+            );
         }
     }
 }

@@ -1,13 +1,29 @@
 //! Candidate operations and the blocks they are made of (spec §1.4–1.5), built on `tch::nn`.
 
-use tch::nn::{self, ModuleT};
 use tch::Tensor;
+use tch::nn::{self, ModuleT};
 
 fn bn(p: nn::Path, c: i64, affine: bool) -> nn::BatchNorm {
-    nn::batch_norm2d(p, c, nn::BatchNormConfig { affine, ..Default::default() })
+    nn::batch_norm2d(
+        p,
+        c,
+        nn::BatchNormConfig {
+            affine,
+            ..Default::default()
+        },
+    )
 }
 
-fn conv(p: nn::Path, cin: i64, cout: i64, k: [i64; 2], stride: [i64; 2], pad: [i64; 2], dil: i64, groups: i64) -> nn::Conv<[i64; 2]> {
+fn conv(
+    p: nn::Path,
+    cin: i64,
+    cout: i64,
+    k: [i64; 2],
+    stride: [i64; 2],
+    pad: [i64; 2],
+    dil: i64,
+    groups: i64,
+) -> nn::Conv<[i64; 2]> {
     let cfg = nn::ConvConfigND::<[i64; 2]> {
         stride,
         padding: pad,
@@ -29,7 +45,16 @@ pub struct ReluConvBn {
 impl ReluConvBn {
     pub fn new(p: nn::Path, cin: i64, cout: i64, k: i64, stride: i64, pad: i64) -> Self {
         ReluConvBn {
-            conv: conv(&p / "conv", cin, cout, [k, k], [stride, stride], [pad, pad], 1, 1),
+            conv: conv(
+                &p / "conv",
+                cin,
+                cout,
+                [k, k],
+                [stride, stride],
+                [pad, pad],
+                1,
+                1,
+            ),
             bn: bn(&p / "bn", cout, false),
         }
     }
@@ -56,7 +81,9 @@ impl FactorizedReduce {
     }
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
         let x = x.relu();
-        let shifted = x.narrow(2, 1, x.size()[2] - 1).narrow(3, 1, x.size()[3] - 1);
+        let shifted = x
+            .narrow(2, 1, x.size()[2] - 1)
+            .narrow(3, 1, x.size()[3] - 1);
         let y = Tensor::cat(&[x.apply(&self.c1), shifted.apply(&self.c2)], 1);
         self.bn.forward_t(&y, train)
     }
@@ -73,13 +100,23 @@ pub struct DilConv {
 impl DilConv {
     pub fn new(p: nn::Path, c: i64, k: i64, stride: i64, pad: i64, dil: i64) -> Self {
         DilConv {
-            dw: conv(&p / "dw", c, c, [k, k], [stride, stride], [pad, pad], dil, c),
+            dw: conv(
+                &p / "dw",
+                c,
+                c,
+                [k, k],
+                [stride, stride],
+                [pad, pad],
+                dil,
+                c,
+            ),
             pw: conv(&p / "pw", c, c, [1, 1], [1, 1], [0, 0], 1, 1),
             bn: bn(&p / "bn", c, false),
         }
     }
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        self.bn.forward_t(&x.relu().apply(&self.dw).apply(&self.pw), train)
+        self.bn
+            .forward_t(&x.relu().apply(&self.dw).apply(&self.pw), train)
     }
 }
 
@@ -89,7 +126,12 @@ pub enum Op {
     /// `none`: a zero output (subsampled when the stride is 2).
     Zero { stride: i64 },
     /// Max or average pooling (average excludes padding), followed by a non-affine BN.
-    Pool { max: bool, k: i64, stride: i64, bn: nn::BatchNorm },
+    Pool {
+        max: bool,
+        k: i64,
+        stride: i64,
+        bn: nn::BatchNorm,
+    },
     /// `skip_connect` at stride 1.
     Identity,
     /// `skip_connect` at stride 2.
@@ -101,14 +143,23 @@ pub enum Op {
     /// `conv 1x1` / `conv 3x3`.
     Conv(ReluConvBn),
     /// `conv_3x1_1x3`: ReLU → 1×3 conv → 3×1 conv → BN.
-    Conv31 { a: nn::Conv<[i64; 2]>, b: nn::Conv<[i64; 2]>, bn: nn::BatchNorm },
+    Conv31 {
+        a: nn::Conv<[i64; 2]>,
+        b: nn::Conv<[i64; 2]>,
+        bn: nn::BatchNorm,
+    },
 }
 
 impl Op {
     /// Builds the op called `name` for `c` channels at `stride`; `None` for an unknown name.
     pub fn new(p: nn::Path, name: &str, c: i64, stride: i64) -> Option<Op> {
         let s = stride;
-        let pool = |max: bool, k: i64| Op::Pool { max, k, stride: s, bn: bn(&p / "bn", c, false) };
+        let pool = |max: bool, k: i64| Op::Pool {
+            max,
+            k,
+            stride: s,
+            bn: bn(&p / "bn", c, false),
+        };
         Some(match name {
             "none" => Op::Zero { stride: s },
             "max_pool_3x3" => pool(true, 3),
@@ -117,9 +168,18 @@ impl Op {
             "avg_pool_3x3" => pool(false, 3),
             "skip_connect" if s == 1 => Op::Identity,
             "skip_connect" => Op::Reduce(FactorizedReduce::new(&p / "fr", c, c, false)),
-            "sep_conv_3x3" | "sep_3x3" => Op::Sep(DilConv::new(&p / "a", c, 3, s, 1, 1), DilConv::new(&p / "b", c, 3, 1, 1, 1)),
-            "sep_conv_5x5" | "sep_5x5" => Op::Sep(DilConv::new(&p / "a", c, 5, s, 2, 1), DilConv::new(&p / "b", c, 5, 1, 2, 1)),
-            "sep_7x7" => Op::Sep(DilConv::new(&p / "a", c, 7, s, 3, 1), DilConv::new(&p / "b", c, 7, 1, 3, 1)),
+            "sep_conv_3x3" | "sep_3x3" => Op::Sep(
+                DilConv::new(&p / "a", c, 3, s, 1, 1),
+                DilConv::new(&p / "b", c, 3, 1, 1, 1),
+            ),
+            "sep_conv_5x5" | "sep_5x5" => Op::Sep(
+                DilConv::new(&p / "a", c, 5, s, 2, 1),
+                DilConv::new(&p / "b", c, 5, 1, 2, 1),
+            ),
+            "sep_7x7" => Op::Sep(
+                DilConv::new(&p / "a", c, 7, s, 3, 1),
+                DilConv::new(&p / "b", c, 7, 1, 3, 1),
+            ),
             "dil_conv_3x3" => Op::Dil(DilConv::new(&p / "d", c, 3, s, 2, 2)),
             "dil_conv_5x5" => Op::Dil(DilConv::new(&p / "d", c, 5, s, 4, 2)),
             "conv 1x1" => Op::Conv(ReluConvBn::new(&p / "c", c, c, 1, s, 0)),

@@ -15,7 +15,11 @@ pub struct Sgd {
 
 impl Sgd {
     pub fn new(n: usize, momentum: f64, weight_decay: f64) -> Self {
-        Sgd { momentum, weight_decay, buffers: (0..n).map(|_| None).collect() }
+        Sgd {
+            momentum,
+            weight_decay,
+            buffers: (0..n).map(|_| None).collect(),
+        }
     }
 
     /// One step with learning rate `lr`; `grads[i]` may be undefined.
@@ -25,7 +29,11 @@ impl Sgd {
                 if !g.defined() {
                     continue;
                 }
-                let d = if self.weight_decay != 0.0 { g + p * self.weight_decay } else { g.shallow_clone() };
+                let d = if self.weight_decay != 0.0 {
+                    g + p * self.weight_decay
+                } else {
+                    g.shallow_clone()
+                };
                 let step = match buf {
                     Some(b) => {
                         let _ = b.g_mul_scalar_(self.momentum).g_add_(&d);
@@ -102,9 +110,15 @@ impl Adam {
                 if !g.defined() {
                     continue;
                 }
-                let g = if self.weight_decay != 0.0 { g + p * self.weight_decay } else { g.shallow_clone() };
+                let g = if self.weight_decay != 0.0 {
+                    g + p * self.weight_decay
+                } else {
+                    g.shallow_clone()
+                };
                 let _ = self.m[i].g_mul_scalar_(b1).g_add_(&(&g * (1.0 - b1)));
-                let _ = self.v[i].g_mul_scalar_(b2).g_add_(&(g.square() * (1.0 - b2)));
+                let _ = self.v[i]
+                    .g_mul_scalar_(b2)
+                    .g_add_(&(g.square() * (1.0 - b2)));
                 let denom = (&self.v[i] / bc2).sqrt() + self.eps;
                 let update = (&self.m[i] / bc1) / denom * self.lr;
                 let mut p = p.shallow_clone();
@@ -124,12 +138,20 @@ mod tests {
         let q = Tensor::from_slice(&[3.0f32]);
         let mut sgd = Sgd::new(2, 0.9, 0.1);
         let g = Tensor::from_slice(&[0.5f32, 0.5]);
-        sgd.step(&[p.shallow_clone(), q.shallow_clone()], &[g.shallow_clone(), Tensor::new()], 0.1);
+        sgd.step(
+            &[p.shallow_clone(), q.shallow_clone()],
+            &[g.shallow_clone(), Tensor::new()],
+            0.1,
+        );
         // d = g + 0.1 p = [0.6, 0.3]; p -= 0.1 d
         assert!((p.double_value(&[0]) - 0.94).abs() < 1e-6);
         assert!((p.double_value(&[1]) + 2.03).abs() < 1e-6);
         assert_eq!(q.double_value(&[0]), 3.0);
-        sgd.step(&[p.shallow_clone(), q.shallow_clone()], &[g.shallow_clone(), Tensor::new()], 0.1);
+        sgd.step(
+            &[p.shallow_clone(), q.shallow_clone()],
+            &[g.shallow_clone(), Tensor::new()],
+            0.1,
+        );
         // buf = 0.9*0.6 + (0.5 + 0.094) = 1.134; p = 0.94 - 0.1134
         assert!((p.double_value(&[0]) - 0.8266).abs() < 1e-6);
         assert!(sgd.buffers[1].is_none());
@@ -147,7 +169,11 @@ mod tests {
 
     #[test]
     fn clip_scales_to_max_norm() {
-        let mut g = vec![Tensor::from_slice(&[3.0f32]), Tensor::new(), Tensor::from_slice(&[4.0f32])];
+        let mut g = vec![
+            Tensor::from_slice(&[3.0f32]),
+            Tensor::new(),
+            Tensor::from_slice(&[4.0f32]),
+        ];
         let n = clip_grad_norm(&mut g, 1.0).unwrap();
         assert!((n.double_value(&[]) - 5.0).abs() < 1e-6);
         assert!((g[0].double_value(&[0]) - 0.6).abs() < 1e-5);

@@ -1,13 +1,13 @@
 //! One search: supernet, architecture parameters, optimizers, data, and the NASP / DARTS steps.
 
-use tch::nn::{self, VarStore};
+use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
 use crate::config::{Algorithm, Config, Precision};
 use crate::engine::data::{DeviceData, EpochPlan};
-use crate::engine::optim::{clip_grad_norm, Adam, Sgd};
+use crate::engine::optim::{Adam, Sgd, clip_grad_norm};
 use crate::engine::supernet::{CellMix, Mix, Supernet};
-use crate::genotype::{num_edges, proximal, ArchMatrix, Genotype, OpLists, Selection};
+use crate::genotype::{ArchMatrix, Genotype, OpLists, Selection, num_edges, proximal};
 use crate::rng::Rng;
 
 /// Parameters of each op at C = 12 with non-affine BN (NASP's PARAMS table, spec §3.8).
@@ -48,6 +48,8 @@ pub struct Search {
     pub vs: VarStore,
     pub net: Supernet,
     pub params: Vec<Tensor>,
+    /// The VarStore name of each entry of `params` (keys the SGD buffers in checkpoints).
+    pub param_names: Vec<String>,
     pub sgd: Sgd,
     /// Architecture parameters (A for NASP, α for DARTS): normal, reduce.
     pub arch: [Tensor; 2],
@@ -71,7 +73,10 @@ pub struct Search {
 
 /// Cross-entropy of logits against int64 labels (mean over the batch), in fp32.
 pub fn cross_entropy(logits: &Tensor, y: &Tensor) -> Tensor {
-    logits.to_kind(Kind::Float).log_softmax(-1, Kind::Float).nll_loss(y)
+    logits
+        .to_kind(Kind::Float)
+        .log_softmax(-1, Kind::Float)
+        .nll_loss(y)
 }
 
 fn correct(logits: &Tensor, y: &Tensor) -> Tensor {
@@ -87,17 +92,37 @@ impl Search {
         let vs = VarStore::new(device);
         let net = Supernet::new(&(vs.root() / "net"), &cfg.model, lists.clone(), 10)?;
         let params = vs.trainable_variables();
+        let named = vs.variables();
+        let param_names: Vec<String> = params
+            .iter()
+            .map(|p| {
+                named
+                    .iter()
+                    .find(|(_, t)| t.data_ptr() == p.data_ptr())
+                    .map(|(k, _)| k.clone())
+                    .unwrap_or_default()
+            })
+            .collect();
         let sgd = Sgd::new(params.len(), cfg.train.momentum, cfg.train.weight_decay);
         let e = num_edges(cfg.model.nodes) as i64;
         let make = |k: usize| -> Tensor {
             let t = match cfg.algorithm {
-                Algorithm::Nasp => Tensor::full([e, k as i64], cfg.arch.init, (Kind::Float, Device::Cpu)),
-                Algorithm::Darts1 | Algorithm::Darts2 => Tensor::randn([e, k as i64], (Kind::Float, Device::Cpu)) * cfg.arch.init_std,
+                Algorithm::Nasp => {
+                    Tensor::full([e, k as i64], cfg.arch.init, (Kind::Float, Device::Cpu))
+                }
+                Algorithm::Darts1 | Algorithm::Darts2 => {
+                    Tensor::randn([e, k as i64], (Kind::Float, Device::Cpu)) * cfg.arch.init_std
+                }
             };
             t.to_device(device).set_requires_grad(true)
         };
         let arch = [make(lists.normal.len()), make(lists.reduce.len())];
-        let adam = Adam::new(&arch, cfg.arch.lr, (cfg.arch.betas[0], cfg.arch.betas[1]), cfg.arch.weight_decay);
+        let adam = Adam::new(
+            &arch,
+            cfg.arch.lr,
+            (cfg.arch.betas[0], cfg.arch.betas[1]),
+            cfg.arch.weight_decay,
+        );
         let burden = (cfg.algorithm == Algorithm::Nasp && cfg.arch.l2 > 0.0).then(|| {
             let p: Vec<f64> = lists.normal.iter().map(|n| op_params_c12(n)).collect();
             let total: f64 = p.iter().sum::<f64>().max(1.0);
@@ -111,9 +136,19 @@ impl Search {
             vs,
             net,
             params,
+            param_names,
             sgd,
             host_arch: [ArchMatrix::filled(0, 0, 0.0), ArchMatrix::filled(0, 0, 0.0)],
-            selection: [Selection { ops: vec![], kept: vec![] }, Selection { ops: vec![], kept: vec![] }],
+            selection: [
+                Selection {
+                    ops: vec![],
+                    kept: vec![],
+                },
+                Selection {
+                    ops: vec![],
+                    kept: vec![],
+                },
+            ],
             arch,
             adam,
             data,
@@ -137,21 +172,39 @@ impl Search {
 
     /// Copies A to the host (one synchronisation) and recomputes Ā.
     pub fn refresh_host_arch(&mut self) {
-        let a = &self.arch;
-        let flat = Tensor::cat(&[a[0].detach().reshape([-1]), a[1].detach().reshape([-1])], 0).to_device(Device::Cpu);
-        self.set_host_arch(&Vec::<f32>::try_from(flat).unwrap_or_default());
+        self.read_host_arch();
+        self.selection = [self.select(0), self.select(1)];
     }
 
-    fn set_host_arch(&mut self, flat: &[f32]) {
-        let (r, c0, c1) = (self.arch[0].size()[0] as usize, self.arch[0].size()[1] as usize, self.arch[1].size()[1] as usize);
+    /// Copies A to the host without recomputing Ā.
+    pub fn read_host_arch(&mut self) {
+        let a = &self.arch;
+        let flat = Tensor::cat(
+            &[a[0].detach().reshape([-1]), a[1].detach().reshape([-1])],
+            0,
+        )
+        .to_device(Device::Cpu);
+        let flat = Vec::<f32>::try_from(flat).unwrap_or_default();
+        let (r, c0, c1) = (
+            self.arch[0].size()[0] as usize,
+            self.arch[0].size()[1] as usize,
+            self.arch[1].size()[1] as usize,
+        );
         if flat.len() < r * (c0 + c1) {
             return;
         }
         self.host_arch = [
-            ArchMatrix { rows: r, cols: c0, data: flat[..r * c0].to_vec() },
-            ArchMatrix { rows: r, cols: c1, data: flat[r * c0..r * (c0 + c1)].to_vec() },
+            ArchMatrix {
+                rows: r,
+                cols: c0,
+                data: flat[..r * c0].to_vec(),
+            },
+            ArchMatrix {
+                rows: r,
+                cols: c1,
+                data: flat[r * c0..r * (c0 + c1)].to_vec(),
+            },
         ];
-        self.selection = [self.select(0), self.select(1)];
     }
 
     /// The proximal step for matrix `i` (with the optional ε-greedy draw).
@@ -159,7 +212,11 @@ impl Search {
         let m = &self.host_arch[i];
         let eps = self.cfg.arch.greedy;
         let random = if eps > 0.0 && self.step_rng.unit() < eps {
-            Some((0..m.rows).map(|_| self.step_rng.below(m.cols as u64) as usize).collect::<Vec<_>>())
+            Some(
+                (0..m.rows)
+                    .map(|_| self.step_rng.below(m.cols as u64) as usize)
+                    .collect::<Vec<_>>(),
+            )
         } else {
             None
         };
@@ -168,7 +225,13 @@ impl Search {
 
     /// The genotype of the current architecture, by the configured rule.
     pub fn genotype(&self) -> Genotype {
-        Genotype::derive(&self.host_arch[0], &self.host_arch[1], &self.net.lists, self.cfg.model.nodes, self.cfg.arch.genotype_rule)
+        Genotype::derive(
+            &self.host_arch[0],
+            &self.host_arch[1],
+            &self.net.lists,
+            self.cfg.model.nodes,
+            self.cfg.arch.genotype_rule,
+        )
     }
 
     /// Learning rate of the current epoch.
@@ -178,7 +241,9 @@ impl Search {
 
     /// Steps in one epoch.
     pub fn steps_per_epoch(&self) -> usize {
-        self.data.as_ref().map_or(1, |d| d.n_train.div_ceil(self.cfg.train.batch_size))
+        self.data
+            .as_ref()
+            .map_or(1, |d| d.n_train.div_ceil(self.cfg.train.batch_size))
     }
 
     fn forward(&self, x: &Tensor, mix: CellMix, train: bool) -> Tensor {
@@ -189,17 +254,32 @@ impl Search {
     fn selection_tensors(&self) -> [Tensor; 2] {
         let make = |i: usize| {
             let m = self.selection[i].to_matrix(self.host_arch[i].cols);
-            Tensor::from_slice(&m.data).view([m.rows as i64, m.cols as i64]).to_device(self.device).set_requires_grad(true)
+            Tensor::from_slice(&m.data)
+                .view([m.rows as i64, m.cols as i64])
+                .to_device(self.device)
+                .set_requires_grad(true)
         };
         [make(0), make(1)]
     }
 
     /// The NASP architecture loss at Ā on (x, y); `full_graph` back-propagates through every op
     /// (the reference behaviour, used to check the detached version).
-    pub fn nasp_arch_loss(&self, abar: &[Tensor; 2], x: &Tensor, y: &Tensor, full_graph: bool) -> Tensor {
+    pub fn nasp_arch_loss(
+        &self,
+        abar: &[Tensor; 2],
+        x: &Tensor,
+        y: &Tensor,
+        full_graph: bool,
+    ) -> Tensor {
         let mix = CellMix {
-            normal: Mix::Dense { w: &abar[0], live: (!full_graph).then_some(&self.selection[0]) },
-            reduce: Mix::Dense { w: &abar[1], live: (!full_graph).then_some(&self.selection[1]) },
+            normal: Mix::Dense {
+                w: &abar[0],
+                live: (!full_graph).then_some(&self.selection[0]),
+            },
+            reduce: Mix::Dense {
+                w: &abar[1],
+                live: (!full_graph).then_some(&self.selection[1]),
+            },
         };
         let logits = self.forward(x, mix, true);
         let mut loss = cross_entropy(&logits, y);
@@ -210,7 +290,12 @@ impl Search {
     }
 
     /// Gradient of the NASP architecture loss w.r.t. Ā (normal, reduce) and the loss.
-    pub fn nasp_arch_grad(&self, x: &Tensor, y: &Tensor, full_graph: bool) -> ([Tensor; 2], Tensor) {
+    pub fn nasp_arch_grad(
+        &self,
+        x: &Tensor,
+        y: &Tensor,
+        full_graph: bool,
+    ) -> ([Tensor; 2], Tensor) {
         let abar = self.selection_tensors();
         let loss = self.nasp_arch_loss(&abar, x, y, full_graph);
         let g = Tensor::run_backward(&[&loss], &[&abar[0], &abar[1]], false, false);
@@ -226,7 +311,16 @@ impl Search {
     }
 
     fn dense_loss(&self, w: &[Tensor; 2], x: &Tensor, y: &Tensor) -> Tensor {
-        let mix = CellMix { normal: Mix::Dense { w: &w[0], live: None }, reduce: Mix::Dense { w: &w[1], live: None } };
+        let mix = CellMix {
+            normal: Mix::Dense {
+                w: &w[0],
+                live: None,
+            },
+            reduce: Mix::Dense {
+                w: &w[1],
+                live: None,
+            },
+        };
         cross_entropy(&self.forward(x, mix, true), y)
     }
 
@@ -254,7 +348,13 @@ impl Search {
     }
 
     /// ∇_α of the DARTS second-order objective (spec §2.4) and the unrolled validation loss.
-    pub fn darts2_arch_grad(&self, xt: &Tensor, yt: &Tensor, xv: &Tensor, yv: &Tensor) -> ([Tensor; 2], Tensor) {
+    pub fn darts2_arch_grad(
+        &self,
+        xt: &Tensor,
+        yt: &Tensor,
+        xv: &Tensor,
+        yv: &Tensor,
+    ) -> ([Tensor; 2], Tensor) {
         let eta = self.lr();
         let (mu, lambda) = (self.cfg.train.momentum, self.cfg.train.weight_decay);
         let saved = self.snapshot_vars();
@@ -281,7 +381,11 @@ impl Search {
         // The unrolled copy's weights and BN statistics are discarded.
         Search::restore_vars(&saved);
         // 3. Finite-difference Hessian-vector product on the train batch, r = 0.01/‖v‖.
-        let sq: Vec<Tensor> = v.iter().filter(|t| t.defined()).map(|t| t.square().sum(Kind::Float)).collect();
+        let sq: Vec<Tensor> = v
+            .iter()
+            .filter(|t| t.defined())
+            .map(|t| t.square().sum(Kind::Float))
+            .collect();
         let r = 0.01 / (Tensor::stack(&sq, 0).sum(Kind::Float).sqrt() + 1e-12);
         let shift = |scale: f64| {
             tch::no_grad(|| {
@@ -320,12 +424,24 @@ impl Search {
     fn weight_step(&mut self, x: &Tensor, y: &Tensor) -> (Tensor, Tensor) {
         let logits = match self.cfg.algorithm {
             Algorithm::Nasp => {
-                let mix = CellMix { normal: Mix::Sparse(&self.selection[0]), reduce: Mix::Sparse(&self.selection[1]) };
+                let mix = CellMix {
+                    normal: Mix::Sparse(&self.selection[0]),
+                    reduce: Mix::Sparse(&self.selection[1]),
+                };
                 self.forward(x, mix, true)
             }
             Algorithm::Darts1 | Algorithm::Darts2 => {
                 let w = self.softmax_weights(true);
-                let mix = CellMix { normal: Mix::Dense { w: &w[0], live: None }, reduce: Mix::Dense { w: &w[1], live: None } };
+                let mix = CellMix {
+                    normal: Mix::Dense {
+                        w: &w[0],
+                        live: None,
+                    },
+                    reduce: Mix::Dense {
+                        w: &w[1],
+                        live: None,
+                    },
+                };
                 self.forward(x, mix, true)
             }
         };
@@ -357,7 +473,12 @@ impl Search {
         }
         let (loss, correct) = self.weight_step(xt, yt);
         self.global_step += 1;
-        StepOut { loss, correct, count: yt.size()[0] as usize, arch_loss }
+        StepOut {
+            loss,
+            correct,
+            count: yt.size()[0] as usize,
+            arch_loss,
+        }
     }
 
     /// Starts epoch `self.epoch`: records the RNG state and draws the epoch plan.
@@ -408,7 +529,12 @@ impl Search {
         if self.cfg.algorithm != Algorithm::Nasp {
             self.refresh_host_arch();
         }
-        let Some(data) = &self.data else { return Eval { loss: f64::NAN, acc: f64::NAN } };
+        let Some(data) = &self.data else {
+            return Eval {
+                loss: f64::NAN,
+                acc: f64::NAN,
+            };
+        };
         let batches = data.eval_batches(self.cfg.train.batch_size, max_batches);
         let w = self.softmax_weights(true);
         let (loss_sum, correct_sum, n) = tch::no_grad(|| {
@@ -418,8 +544,20 @@ impl Search {
             for rows in &batches {
                 let (x, y) = data.gather(rows);
                 let mix = match self.cfg.algorithm {
-                    Algorithm::Nasp => CellMix { normal: Mix::Sparse(&self.selection[0]), reduce: Mix::Sparse(&self.selection[1]) },
-                    _ => CellMix { normal: Mix::Dense { w: &w[0], live: None }, reduce: Mix::Dense { w: &w[1], live: None } },
+                    Algorithm::Nasp => CellMix {
+                        normal: Mix::Sparse(&self.selection[0]),
+                        reduce: Mix::Sparse(&self.selection[1]),
+                    },
+                    _ => CellMix {
+                        normal: Mix::Dense {
+                            w: &w[0],
+                            live: None,
+                        },
+                        reduce: Mix::Dense {
+                            w: &w[1],
+                            live: None,
+                        },
+                    },
                 };
                 let logits = self.forward(&x, mix, false);
                 let b = y.size()[0] as usize;
@@ -430,25 +568,21 @@ impl Search {
             (loss_sum, correct_sum, n)
         });
         let n = n.max(1) as f64;
-        Eval { loss: loss_sum.double_value(&[]) / n, acc: correct_sum.double_value(&[]) / n }
-    }
-
-    /// A fresh optimizer-state-free copy of the weight gradient w.r.t. all parameters at Ā, with a
-    /// full forward (used by tests).
-    pub fn param_names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.vs.variables().into_keys().collect();
-        v.sort();
-        v
+        Eval {
+            loss: loss_sum.double_value(&[]) / n,
+            acc: correct_sum.double_value(&[]) / n,
+        }
     }
 }
 
 /// Builds the weight store for a model config alone (for parameter counts and shapes).
 pub fn build_supernet(cfg: &Config, device: Device) -> Result<(VarStore, Supernet), String> {
     let vs = VarStore::new(device);
-    let net = Supernet::new(&(vs.root() / "net"), &cfg.model, OpLists::from_model(&cfg.model), 10)?;
+    let net = Supernet::new(
+        &(vs.root() / "net"),
+        &cfg.model,
+        OpLists::from_model(&cfg.model),
+        10,
+    )?;
     Ok((vs, net))
 }
-
-/// Unused-path guard for `nn` import in some builds.
-#[allow(dead_code)]
-fn _path_type(_: nn::Path) {}

@@ -5,7 +5,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::config::ModelConfig;
 use crate::engine::ops::{FactorizedReduce, Op, ReluConvBn};
-use crate::genotype::{node_rows, num_edges, CellType, OpLists, Selection};
+use crate::genotype::{CellType, OpLists, Selection, node_rows, num_edges};
 
 /// How a forward pass mixes the candidate ops of each edge.
 #[derive(Clone, Copy)]
@@ -13,7 +13,10 @@ pub enum Mix<'a> {
     /// Every op on every edge: `out_e = Σ_k w[e,k] · o_k(x_e)` (`w` is edges × ops). With
     /// `live = Some(Ā)`, only the ops Ā selects keep their autograd graph; the others are computed
     /// without autograd and enter as constants, which leaves ∂L/∂w unchanged (the NASP arch step).
-    Dense { w: &'a Tensor, live: Option<&'a Selection> },
+    Dense {
+        w: &'a Tensor,
+        live: Option<&'a Selection>,
+    },
     /// Only the ops Ā selects on the edges it keeps, with weight 1 (the NASP weight step and
     /// evaluation: `2 · nodes` op evaluations per cell).
     Sparse(&'a Selection),
@@ -81,7 +84,14 @@ impl Cell {
         Tensor::cat(&states[2..], 1)
     }
 
-    fn dense_edge(&self, e: usize, x: &Tensor, w: &Tensor, live: Option<&Selection>, train: bool) -> Tensor {
+    fn dense_edge(
+        &self,
+        e: usize,
+        x: &Tensor,
+        w: &Tensor,
+        live: Option<&Selection>,
+        train: bool,
+    ) -> Tensor {
         let selected = live.and_then(|s| s.ops[e]);
         let outs: Vec<Tensor> = self
             .live_ops
@@ -108,7 +118,10 @@ impl Cell {
 impl Op {
     /// A zero tensor shaped like this edge's output for input `x`.
     fn zero_like(&self, x: &Tensor, reduction: bool) -> Tensor {
-        Op::Zero { stride: if reduction { 2 } else { 1 } }.forward(x, false)
+        Op::Zero {
+            stride: if reduction { 2 } else { 1 },
+        }
+        .forward(x, false)
     }
 }
 
@@ -129,10 +142,25 @@ pub fn is_reduction(i: usize, cells: usize) -> bool {
 
 impl Supernet {
     /// Builds the supernet under `p` (parameter names are stable: they key checkpoints).
-    pub fn new(p: &nn::Path, m: &ModelConfig, lists: OpLists, classes: i64) -> Result<Supernet, String> {
+    pub fn new(
+        p: &nn::Path,
+        m: &ModelConfig,
+        lists: OpLists,
+        classes: i64,
+    ) -> Result<Supernet, String> {
         let c = m.channels;
         let stem_c = 3 * c;
-        let stem_conv = nn::conv2d(p / "stem" / "conv", 3, stem_c, 3, nn::ConvConfig { padding: 1, bias: false, ..Default::default() });
+        let stem_conv = nn::conv2d(
+            p / "stem" / "conv",
+            3,
+            stem_c,
+            3,
+            nn::ConvConfig {
+                padding: 1,
+                bias: false,
+                ..Default::default()
+            },
+        );
         let stem_bn = nn::batch_norm2d(p / "stem" / "bn", stem_c, Default::default());
         let (mut c_pp, mut c_p, mut c_cur) = (stem_c, stem_c, c);
         let mut cells = Vec::with_capacity(m.cells);
@@ -149,28 +177,50 @@ impl Supernet {
                 Pre::Conv(ReluConvBn::new(&cp / "pre0", c_pp, c_cur, 1, 1, 0))
             };
             let pre1 = ReluConvBn::new(&cp / "pre1", c_p, c_cur, 1, 1, 0);
-            let names = lists.get(if reduction { CellType::Reduce } else { CellType::Normal });
+            let names = lists.get(if reduction {
+                CellType::Reduce
+            } else {
+                CellType::Normal
+            });
             let mut edges = Vec::with_capacity(num_edges(m.nodes));
             for e in 0..num_edges(m.nodes) {
                 let input = e - node_rows(crate::genotype::edge_endpoints(e, m.nodes).0 - 2).start;
                 let stride = if reduction && input < 2 { 2 } else { 1 };
                 let mut ops = Vec::with_capacity(names.len());
                 for (k, name) in names.iter().enumerate() {
-                    let op = Op::new(&cp / "edges" / e / k, name, c_cur, stride).ok_or_else(|| format!("unknown op {name:?}"))?;
+                    let op = Op::new(&cp / "edges" / e / k, name, c_cur, stride)
+                        .ok_or_else(|| format!("unknown op {name:?}"))?;
                     ops.push(op);
                 }
                 edges.push(ops);
             }
             let live_ops: Vec<usize> = (0..names.len()).filter(|k| names[*k] != "none").collect();
-            let live_index = (live_ops.len() != names.len())
-                .then(|| Tensor::from_slice(&live_ops.iter().map(|k| *k as i64).collect::<Vec<_>>()).to_device(p.device()));
-            cells.push(Cell { reduction, pre0, pre1, edges, live_ops, live_index, nodes: m.nodes });
+            let live_index = (live_ops.len() != names.len()).then(|| {
+                Tensor::from_slice(&live_ops.iter().map(|k| *k as i64).collect::<Vec<_>>())
+                    .to_device(p.device())
+            });
+            cells.push(Cell {
+                reduction,
+                pre0,
+                pre1,
+                edges,
+                live_ops,
+                live_index,
+                nodes: m.nodes,
+            });
             prev_reduction = reduction;
             c_pp = c_p;
             c_p = (m.nodes as i64) * c_cur;
         }
         let classifier = nn::linear(p / "classifier", c_p, classes, Default::default());
-        Ok(Supernet { stem_conv, stem_bn, cells, classifier, lists, nodes: m.nodes })
+        Ok(Supernet {
+            stem_conv,
+            stem_bn,
+            cells,
+            classifier,
+            lists,
+            nodes: m.nodes,
+        })
     }
 
     /// Logits for a batch `x` (N×3×H×W, float).
@@ -179,19 +229,28 @@ impl Supernet {
         let mut s0 = stem.shallow_clone();
         let mut s1 = stem;
         for cell in &self.cells {
-            let m = if cell.reduction { mix.reduce } else { mix.normal };
+            let m = if cell.reduction {
+                mix.reduce
+            } else {
+                mix.normal
+            };
             let out = cell.forward(&s0, &s1, m, train);
             s0 = s1;
             s1 = out;
         }
-        s1.adaptive_avg_pool2d([1, 1]).flatten(1, -1).apply(&self.classifier)
+        s1.adaptive_avg_pool2d([1, 1])
+            .flatten(1, -1)
+            .apply(&self.classifier)
     }
 
     /// Output shapes of every cell for an input of `hw` pixels (for tests and the UI).
     pub fn cell_shapes(&self, hw: i64, device: Device) -> Vec<Vec<i64>> {
         let x = Tensor::zeros([2, 3, hw, hw], (Kind::Float, device));
         let n = num_edges(self.nodes);
-        let sel = Selection { ops: vec![Some(0); n], kept: Vec::new() };
+        let sel = Selection {
+            ops: vec![Some(0); n],
+            kept: Vec::new(),
+        };
         tch::no_grad(|| {
             let stem = self.stem_bn.forward_t(&x.apply(&self.stem_conv), false);
             let (mut s0, mut s1) = (stem.shallow_clone(), stem);

@@ -1,0 +1,95 @@
+//! `nasp-tui bench`: timed search steps of each algorithm on one supernet and one fixed batch.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use crate::config::{Algorithm, Config};
+use crate::engine::search::Search;
+
+/// The figures of one algorithm.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BenchResult {
+    pub algorithm: String,
+    pub device: String,
+    pub steps: usize,
+    pub ms_median: f64,
+    pub ms_min: f64,
+    pub images_per_s: f64,
+    pub peak_rss_mb: f64,
+    pub peak_gpu_mb: Option<f64>,
+}
+
+fn sync(device: Device) {
+    if let Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
+    }
+}
+
+/// Runs `warmup` + `steps` steps of `algorithm` with random batches of the config's size.
+pub fn run(
+    cfg: &Config,
+    algorithm: Algorithm,
+    device: Device,
+    steps: usize,
+    warmup: usize,
+) -> Result<BenchResult, String> {
+    let mut cfg = cfg.clone();
+    cfg.algorithm = algorithm;
+    let mut s = Search::new(&cfg, device, None)?;
+    tch::manual_seed(0);
+    let (b, hw) = (cfg.train.batch_size as i64, cfg.data.image_size);
+    let batch = || {
+        (
+            Tensor::randn([b, 3, hw, hw], (Kind::Float, device)),
+            Tensor::randint(10, [b], (Kind::Int64, device)),
+        )
+    };
+    let (xt, yt) = batch();
+    let (xv, yv) = batch();
+    let gpu = device
+        .is_cuda()
+        .then(crate::gpu::Gpu::open)
+        .and_then(Result::ok);
+    let pid = std::process::id();
+    let mut peak_gpu: Option<f64> = None;
+    let mut times = Vec::with_capacity(steps);
+    for i in 0..warmup + steps {
+        sync(device);
+        let t0 = Instant::now();
+        let out = s.step_on(&xt, &yt, &xv, &yv);
+        // Reading the loss is what a real run does at its logging rate; here it also makes the
+        // CPU timing honest for the asynchronous GPU.
+        let _ = out.loss.double_value(&[]);
+        sync(device);
+        if i >= warmup {
+            times.push(t0.elapsed().as_secs_f64() * 1000.0);
+        }
+        if let Some(g) = &gpu {
+            let idx = match device {
+                Device::Cuda(n) => n as u32,
+                _ => 0,
+            };
+            if let Some(mb) = g
+                .stats(idx, pid)
+                .and_then(|st| st.process_bytes)
+                .map(|v| v as f64 / 1048576.0)
+            {
+                peak_gpu = Some(peak_gpu.map_or(mb, |p: f64| p.max(mb)));
+            }
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
+    Ok(BenchResult {
+        algorithm: algorithm.name().into(),
+        device: format!("{device:?}").to_lowercase(),
+        steps,
+        ms_median: median,
+        ms_min: times.first().copied().unwrap_or(f64::NAN),
+        images_per_s: b as f64 * 1000.0 / median,
+        peak_rss_mb: crate::gpu::peak_rss_bytes().unwrap_or(0) as f64 / 1048576.0,
+        peak_gpu_mb: peak_gpu,
+    })
+}

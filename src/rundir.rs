@@ -1,0 +1,108 @@
+//! The files a run writes (design §6): `config.toml`, `metrics.jsonl`, `log.txt`, `genotypes/`.
+//! Plain file I/O, no tensors.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::genotype::Genotype;
+
+/// A run directory, opened for appending.
+pub struct RunDir {
+    pub path: PathBuf,
+    metrics: File,
+    log: File,
+}
+
+/// The default run directory: `<user data dir>/runs/<timestamp>-<algorithm>`.
+pub fn default_run_dir(algorithm: &str) -> PathBuf {
+    let base = directories::ProjectDirs::from("", "", "nasp-tui")
+        .map(|p| p.data_dir().join("runs"))
+        .unwrap_or_else(|| PathBuf::from("runs"));
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    base.join(format!("{}-{algorithm}", timestamp(secs)))
+}
+
+/// `YYYYMMDD-HHMMSS` (UTC) for a Unix time.
+pub fn timestamp(secs: u64) -> String {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn open_append(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+impl RunDir {
+    /// Creates (or reopens, on resume) the run directory.
+    pub fn open(path: &Path) -> Result<RunDir, String> {
+        let err = |e: std::io::Error, p: &Path| {
+            format!("cannot create run directory {}: {e}", p.display())
+        };
+        fs::create_dir_all(path.join("genotypes")).map_err(|e| err(e, path))?;
+        let metrics = open_append(&path.join("metrics.jsonl"))
+            .map_err(|e| err(e, &path.join("metrics.jsonl")))?;
+        let log = open_append(&path.join("log.txt")).map_err(|e| err(e, &path.join("log.txt")))?;
+        Ok(RunDir {
+            path: path.to_path_buf(),
+            metrics,
+            log,
+        })
+    }
+
+    /// Writes the resolved config.
+    pub fn write_config(&self, toml: &str) -> Result<(), String> {
+        let p = self.path.join("config.toml");
+        fs::write(&p, toml).map_err(|e| format!("cannot write {}: {e}", p.display()))
+    }
+
+    /// Appends one JSON object to `metrics.jsonl`.
+    pub fn metric(&mut self, value: &serde_json::Value) {
+        let _ = writeln!(self.metrics, "{value}");
+    }
+
+    /// Appends a line to `log.txt`.
+    pub fn log(&mut self, line: &str) {
+        let _ = writeln!(self.log, "{line}");
+    }
+
+    /// Writes a genotype in both formats as `genotypes/<stem>.txt` and `.json`.
+    pub fn write_genotype(&self, stem: &str, g: &Genotype) -> Result<Vec<PathBuf>, String> {
+        let dir = self.path.join("genotypes");
+        let txt = dir.join(format!("{stem}.txt"));
+        let json = dir.join(format!("{stem}.json"));
+        fs::write(&txt, format!("{g}\n"))
+            .map_err(|e| format!("cannot write {}: {e}", txt.display()))?;
+        fs::write(&json, g.to_json() + "\n")
+            .map_err(|e| format!("cannot write {}: {e}", json.display()))?;
+        Ok(vec![txt, json])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamp_format() {
+        assert_eq!(super::timestamp(0), "19700101-000000");
+        assert_eq!(super::timestamp(1_795_000_000), "20261118-110640");
+    }
+}

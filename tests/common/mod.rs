@@ -1,0 +1,63 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The real CIFAR-10 beside the checkout (read-only); tests that need it fail loudly without it.
+pub fn cifar_dir() -> PathBuf {
+    let p = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/data/cifar10"
+    ));
+    assert!(
+        p.join("data_batch_1.bin").is_file(),
+        "real CIFAR-10 expected at {}",
+        p.display()
+    );
+    p
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures")).join(name)
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_nasp-tui")
+}
+
+/// Runs `nasp-tui` with `args` (headless: stdout is not a terminal here).
+pub fn run(args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .env("OMP_NUM_THREADS", "1")
+        .output()
+        .expect("run nasp-tui")
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A headless search of the tiny config into `run_dir` with extra args.
+pub fn tiny_search(run_dir: &Path, extra: &[&str]) -> Output {
+    let cfg = fixture("tiny.toml");
+    let data = cifar_dir();
+    let mut args = vec![
+        "search",
+        "--headless",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--run-dir",
+        run_dir.to_str().unwrap(),
+    ];
+    if !extra.contains(&"--data-dir") {
+        args.extend_from_slice(&["--data-dir", data.to_str().unwrap()]);
+    }
+    args.extend_from_slice(extra);
+    run(&args)
+}

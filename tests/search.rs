@@ -1,0 +1,127 @@
+//! A tiny search on real CIFAR-10, through the worker thread: loss falls, A moves, Ā stays valid,
+//! and the run directory holds what design.md §6 says.
+
+mod common;
+
+use std::time::Duration;
+
+use nasp_tui::config::Config;
+use nasp_tui::engine::worker::{WorkerOptions, spawn};
+use nasp_tui::genotype::Genotype;
+use nasp_tui::protocol::{Event, Level};
+
+fn check_selection(sel: &[Option<usize>], nodes: usize, ops: usize) {
+    for n in 0..nodes {
+        let rows = nasp_tui::genotype::node_rows(n);
+        let kept: Vec<usize> = rows.clone().filter(|r| sel[*r].is_some()).collect();
+        assert_eq!(kept.len(), 2, "node {} keeps {:?}", n + 2, kept);
+        assert!(kept.iter().all(|r| sel[*r].unwrap() < ops));
+    }
+}
+
+#[test]
+fn tiny_search_on_cifar10_learns_and_writes_the_run_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Config::load(Some(&common::fixture("tiny.toml")), &[]).unwrap();
+    let h = spawn(WorkerOptions {
+        config: cfg.clone(),
+        run_dir: dir.path().to_path_buf(),
+        data_dir: Some(common::cifar_dir()),
+        max_steps: None,
+        resume: None,
+        event_interval: Duration::from_millis(0),
+    })
+    .unwrap();
+    let mut epochs = Vec::new();
+    let mut arch = Vec::new();
+    let mut started = None;
+    loop {
+        match h
+            .events
+            .recv_timeout(Duration::from_secs(300))
+            .expect("worker event")
+        {
+            Event::Started(i) => started = Some(i),
+            Event::Epoch(e) => epochs.push(e),
+            Event::Arch(a) => arch.push(a),
+            Event::Finished { stopped, .. } => {
+                assert!(!stopped);
+                break;
+            }
+            Event::Failed { message } => panic!("search failed: {message}"),
+            Event::Log {
+                level: Level::Error,
+                text,
+            } => panic!("error logged: {text}"),
+            _ => {}
+        }
+    }
+    drop(h.commands);
+    h.join.join().unwrap();
+    let info = started.unwrap();
+    assert!(info.dataset.contains("CIFAR-10"), "{}", info.dataset);
+    assert_eq!(info.steps_per_epoch, 10);
+    assert_eq!(epochs.len(), 4);
+    // Loss falls: the last epoch's mean train loss is clearly below the first's.
+    assert!(
+        epochs[3].train_loss < epochs[0].train_loss - 0.05,
+        "{:?}",
+        epochs.iter().map(|e| e.train_loss).collect::<Vec<_>>()
+    );
+    assert!(
+        epochs
+            .iter()
+            .all(|e| e.valid_acc.is_finite() && (0.0..=1.0).contains(&e.valid_acc))
+    );
+    // A moves away from its 0.5 start and stays in the box; Ā stays valid throughout.
+    let last = arch.last().unwrap();
+    let moved = last
+        .normal
+        .data
+        .iter()
+        .chain(&last.reduce.data)
+        .map(|v| (v - 0.5).abs())
+        .fold(0.0f32, f32::max);
+    assert!(moved > 1e-3, "A did not move (max |A - 0.5| = {moved})");
+    for a in &arch {
+        assert!(
+            a.normal
+                .data
+                .iter()
+                .chain(&a.reduce.data)
+                .all(|v| (0.0..=1.0).contains(v))
+        );
+        check_selection(&a.normal_selected, 4, 7);
+        check_selection(&a.reduce_selected, 4, 7);
+    }
+    // Run directory: resolved config, metrics, genotypes per epoch in both formats.
+    let p = dir.path();
+    let resolved = Config::from_toml_str(
+        &std::fs::read_to_string(p.join("config.toml")).unwrap(),
+        "config.toml",
+    )
+    .unwrap();
+    assert_eq!(resolved, cfg);
+    let metrics = std::fs::read_to_string(p.join("metrics.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = metrics
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.iter().filter(|l| l["kind"] == "step").count(), 40);
+    assert_eq!(lines.iter().filter(|l| l["kind"] == "epoch").count(), 4);
+    for e in 0..4 {
+        let txt = std::fs::read_to_string(p.join(format!("genotypes/epoch-{e:03}.txt"))).unwrap();
+        let g = Genotype::parse(txt.trim()).unwrap();
+        let j = Genotype::from_json(
+            &std::fs::read_to_string(p.join(format!("genotypes/epoch-{e:03}.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(g, j);
+        assert_eq!(g.normal.len(), 8);
+    }
+    assert!(
+        std::fs::read_to_string(p.join("log.txt"))
+            .unwrap()
+            .contains("CIFAR-10")
+    );
+}
