@@ -69,6 +69,41 @@ impl TuiOptions {
     }
 }
 
+/// A start-up error of the TUI: a bad theme or key file (the CLI maps it to exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Theme(#[from] crate::theme::ThemeError),
+    #[error(transparent)]
+    Keys(#[from] crate::app::keymap::KeymapError),
+}
+
+impl TuiOptions {
+    /// Everything from the command line and the config: the theme (`--theme` > `NO_COLOR` >
+    /// `ui.theme`), the user's `keys.toml`, `ui.fps`, and the run's `log.txt` as the stderr
+    /// target. Fails on a bad theme or key file, naming it.
+    pub fn resolve(
+        cli_theme: Option<&str>,
+        config_theme: &str,
+        fps: u32,
+        run_dir: &Path,
+    ) -> Result<TuiOptions, StartupError> {
+        let theme = crate::theme::select_theme(
+            cli_theme,
+            config_theme,
+            crate::theme::no_color_requested(),
+        )?;
+        let keymap = KeyMap::load_user()?;
+        Ok(TuiOptions::new(
+            theme,
+            keymap,
+            fps,
+            run_dir.join("log.txt"),
+            run_dir.to_path_buf(),
+        ))
+    }
+}
+
 /// Whether the locale says UTF-8: the first set of `LC_ALL`, `LC_CTYPE`, `LANG` names UTF-8.
 pub fn locale_is_utf8() -> bool {
     locale_says_utf8(|k| std::env::var(k).ok())

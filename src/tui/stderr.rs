@@ -21,6 +21,9 @@ impl Redirect {
         if SAVED.load(Ordering::SeqCst) >= 0 {
             return Err(io::Error::other("stderr is already redirected"));
         }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let _ = io::stderr().flush();
         // SAFETY: dup/dup2/close are called on descriptors we own or that are open for the life
