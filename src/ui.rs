@@ -196,58 +196,78 @@ fn draw(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
     );
     let heat_h = heatmap::height(edges);
     let avail = area.height - status_h - 1;
-    // Both cells stacked when there is room for them and a useful log; else the focused one.
-    let both = avail >= 2 * heat_h + 6;
-    let want_body = if both { 2 * heat_h } else { heat_h };
-    let log_h = avail
-        .saturating_sub(want_body)
-        .max(3.min(avail.saturating_sub(8)));
-    let body_h = avail - log_h;
-    let [status_area, body, log_area, footer_area] = Layout::vertical([
+    let heat_w = heatmap::width(app, skin.glyphs);
+    let has_right = area.width.saturating_sub(heat_w) >= 24;
+    // Three arrangements, roomiest first:
+    // - both cells stacked on the left, the log along the bottom;
+    // - the focused cell on the left with the log under it, the right column full height;
+    // - the focused cell on the left, the log along the bottom (80x24).
+    let layout = if avail >= 2 * heat_h + 6 {
+        Arrangement::Both
+    } else if has_right && avail >= heat_h + 6 {
+        Arrangement::LogLeft
+    } else {
+        Arrangement::LogBottom
+    };
+    let body_h = match layout {
+        Arrangement::Both => 2 * heat_h,
+        Arrangement::LogLeft => avail,
+        Arrangement::LogBottom => heat_h.min(avail.saturating_sub(3.min(avail.saturating_sub(8)))),
+    };
+    let [status_area, body, bottom, footer_area] = Layout::vertical([
         Constraint::Length(status_h),
         Constraint::Length(body_h),
-        Constraint::Length(log_h),
+        Constraint::Length(avail - body_h),
         Constraint::Length(1),
     ])
     .areas(area);
 
     status::render(buf, status_area, app, skin);
 
-    let heat_w = heatmap::width(app, skin.glyphs);
-    let right_w = body.width.saturating_sub(heat_w);
-    let (left, right) = if right_w >= 24 {
+    let (left, right) = if has_right {
         let [l, r] =
             Layout::horizontal([Constraint::Length(heat_w), Constraint::Fill(1)]).areas(body);
         (l, Some(r))
     } else {
         (body, None)
     };
-    if both {
-        let [top, bottom] =
-            Layout::vertical([Constraint::Length(heat_h), Constraint::Fill(1)]).areas(left);
-        heatmap::render(
-            buf,
-            top,
-            app,
-            CellType::Normal,
-            app.cell == CellType::Normal,
-            skin,
-        );
-        heatmap::render(
-            buf,
-            bottom,
-            app,
-            CellType::Reduce,
-            app.cell == CellType::Reduce,
-            skin,
-        );
-    } else {
-        heatmap::render(buf, left, app, app.cell, false, skin);
+    match layout {
+        Arrangement::Both => {
+            let [top, low] =
+                Layout::vertical([Constraint::Length(heat_h), Constraint::Fill(1)]).areas(left);
+            let focused = |c| app.cell == c;
+            heatmap::render(
+                buf,
+                top,
+                app,
+                CellType::Normal,
+                focused(CellType::Normal),
+                skin,
+            );
+            heatmap::render(
+                buf,
+                low,
+                app,
+                CellType::Reduce,
+                focused(CellType::Reduce),
+                skin,
+            );
+            log_pane::render(buf, bottom, app, skin);
+        }
+        Arrangement::LogLeft => {
+            let [top, low] =
+                Layout::vertical([Constraint::Length(heat_h), Constraint::Fill(1)]).areas(left);
+            heatmap::render(buf, top, app, app.cell, false, skin);
+            log_pane::render(buf, low, app, skin);
+        }
+        Arrangement::LogBottom => {
+            heatmap::render(buf, left, app, app.cell, false, skin);
+            log_pane::render(buf, bottom, app, skin);
+        }
     }
     if let Some(right) = right {
         render_right(buf, right, app, skin);
     }
-    log_pane::render(buf, log_area, app, skin);
     footer::render(buf, footer_area, app, skin);
 
     match app.overlay {
@@ -255,6 +275,13 @@ fn draw(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
         Overlay::Help => popups::help(buf, area, app, skin),
         Overlay::Quit(choice) => popups::quit(buf, area, app, choice, skin),
     }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Arrangement {
+    Both,
+    LogLeft,
+    LogBottom,
 }
 
 fn render_right(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {

@@ -64,3 +64,29 @@ pub fn restore_now() {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stderr_goes_to_the_log_and_comes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("run").join("log.txt");
+        {
+            let _r = Redirect::to_file(&log).unwrap();
+            assert!(
+                Redirect::to_file(&log).is_err(),
+                "one redirection at a time"
+            );
+            // Direct writes to fd 2 (as C++ code does), not the test harness's captured eprint.
+            io::stderr()
+                .write_all(b"libtorch warning: something\n")
+                .unwrap();
+            io::stderr().flush().unwrap();
+        }
+        assert_eq!(SAVED.load(Ordering::SeqCst), -1, "restored on drop");
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(text.contains("libtorch warning: something"), "{text}");
+    }
+}

@@ -103,3 +103,33 @@ fn install_panic_hook() {
         }));
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Marks the TUI active on this thread without touching the (absent) terminal.
+    fn pretend_active() {
+        install_panic_hook();
+        if let Ok(mut t) = UI_THREAD.lock() {
+            *t = Some(std::thread::current().id());
+        }
+        ACTIVE.store(true, Ordering::SeqCst);
+    }
+
+    #[test]
+    fn panic_hook_restores_only_for_the_ui_thread() {
+        pretend_active();
+        // A worker panic (caught by the worker, as the real one does) leaves the TUI alone.
+        let worker =
+            std::thread::spawn(|| std::panic::catch_unwind(|| panic!("worker boom")).is_err());
+        assert!(worker.join().unwrap());
+        assert!(is_active(), "a worker panic must not tear the screen down");
+        // A panic on the UI thread restores first.
+        let caught = std::panic::catch_unwind(|| panic!("ui boom"));
+        assert!(caught.is_err());
+        assert!(!is_active(), "a UI-thread panic restores the terminal");
+        restore(); // idempotent
+        assert!(!is_active());
+    }
+}

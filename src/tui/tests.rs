@@ -214,7 +214,7 @@ fn worker_gone_keeps_the_ui_until_q_and_exits_1() {
 }
 
 #[test]
-fn frame_rate_is_capped_and_idle_does_not_draw() {
+fn frame_rate_is_capped_under_an_event_burst() {
     // 2000 events in a burst, then quit after 600 ms: at 10 fps that is at most ~8 frames.
     let (input_tx, input_rx) = unbounded();
     let (_sig_tx, sig_rx) = unbounded();

@@ -309,3 +309,18 @@ fn nothing_overlaps_and_small_sizes_do_not_panic() {
     assert!(t.contains("5←4") && t.contains(" log "), "{t}");
     assert!(DARTS_OPS.len() == 8);
 }
+
+#[test]
+fn running_120x40_puts_the_log_under_the_heat_map() {
+    let app = app_with(true);
+    let term = draw(&app, &builtin("default").unwrap(), Glyphs::UNICODE, 120, 40);
+    let buf = term.backend().buffer();
+    let (x, y) = find(buf, "┌ log ").expect("log pane");
+    assert_eq!(x, 0);
+    assert!(y > 18, "below the heat map: {y}");
+    assert!(
+        text(buf).contains("┌ loss") && text(buf).contains("┌ accuracy"),
+        "both charts"
+    );
+    insta::assert_snapshot!(term.backend());
+}
