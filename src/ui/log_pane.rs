@@ -41,14 +41,16 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
         let text = format!("{prefix}{}", line.text);
         let chars: Vec<char> = text.chars().collect();
         let pieces: Vec<String> = chars.chunks(width).map(|c| c.iter().collect()).collect();
-        for p in pieces.into_iter().rev() {
-            rows.push((p, style));
-        }
-        if rows.len() >= height {
+        if rows.len() + pieces.len() > height {
+            if rows.is_empty() {
+                // The newest line alone is taller than the pane: show its beginning.
+                rows.extend(pieces.into_iter().take(height).rev().map(|p| (p, style)));
+            }
+            // Never show the tail of a line without its start.
             break;
         }
+        rows.extend(pieces.into_iter().rev().map(|p| (p, style)));
     }
-    rows.truncate(height);
     rows.reverse();
     for (i, (text, style)) in rows.into_iter().enumerate() {
         let row = Rect {

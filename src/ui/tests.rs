@@ -324,3 +324,27 @@ fn running_120x40_puts_the_log_under_the_heat_map() {
     );
     insta::assert_snapshot!(term.backend());
 }
+
+#[test]
+fn log_never_shows_the_tail_of_a_line_without_its_start() {
+    let mut app = app_with(true);
+    let long = format!(
+        "exported: {}",
+        "runs/x/genotypes/export-step000000400.json, ".repeat(3)
+    );
+    app.note(crate::protocol::Level::Info, long.clone());
+    app.note(crate::protocol::Level::Info, "short line");
+    let term = draw(&app, &builtin("default").unwrap(), Glyphs::UNICODE, 80, 24);
+    let t = text(term.backend().buffer());
+    assert!(t.contains("short line"), "{t}");
+    assert!(
+        !t.contains("export-step000000400.json, runs"),
+        "no partial wrapped line: {t}"
+    );
+    let term = draw(&app, &builtin("default").unwrap(), Glyphs::UNICODE, 160, 48);
+    let t = text(term.backend().buffer());
+    assert!(
+        t.contains("exported: runs/x/genotypes/"),
+        "a roomy log shows it whole: {t}"
+    );
+}
