@@ -179,6 +179,18 @@ mod tests {
         assert_eq!(Gpu::open("cpu").sample(), GpuSample::NotUsed);
     }
 
+    /// On a GPU machine: `cargo test --release --lib -- --ignored nvml_reads_the_gpu`.
+    #[test]
+    #[ignore = "needs an NVIDIA GPU and driver"]
+    fn nvml_reads_the_gpu() {
+        match Gpu::open("cuda:0").sample() {
+            GpuSample::Device { total_bytes, used_bytes, .. } => {
+                assert!(total_bytes > 0 && used_bytes <= total_bytes);
+            }
+            other => panic!("expected a GPU reading, got {other:?}"),
+        }
+    }
+
     #[test]
     fn sampler_reports_about_once_a_second() {
         let s = Sampler::spawn().unwrap();
