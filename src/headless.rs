@@ -24,6 +24,18 @@ pub fn step_line(s: &crate::protocol::StepStats, steps_per_epoch: usize) -> Stri
     )
 }
 
+/// " | GPU <name> mem: process X MiB, device used/total MiB, util N%" for a progress line.
+pub fn gpu_text(m: &crate::gpu::GpuStats) -> String {
+    let mib = |b: u64| b as f64 / 1048576.0;
+    format!(
+        " | GPU mem: process {}, device {:.0}/{:.0} MiB, util {}",
+        m.process_bytes.map_or("n/a".into(), |b| format!("{:.0} MiB", mib(b))),
+        mib(m.used_bytes),
+        mib(m.total_bytes),
+        m.utilization_pct.map_or("n/a".into(), |u| format!("{u}%"))
+    )
+}
+
 /// Runs until the worker finishes or fails. `signals` delivers SIGTERM/SIGHUP/SIGINT numbers.
 /// Returns the exit code: 0 done, 1 failed, 130 interrupted.
 pub fn run(
@@ -34,6 +46,7 @@ pub fn run(
     line_every: Duration,
 ) -> i32 {
     let mut steps_per_epoch = 0;
+    let mut gpu: Option<(crate::gpu::Gpu, u32)> = None;
     let mut last_line: Option<Instant> = None;
     let mut interrupted = false;
     loop {
@@ -55,12 +68,16 @@ pub fn run(
                 match ev {
                     Event::Started(info) => {
                         steps_per_epoch = info.steps_per_epoch;
+                        if let Some(idx) = info.device.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
+                            gpu = crate::gpu::Gpu::open().ok().map(|g| (g, idx));
+                        }
                         let _ = writeln!(out, "started {} on {} | {} | {} epochs × {} steps, batch {} | {} weights | run dir {}",
                             info.algorithm, info.device, info.dataset, info.epochs, info.steps_per_epoch, info.batch_size, info.params, info.run_dir);
                     }
                     Event::Step(s) => {
                         if last_line.is_none_or(|t| t.elapsed() >= line_every) {
-                            let _ = writeln!(out, "{}", step_line(&s, steps_per_epoch));
+                            let mem = gpu.as_ref().and_then(|(g, i)| g.stats(*i, std::process::id())).map(|m| gpu_text(&m)).unwrap_or_default();
+                            let _ = writeln!(out, "{}{mem}", step_line(&s, steps_per_epoch));
                             last_line = Some(Instant::now());
                         }
                     }

@@ -38,6 +38,8 @@ enum Cmd {
     },
     /// Time search steps of each algorithm on one supernet and batch.
     Bench(BenchArgs),
+    /// Print what this machine offers: libtorch, CUDA, cuDNN, GPUs (via NVML).
+    Info,
 }
 
 #[derive(Args, Default)]
@@ -129,6 +131,7 @@ fn main() -> ExitCode {
         Some(Cmd::Search(a)) => search(a),
         Some(Cmd::Export { path, format }) => export(&path, &format),
         Some(Cmd::Bench(a)) => bench_cmd(&a),
+        Some(Cmd::Info) => Ok(info()),
     };
     let code = code.unwrap_or_else(|Usage(m)| {
         eprintln!("error: {m}");
@@ -255,6 +258,30 @@ fn export(path: &Path, format: &str) -> Result<i32, Usage> {
         println!("{g}");
     }
     Ok(0)
+}
+
+fn info() -> i32 {
+    println!("nasp-tui {}", env!("CARGO_PKG_VERSION"));
+    println!("libtorch threads: {}", tch::get_num_threads());
+    let cuda = tch::Cuda::is_available();
+    println!("CUDA available: {cuda} ({} device(s)), cuDNN: {}", tch::Cuda::device_count(), tch::Cuda::cudnn_is_available());
+    match nasp_tui::gpu::Gpu::open() {
+        Ok(g) => {
+            for i in 0..tch::Cuda::device_count().max(1) as u32 {
+                if let Some(s) = g.stats(i, std::process::id()) {
+                    println!(
+                        "GPU {i}: {} | memory used {:.0} / {:.0} MiB | utilisation {}",
+                        s.name,
+                        s.used_bytes as f64 / 1048576.0,
+                        s.total_bytes as f64 / 1048576.0,
+                        s.utilization_pct.map_or("n/a".into(), |u| format!("{u}%"))
+                    );
+                }
+            }
+        }
+        Err(e) => println!("NVML: not available ({e}): no GPU figures"),
+    }
+    0
 }
 
 fn python() -> PathBuf {

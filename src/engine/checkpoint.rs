@@ -454,6 +454,7 @@ pub fn load(dir: &Path, meta: &Meta, s: &mut Search) -> Result<Meters, Checkpoin
     s.step_rng = meta.step_rng.clone();
     s.read_host_arch();
     s.selection = meta.selection.clone();
+    s.clear_cached_selection();
     s.plan = None;
     Ok(meta.meters.clone())
 }

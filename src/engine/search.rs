@@ -69,6 +69,9 @@ pub struct Search {
     pub step_rng: Rng,
     burden: Option<Tensor>,
     autocast: bool,
+    /// Ā uploaded right after the host read of A (when the device queue is empty), for the next
+    /// architecture step; `None` means "make it from `selection` when needed".
+    abar: Option<[Tensor; 2]>,
 }
 
 /// Cross-entropy of logits against int64 labels (mean over the batch), in fp32.
@@ -160,6 +163,7 @@ impl Search {
             step_rng: Rng::new(cfg.seed ^ 0xA5A5_A5A5),
             burden,
             autocast,
+            abar: None,
         };
         s.refresh_host_arch();
         Ok(s)
@@ -172,8 +176,14 @@ impl Search {
 
     /// Copies A to the host (one synchronisation) and recomputes Ā.
     pub fn refresh_host_arch(&mut self) {
+        self.abar = None;
         self.read_host_arch();
         self.selection = [self.select(0), self.select(1)];
+    }
+
+    /// Forgets the uploaded Ā (after `selection` was replaced from outside, e.g. on resume).
+    pub fn clear_cached_selection(&mut self) {
+        self.abar = None;
     }
 
     /// Copies A to the host without recomputing Ā.
@@ -470,6 +480,9 @@ impl Search {
                 }
             });
             self.refresh_host_arch();
+            // Upload the next Ā now, while the device queue is empty: a copy from pageable host
+            // memory behind queued work would wait for that work (a second synchronisation).
+            self.abar = Some(self.selection_tensors());
         }
         let (loss, correct) = self.weight_step(xt, yt);
         self.global_step += 1;

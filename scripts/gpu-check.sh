@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# GPU check: run on a machine with an NVIDIA GPU and PyTorch 2.11 (its torch/lib is the libtorch
+# the binary was linked against) but no Rust toolchain, with a nasp-tui binary built elsewhere.
+#
+#   scripts/gpu-check.sh [BINARY] [CIFAR_DIR]
+#     BINARY     default: target/release/nasp-tui (or .device/nasp-tui when that exists)
+#     CIFAR_DIR  a folder holding at least data_batch_1.bin (default .device/cifar10)
+#
+# Prints: CUDA detected and the device name; a headless NASP search of 300 steps on the paper's
+# supernet (C=16, 8 cells, batch 64) with ms/step and the GPU memory the resources pane shows; one
+# full epoch of the paper setting (25,000 training images, synthetic pixels) for its time; `bench`
+# for nasp/darts1/darts2; and the bf16 effect. Each phase has a time limit; the whole script stays
+# under 8 minutes. With $OUT set, the log is also written to $OUT/gpu-check.log.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bin=${1:-}
+if [ -z "$bin" ]; then
+  if [ -x .device/nasp-tui ]; then bin=.device/nasp-tui; else bin=target/release/nasp-tui; fi
+fi
+data=${2:-.device/cifar10}
+log=${OUT:+$OUT/gpu-check.log}
+log=${log:-/dev/null}
+say() { echo "$@" | tee -a "$log"; }
+run() {  # run LIMIT_SECONDS CMD... : prints and logs the command and its output
+  local limit=$1; shift
+  say "\$ $*"
+  timeout "$limit" "$@" 2>&1 | tee -a "$log"
+  local rc=${PIPESTATUS[0]}
+  [ "$rc" = 124 ] && say "(stopped after ${limit} s)"
+  return 0
+}
+
+py=${PYTHON:-python3}
+libtorch=$("$py" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null) || {
+  say "gpu-check: no PyTorch found for $py; set PYTHON to the python that has torch 2.11"; exit 1; }
+export LD_LIBRARY_PATH="$libtorch${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export NASP_TUI_DATA="$data"
+say "== gpu-check $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname)"
+say "torch: $("$py" -c 'import torch; print(torch.__version__, "cuda", torch.version.cuda)')  libtorch: $libtorch"
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee -a "$log"
+
+run 20 "$bin" info
+run1=$(mktemp -d)
+say "== 1. NASP, paper supernet (C=16, 8 cells, 12-op NASP space, batch 64), CIFAR-10 data_batch_1, 300 steps"
+run 140 "$bin" search --headless --config configs/cifar10-nasp.toml --data-dir "$data" --run-dir "$run1" \
+  --set data.limit=10000 --set checkpoint.every_epochs=0 --max-steps 300
+say "== 2. one full epoch of the paper setting: 50,000 images (25,000 train / 25,000 valid), NASP"
+run2=$(mktemp -d)
+run 110 "$bin" search --headless --config configs/cifar10-nasp.toml --run-dir "$run2" \
+  --set data.dataset='"synthetic"' --set data.limit=50000 --set checkpoint.every_epochs=0 --max-steps 391
+say "== 3. bench nasp / darts1 / darts2 on one supernet (C=16, 8 cells, DARTS 8-op space, batch 64)"
+run 130 "$bin" bench --config configs/cifar10-darts.toml --algo nasp,darts1,darts2 --steps 10 --warmup 3
+say "== 4. bf16 autocast (precision = bf16), same supernet"
+run 60 "$bin" bench --config configs/cifar10-darts.toml --set precision='"bf16"' --algo nasp,darts1 --steps 10 --warmup 3
+say "== done $(date -u +%H:%M:%SZ)"
