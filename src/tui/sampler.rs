@@ -184,7 +184,11 @@ mod tests {
     #[ignore = "needs an NVIDIA GPU and driver"]
     fn nvml_reads_the_gpu() {
         match Gpu::open("cuda:0").sample() {
-            GpuSample::Device { total_bytes, used_bytes, .. } => {
+            GpuSample::Device {
+                total_bytes,
+                used_bytes,
+                ..
+            } => {
                 assert!(total_bytes > 0 && used_bytes <= total_bytes);
             }
             other => panic!("expected a GPU reading, got {other:?}"),
