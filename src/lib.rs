@@ -1,5 +1,6 @@
 //! nasp-tui: NASP (and DARTS) neural architecture search on libtorch, with a terminal monitor.
 
+pub mod app;
 pub mod config;
 pub mod data;
 pub mod engine;
@@ -9,3 +10,6 @@ pub mod headless;
 pub mod protocol;
 pub mod rng;
 pub mod rundir;
+pub mod theme;
+pub mod tui;
+pub mod ui;

@@ -192,6 +192,19 @@ fn search(a: SearchArgs) -> Result<i32, Usage> {
         _ => nasp_tui::rundir::default_run_dir(cfg.algorithm.name()),
     };
     let headless = a.headless || !std::io::stdout().is_terminal();
+    // The TUI's theme and key files are checked before the search starts (bad file: exit 2).
+    let tui_opts = if headless {
+        None
+    } else {
+        let t = nasp_tui::tui::TuiOptions::resolve(
+            a.theme.as_deref(),
+            &cfg.ui.theme,
+            cfg.ui.fps,
+            &run_dir,
+        )
+        .map_err(|e| Usage(e.to_string()))?;
+        Some(t)
+    };
     let opts = WorkerOptions {
         config: cfg,
         run_dir,
@@ -203,24 +216,26 @@ fn search(a: SearchArgs) -> Result<i32, Usage> {
     let signals = signal_channel();
     let handle =
         worker::spawn(opts).map_err(|e| Usage(format!("cannot start the search thread: {e}")))?;
-    let code = if headless {
-        let mut out = std::io::stdout();
-        nasp_tui::headless::run(
-            &handle.commands,
-            &handle.events,
-            &signals,
-            &mut out,
-            Duration::from_secs(2),
-        )
-    } else {
-        let mut out = std::io::stdout();
-        nasp_tui::headless::run(
-            &handle.commands,
-            &handle.events,
-            &signals,
-            &mut out,
-            Duration::from_secs(2),
-        )
+    let code = match tui_opts {
+        None => {
+            let mut out = std::io::stdout();
+            nasp_tui::headless::run(
+                &handle.commands,
+                &handle.events,
+                &signals,
+                &mut out,
+                Duration::from_secs(2),
+            )
+        }
+        Some(mut t) => {
+            t.signals = Some(signals.clone());
+            nasp_tui::tui::run(t, handle.commands.clone(), handle.events.clone()).unwrap_or_else(
+                |e| {
+                    eprintln!("error: {e:#}");
+                    1
+                },
+            )
+        }
     };
     drop(handle.commands);
     let _ = handle.join.join();

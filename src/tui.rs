@@ -1,0 +1,354 @@
+//! The terminal side: sets the terminal up, runs the UI loop on the calling (main) thread, and
+//! puts everything back on every way out.
+//!
+//! ```text
+//! input thread ──crossterm events──┐
+//! signal thread ──SIGTERM/HUP/INT──┤
+//! resource sampler (1/s) ──────────┤
+//! worker ──Event───────────────────┼─▶ UI thread: select! → App::update(Msg) → Vec<Command> ─▶ worker
+//! tick (4/s: clock, spinner) ──────┘                 redraw only when dirty, at most `fps`/s
+//! ```
+//!
+//! The loop blocks in `select!` (no polling); a frame is drawn only when the app says something
+//! visible changed, and never more often than `fps` times a second.
+
+pub mod input;
+pub mod sampler;
+pub mod signals;
+pub mod stderr;
+pub mod terminal;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use crossbeam_channel::{Receiver, Sender, after, never, select, tick};
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+
+use crate::app::{App, KeyMap, Msg, ResourceSample};
+use crate::protocol::{Command, Event, Level};
+use crate::theme::Theme;
+use crate::ui::{self, Glyphs};
+
+/// What [`run`] needs besides the channels.
+pub struct TuiOptions {
+    pub theme: Theme,
+    pub keymap: KeyMap,
+    /// Frames per second at most (`ui.fps`).
+    pub fps: u32,
+    /// Draw with ASCII only (default: when the locale is not UTF-8).
+    pub ascii: bool,
+    /// The run's `log.txt`: stderr goes there while the TUI is up.
+    pub log_path: PathBuf,
+    pub run_dir: PathBuf,
+    /// SIGTERM/SIGHUP/SIGINT/SIGCONT numbers (from [`signals::register`]); `None` makes `run`
+    /// register its own.
+    pub signals: Option<Receiver<i32>>,
+}
+
+impl TuiOptions {
+    /// Options with the glyphs chosen from the locale and no signal channel yet.
+    pub fn new(
+        theme: Theme,
+        keymap: KeyMap,
+        fps: u32,
+        log_path: PathBuf,
+        run_dir: PathBuf,
+    ) -> TuiOptions {
+        TuiOptions {
+            theme,
+            keymap,
+            fps,
+            ascii: !locale_is_utf8(),
+            log_path,
+            run_dir,
+            signals: None,
+        }
+    }
+}
+
+/// A start-up error of the TUI: a bad theme or key file (the CLI maps it to exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Theme(#[from] crate::theme::ThemeError),
+    #[error(transparent)]
+    Keys(#[from] crate::app::keymap::KeymapError),
+}
+
+impl TuiOptions {
+    /// Everything from the command line and the config: the theme (`--theme` > `NO_COLOR` >
+    /// `ui.theme`), the user's `keys.toml`, `ui.fps`, and the run's `log.txt` as the stderr
+    /// target. Fails on a bad theme or key file, naming it.
+    pub fn resolve(
+        cli_theme: Option<&str>,
+        config_theme: &str,
+        fps: u32,
+        run_dir: &Path,
+    ) -> Result<TuiOptions, StartupError> {
+        let theme = crate::theme::select_theme(
+            cli_theme,
+            config_theme,
+            crate::theme::no_color_requested(),
+        )?;
+        let keymap = KeyMap::load_user()?;
+        Ok(TuiOptions::new(
+            theme,
+            keymap,
+            fps,
+            run_dir.join("log.txt"),
+            run_dir.to_path_buf(),
+        ))
+    }
+}
+
+/// Whether the locale says UTF-8: the first set of `LC_ALL`, `LC_CTYPE`, `LANG` names UTF-8.
+pub fn locale_is_utf8() -> bool {
+    locale_says_utf8(|k| std::env::var(k).ok())
+}
+
+fn locale_says_utf8(get: impl Fn(&str) -> Option<String>) -> bool {
+    let get = |k: &str| get(k).filter(|v| !v.is_empty());
+    let value = get("LC_ALL")
+        .or_else(|| get("LC_CTYPE"))
+        .or_else(|| get("LANG"));
+    value.is_some_and(|v| {
+        let v = v.to_ascii_lowercase();
+        v.contains("utf-8") || v.contains("utf8")
+    })
+}
+
+/// Runs the monitor until the user quits, a signal stops the run, or (after the worker is gone)
+/// the user leaves. Returns the exit code: 0 normal, 130 after a signal, 1 after FAILED.
+pub fn run(
+    opts: TuiOptions,
+    commands: Sender<Command>,
+    events: Receiver<Event>,
+) -> anyhow::Result<i32> {
+    let started = Instant::now();
+    let signals = match opts.signals {
+        Some(rx) => rx,
+        None => signals::register().context("cannot register signal handlers")?,
+    };
+    let mut app = App::new(opts.keymap);
+    app.note(
+        Level::Info,
+        format!("run directory: {}", opts.run_dir.display()),
+    );
+
+    // stderr → log.txt before the screen is taken, so nothing C++ prints can land on it.
+    let redirect = match stderr::Redirect::to_file(&opts.log_path) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            app.note(
+                Level::Warn,
+                format!("cannot send stderr to {}: {e}", opts.log_path.display()),
+            );
+            None
+        }
+    };
+    let input = input::Input::spawn().context("cannot start the input thread")?;
+    let sampler = sampler::Sampler::spawn().context("cannot start the resource sampler")?;
+    let mut guard = terminal::Guard::enter().context("cannot set up the terminal")?;
+
+    let channels = Channels {
+        input: input.events.clone(),
+        events,
+        signals,
+        resources: sampler.samples.clone(),
+        device: Some(sampler.device.clone()),
+    };
+    let view = View {
+        theme: &opts.theme,
+        glyphs: Glyphs { ascii: opts.ascii },
+        fps: opts.fps,
+    };
+    let code = event_loop(
+        &mut guard.terminal,
+        &mut app,
+        &channels,
+        &commands,
+        view,
+        &|| started.elapsed(),
+    );
+
+    drop(channels);
+    drop(guard);
+    drop(redirect);
+    input.stop();
+    sampler.stop();
+    record_ui_cpu(&opts.log_path, started.elapsed());
+    Ok(code)
+}
+
+/// The sources the loop waits on.
+pub struct Channels {
+    pub input: Receiver<crossterm::event::Event>,
+    pub events: Receiver<Event>,
+    pub signals: Receiver<i32>,
+    pub resources: Receiver<ResourceSample>,
+    /// Where to tell the sampler the run's device (from `Started`).
+    pub device: Option<Sender<String>>,
+}
+
+/// How to draw.
+#[derive(Clone, Copy)]
+pub struct View<'a> {
+    pub theme: &'a Theme,
+    pub glyphs: Glyphs,
+    pub fps: u32,
+}
+
+/// The UI loop, generic over the backend so tests can drive it with `TestBackend`. `clock` gives
+/// the time since start. Returns the exit code.
+pub fn event_loop<B: Backend>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    ch: &Channels,
+    commands: &Sender<Command>,
+    view: View,
+    clock: &dyn Fn() -> Duration,
+) -> i32 {
+    let frame = Duration::from_secs_f64(1.0 / f64::from(view.fps.clamp(1, 120)));
+    let ticker = tick(Duration::from_millis(250));
+    let mut input = ch.input.clone();
+    let mut events = ch.events.clone();
+    let mut signals = ch.signals.clone();
+    let mut resources = ch.resources.clone();
+    let mut last_draw: Option<Duration> = None;
+    let mut dirty = true;
+    let mut pending_clear = false;
+    let mut can_draw = true;
+    loop {
+        if can_draw {
+            dirty |= app.take_dirty();
+            pending_clear |= app.take_clear();
+            let now = clock();
+            let due = last_draw.is_none_or(|t| now >= t + frame);
+            if (dirty || pending_clear) && due {
+                let drawn = (|| -> Result<(), String> {
+                    if pending_clear {
+                        terminal.clear().map_err(|e| e.to_string())?;
+                    }
+                    terminal
+                        .draw(|f| ui::render(f, app, view.theme, view.glyphs))
+                        .map_err(|e| e.to_string())?;
+                    Ok(())
+                })();
+                if let Err(e) = drawn {
+                    // The terminal is gone (ssh dropped): stop drawing, stop the run safely.
+                    can_draw = false;
+                    app.note(Level::Error, format!("cannot draw: {e}"));
+                    dispatch(app, Msg::InputClosed, commands);
+                }
+                last_draw = Some(now);
+                dirty = false;
+                pending_clear = false;
+            }
+        }
+        if let Some(code) = app.exit_code() {
+            return code;
+        }
+        let wake = match last_draw {
+            Some(t) if (dirty || pending_clear) && can_draw => {
+                after((t + frame).saturating_sub(clock()))
+            }
+            _ => never(),
+        };
+        let msg = select! {
+            recv(input) -> m => match m {
+                Ok(ev) => match to_msg(ev) { Some(m) => m, None => continue },
+                Err(_) => { input = never(); Msg::InputClosed }
+            },
+            recv(events) -> m => match m {
+                Ok(ev) => {
+                    if let (Event::Started(info), Some(dev)) = (&ev, &ch.device) {
+                        let _ = dev.send(info.device.clone());
+                    }
+                    Msg::Worker(ev)
+                }
+                Err(_) => { events = never(); Msg::WorkerGone }
+            },
+            recv(signals) -> m => match m {
+                Ok(sig) => Msg::Signal(sig),
+                Err(_) => { signals = never(); continue }
+            },
+            recv(resources) -> m => match m {
+                Ok(r) => Msg::Resources(r),
+                Err(_) => { resources = never(); continue }
+            },
+            recv(ticker) -> _ => Msg::Tick(clock()),
+            recv(wake) -> _ => continue,
+        };
+        dispatch(app, msg, commands);
+        // Take whatever else the worker has queued before drawing (one frame for a burst).
+        while app.exit_code().is_none() {
+            match events.try_recv() {
+                Ok(ev) => dispatch(app, Msg::Worker(ev), commands),
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+fn dispatch(app: &mut App, msg: Msg, commands: &Sender<Command>) {
+    for cmd in app.update(msg) {
+        if commands.send(cmd).is_err() {
+            app.update(Msg::WorkerGone);
+            break;
+        }
+    }
+}
+
+fn to_msg(ev: crossterm::event::Event) -> Option<Msg> {
+    use crossterm::event::Event as E;
+    match ev {
+        E::Key(k) => Some(Msg::Key(k)),
+        E::Resize(..) | E::FocusGained => Some(Msg::Resize),
+        _ => None,
+    }
+}
+
+/// CPU seconds (user + system) the calling thread has used, from `/proc/thread-self/stat`.
+pub fn thread_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // After the command name: state is field 3 of stat(5), utime 14 and stime 15.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / clock_ticks())
+}
+
+#[allow(unsafe_code)]
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf only reads a configuration value.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 { t as f64 } else { 100.0 }
+}
+
+/// Appends `ui thread cpu: X s over Y s wall (Z%)` to the log (the benchmark hook).
+fn record_ui_cpu(log_path: &Path, wall: Duration) {
+    let Some(cpu) = thread_cpu_seconds() else {
+        return;
+    };
+    let wall_s = wall.as_secs_f64();
+    let pct = if wall_s > 0.0 {
+        100.0 * cpu / wall_s
+    } else {
+        0.0
+    };
+    let line = format!("ui thread cpu: {cpu:.2} s over {wall_s:.1} s wall ({pct:.2}%)\n");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)
+    {
+        let _ = f.write_all(line.as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests;

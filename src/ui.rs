@@ -1,0 +1,387 @@
+//! The View: draws an `&App` into a frame. Pure: no I/O, no clocks, no mutation of the app; the
+//! same state always gives the same screen (the snapshot tests rely on it).
+//!
+//! Layout, top to bottom: status line(s), body (architecture heat map left; genotype, resources
+//! and charts right), log, key-hint footer. Panes shrink, hide or scroll as the terminal gets
+//! smaller; below [`MIN_WIDTH`]×[`MIN_HEIGHT`] a "terminal too small" note replaces them.
+
+mod charts;
+mod footer;
+mod genotype;
+mod heatmap;
+mod log_pane;
+mod popups;
+mod resources;
+mod status;
+
+#[cfg(test)]
+mod tests;
+
+use ratatui::Frame;
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::symbols::{self, border};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+
+use crate::app::{App, Overlay};
+use crate::genotype::{CellType, num_edges};
+use crate::theme::Theme;
+
+/// Smallest usable terminal.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 16;
+
+/// The characters the UI draws with: Unicode, or plain ASCII when the locale is not UTF-8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Glyphs {
+    pub ascii: bool,
+}
+
+const ASCII_BORDER: border::Set<'static> = border::Set {
+    top_left: "+",
+    top_right: "+",
+    bottom_left: "+",
+    bottom_right: "+",
+    vertical_left: "|",
+    vertical_right: "|",
+    horizontal_top: "-",
+    horizontal_bottom: "-",
+};
+
+impl Glyphs {
+    pub const UNICODE: Glyphs = Glyphs { ascii: false };
+    pub const ASCII: Glyphs = Glyphs { ascii: true };
+
+    pub fn border(self) -> border::Set<'static> {
+        if self.ascii {
+            ASCII_BORDER
+        } else {
+            border::PLAIN
+        }
+    }
+    /// Marks the op the search selects on an edge.
+    pub fn selected(self) -> &'static str {
+        if self.ascii { "*" } else { "●" }
+    }
+    /// Marks the best op of an edge the node drops.
+    pub fn dropped(self) -> &'static str {
+        if self.ascii { "o" } else { "○" }
+    }
+    pub fn arrow(self) -> &'static str {
+        if self.ascii { "<-" } else { "←" }
+    }
+    pub fn sep(self) -> &'static str {
+        if self.ascii { " | " } else { " · " }
+    }
+    pub fn spark(self) -> &'static [char] {
+        if self.ascii {
+            &['_', '.', ',', '-', '=', '+', '*', '#']
+        } else {
+            &['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█']
+        }
+    }
+    pub fn gauge(self) -> (char, char) {
+        if self.ascii {
+            ('#', '.')
+        } else {
+            ('█', '░')
+        }
+    }
+    pub fn spinner(self, tick: usize) -> char {
+        let frames: &[char] = if self.ascii {
+            &['|', '/', '-', '\\']
+        } else {
+            &['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧']
+        };
+        frames[tick % frames.len()]
+    }
+    pub fn line_marker(self) -> symbols::Marker {
+        if self.ascii {
+            symbols::Marker::Custom('*')
+        } else {
+            symbols::Marker::Braille
+        }
+    }
+    pub fn point_marker(self, kind: usize) -> symbols::Marker {
+        let (u, a) = [('◆', 'O'), ('·', '+')][kind % 2];
+        symbols::Marker::Custom(if self.ascii { a } else { u })
+    }
+}
+
+/// Everything a pane needs besides its state.
+#[derive(Clone, Copy)]
+pub struct Skin<'a> {
+    pub theme: &'a Theme,
+    pub glyphs: Glyphs,
+}
+
+impl<'a> Skin<'a> {
+    /// A bordered block with a title; `focused` highlights the border.
+    pub fn block(self, title: impl Into<Line<'a>>, focused: bool) -> Block<'a> {
+        let t = self.theme;
+        let border = if focused {
+            Style::new().fg(t.border_focus).add_modifier(Modifier::BOLD)
+        } else {
+            Style::new().fg(t.border)
+        };
+        Block::bordered()
+            .border_set(self.glyphs.border())
+            .border_style(border)
+            .title(title)
+            .title_style(Style::new().fg(t.title).add_modifier(Modifier::BOLD))
+    }
+
+    pub fn text(self) -> Style {
+        Style::new().fg(self.theme.text)
+    }
+
+    pub fn dim(self) -> Style {
+        Style::new().fg(self.theme.dim).add_modifier(Modifier::DIM)
+    }
+
+    pub fn key(self) -> Style {
+        Style::new().fg(self.theme.key).add_modifier(Modifier::BOLD)
+    }
+}
+
+/// Short names for the op columns (the genotype pane and the history line use the full names).
+pub fn op_abbrev(op: &str) -> String {
+    let known = match op {
+        "none" => "none",
+        "max_pool_3x3" => "max3",
+        "avg_pool_3x3" => "avg3",
+        "skip_connect" => "skip",
+        "sep_conv_3x3" | "sep_3x3" => "sep3",
+        "sep_conv_5x5" | "sep_5x5" => "sep5",
+        "sep_7x7" => "sep7",
+        "dil_conv_3x3" => "dil3",
+        "dil_conv_5x5" => "dil5",
+        "conv_3x1_1x3" => "c3x1",
+        "conv 1x1" => "c1x1",
+        "conv 3x3" => "c3x3",
+        "max_pool_5x5" => "max5",
+        "max_pool_7x7" => "max7",
+        other => return other.chars().take(4).collect(),
+    };
+    known.to_string()
+}
+
+/// Renders the whole screen.
+pub fn render(frame: &mut Frame, app: &App, theme: &Theme, glyphs: Glyphs) {
+    let area = frame.area();
+    let skin = Skin { theme, glyphs };
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let text = format!(
+            "terminal too small: {}x{}, need {MIN_WIDTH}x{MIN_HEIGHT}\nstate: {}",
+            area.width,
+            area.height,
+            app.state_label().text()
+        );
+        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+        finish(frame.buffer_mut(), glyphs);
+        return;
+    }
+    let buf = frame.buffer_mut();
+    draw(buf, area, app, skin);
+    finish(buf, glyphs);
+}
+
+fn draw(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
+    let status_h: u16 = if area.height >= 30 { 2 } else { 1 };
+    let edges = app.arch.as_ref().map_or_else(
+        || num_edges(app.nodes()),
+        |a| a.normal.rows.max(a.reduce.rows),
+    );
+    let heat_h = heatmap::height(edges);
+    let avail = area.height - status_h - 1;
+    let heat_w = heatmap::width(app, skin.glyphs);
+    let has_right = area.width.saturating_sub(heat_w) >= 24;
+    // Three arrangements, roomiest first:
+    // - both cells stacked on the left, the log along the bottom;
+    // - the focused cell on the left with the log under it, the right column full height;
+    // - the focused cell on the left, the log along the bottom (80x24).
+    let layout = if avail >= 2 * heat_h + 6 {
+        Arrangement::Both
+    } else if has_right && avail >= heat_h + 6 {
+        Arrangement::LogLeft
+    } else {
+        Arrangement::LogBottom
+    };
+    let body_h = match layout {
+        Arrangement::Both => 2 * heat_h,
+        Arrangement::LogLeft => avail,
+        Arrangement::LogBottom => heat_h.min(avail.saturating_sub(3.min(avail.saturating_sub(8)))),
+    };
+    let [status_area, body, bottom, footer_area] = Layout::vertical([
+        Constraint::Length(status_h),
+        Constraint::Length(body_h),
+        Constraint::Length(avail - body_h),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+
+    status::render(buf, status_area, app, skin);
+
+    let (left, right) = if has_right {
+        let [l, r] =
+            Layout::horizontal([Constraint::Length(heat_w), Constraint::Fill(1)]).areas(body);
+        (l, Some(r))
+    } else {
+        (body, None)
+    };
+    match layout {
+        Arrangement::Both => {
+            let [top, low] =
+                Layout::vertical([Constraint::Length(heat_h), Constraint::Fill(1)]).areas(left);
+            let focused = |c| app.cell == c;
+            heatmap::render(
+                buf,
+                top,
+                app,
+                CellType::Normal,
+                focused(CellType::Normal),
+                skin,
+            );
+            heatmap::render(
+                buf,
+                low,
+                app,
+                CellType::Reduce,
+                focused(CellType::Reduce),
+                skin,
+            );
+            log_pane::render(buf, bottom, app, skin);
+        }
+        Arrangement::LogLeft => {
+            let [top, low] =
+                Layout::vertical([Constraint::Length(heat_h), Constraint::Fill(1)]).areas(left);
+            heatmap::render(buf, top, app, app.cell, false, skin);
+            log_pane::render(buf, low, app, skin);
+        }
+        Arrangement::LogBottom => {
+            heatmap::render(buf, left, app, app.cell, false, skin);
+            log_pane::render(buf, bottom, app, skin);
+        }
+    }
+    if let Some(right) = right {
+        render_right(buf, right, app, skin);
+    }
+    footer::render(buf, footer_area, app, skin);
+
+    match app.overlay {
+        Overlay::None => {}
+        Overlay::Help => popups::help(buf, area, app, skin),
+        Overlay::Quit(choice) => popups::quit(buf, area, app, choice, skin),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Arrangement {
+    Both,
+    LogLeft,
+    LogBottom,
+}
+
+fn render_right(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
+    let wide = area.width >= 80;
+    let geno_h = genotype::height(app, wide);
+    let res_h = resources::HEIGHT;
+    let mut constraints = vec![Constraint::Length(geno_h)];
+    let show_res = area.height >= geno_h + res_h;
+    if show_res {
+        constraints.push(Constraint::Length(res_h));
+    }
+    constraints.push(Constraint::Fill(1));
+    let rects = Layout::vertical(constraints).split(area);
+    genotype::render(buf, rects[0], app, wide, skin);
+    if show_res {
+        resources::render(buf, rects[1], app, skin);
+    }
+    let charts_area = rects[rects.len() - 1];
+    if charts_area.height >= 5 {
+        charts::render(buf, charts_area, app, skin);
+    }
+}
+
+/// Last pass over the frame: in ASCII mode, replace anything a widget drew outside ASCII (chart
+/// axes, scroll marks) so that a non-UTF-8 terminal never receives a multi-byte character.
+fn finish(buf: &mut Buffer, glyphs: Glyphs) {
+    if !glyphs.ascii {
+        return;
+    }
+    let area = buf.area;
+    for y in area.top()..area.bottom() {
+        for x in area.left()..area.right() {
+            let cell = &mut buf[(x, y)];
+            let sym = cell.symbol();
+            if !sym.is_ascii() {
+                let replacement = ascii_for(sym);
+                cell.set_symbol(replacement);
+            }
+        }
+    }
+}
+
+fn ascii_for(sym: &str) -> &'static str {
+    match sym.chars().next().unwrap_or(' ') {
+        '─' | '━' | '═' | '╌' | '┄' => "-",
+        '│' | '┃' | '║' | '╎' | '┆' => "|",
+        '┌' | '┐' | '└' | '┘' | '├' | '┤' | '┬' | '┴' | '┼' | '╭' | '╮' | '╰' | '╯' => {
+            "+"
+        }
+        '●' | '•' | '◆' => "*",
+        '○' => "o",
+        '·' | '…' => ".",
+        '←' => "<",
+        '→' => ">",
+        '█' | '▇' | '▆' | '▅' => "#",
+        '▄' | '▃' | '▂' | '▁' | '▀' => "=",
+        '░' => ".",
+        _ => "?",
+    }
+}
+
+/// A line of spans, cut to `width` columns.
+pub fn fit(spans: Vec<Span<'_>>, width: u16) -> Line<'_> {
+    let mut left = usize::from(width);
+    let mut out = Vec::with_capacity(spans.len());
+    for s in spans {
+        if left == 0 {
+            break;
+        }
+        let w = s.width();
+        if w <= left {
+            left -= w;
+            out.push(s);
+        } else {
+            let cut: String = s.content.chars().take(left).collect();
+            out.push(Span::styled(cut, s.style));
+            left = 0;
+        }
+    }
+    Line::from(out)
+}
+
+/// Formats a byte count with binary units (`1.2 GiB`).
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// `h:mm:ss`.
+pub fn hms(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}

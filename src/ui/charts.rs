@@ -1,0 +1,171 @@
+//! Loss and accuracy over global steps: train loss and architecture (validation-batch) loss;
+//! train accuracy per step and validation accuracy per epoch. Each series has its own marker as
+//! well as colour, and the legend lives in the title, so `mono` keeps them apart.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Widget};
+
+use super::Skin;
+use crate::app::{App, History};
+
+pub fn render(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
+    if area.width >= 80 {
+        let [l, r] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(area);
+        loss(buf, l, app, skin);
+        accuracy(buf, r, app, skin);
+    } else if area.height >= 14 {
+        let [t, b] = Layout::vertical([Constraint::Fill(1), Constraint::Fill(1)]).areas(area);
+        loss(buf, t, app, skin);
+        accuracy(buf, b, app, skin);
+    } else {
+        accuracy(buf, area, app, skin);
+    }
+}
+
+struct Series<'a> {
+    name: &'a str,
+    history: &'a History,
+    colour: ratatui::style::Color,
+    /// None: a line; Some(kind): scatter points with marker `kind`.
+    points: Option<usize>,
+}
+
+fn loss(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
+    let t = skin.theme;
+    chart(
+        buf,
+        area,
+        "loss",
+        &[
+            Series {
+                name: "train",
+                history: &app.train_loss,
+                colour: t.train,
+                points: None,
+            },
+            Series {
+                name: "arch",
+                history: &app.arch_loss,
+                colour: t.arch,
+                points: Some(1),
+            },
+        ],
+        None,
+        skin,
+    );
+}
+
+fn accuracy(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
+    let t = skin.theme;
+    chart(
+        buf,
+        area,
+        "accuracy",
+        &[
+            Series {
+                name: "train",
+                history: &app.train_acc,
+                colour: t.train,
+                points: None,
+            },
+            Series {
+                name: "valid/epoch",
+                history: &app.valid_acc,
+                colour: t.valid,
+                points: Some(0),
+            },
+        ],
+        Some((0.0, 1.0)),
+        skin,
+    );
+}
+
+fn chart(
+    buf: &mut Buffer,
+    area: Rect,
+    title: &str,
+    series: &[Series],
+    clamp: Option<(f64, f64)>,
+    skin: Skin,
+) {
+    let g = skin.glyphs;
+    let marker_char = |s: &Series| match s.points {
+        None if g.ascii => "*".to_string(),
+        None => "─".to_string(),
+        Some(k) => match g.point_marker(k) {
+            ratatui::symbols::Marker::Custom(c) => c.to_string(),
+            _ => "o".to_string(),
+        },
+    };
+    let mut title_spans = vec![Span::raw(format!(" {title} "))];
+    for s in series {
+        title_spans.push(Span::styled(
+            format!("{} {} ", marker_char(s), s.name),
+            Style::new().fg(s.colour),
+        ));
+    }
+    let block = skin.block(Line::from(title_spans), false);
+    let data: Vec<Vec<(f64, f64)>> = series.iter().map(|s| s.history.points()).collect();
+    if data.iter().all(Vec::is_empty) {
+        let inner = block.inner(area);
+        block.render(area, buf);
+        Paragraph::new(Span::styled("no data yet", skin.dim())).render(inner, buf);
+        return;
+    }
+    let all = data.iter().flatten();
+    let (x0, x1, y0, y1) = all.fold(
+        (
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ),
+        |(a, b, c, d), p| (a.min(p.0), b.max(p.0), c.min(p.1), d.max(p.1)),
+    );
+    let (x0, x1) = if x1 > x0 {
+        (x0, x1)
+    } else {
+        (x0 - 1.0, x0 + 1.0)
+    };
+    let pad = ((y1 - y0) * 0.05).max(1e-3);
+    let (mut y0, mut y1) = (y0 - pad, y1 + pad);
+    if let Some((lo, hi)) = clamp {
+        y0 = y0.max(lo);
+        y1 = y1.min(hi);
+        if y1 <= y0 {
+            (y0, y1) = (lo, hi);
+        }
+    }
+    let datasets: Vec<Dataset> = series
+        .iter()
+        .zip(&data)
+        .map(|(s, d)| {
+            let ds = Dataset::default().data(d).style(Style::new().fg(s.colour));
+            match s.points {
+                None => ds.marker(g.line_marker()).graph_type(GraphType::Line),
+                Some(k) => ds.marker(g.point_marker(k)).graph_type(GraphType::Scatter),
+            }
+        })
+        .collect();
+    let label = |v: f64| Span::styled(format!("{v:.2}"), skin.dim());
+    let step_label = |v: f64| Span::styled(format!("{v:.0}"), skin.dim());
+    Chart::new(datasets)
+        .block(block)
+        .legend_position(None)
+        .x_axis(
+            Axis::default()
+                .bounds([x0, x1])
+                .labels([step_label(x0), step_label(x1)])
+                .style(skin.dim()),
+        )
+        .y_axis(
+            Axis::default()
+                .bounds([y0, y1])
+                .labels([label(y0), label(y1)])
+                .style(skin.dim()),
+        )
+        .render(area, buf);
+}

@@ -1,0 +1,236 @@
+//! Architecture weights of one cell: edges × ops, each value as a number (`0.62`), coloured by
+//! size; the op the search selects on each edge carries a symbol (`●`, ASCII `*`) as well as
+//! colour, edges the node drops are dimmed (their best op marked `○`/`o`), and the focused
+//! weight is shown in reverse video with its history as a sparkline on the last row.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget};
+
+use super::{Glyphs, Skin, fit, op_abbrev};
+use crate::app::App;
+use crate::genotype::{CellType, edge_endpoints};
+use crate::theme::HEAT_STEPS;
+
+/// Columns per op: a space, four digits, the marker.
+const COL_W: u16 = 6;
+
+/// Rows the pane needs to show `edges` edges without scrolling.
+pub fn height(edges: usize) -> u16 {
+    u16::try_from(edges)
+        .unwrap_or(u16::MAX - 4)
+        .saturating_add(4)
+}
+
+fn label_width(glyphs: Glyphs) -> u16 {
+    if glyphs.ascii { 5 } else { 4 }
+}
+
+/// Columns the pane needs.
+pub fn width(app: &App, glyphs: Glyphs) -> u16 {
+    let cols = app
+        .ops(CellType::Normal)
+        .len()
+        .max(app.ops(CellType::Reduce).len());
+    let cols = if cols == 0 { 8 } else { cols };
+    label_width(glyphs) + COL_W * u16::try_from(cols).unwrap_or(16) + 2
+}
+
+fn edge_label(e: usize, nodes: usize, glyphs: Glyphs) -> String {
+    let (node, input) = edge_endpoints(e, nodes);
+    format!("{node}{}{input}", glyphs.arrow())
+}
+
+pub fn render(buf: &mut Buffer, area: Rect, app: &App, cell: CellType, focused: bool, skin: Skin) {
+    let t = skin.theme;
+    let g = skin.glyphs;
+    let rule = if app.proximal() {
+        format!("A, {} = selected by prox", g.selected())
+    } else {
+        format!("softmax(A), {} = argmax", g.selected())
+    };
+    let title = Line::from(vec![
+        Span::raw(format!(" {} cell ", cell.name())),
+        Span::styled(format!("{rule} "), skin.dim()),
+    ]);
+    let block = skin.block(title, focused);
+    let inner = block.inner(area);
+    block.render(area, buf);
+    if inner.height == 0 {
+        return;
+    }
+    let Some(w) = app.weights(cell) else {
+        Paragraph::new(Span::styled(
+            "waiting for the first architecture snapshot",
+            skin.dim(),
+        ))
+        .render(inner, buf);
+        return;
+    };
+    let ops = app.ops(cell);
+    let view = app.cell_view(cell);
+    let active = app.cell == cell;
+    let nodes = app.nodes();
+    let label_w = usize::from(label_width(g));
+
+    // Header: op abbreviations over their columns.
+    let mut header = vec![Span::raw(" ".repeat(label_w))];
+    for (k, op) in ops.iter().enumerate().take(w.values.cols) {
+        let style = if active && k == view.op {
+            Style::new().fg(t.accent).add_modifier(Modifier::BOLD)
+        } else {
+            Style::new().fg(t.title)
+        };
+        header.push(Span::styled(format!(" {:>4} ", op_abbrev(op)), style));
+    }
+    let mut y = inner.y;
+    fit(header, inner.width).render(
+        Rect {
+            y,
+            height: 1,
+            ..inner
+        },
+        buf,
+    );
+    y += 1;
+
+    // Edge rows, scrolled so that the focused edge stays visible.
+    let visible = usize::from(inner.height.saturating_sub(2)).max(1);
+    let rows = w.values.rows;
+    let offset = if rows <= visible {
+        0
+    } else {
+        view.edge.saturating_sub(visible / 2).min(rows - visible)
+    };
+    let (lo, hi) = w
+        .values
+        .data
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(*v), hi.max(*v))
+        });
+    for e in offset..(offset + visible).min(rows) {
+        if y >= inner.bottom() {
+            break;
+        }
+        let kept = w.kept.get(e).copied().unwrap_or(false);
+        let focused_row = active && e == view.edge;
+        let label_style = if focused_row {
+            Style::new()
+                .fg(t.accent)
+                .add_modifier(Modifier::BOLD | Modifier::REVERSED)
+        } else if kept {
+            skin.text()
+        } else {
+            skin.dim()
+        };
+        let mut spans = vec![
+            Span::styled(
+                format!("{:<width$}", edge_label(e, nodes, g), width = label_w - 1),
+                label_style,
+            ),
+            Span::raw(" "),
+        ];
+        for k in 0..w.values.cols {
+            let v = w.values.get(e, k);
+            let marked = w.marked.get(e) == Some(&k);
+            let mut style = if !kept {
+                skin.dim()
+            } else if marked {
+                Style::new().fg(t.selected).add_modifier(Modifier::BOLD)
+            } else {
+                Style::new().fg(heat_colour(v, lo, hi, skin))
+            };
+            if active && e == view.edge && k == view.op {
+                style = style
+                    .add_modifier(Modifier::REVERSED)
+                    .remove_modifier(Modifier::DIM);
+            }
+            let mark = match (marked, kept) {
+                (true, true) => g.selected(),
+                (true, false) => g.dropped(),
+                _ => " ",
+            };
+            spans.push(Span::raw(" "));
+            spans.push(Span::styled(format!("{v:4.2}{mark}"), style));
+        }
+        fit(spans, inner.width).render(
+            Rect {
+                y,
+                height: 1,
+                ..inner
+            },
+            buf,
+        );
+        y += 1;
+    }
+
+    // Last row: the focused weight's history.
+    let last = Rect {
+        y: inner.bottom() - 1,
+        height: 1,
+        ..inner
+    };
+    if inner.height >= 3 {
+        history_line(app, cell, last, skin).render(last, buf);
+    }
+}
+
+fn heat_colour(v: f32, lo: f32, hi: f32, skin: Skin) -> ratatui::style::Color {
+    let idx = if hi - lo > 1e-6 {
+        (((v - lo) / (hi - lo)) * HEAT_STEPS as f32)
+            .floor()
+            .clamp(0.0, (HEAT_STEPS - 1) as f32) as usize
+    } else {
+        HEAT_STEPS / 2
+    };
+    skin.theme.heat[idx]
+}
+
+fn history_line(app: &App, cell: CellType, area: Rect, skin: Skin) -> Line<'static> {
+    let view = app.cell_view(cell);
+    let ops = app.ops(cell);
+    let cols = ops.len().max(1);
+    let g = skin.glyphs;
+    let op = ops.get(view.op).map_or("?", String::as_str);
+    let label = edge_label(view.edge, app.nodes(), g);
+    let Some(h) = view.history.get(view.edge * cols + view.op) else {
+        return Line::from(Span::styled(format!("{label} {op}"), skin.dim()));
+    };
+    let now = h.last().map_or(f64::NAN, |p| p.1);
+    let head = format!("{label} {op} {now:.2} ");
+    let room = usize::from(area.width).saturating_sub(head.chars().count() + 12);
+    let pts = h.recent(room);
+    let (lo, hi) = pts
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+            (lo.min(p.1), hi.max(p.1))
+        });
+    let spark = g.spark();
+    let line: String = pts
+        .iter()
+        .map(|p| {
+            let i = if hi - lo > 1e-9 {
+                ((p.1 - lo) / (hi - lo) * (spark.len() - 1) as f64).round() as usize
+            } else {
+                spark.len() / 2
+            };
+            spark[i.min(spark.len() - 1)]
+        })
+        .collect();
+    let range = if pts.is_empty() {
+        String::new()
+    } else {
+        format!(" {lo:.2}..{hi:.2}")
+    };
+    fit(
+        vec![
+            Span::styled(head, Style::new().fg(skin.theme.accent)),
+            Span::styled(line, Style::new().fg(skin.theme.selected)),
+            Span::styled(range, skin.dim()),
+        ],
+        area.width,
+    )
+}
