@@ -173,7 +173,11 @@ pub fn synthetic(n: usize, seed: u64) -> Images {
             for y in 0..32 {
                 for x in 0..32 {
                     let t = if vertical { x } else { y };
-                    let stripe = if (t / period) % 2 == 0 { 50.0 } else { -50.0 };
+                    let stripe = if (t / period).is_multiple_of(2) {
+                        50.0
+                    } else {
+                        -50.0
+                    };
                     let noise = (rng.unit() as f32 - 0.5) * 60.0;
                     let v = (b + stripe * (c as f32 + 1.0) / 3.0 + noise).clamp(0.0, 255.0);
                     pixels.push(v as u8);

@@ -29,7 +29,8 @@ pub fn gpu_text(m: &crate::gpu::GpuStats) -> String {
     let mib = |b: u64| b as f64 / 1048576.0;
     format!(
         " | GPU mem: process {}, device {:.0}/{:.0} MiB, util {}",
-        m.process_bytes.map_or("n/a".into(), |b| format!("{:.0} MiB", mib(b))),
+        m.process_bytes
+            .map_or("n/a".into(), |b| format!("{:.0} MiB", mib(b))),
         mib(m.used_bytes),
         mib(m.total_bytes),
         m.utilization_pct.map_or("n/a".into(), |u| format!("{u}%"))
@@ -52,12 +53,10 @@ pub fn run(
     loop {
         select! {
             recv(signals) -> sig => {
-                if let Ok(sig) = sig {
-                    if !interrupted {
-                        interrupted = true;
-                        let _ = writeln!(out, "signal {sig}: saving a checkpoint and stopping");
-                        let _ = commands.send(Command::Stop { save: true });
-                    }
+                if let Ok(sig) = sig && !interrupted {
+                    interrupted = true;
+                    let _ = writeln!(out, "signal {sig}: saving a checkpoint and stopping");
+                    let _ = commands.send(Command::Stop { save: true });
                 }
             }
             recv(events) -> ev => {

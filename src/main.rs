@@ -238,7 +238,15 @@ fn search(a: SearchArgs) -> Result<i32, Usage> {
         }
     };
     drop(handle.commands);
-    let _ = handle.join.join();
+    // After a forced quit (or the UI giving up on a stuck stop) do not hang on the worker: give it
+    // a bounded time to finish its step and checkpoint, then exit anyway.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !handle.join.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if handle.join.is_finished() {
+        let _ = handle.join.join();
+    }
     Ok(code)
 }
 
@@ -264,7 +272,11 @@ fn info() -> i32 {
     println!("nasp-tui {}", env!("CARGO_PKG_VERSION"));
     println!("libtorch threads: {}", tch::get_num_threads());
     let cuda = tch::Cuda::is_available();
-    println!("CUDA available: {cuda} ({} device(s)), cuDNN: {}", tch::Cuda::device_count(), tch::Cuda::cudnn_is_available());
+    println!(
+        "CUDA available: {cuda} ({} device(s)), cuDNN: {}",
+        tch::Cuda::device_count(),
+        tch::Cuda::cudnn_is_available()
+    );
     match nasp_tui::gpu::Gpu::open() {
         Ok(g) => {
             for i in 0..tch::Cuda::device_count().max(1) as u32 {

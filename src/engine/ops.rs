@@ -14,6 +14,8 @@ fn bn(p: nn::Path, c: i64, affine: bool) -> nn::BatchNorm {
     )
 }
 
+// A private constructor mirroring a conv layer's own arguments.
+#[allow(clippy::too_many_arguments)]
 fn conv(
     p: nn::Path,
     cin: i64,
@@ -137,7 +139,7 @@ pub enum Op {
     /// `skip_connect` at stride 2.
     Reduce(FactorizedReduce),
     /// Separable conv applied twice.
-    Sep(DilConv, DilConv),
+    Sep(Box<[DilConv; 2]>),
     /// Dilated separable conv.
     Dil(DilConv),
     /// `conv 1x1` / `conv 3x3`.
@@ -168,18 +170,18 @@ impl Op {
             "avg_pool_3x3" => pool(false, 3),
             "skip_connect" if s == 1 => Op::Identity,
             "skip_connect" => Op::Reduce(FactorizedReduce::new(&p / "fr", c, c, false)),
-            "sep_conv_3x3" | "sep_3x3" => Op::Sep(
+            "sep_conv_3x3" | "sep_3x3" => Op::Sep(Box::new([
                 DilConv::new(&p / "a", c, 3, s, 1, 1),
                 DilConv::new(&p / "b", c, 3, 1, 1, 1),
-            ),
-            "sep_conv_5x5" | "sep_5x5" => Op::Sep(
+            ])),
+            "sep_conv_5x5" | "sep_5x5" => Op::Sep(Box::new([
                 DilConv::new(&p / "a", c, 5, s, 2, 1),
                 DilConv::new(&p / "b", c, 5, 1, 2, 1),
-            ),
-            "sep_7x7" => Op::Sep(
+            ])),
+            "sep_7x7" => Op::Sep(Box::new([
                 DilConv::new(&p / "a", c, 7, s, 3, 1),
                 DilConv::new(&p / "b", c, 7, 1, 3, 1),
-            ),
+            ])),
             "dil_conv_3x3" => Op::Dil(DilConv::new(&p / "d", c, 3, s, 2, 2)),
             "dil_conv_5x5" => Op::Dil(DilConv::new(&p / "d", c, 5, s, 4, 2)),
             "conv 1x1" => Op::Conv(ReluConvBn::new(&p / "c", c, c, 1, s, 0)),
@@ -216,7 +218,7 @@ impl Op {
             }
             Op::Identity => x.shallow_clone(),
             Op::Reduce(fr) => fr.forward(x, train),
-            Op::Sep(a, b) => b.forward(&a.forward(x, train), train),
+            Op::Sep(ab) => ab[1].forward(&ab[0].forward(x, train), train),
             Op::Dil(d) => d.forward(x, train),
             Op::Conv(c) => c.forward(x, train),
             Op::Conv31 { a, b, bn } => bn.forward_t(&x.relu().apply(a).apply(b), train),

@@ -294,7 +294,7 @@ impl Search {
         let logits = self.forward(x, mix, true);
         let mut loss = cross_entropy(&logits, y);
         if let Some(b) = &self.burden {
-            loss = loss + (abar[0].square() * b).sum(Kind::Float) * self.cfg.arch.l2;
+            loss += (abar[0].square() * b).sum(Kind::Float) * self.cfg.arch.l2;
         }
         loss
     }

@@ -195,7 +195,7 @@ impl Loop<'_> {
             self.ui_loss.2 += arch;
             self.ui_loss.3 += n;
             let step = first_step + i as u64 + 1;
-            if self.s.cfg.train.log_every > 0 && step % le == 0 && m.window_count > 0 {
+            if self.s.cfg.train.log_every > 0 && step.is_multiple_of(le) && m.window_count > 0 {
                 let line = json!({
                     "kind": "step", "epoch": self.s.epoch, "global_step": step,
                     "train_loss": m.window_loss / m.window_count as f64,
@@ -380,7 +380,7 @@ impl Loop<'_> {
         self.s.end_epoch();
         self.epoch_start = Instant::now();
         let every = self.s.cfg.checkpoint.every_epochs;
-        if every > 0 && self.s.epoch % every == 0 {
+        if every > 0 && self.s.epoch.is_multiple_of(every) {
             self.checkpoint();
         }
     }
@@ -518,7 +518,7 @@ fn run(
                 lp.emit_progress();
             }
             let every = lp.s.cfg.checkpoint.every_steps;
-            if every > 0 && lp.s.global_step % every as u64 == 0 {
+            if every > 0 && lp.s.global_step.is_multiple_of(every as u64) {
                 lp.checkpoint();
             }
         }
