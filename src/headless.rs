@@ -47,7 +47,7 @@ pub fn run(
     line_every: Duration,
 ) -> i32 {
     let mut steps_per_epoch = 0;
-    let mut gpu: Option<(crate::gpu::Gpu, u32)> = None;
+    let mut gpu: Option<(crate::gpu::Gpu, usize)> = None;
     let mut last_line: Option<Instant> = None;
     let mut interrupted = false;
     loop {
@@ -75,7 +75,7 @@ pub fn run(
                     }
                     Event::Step(s) => {
                         if last_line.is_none_or(|t| t.elapsed() >= line_every) {
-                            let mem = gpu.as_ref().and_then(|(g, i)| g.stats(*i, std::process::id())).map(|m| gpu_text(&m)).unwrap_or_default();
+                            let mem = gpu.as_ref().and_then(|(g, i)| g.stats_for_cuda(*i, std::process::id()).ok()).map(|m| gpu_text(&m)).unwrap_or_default();
                             let _ = writeln!(out, "{}{mem}", step_line(&s, steps_per_epoch));
                             last_line = Some(Instant::now());
                         }

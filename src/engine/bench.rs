@@ -68,11 +68,12 @@ pub fn run(
         }
         if let Some(g) = &gpu {
             let idx = match device {
-                Device::Cuda(n) => n as u32,
+                Device::Cuda(n) => n,
                 _ => 0,
             };
             if let Some(mb) = g
-                .stats(idx, pid)
+                .stats_for_cuda(idx, pid)
+                .ok()
                 .and_then(|st| st.process_bytes)
                 .map(|v| v as f64 / 1048576.0)
             {

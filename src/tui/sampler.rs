@@ -3,16 +3,12 @@
 //! utilisation, this process's memory). NVML is loaded at run time; if it cannot be loaded the
 //! pane says "no GPU" and the reason.
 //!
-//! Device mapping: `cuda:N` is the N-th entry of `CUDA_VISIBLE_DEVICES` when that is set (an
-//! index or a `GPU-…` UUID), else NVML index N. CUDA's default order (fastest first) can differ
-//! from NVML's PCI order on mixed machines; set `CUDA_DEVICE_ORDER=PCI_BUS_ID` there.
+//! The NVML reading itself (and the device mapping) lives in `crate::gpu`.
 
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
-use nvml_wrapper::Nvml;
-use nvml_wrapper::enums::device::UsedGpuMemory;
 
 use crate::app::{GpuSample, ResourceSample};
 
@@ -76,9 +72,8 @@ enum Gpu {
     None,
     Unavailable(String),
     Nvml {
-        nvml: Box<Nvml>,
-        index: u32,
-        uuid: Option<String>,
+        gpu: Box<crate::gpu::Gpu>,
+        cuda_index: usize,
     },
 }
 
@@ -87,29 +82,13 @@ impl Gpu {
         let Some(rest) = device.strip_prefix("cuda") else {
             return Gpu::None;
         };
-        let n: usize = rest.trim_start_matches(':').parse().unwrap_or(0);
-        let nvml = match Nvml::init().or_else(|_| {
-            Nvml::builder()
-                .lib_path("libnvidia-ml.so.1".as_ref())
-                .init()
-        }) {
-            Ok(n) => n,
-            Err(e) => return Gpu::Unavailable(format!("NVML: {e}")),
-        };
-        let (index, uuid) = match std::env::var("CUDA_VISIBLE_DEVICES")
-            .ok()
-            .and_then(|v| v.split(',').nth(n).map(|s| s.trim().to_string()))
-        {
-            Some(entry) => match entry.parse::<u32>() {
-                Ok(i) => (i, None),
-                Err(_) => (0, Some(entry)),
+        let cuda_index: usize = rest.trim_start_matches(':').parse().unwrap_or(0);
+        match crate::gpu::Gpu::open() {
+            Ok(gpu) => Gpu::Nvml {
+                gpu: Box::new(gpu),
+                cuda_index,
             },
-            None => (u32::try_from(n).unwrap_or(0), None),
-        };
-        Gpu::Nvml {
-            nvml: Box::new(nvml),
-            index,
-            uuid,
+            Err(why) => Gpu::Unavailable(why),
         }
     }
 
@@ -117,35 +96,17 @@ impl Gpu {
         match self {
             Gpu::None => GpuSample::NotUsed,
             Gpu::Unavailable(why) => GpuSample::Unavailable(why.clone()),
-            Gpu::Nvml { nvml, index, uuid } => {
-                let dev = match uuid {
-                    Some(u) => nvml.device_by_uuid(u.as_str()),
-                    None => nvml.device_by_index(*index),
-                };
-                let dev = match dev {
-                    Ok(d) => d,
-                    Err(e) => return GpuSample::Unavailable(format!("NVML device {index}: {e}")),
-                };
-                let mem = match dev.memory_info() {
-                    Ok(m) => m,
-                    Err(e) => return GpuSample::Unavailable(format!("NVML memory: {e}")),
-                };
-                let me = std::process::id();
-                let process_bytes = dev.running_compute_processes().ok().and_then(|ps| {
-                    ps.into_iter()
-                        .find(|p| p.pid == me)
-                        .and_then(|p| match p.used_gpu_memory {
-                            UsedGpuMemory::Used(b) => Some(b),
-                            UsedGpuMemory::Unavailable => None,
-                        })
-                });
-                GpuSample::Device {
-                    index: dev.index().unwrap_or(*index),
-                    name: dev.name().unwrap_or_default(),
-                    used_bytes: mem.used,
-                    total_bytes: mem.total,
-                    util_percent: dev.utilization_rates().ok().map(|u| u.gpu),
-                    process_bytes,
+            Gpu::Nvml { gpu, cuda_index } => {
+                match gpu.stats_for_cuda(*cuda_index, std::process::id()) {
+                    Ok(s) => GpuSample::Device {
+                        index: s.index,
+                        name: s.name,
+                        used_bytes: s.used_bytes,
+                        total_bytes: s.total_bytes,
+                        util_percent: s.utilization_pct,
+                        process_bytes: s.process_bytes,
+                    },
+                    Err(why) => GpuSample::Unavailable(why),
                 }
             }
         }
@@ -154,14 +115,7 @@ impl Gpu {
 
 /// `VmRSS` of this process in bytes.
 pub fn read_rss() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    parse_vm_rss(&status)
-}
-
-fn parse_vm_rss(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    crate::gpu::rss_bytes()
 }
 
 #[cfg(test)]
@@ -170,11 +124,6 @@ mod tests {
 
     #[test]
     fn rss_parsing_and_cpu_runs() {
-        assert_eq!(
-            parse_vm_rss("Name:\tx\nVmRSS:\t  2048 kB\nVmHWM: 1 kB\n"),
-            Some(2 * 1024 * 1024)
-        );
-        assert_eq!(parse_vm_rss("Name: x\n"), None);
         assert!(read_rss().is_some_and(|b| b > 0));
         assert_eq!(Gpu::open("cpu").sample(), GpuSample::NotUsed);
     }
