@@ -11,6 +11,10 @@
 # full epoch of the paper setting (25,000 training images, synthetic pixels) for its time; `bench`
 # for nasp/darts1/darts2; and the bf16 effect. Each phase has a time limit; the whole script stays
 # under 8 minutes. With $OUT set, the log is also written to $OUT/gpu-check.log.
+#
+# PHASES selects phases (default "1 2 3 4 5"): 1 search, 2 full epoch, 3 bench, 4 bf16, 5 the TUI
+# itself on the GPU (inside `script`, a pseudo-terminal), whose resources pane must show the GPU.
+# NVML_TEST_BIN may name the library's test binary to also run its GPU-only NVML test.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-}
@@ -39,17 +43,33 @@ say "== gpu-check $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname)"
 say "torch: $("$py" -c 'import torch; print(torch.__version__, "cuda", torch.version.cuda)')  libtorch: $libtorch"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee -a "$log"
 
+phases=" ${PHASES:-1 2 3 4 5} "
+on() { [[ "$phases" == *" $1 "* ]]; }
 run 20 "$bin" info
+if [ -n "${NVML_TEST_BIN:-}" ]; then run 30 "$NVML_TEST_BIN" --ignored nvml_reads_the_gpu; fi
 run1=$(mktemp -d)
-say "== 1. NASP, paper supernet (C=16, 8 cells, 12-op NASP space, batch 64), CIFAR-10 data_batch_1, 300 steps"
-run 140 "$bin" search --headless --config configs/cifar10-nasp.toml --data-dir "$data" --run-dir "$run1" \
+on 1 && say "== 1. NASP, paper supernet (C=16, 8 cells, 12-op NASP space, batch 64), CIFAR-10 data_batch_1, 300 steps"
+on 1 && run 140 "$bin" search --headless --config configs/cifar10-nasp.toml --data-dir "$data" --run-dir "$run1" \
   --set data.limit=10000 --set checkpoint.every_epochs=0 --max-steps 300
-say "== 2. one full epoch of the paper setting: 50,000 images (25,000 train / 25,000 valid), NASP"
+on 2 && say "== 2. one full epoch of the paper setting: 50,000 images (25,000 train / 25,000 valid), NASP"
 run2=$(mktemp -d)
-run 110 "$bin" search --headless --config configs/cifar10-nasp.toml --run-dir "$run2" \
+on 2 && run 110 "$bin" search --headless --config configs/cifar10-nasp.toml --run-dir "$run2" \
   --set data.dataset='"synthetic"' --set data.limit=50000 --set checkpoint.every_epochs=0 --max-steps 391
-say "== 3. bench nasp / darts1 / darts2 on one supernet (C=16, 8 cells, DARTS 8-op space, batch 64)"
-run 130 "$bin" bench --config configs/cifar10-darts.toml --algo nasp,darts1,darts2 --steps 10 --warmup 3
-say "== 4. bf16 autocast (precision = bf16), same supernet"
-run 60 "$bin" bench --config configs/cifar10-darts.toml --set precision='"bf16"' --algo nasp,darts1 --steps 10 --warmup 3
+on 3 && say "== 3. bench nasp / darts1 / darts2 on one supernet (C=16, 8 cells, DARTS 8-op space, batch 64)"
+on 3 && run 130 "$bin" bench --config configs/cifar10-darts.toml --algo nasp,darts1,darts2 --steps 10 --warmup 3
+on 4 && say "== 4. bf16 autocast (precision = bf16), same supernet"
+on 4 && run 60 "$bin" bench --config configs/cifar10-darts.toml --set precision='"bf16"' --algo nasp,darts1 --steps 10 --warmup 3
+if on 5; then
+  say "== 5. the TUI on the GPU for 40 s (160×48 pseudo-terminal), then SIGTERM"
+  run5=$(mktemp -d)
+  TERM=xterm-256color timeout 90 script -qfec "stty cols 160 rows 48; $bin search --config ${TUI_CONFIG:-configs/cifar10-nasp.toml} --data-dir $data --run-dir $run5 --set data.limit=10000; echo TUI_EXIT=\$?" "$run5/screen" >/dev/null 2>&1 &
+  sleep 40
+  pkill -TERM -f "^$bin search .*--run-dir $run5" || true
+  sleep 15
+  # The screen stream without escape sequences: what the resources pane and status showed.
+  sed -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' "$run5/screen" | tr -s ' ' > "$run5/screen.txt"
+  grep -o 'GPU[0-9] [^│]*\|proc [^│]*\|[0-9.]* ms/step\|TUI_EXIT=[0-9]*\|cuda:0' "$run5/screen.txt" | sort | uniq -c | sort -rn | head -12 | tee -a "$log"
+  grep "ui thread cpu" "$run5/log.txt" | tee -a "$log"
+  [ -n "${OUT:-}" ] && cp "$run5/screen.txt" "$OUT/tui-screen.txt"
+fi
 say "== done $(date -u +%H:%M:%SZ)"

@@ -136,6 +136,8 @@ struct Loop<'a> {
     window_images: usize,
     ui_loss: (f64, f64, f64, usize),
     epoch_start: Instant,
+    /// When stepping started in this process (for `elapsed_s` in the metrics).
+    run_start: Instant,
     opts: &'a WorkerOptions,
 }
 
@@ -201,6 +203,7 @@ impl Loop<'_> {
                     "train_loss": m.window_loss / m.window_count as f64,
                     "train_acc": m.window_correct / m.window_count as f64,
                     "lr": self.s.lr(),
+                    "elapsed_s": self.run_start.elapsed().as_secs_f64(),
                 });
                 m.window_loss = 0.0;
                 m.window_correct = 0.0;
@@ -481,6 +484,7 @@ fn run(
         window_images: 0,
         ui_loss: (0.0, 0.0, 0.0, 0),
         epoch_start: now,
+        run_start: now,
         opts: &opts,
     };
     let snap = lp.arch_snapshot();

@@ -26,7 +26,64 @@ static UI_THREAD: Mutex<Option<ThreadId>> = Mutex::new(None);
 static HOOK: Once = Once::new();
 
 /// The terminal type the UI draws on.
-pub type Tui = Terminal<CrosstermBackend<Stdout>>;
+pub type Tui = Terminal<FullscreenBackend>;
+
+/// The crossterm backend, except that it never asks the terminal where the cursor is.
+///
+/// ratatui's `Terminal::clear` reads the cursor position (a query the terminal must answer within
+/// two seconds). Over a slow ssh link, or on a pseudo-terminal nobody answers (`script`, some
+/// multiplexers), that fails and would take the whole UI down. A full-screen UI never needs the
+/// answer: the last position we set is returned instead.
+pub struct FullscreenBackend {
+    inner: CrosstermBackend<Stdout>,
+    cursor: ratatui::layout::Position,
+}
+
+impl FullscreenBackend {
+    pub fn new(out: Stdout) -> Self {
+        FullscreenBackend { inner: CrosstermBackend::new(out), cursor: ratatui::layout::Position::ORIGIN }
+    }
+}
+
+impl ratatui::backend::Backend for FullscreenBackend {
+    type Error = io::Error;
+
+    fn draw<'a, I>(&mut self, content: I) -> io::Result<()>
+    where
+        I: Iterator<Item = (u16, u16, &'a ratatui::buffer::Cell)>,
+    {
+        self.inner.draw(content)
+    }
+    fn hide_cursor(&mut self) -> io::Result<()> {
+        self.inner.hide_cursor()
+    }
+    fn show_cursor(&mut self) -> io::Result<()> {
+        self.inner.show_cursor()
+    }
+    fn get_cursor_position(&mut self) -> io::Result<ratatui::layout::Position> {
+        Ok(self.cursor)
+    }
+    fn set_cursor_position<P: Into<ratatui::layout::Position>>(&mut self, position: P) -> io::Result<()> {
+        let p = position.into();
+        self.cursor = p;
+        self.inner.set_cursor_position(p)
+    }
+    fn clear(&mut self) -> io::Result<()> {
+        self.inner.clear()
+    }
+    fn clear_region(&mut self, clear_type: ratatui::backend::ClearType) -> io::Result<()> {
+        self.inner.clear_region(clear_type)
+    }
+    fn size(&self) -> io::Result<ratatui::layout::Size> {
+        self.inner.size()
+    }
+    fn window_size(&mut self) -> io::Result<ratatui::backend::WindowSize> {
+        self.inner.window_size()
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        ratatui::backend::Backend::flush(&mut self.inner)
+    }
+}
 
 /// Owns the terminal while the TUI is up; dropping it restores the terminal.
 pub struct Guard {
@@ -45,7 +102,7 @@ impl Guard {
             enable_raw_mode()?;
             let mut out = io::stdout();
             execute!(out, EnterAlternateScreen)?;
-            let mut terminal = Terminal::new(CrosstermBackend::new(out))?;
+            let mut terminal = Terminal::new(FullscreenBackend::new(out))?;
             terminal.hide_cursor()?;
             terminal.clear()?;
             Ok(terminal)
