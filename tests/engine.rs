@@ -145,3 +145,116 @@ fn all_algorithms_step_with_finite_losses() {
         let _ = Algorithm::parse(alg).unwrap();
     }
 }
+
+/// The unrolled objective F(α) = L_val(w − η(∇_w L_train(w, α) + λw), α) (first step: no momentum
+/// yet), evaluated in double precision; the weights are restored afterwards.
+fn unrolled_objective(s: &Search, xt: &Tensor, yt: &Tensor, xv: &Tensor, yv: &Tensor) -> f64 {
+    let eta = s.lr();
+    let lambda = s.cfg.train.weight_decay;
+    let saved: Vec<Tensor> = s.params.iter().map(|p| p.detach().copy()).collect();
+    let loss_t = s.dense_loss(&s.softmax_weights(true), xt, yt);
+    let g = Tensor::run_backward(&[&loss_t], &s.params, false, false);
+    tch::no_grad(|| {
+        for (p, g) in s.params.iter().zip(&g) {
+            if g.defined() {
+                let upd = (g + p * lambda) * eta;
+                let _ = p.shallow_clone().g_sub_(&upd);
+            }
+        }
+    });
+    let f = tch::no_grad(|| {
+        s.dense_loss(&s.softmax_weights(true), xv, yv)
+            .double_value(&[])
+    });
+    tch::no_grad(|| {
+        for (p, w) in s.params.iter().zip(&saved) {
+            p.shallow_clone().copy_(w);
+        }
+    });
+    f
+}
+
+#[test]
+fn darts2_arch_gradient_matches_a_double_precision_finite_difference() {
+    let c = tiny("darts2");
+    let mut s = Search::new(&c, Device::Cpu, None).unwrap();
+    s.vs.double();
+    tch::manual_seed(3);
+    s.arch = [0, 1].map(|i| {
+        (Tensor::randn(s.arch[i].size(), (Kind::Double, Device::Cpu)) * 0.5).set_requires_grad(true)
+    });
+    let d = (Kind::Double, Device::Cpu);
+    let xt = Tensor::randn([8, 3, 8, 8], d);
+    let xv = Tensor::randn([8, 3, 8, 8], d);
+    let yt = Tensor::randint(10, [8], (Kind::Int64, Device::Cpu));
+    let yv = Tensor::randint(10, [8], (Kind::Int64, Device::Cpu));
+    // BN running statistics do not enter train-mode losses, so F is a pure function of α. In
+    // double precision a small finite-difference radius makes the Hessian-vector product close to
+    // exact (the reference's r = 0.01/‖v‖ is a float32 compromise, and crosses ReLU kinks here).
+    s.hvp_scale = 1e-6;
+    let (ours, _) = s.darts2_arch_grad(&xt, &yt, &xv, &yv);
+    let (first, _) = s.darts1_arch_grad(&xv, &yv);
+    let h = 1e-5;
+    let mut num = Vec::new();
+    let mut got = Vec::new();
+    let mut fo = Vec::new();
+    for (cell, e, k) in [
+        (0, 0, 1),
+        (0, 3, 4),
+        (0, 9, 7),
+        (0, 13, 2),
+        (1, 1, 3),
+        (1, 6, 5),
+        (1, 11, 0),
+    ] {
+        let shift = |delta: f64| {
+            tch::no_grad(|| {
+                let mut a = s.arch[cell].shallow_clone();
+                let mut entry = a.get(e).get(k);
+                let _ = entry.g_add_scalar_(delta);
+                let _ = &mut a;
+            })
+        };
+        shift(h);
+        let fp = unrolled_objective(&s, &xt, &yt, &xv, &yv);
+        shift(-2.0 * h);
+        let fm = unrolled_objective(&s, &xt, &yt, &xv, &yv);
+        shift(h);
+        num.push((fp - fm) / (2.0 * h));
+        got.push(ours[cell].double_value(&[e, k]));
+        fo.push(first[cell].double_value(&[e, k]));
+    }
+    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let diff: Vec<f64> = num.iter().zip(&got).map(|(a, b)| a - b).collect();
+    let rel = norm(&diff) / norm(&num);
+    assert!(
+        rel < 1e-4,
+        "darts2 vs finite difference: relative error {rel}\nfd   {num:?}\nours {got:?}"
+    );
+    // The second-order term is not negligible here, so the check can tell first from second order.
+    let diff1: Vec<f64> = num.iter().zip(&fo).map(|(a, b)| a - b).collect();
+    assert!(
+        norm(&diff1) / norm(&num) > 20.0 * rel,
+        "first order is as close: {fo:?}"
+    );
+}
+
+#[test]
+fn nasp_keeps_a_inside_the_box() {
+    let mut c = tiny("nasp");
+    c.arch.lr = 0.5; // large steps push entries against both bounds
+    let imgs = synthetic(64, 2);
+    let data = DeviceData::new(&imgs, 0.5, 8, Device::Cpu);
+    let mut s = Search::new(&c, Device::Cpu, Some(data)).unwrap();
+    s.begin_epoch();
+    for _ in 0..4 {
+        s.step().unwrap();
+    }
+    let all: Vec<f32> = s.host_arch.iter().flat_map(|m| m.data.clone()).collect();
+    assert!(all.iter().all(|v| (0.0..=1.0).contains(v)), "{all:?}");
+    assert!(
+        all.iter().any(|v| *v == 0.0 || *v == 1.0),
+        "no entry reached a bound: {all:?}"
+    );
+    assert!(all.iter().any(|v| *v != 0.5));
+}

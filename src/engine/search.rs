@@ -69,16 +69,26 @@ pub struct Search {
     pub step_rng: Rng,
     burden: Option<Tensor>,
     autocast: bool,
+    /// Numerator of DARTS's finite-difference radius r = hvp_scale/‖v‖ (0.01 in the reference).
+    pub hvp_scale: f64,
     /// Ā uploaded right after the host read of A (when the device queue is empty), for the next
     /// architecture step; `None` means "make it from `selection` when needed".
     abar: Option<[Tensor; 2]>,
 }
 
+/// Half-precision kinds widen to fp32 for losses; fp32/fp64 stay as they are.
+fn wide(k: Kind) -> Kind {
+    match k {
+        Kind::Double => Kind::Double,
+        _ => Kind::Float,
+    }
+}
+
 /// Cross-entropy of logits against int64 labels (mean over the batch), in fp32.
 pub fn cross_entropy(logits: &Tensor, y: &Tensor) -> Tensor {
     logits
-        .to_kind(Kind::Float)
-        .log_softmax(-1, Kind::Float)
+        .to_kind(wide(logits.kind()))
+        .log_softmax(-1, wide(logits.kind()))
         .nll_loss(y)
 }
 
@@ -164,6 +174,7 @@ impl Search {
             burden,
             autocast,
             abar: None,
+            hvp_scale: 0.01,
         };
         s.refresh_host_arch();
         Ok(s)
@@ -312,15 +323,17 @@ impl Search {
         ([g[0].shallow_clone(), g[1].shallow_clone()], loss.detach())
     }
 
-    fn softmax_weights(&self, detach: bool) -> [Tensor; 2] {
+    /// softmax(α) of both cells (DARTS mixing weights).
+    pub fn softmax_weights(&self, detach: bool) -> [Tensor; 2] {
         let f = |t: &Tensor| {
-            let s = t.softmax(-1, Kind::Float);
+            let s = t.softmax(-1, t.kind());
             if detach { s.detach() } else { s }
         };
         [f(&self.arch[0]), f(&self.arch[1])]
     }
 
-    fn dense_loss(&self, w: &[Tensor; 2], x: &Tensor, y: &Tensor) -> Tensor {
+    /// Cross-entropy with every op of every edge mixed by `w` (train-mode BN).
+    pub fn dense_loss(&self, w: &[Tensor; 2], x: &Tensor, y: &Tensor) -> Tensor {
         let mix = CellMix {
             normal: Mix::Dense {
                 w: &w[0],
@@ -394,9 +407,9 @@ impl Search {
         let sq: Vec<Tensor> = v
             .iter()
             .filter(|t| t.defined())
-            .map(|t| t.square().sum(Kind::Float))
+            .map(|t| t.square().sum(wide(t.kind())))
             .collect();
-        let r = 0.01 / (Tensor::stack(&sq, 0).sum(Kind::Float).sqrt() + 1e-12);
+        let r = self.hvp_scale / (Tensor::stack(&sq, 0).sum(sq[0].kind()).sqrt() + 1e-12);
         let shift = |scale: f64| {
             tch::no_grad(|| {
                 for (p, vi) in self.params.iter().zip(v) {

@@ -41,7 +41,10 @@ pub struct FullscreenBackend {
 
 impl FullscreenBackend {
     pub fn new(out: Stdout) -> Self {
-        FullscreenBackend { inner: CrosstermBackend::new(out), cursor: ratatui::layout::Position::ORIGIN }
+        FullscreenBackend {
+            inner: CrosstermBackend::new(out),
+            cursor: ratatui::layout::Position::ORIGIN,
+        }
     }
 }
 
@@ -63,7 +66,10 @@ impl ratatui::backend::Backend for FullscreenBackend {
     fn get_cursor_position(&mut self) -> io::Result<ratatui::layout::Position> {
         Ok(self.cursor)
     }
-    fn set_cursor_position<P: Into<ratatui::layout::Position>>(&mut self, position: P) -> io::Result<()> {
+    fn set_cursor_position<P: Into<ratatui::layout::Position>>(
+        &mut self,
+        position: P,
+    ) -> io::Result<()> {
         let p = position.into();
         self.cursor = p;
         self.inner.set_cursor_position(p)
