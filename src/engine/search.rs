@@ -6,7 +6,7 @@ use tch::{Device, Kind, Tensor};
 use crate::config::{Algorithm, Config, Precision};
 use crate::engine::data::{DeviceData, EpochPlan};
 use crate::engine::optim::{Adam, Sgd, clip_grad_norm};
-use crate::engine::supernet::{CellMix, Mix, Supernet};
+use crate::engine::supernet::{CellMix, Supernet};
 use crate::genotype::{ArchMatrix, Genotype, OpLists, Selection, num_edges, proximal};
 use crate::rng::Rng;
 
@@ -292,16 +292,7 @@ impl Search {
         y: &Tensor,
         full_graph: bool,
     ) -> Tensor {
-        let mix = CellMix {
-            normal: Mix::Dense {
-                w: &abar[0],
-                live: (!full_graph).then_some(&self.selection[0]),
-            },
-            reduce: Mix::Dense {
-                w: &abar[1],
-                live: (!full_graph).then_some(&self.selection[1]),
-            },
-        };
+        let mix = CellMix::dense(abar, (!full_graph).then_some(&self.selection));
         let logits = self.forward(x, mix, true);
         let mut loss = cross_entropy(&logits, y);
         if let Some(b) = &self.burden {
@@ -334,16 +325,7 @@ impl Search {
 
     /// Cross-entropy with every op of every edge mixed by `w` (train-mode BN).
     pub fn dense_loss(&self, w: &[Tensor; 2], x: &Tensor, y: &Tensor) -> Tensor {
-        let mix = CellMix {
-            normal: Mix::Dense {
-                w: &w[0],
-                live: None,
-            },
-            reduce: Mix::Dense {
-                w: &w[1],
-                live: None,
-            },
-        };
+        let mix = CellMix::dense(&w, None);
         cross_entropy(&self.forward(x, mix, true), y)
     }
 
@@ -447,24 +429,12 @@ impl Search {
     fn weight_step(&mut self, x: &Tensor, y: &Tensor) -> (Tensor, Tensor) {
         let logits = match self.cfg.algorithm {
             Algorithm::Nasp => {
-                let mix = CellMix {
-                    normal: Mix::Sparse(&self.selection[0]),
-                    reduce: Mix::Sparse(&self.selection[1]),
-                };
+                let mix = CellMix::sparse(&self.selection);
                 self.forward(x, mix, true)
             }
             Algorithm::Darts1 | Algorithm::Darts2 => {
                 let w = self.softmax_weights(true);
-                let mix = CellMix {
-                    normal: Mix::Dense {
-                        w: &w[0],
-                        live: None,
-                    },
-                    reduce: Mix::Dense {
-                        w: &w[1],
-                        live: None,
-                    },
-                };
+                let mix = CellMix::dense(&w, None);
                 self.forward(x, mix, true)
             }
         };
@@ -570,20 +540,8 @@ impl Search {
             for rows in &batches {
                 let (x, y) = data.gather(rows);
                 let mix = match self.cfg.algorithm {
-                    Algorithm::Nasp => CellMix {
-                        normal: Mix::Sparse(&self.selection[0]),
-                        reduce: Mix::Sparse(&self.selection[1]),
-                    },
-                    _ => CellMix {
-                        normal: Mix::Dense {
-                            w: &w[0],
-                            live: None,
-                        },
-                        reduce: Mix::Dense {
-                            w: &w[1],
-                            live: None,
-                        },
-                    },
+                    Algorithm::Nasp => CellMix::sparse(&self.selection),
+                    _ => CellMix::dense(&w, None),
                 };
                 let logits = self.forward(&x, mix, false);
                 let b = y.size()[0] as usize;

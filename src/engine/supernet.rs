@@ -29,6 +29,30 @@ pub struct CellMix<'a> {
     pub reduce: Mix<'a>,
 }
 
+impl<'a> CellMix<'a> {
+    /// Every op mixed by `w` (normal, reduce); with `live`, only Ā's ops keep their graph.
+    pub fn dense(w: &'a [Tensor; 2], live: Option<&'a [Selection; 2]>) -> Self {
+        CellMix {
+            normal: Mix::Dense {
+                w: &w[0],
+                live: live.map(|l| &l[0]),
+            },
+            reduce: Mix::Dense {
+                w: &w[1],
+                live: live.map(|l| &l[1]),
+            },
+        }
+    }
+
+    /// Only the ops Ā selects (normal, reduce).
+    pub fn sparse(sel: &'a [Selection; 2]) -> Self {
+        CellMix {
+            normal: Mix::Sparse(&sel[0]),
+            reduce: Mix::Sparse(&sel[1]),
+        }
+    }
+}
+
 enum Pre {
     Conv(ReluConvBn),
     Reduce(FactorizedReduce),
