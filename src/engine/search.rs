@@ -325,7 +325,7 @@ impl Search {
 
     /// Cross-entropy with every op of every edge mixed by `w` (train-mode BN).
     pub fn dense_loss(&self, w: &[Tensor; 2], x: &Tensor, y: &Tensor) -> Tensor {
-        let mix = CellMix::dense(&w, None);
+        let mix = CellMix::dense(w, None);
         cross_entropy(&self.forward(x, mix, true), y)
     }
 
