@@ -153,23 +153,26 @@ impl DeviceData {
     }
 
     /// Un-augmented validation batches (centre crop, no flip) for evaluation: at most
-    /// `max_batches` (0 = the whole split).
+    /// `max_batches` (0 = the whole split). One upload for all of them.
     pub fn eval_batches(&self, batch: usize, max_batches: usize) -> Vec<Tensor> {
-        let mut out = Vec::new();
-        let mut start = 0;
-        while start < self.n_valid && (max_batches == 0 || out.len() < max_batches) {
-            let len = batch.min(self.n_valid - start);
-            let rows: Vec<i64> = (start..start + len)
-                .flat_map(|i| [(self.n_train + i) as i64, PAD, PAD, 0])
-                .collect();
-            out.push(
-                Tensor::from_slice(&rows)
-                    .view([-1, 4])
-                    .to_device(self.device),
-            );
-            start += len;
+        let n = if max_batches == 0 {
+            self.n_valid
+        } else {
+            self.n_valid.min(batch * max_batches)
+        };
+        if n == 0 {
+            return Vec::new();
         }
-        out
+        let rows: Vec<i64> = (0..n)
+            .flat_map(|i| [(self.n_train + i) as i64, PAD, PAD, 0])
+            .collect();
+        let all = Tensor::from_slice(&rows)
+            .view([-1, 4])
+            .to_device(self.device);
+        (0..n)
+            .step_by(batch)
+            .map(|start| all.narrow(0, start as i64, batch.min(n - start) as i64))
+            .collect()
     }
 }
 
@@ -180,6 +183,21 @@ pub const IMAGE_PIXELS: usize = PIXELS;
 mod tests {
     use super::*;
     use crate::data::{augment_host, synthetic};
+
+    #[test]
+    fn eval_batches_cover_the_validation_split_once() {
+        let imgs = synthetic(12, 3);
+        let d = DeviceData::new(&imgs, 0.5, 32, Device::Cpu);
+        let sizes = |v: Vec<Tensor>| v.iter().map(|t| t.size()[0]).collect::<Vec<_>>();
+        assert_eq!(sizes(d.eval_batches(4, 0)), vec![4, 2]);
+        assert_eq!(sizes(d.eval_batches(4, 1)), vec![4]);
+        let all = d.eval_batches(4, 0);
+        let idx: Vec<i64> = all
+            .iter()
+            .flat_map(|t| Vec::<i64>::try_from(t.select(1, 0)).unwrap())
+            .collect();
+        assert_eq!(idx, (6..12).collect::<Vec<i64>>());
+    }
 
     #[test]
     fn tensor_augmentation_equals_host_reference() {
