@@ -61,7 +61,11 @@ impl ReluConvBn {
         }
     }
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        self.bn.forward_t(&x.relu().apply(&self.conv), train)
+        self.forward_relu(&x.relu(), train)
+    }
+    /// The same on an input that is already ReLU'd.
+    pub fn forward_relu(&self, xr: &Tensor, train: bool) -> Tensor {
+        self.bn.forward_t(&xr.apply(&self.conv), train)
     }
 }
 
@@ -82,7 +86,10 @@ impl FactorizedReduce {
         }
     }
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        let x = x.relu();
+        self.forward_relu(&x.relu(), train)
+    }
+    /// The same on an input that is already ReLU'd.
+    pub fn forward_relu(&self, x: &Tensor, train: bool) -> Tensor {
         let shifted = x
             .narrow(2, 1, x.size()[2] - 1)
             .narrow(3, 1, x.size()[3] - 1);
@@ -117,8 +124,27 @@ impl DilConv {
         }
     }
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        self.forward_relu(&x.relu(), train)
+    }
+    /// The same on an input that is already ReLU'd.
+    pub fn forward_relu(&self, xr: &Tensor, train: bool) -> Tensor {
         self.bn
-            .forward_t(&x.relu().apply(&self.dw).apply(&self.pw), train)
+            .forward_t(&xr.apply(&self.dw).apply(&self.pw), train)
+    }
+}
+
+/// An edge's input and, computed once and shared by every op that starts with a ReLU (on all the
+/// edges that read this state), its ReLU.
+/// The cache is filled on first use, in the grad mode of that moment: a caller that mixes
+/// `no_grad` users with autograd users fills it beforehand (see `Cell::forward`).
+pub struct Input<'a> {
+    pub x: &'a Tensor,
+    pub relu: &'a std::cell::OnceCell<Tensor>,
+}
+
+impl Input<'_> {
+    pub fn relu(&self) -> &Tensor {
+        self.relu.get_or_init(|| self.x.relu())
     }
 }
 
@@ -200,7 +226,8 @@ impl Op {
         matches!(self, Op::Zero { .. })
     }
 
-    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+    pub fn forward(&self, input: &Input, train: bool) -> Tensor {
+        let x = input.x;
         match self {
             Op::Zero { stride } => {
                 let sz = x.size();
@@ -217,11 +244,11 @@ impl Op {
                 bn.forward_t(&y, train)
             }
             Op::Identity => x.shallow_clone(),
-            Op::Reduce(fr) => fr.forward(x, train),
-            Op::Sep(ab) => ab[1].forward(&ab[0].forward(x, train), train),
-            Op::Dil(d) => d.forward(x, train),
-            Op::Conv(c) => c.forward(x, train),
-            Op::Conv31 { a, b, bn } => bn.forward_t(&x.relu().apply(a).apply(b), train),
+            Op::Reduce(fr) => fr.forward_relu(input.relu(), train),
+            Op::Sep(ab) => ab[1].forward(&ab[0].forward_relu(input.relu(), train), train),
+            Op::Dil(d) => d.forward_relu(input.relu(), train),
+            Op::Conv(c) => c.forward_relu(input.relu(), train),
+            Op::Conv31 { a, b, bn } => bn.forward_t(&input.relu().apply(a).apply(b), train),
         }
     }
 }

@@ -4,7 +4,9 @@ use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
 
 use crate::config::ModelConfig;
-use crate::engine::ops::{FactorizedReduce, Op, ReluConvBn};
+use std::cell::OnceCell;
+
+use crate::engine::ops::{FactorizedReduce, Input, Op, ReluConvBn};
 use crate::genotype::{CellType, OpLists, Selection, node_rows, num_edges};
 
 /// How a forward pass mixes the candidate ops of each edge.
@@ -82,14 +84,36 @@ struct Cell {
 impl Cell {
     fn forward(&self, s0: &Tensor, s1: &Tensor, mix: Mix, train: bool) -> Tensor {
         let mut states = vec![self.pre0.forward(s0, train), self.pre1.forward(s1, train)];
+        let mut relus: Vec<OnceCell<Tensor>> = vec![OnceCell::new(), OnceCell::new()];
+        // In the dense mix every state feeds ReLU-first ops, some of them under `no_grad`: make
+        // each state's ReLU up front, with autograd, once for all its out-edges.
+        let dense = matches!(mix, Mix::Dense { .. });
+        let weights = match mix {
+            Mix::Dense { w, .. } => Some(match &self.live_index {
+                Some(idx) => w.index_select(1, idx),
+                None => w.shallow_clone(),
+            }),
+            Mix::Sparse(_) => None,
+        };
         for n in 0..self.nodes {
             let rows = node_rows(n);
             let mut acc: Option<Tensor> = None;
             for (j, e) in rows.clone().enumerate() {
-                let x = &states[j];
-                let term = match mix {
-                    Mix::Sparse(sel) => sel.ops[e].map(|k| self.edges[e][k].forward(x, train)),
-                    Mix::Dense { w, live } => Some(self.dense_edge(e, x, w, live, train)),
+                if dense {
+                    let _ = relus[j].get_or_init(|| states[j].relu());
+                }
+                let input = Input {
+                    x: &states[j],
+                    relu: &relus[j],
+                };
+                let term = match (mix, &weights) {
+                    (Mix::Sparse(sel), _) => {
+                        sel.ops[e].map(|k| self.edges[e][k].forward(&input, train))
+                    }
+                    (Mix::Dense { live, .. }, Some(w)) => {
+                        Some(self.dense_edge(e, &input, w, live, train))
+                    }
+                    (Mix::Dense { .. }, None) => None,
                 };
                 if let Some(t) = term {
                     acc = Some(match acc {
@@ -104,14 +128,16 @@ impl Cell {
                 None => self.edges[rows.start][0].zero_like(&states[0], self.reduction),
             };
             states.push(out);
+            relus.push(OnceCell::new());
         }
         Tensor::cat(&states[2..], 1)
     }
 
+    /// `Σ_k w[e,k] · o_k(x)` over the ops that are not `none`; `w` holds only those columns.
     fn dense_edge(
         &self,
         e: usize,
-        x: &Tensor,
+        input: &Input,
         w: &Tensor,
         live: Option<&Selection>,
         train: bool,
@@ -123,29 +149,28 @@ impl Cell {
             .map(|&k| {
                 let op = &self.edges[e][k];
                 if live.is_none() || selected == Some(k) {
-                    op.forward(x, train)
+                    op.forward(input, train)
                 } else {
-                    tch::no_grad(|| op.forward(x, train))
+                    tch::no_grad(|| op.forward(input, train))
                 }
             })
             .collect();
-        let row = w.get(e as i64);
-        let row = match &self.live_index {
-            Some(idx) => row.index_select(0, idx),
-            None => row,
-        };
-        let stacked = Tensor::stack(&outs, 0);
-        (stacked * row.view([-1, 1, 1, 1, 1]).to_kind(x.kind())).sum_dim_intlist(0, false, None)
+        let mut row = w.get(e as i64).view([-1, 1, 1, 1, 1]);
+        if row.kind() != input.x.kind() {
+            row = row.to_kind(input.x.kind());
+        }
+        (Tensor::stack(&outs, 0) * row).sum_dim_intlist(0, false, None)
     }
 }
 
 impl Op {
     /// A zero tensor shaped like this edge's output for input `x`.
     fn zero_like(&self, x: &Tensor, reduction: bool) -> Tensor {
+        let relu = OnceCell::new();
         Op::Zero {
             stride: if reduction { 2 } else { 1 },
         }
-        .forward(x, false)
+        .forward(&Input { x, relu: &relu }, false)
     }
 }
 
