@@ -66,6 +66,8 @@ if on 5; then
   sleep 40
   pkill -TERM -f "^$bin search .*--run-dir $run5" || true
   sleep 15
+  # Whatever is still there after the checkpoint window (a very slow step) does not outlive us.
+  pkill -KILL -f "^$bin search .*--run-dir $run5" || true
   # The screen stream without escape sequences: what the resources pane and status showed.
   sed -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' "$run5/screen" | tr -s ' ' > "$run5/screen.txt"
   grep -o 'GPU[0-9] [^│]*\|proc [^│]*\|[0-9.]* ms/step\|TUI_EXIT=[0-9]*\|cuda:0' "$run5/screen.txt" | sort | uniq -c | sort -rn | head -12 | tee -a "$log"
