@@ -91,7 +91,16 @@ fn harness(answer_stop: bool) -> Harness {
     }
 }
 
-fn run_loop(h: &Harness, fps: u32) -> (i32, usize) {
+/// What one run of the UI loop left behind.
+struct Driven {
+    code: i32,
+    term: Terminal<TestBackend>,
+    app: App,
+    wall: Duration,
+}
+
+/// Runs the UI loop on an 80×24 `TestBackend` until it returns.
+fn drive(channels: &Channels, commands: &Sender<Command>, fps: u32) -> Driven {
     let theme = builtin("default").unwrap();
     let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
     let mut app = App::new(KeyMap::default());
@@ -101,15 +110,38 @@ fn run_loop(h: &Harness, fps: u32) -> (i32, usize) {
         glyphs: Glyphs::UNICODE,
         fps,
     };
-    let code = event_loop(
-        &mut term,
-        &mut app,
-        &h.channels,
-        &h.commands_tx,
-        view,
-        &|| start.elapsed(),
-    );
-    (code, term.get_frame().count())
+    let code = event_loop(&mut term, &mut app, channels, commands, view, &|| {
+        start.elapsed()
+    });
+    Driven {
+        code,
+        term,
+        app,
+        wall: start.elapsed(),
+    }
+}
+
+/// Channels for a loop fed by hand: the given input and worker-event receivers, no signals, no
+/// resource samples (their senders are returned to keep them open).
+fn hand_fed(
+    input: Receiver<TermEvent>,
+    events: Receiver<Event>,
+) -> (Channels, Sender<i32>, Sender<ResourceSample>) {
+    let (sig_tx, sig_rx) = unbounded();
+    let (res_tx, res_rx) = unbounded();
+    let ch = Channels {
+        input,
+        events,
+        signals: sig_rx,
+        resources: res_rx,
+        device: None,
+    };
+    (ch, sig_tx, res_tx)
+}
+
+fn run_loop(h: &Harness, fps: u32) -> (i32, usize) {
+    let mut d = drive(&h.channels, &h.commands_tx, fps);
+    (d.code, d.term.get_frame().count())
 }
 
 fn key(c: char) -> TermEvent {
@@ -167,8 +199,6 @@ fn worker_gone_keeps_the_ui_until_q_and_exits_1() {
 
     // A worker that fails: FAILED stays on screen until `q`, then exit 1.
     let (input_tx, input_rx) = unbounded();
-    let (_sig_tx, sig_rx) = unbounded();
-    let (_res_tx, res_rx) = unbounded();
     let (ev_tx, ev_rx) = unbounded();
     let (cmd_tx, _cmd_rx) = unbounded();
     ev_tx.send(Event::Started(fixtures::info(true))).unwrap();
@@ -183,27 +213,11 @@ fn worker_gone_keeps_the_ui_until_q_and_exits_1() {
         input_tx.send(key('q')).unwrap();
         input_tx
     });
-    let ch = Channels {
-        input: input_rx,
-        events: ev_rx,
-        signals: sig_rx,
-        resources: res_rx,
-        device: None,
-    };
-    let theme = builtin("default").unwrap();
-    let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
-    let mut app = App::new(KeyMap::default());
-    let start = Instant::now();
-    let view = View {
-        theme: &theme,
-        glyphs: Glyphs::UNICODE,
-        fps: 10,
-    };
-    let code = event_loop(&mut term, &mut app, &ch, &cmd_tx, view, &|| start.elapsed());
-    assert!(
-        start.elapsed() >= Duration::from_millis(250),
-        "waited for the user"
-    );
+    let (ch, _sig, _res) = hand_fed(input_rx, ev_rx);
+    let Driven {
+        code, term, wall, ..
+    } = drive(&ch, &cmd_tx, 10);
+    assert!(wall >= Duration::from_millis(250), "waited for the user");
     assert_eq!(code, 1);
     let _ = quitter.join();
     let screen = format!("{}", term.backend());
@@ -217,8 +231,6 @@ fn worker_gone_keeps_the_ui_until_q_and_exits_1() {
 fn frame_rate_is_capped_under_an_event_burst() {
     // 2000 events in a burst, then quit after 600 ms: at 10 fps that is at most ~8 frames.
     let (input_tx, input_rx) = unbounded();
-    let (_sig_tx, sig_rx) = unbounded();
-    let (_res_tx, res_rx) = unbounded();
     let (ev_tx, ev_rx) = unbounded();
     let (cmd_tx, _cmd_rx) = unbounded();
     ev_tx.send(Event::Started(fixtures::info(true))).unwrap();
@@ -239,24 +251,13 @@ fn frame_rate_is_capped_under_an_event_burst() {
         });
         (ev_tx, input_tx)
     });
-    let ch = Channels {
-        input: input_rx,
-        events: ev_rx,
-        signals: sig_rx,
-        resources: res_rx,
-        device: None,
-    };
-    let theme = builtin("default").unwrap();
-    let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
-    let mut app = App::new(KeyMap::default());
-    let start = Instant::now();
-    let view = View {
-        theme: &theme,
-        glyphs: Glyphs::UNICODE,
-        fps: 10,
-    };
-    let code = event_loop(&mut term, &mut app, &ch, &cmd_tx, view, &|| start.elapsed());
-    let wall = start.elapsed();
+    let (ch, _sig, _res) = hand_fed(input_rx, ev_rx);
+    let Driven {
+        code,
+        mut term,
+        app,
+        wall,
+    } = drive(&ch, &cmd_tx, 10);
     let frames = term.get_frame().count();
     let _ = feeder.join();
     assert_eq!(code, 0);
