@@ -166,6 +166,22 @@ fn child_of(parent: u32) -> Option<i32> {
     None
 }
 
+/// The process exited with `want`, the terminal is back on the normal screen, and a checkpoint
+/// was written on the way out.
+fn assert_clean_exit(t: &Tmux, exit_file: &Path, run_dir: &Path, want: &str) {
+    assert_eq!(wait_exit(exit_file, Duration::from_secs(60)), want);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        t.display("#{alternate_on}"),
+        "0",
+        "terminal left the alternate screen"
+    );
+    assert!(
+        !files_in(&run_dir.join("checkpoints")).is_empty(),
+        "a checkpoint was saved on the way out ({want})"
+    );
+}
+
 #[test]
 fn pause_resume_export_and_save_quit_in_tmux() {
     if !prerequisites() {
@@ -259,17 +275,7 @@ fn pause_resume_export_and_save_quit_in_tmux() {
         s.contains("save & quit") && s.contains("cancel")
     });
     t.keys(&["s"]);
-    assert_eq!(wait_exit(&exit_file, Duration::from_secs(60)), "EXIT=0");
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(
-        t.display("#{alternate_on}"),
-        "0",
-        "terminal left the alternate screen"
-    );
-    assert!(
-        !files_in(&run_dir.join("checkpoints")).is_empty(),
-        "save & quit wrote a checkpoint"
-    );
+    assert_clean_exit(&t, &exit_file, &run_dir, "EXIT=0");
     let log = std::fs::read_to_string(run_dir.join("log.txt")).unwrap_or_default();
     assert!(
         log.contains("ui thread cpu: "),
@@ -296,15 +302,5 @@ fn sighup_stops_cleanly_and_restores_the_terminal() {
         .status()
         .expect("kill");
     assert!(killed.success());
-    assert_eq!(wait_exit(&exit_file, Duration::from_secs(60)), "EXIT=130");
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(
-        t.display("#{alternate_on}"),
-        "0",
-        "terminal left the alternate screen"
-    );
-    assert!(
-        !files_in(&run_dir.join("checkpoints")).is_empty(),
-        "SIGHUP saved a checkpoint"
-    );
+    assert_clean_exit(&t, &exit_file, &run_dir, "EXIT=130");
 }
