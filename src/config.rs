@@ -406,6 +406,9 @@ impl Config {
                     ));
                 }
             }
+            if !list.is_empty() && list.iter().all(|n| n == "none") {
+                return Err(invalid(key, "needs at least one op other than \"none\""));
+            }
             if list.len() == 1 {
                 return Err(invalid(
                     key,
@@ -605,6 +608,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("train.batch_size"), "{e}");
+        let e = Config::load(None, &["model.normal_ops=[\"none\", \"none\"]".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("model.normal_ops") && e.contains("none"), "{e}");
         let e = Config::load(None, &["device=gpu".into()])
             .unwrap_err()
             .to_string();

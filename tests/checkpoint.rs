@@ -238,6 +238,25 @@ fn bad_checkpoints_are_named_with_the_reason() {
         text(&o)
     );
 
+    // Other data settings: the step counter would point into another epoch plan.
+    let o = tiny_search(
+        run.path(),
+        &[
+            "--resume",
+            run.path().to_str().unwrap(),
+            "--set",
+            "train.batch_size=16",
+            "--max-steps",
+            "4",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("batch") && text(&o).contains("config.toml"),
+        "{}",
+        text(&o)
+    );
+
     // Not a checkpoint at all.
     let empty = tempfile::tempdir().unwrap();
     let e = checkpoint::locate(empty.path()).unwrap_err().to_string();
@@ -346,4 +365,32 @@ fn export_round_trips_and_known_text_is_exact() {
     let want = "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])";
     assert_eq!(v2.to_string(), want);
     assert_eq!(Genotype::parse(want).unwrap(), v2);
+}
+
+/// Resuming from an older checkpoint of a run, then saving: the new save is the newest by time,
+/// `latest` names it, it survives pruning, and no existing checkpoint was removed before it
+/// was in place (a second save of step 3 gets its own name).
+#[test]
+fn resuming_from_an_older_checkpoint_keeps_the_new_saves() {
+    let run = make_run();
+    let older = run.path().join("checkpoints/ckpt-000000002");
+    let o = tiny_search(
+        run.path(),
+        &[
+            "--resume",
+            older.to_str().unwrap(),
+            "--max-steps",
+            "3",
+            "--set",
+            "checkpoint.keep=1",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let latest = std::fs::read_to_string(run.path().join("checkpoints/latest")).unwrap();
+    assert_eq!(latest.trim(), "ckpt-000000003.1");
+    let left = checkpoint::list(&run.path().join("checkpoints"));
+    assert_eq!(left, vec![run.path().join("checkpoints/ckpt-000000003.1")]);
+    let (dir, meta, note) = checkpoint::locate(run.path()).unwrap();
+    assert!(note.is_none());
+    assert_eq!((dir, meta.global_step), (left[0].clone(), 3));
 }

@@ -182,13 +182,18 @@ pub fn save(
         f.write_all(text.as_bytes()).map_err(werr(&path))?;
         f.sync_all().map_err(werr(&path))?;
         fsync_path(&tmp).map_err(werr(&tmp))?;
-        let dest = root.join(&name);
-        if dest.exists() {
-            fs::remove_dir_all(&dest).map_err(werr(&dest))?;
+        // A second save at the same step (e.g. `c`, then the epoch ends) gets its own name: an
+        // existing checkpoint is never removed before its successor is in place.
+        let (mut dest, mut final_name) = (root.join(&name), name.clone());
+        let mut k = 1;
+        while dest.exists() {
+            final_name = format!("{name}.{k}");
+            dest = root.join(&final_name);
+            k += 1;
         }
         fs::rename(&tmp, &dest).map_err(werr(&dest))?;
         fsync_path(&root).map_err(werr(&root))?;
-        write_latest(&root, &name)?;
+        write_latest(&root, &final_name)?;
         prune(&root, keep);
         Ok(dest)
     })();
@@ -212,9 +217,10 @@ fn write_latest(root: &Path, name: &str) -> Result<(), CheckpointError> {
     fsync_path(root).map_err(w)
 }
 
-/// Checkpoint directories under `root`, newest first.
+/// Checkpoint directories under `root`, newest first (by the time they were written, so a run
+/// resumed from an older checkpoint ranks its own new saves above the abandoned later ones).
 pub fn list(root: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(root)
+    let mut v: Vec<(std::time::SystemTime, PathBuf)> = fs::read_dir(root)
         .map(|it| {
             it.filter_map(Result::ok)
                 .map(|e| e.path())
@@ -224,12 +230,18 @@ pub fn list(root: &Path) -> Vec<PathBuf> {
                             .and_then(|n| n.to_str())
                             .is_some_and(|n| n.starts_with("ckpt-"))
                 })
+                .map(|p| {
+                    let t = fs::metadata(p.join(META))
+                        .and_then(|m| m.modified())
+                        .unwrap_or(std::time::UNIX_EPOCH);
+                    (t, p)
+                })
                 .collect()
         })
         .unwrap_or_default();
     v.sort();
     v.reverse();
-    v
+    v.into_iter().map(|(_, p)| p).collect()
 }
 
 fn prune(root: &Path, keep: usize) {
@@ -368,7 +380,36 @@ pub fn check_compatible(dir: &Path, meta: &Meta, cfg: &Config) -> Result<Config,
             format!("is from another model/space: {}", diff.join(", ")),
         ));
     }
+    // The data plan of an epoch (split, batches, image size) must be the one the checkpoint's
+    // step counter refers to.
+    let mut a = saved.data.clone();
+    let mut b = cfg.data.clone();
+    a.dir.clear();
+    b.dir.clear();
+    if a != b || saved.train.batch_size != cfg.train.batch_size || saved.seed != cfg.seed {
+        return Err(bad(
+            dir,
+            format!(
+                "was made with other data settings (data section, train.batch_size or seed): \
+                 checkpoint {:?}, batch {}, seed {}; config {:?}, batch {}, seed {}. Resume \
+                 with the run's own config.toml",
+                a, saved.train.batch_size, saved.seed, b, cfg.train.batch_size, cfg.seed
+            ),
+        ));
+    }
     Ok(saved)
+}
+
+/// The training settings (other than the batch size) that differ between a checkpoint and the
+/// config a resume uses: such a resume continues, but is no longer the same run.
+pub fn train_differences(saved: &Config, cfg: &Config) -> Vec<String> {
+    let a = toml::to_string(&saved.train).unwrap_or_default();
+    let b = toml::to_string(&cfg.train).unwrap_or_default();
+    a.lines()
+        .zip(b.lines())
+        .filter(|(x, y)| x != y)
+        .map(|(x, y)| format!("train.{x} → train.{y}"))
+        .collect()
 }
 
 /// Loads a verified checkpoint into `s` (built from a compatible config).

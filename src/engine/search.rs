@@ -303,12 +303,13 @@ impl Search {
 
     /// Gradient of the NASP architecture loss w.r.t. Ā (normal, reduce) and the loss.
     pub fn nasp_arch_grad(
-        &self,
+        &mut self,
         x: &Tensor,
         y: &Tensor,
         full_graph: bool,
     ) -> ([Tensor; 2], Tensor) {
-        let abar = self.selection_tensors();
+        // Ā was uploaded at the end of the previous step, while the queue was empty.
+        let abar = self.abar.take().unwrap_or_else(|| self.selection_tensors());
         let loss = self.nasp_arch_loss(&abar, x, y, full_graph);
         let g = Tensor::run_backward(&[&loss], &[&abar[0], &abar[1]], false, false);
         ([g[0].shallow_clone(), g[1].shallow_clone()], loss.detach())
@@ -376,6 +377,15 @@ impl Search {
                 }
             }
         });
+        // The virtual step's forward ran on the real model: its BN statistics stay (the reference
+        // keeps them); only the unrolled pass's are discarded below.
+        let bn_after_virtual: Vec<(Tensor, Tensor)> = tch::no_grad(|| {
+            saved
+                .iter()
+                .filter(|(_, v)| !v.requires_grad())
+                .map(|(_, v)| (v.copy(), v.shallow_clone()))
+                .collect()
+        });
         // 2. Unrolled validation loss: dα and v = ∇_w' L_val(w', α).
         let w = self.softmax_weights(false);
         let loss_v = self.dense_loss(&w, xv, yv);
@@ -385,6 +395,7 @@ impl Search {
         let (dalpha, v) = (&grads[..2], &grads[2..]);
         // The unrolled copy's weights and BN statistics are discarded.
         Search::restore_vars(&saved);
+        Search::restore_vars(&bn_after_virtual);
         // 3. Finite-difference Hessian-vector product on the train batch, r = 0.01/‖v‖.
         let sq: Vec<Tensor> = v
             .iter()

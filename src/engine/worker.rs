@@ -399,15 +399,24 @@ fn run(
     let resume = match &opts.resume {
         Some(p) => {
             let (ckpt, meta, note) = checkpoint::locate(p).map_err(|e| e.to_string())?;
-            cfg = checkpoint::check_compatible(&ckpt, &meta, &cfg)
-                .map(|saved| Config {
-                    train: cfg.train.clone(),
-                    checkpoint: cfg.checkpoint.clone(),
-                    ui: cfg.ui.clone(),
-                    device: cfg.device.clone(),
-                    ..saved
-                })
-                .map_err(|e| e.to_string())?;
+            let saved =
+                checkpoint::check_compatible(&ckpt, &meta, &cfg).map_err(|e| e.to_string())?;
+            let changed = checkpoint::train_differences(&saved, &cfg);
+            let mut note = note;
+            if !changed.is_empty() {
+                let text = format!(
+                    "resuming with changed training settings ({}): the run continues, but it is no longer the run the checkpoint came from",
+                    changed.join(", ")
+                );
+                note = Some(note.map_or(text.clone(), |n| format!("{n}; {text}")));
+            }
+            cfg = Config {
+                train: cfg.train.clone(),
+                checkpoint: cfg.checkpoint.clone(),
+                ui: cfg.ui.clone(),
+                device: cfg.device.clone(),
+                ..saved
+            };
             if let Some(n) = &note {
                 dir.log(&format!("[Warn] {n}"));
                 let _ = events.send(Event::Log {
