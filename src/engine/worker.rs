@@ -176,6 +176,15 @@ impl Loop<'_> {
                 .reshape([-1]),
         )
         .unwrap_or_default();
+        if vals.len() < 3 * self.pending.len() {
+            let n = self.pending.len();
+            self.pending.clear();
+            self.log(
+                Level::Error,
+                format!("could not read the loss figures of {n} step(s) from the device; they are missing from the meters"),
+            );
+            return;
+        }
         let le = self.s.cfg.train.log_every.max(1) as u64;
         let first_step = self.s.global_step - self.pending.len() as u64;
         for (i, (_, _, _, n)) in self.pending.iter().enumerate() {
