@@ -4,16 +4,36 @@
 //! to its `lib/` folder, and force `libtorch_cuda.so` into the NEEDED list: the linker's
 //! `--as-needed` would otherwise drop it (nothing references it directly) and CUDA would then be
 //! reported absent even on a GPU machine.
+//!
+//! It also compiles `csrc/multi_tensor.cpp` (the multi-tensor optimizer kernels) against the
+//! same libtorch's headers.
 use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=csrc/multi_tensor.cpp");
+    println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
     let Ok(libtorch) = std::env::var("LIBTORCH") else {
         println!("cargo:warning=LIBTORCH is not set: run scripts/setup.sh (or `make setup`) first");
         return;
     };
-    let lib = PathBuf::from(libtorch).join("lib");
+    let root = PathBuf::from(libtorch);
+    let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
+    cc::Build::new()
+        .cpp(true)
+        .file("csrc/multi_tensor.cpp")
+        .include(root.join("include"))
+        .include(root.join("include/torch/csrc/api/include"))
+        .flag("-std=c++17")
+        .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
+        .flag("-DGLOG_USE_GLOG_EXPORT")
+        .warnings(false)
+        .compile("nasp_multi_tensor");
+    let lib = root.join("lib");
+    println!("cargo:rustc-link-search=native={}", lib.display());
+    println!("cargo:rustc-link-lib=dylib=torch_cpu");
+    println!("cargo:rustc-link-lib=dylib=c10");
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
     if lib.join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed");

@@ -62,55 +62,85 @@ fn tiny(alg: &str) -> Config {
     ])
 }
 
+/// The NASP architecture pass (fused ops, autograd only through Ā's ops) against the reference
+/// pass (every op on its own edge, autograd through everything): same ∂L/∂Ā, and the same batch
+/// norm statistics recorded, in both search spaces.
 #[test]
 fn nasp_arch_gradient_equals_full_backward() {
-    let mut c = tiny("nasp");
-    c.model.space = nasp_tui::config::Space::Nasp;
-    let mut s = Search::new(&c, Device::Cpu, None).unwrap();
-    // A non-trivial A so the selection differs from the all-0.5 start.
-    tch::manual_seed(11);
-    for a in &s.arch {
-        tch::no_grad(|| {
-            let mut a = a.shallow_clone();
-            a.copy_(&Tensor::rand(a.size(), (Kind::Float, Device::Cpu)));
-        });
-    }
-    s.refresh_host_arch();
-    let x = Tensor::randn([8, 3, 8, 8], (Kind::Float, Device::Cpu));
-    let y = Tensor::randint(10, [8], (Kind::Int64, Device::Cpu));
-    // Same BN state for both passes: snapshot and restore variables between them.
-    let vars: Vec<(String, Tensor)> =
-        s.vs.variables()
-            .into_iter()
-            .map(|(k, v)| (k, v.copy()))
-            .collect();
-    let (fast, _) = s.nasp_arch_grad(&x, &y, false);
-    tch::no_grad(|| {
-        let live = s.vs.variables();
-        for (k, v) in &vars {
-            live[k].shallow_clone().copy_(v);
+    for space in [
+        nasp_tui::config::Space::Nasp,
+        nasp_tui::config::Space::Darts,
+    ] {
+        let mut c = tiny("nasp");
+        c.model.space = space;
+        let mut s = Search::new(&c, Device::Cpu, None).unwrap();
+        // A non-trivial A so the selection differs from the all-0.5 start.
+        tch::manual_seed(11);
+        for a in &s.arch {
+            tch::no_grad(|| {
+                let mut a = a.shallow_clone();
+                a.copy_(&Tensor::rand(a.size(), (Kind::Float, Device::Cpu)));
+            });
         }
-    });
-    let (full, _) = s.nasp_arch_grad(&x, &y, true);
-    for i in 0..2 {
-        let diff = (&fast[i] - &full[i]).norm().double_value(&[]);
-        let scale = full[i].norm().double_value(&[]);
-        assert!(scale > 0.0);
-        assert!(
-            diff / scale < 1e-4,
-            "cell {i}: relative error {}",
-            diff / scale
-        );
-        // Pruned edges still get gradient (they can re-enter the top two).
-        let g = ArchMatrix {
-            rows: 14,
-            cols: full[i].size()[1] as usize,
-            data: Vec::<f32>::try_from(full[i].reshape([-1])).unwrap(),
+        s.refresh_host_arch();
+        let x = Tensor::randn([8, 3, 8, 8], (Kind::Float, Device::Cpu));
+        let y = Tensor::randint(10, [8], (Kind::Int64, Device::Cpu));
+        // Same BN state for both passes: snapshot and restore variables between them.
+        let snapshot = |s: &Search| -> Vec<(String, Tensor)> {
+            let mut v: Vec<(String, Tensor)> =
+                s.vs.variables()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.copy()))
+                    .collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
         };
-        let dropped: Vec<usize> = (0..14)
-            .filter(|e| s.selection[i].ops[*e].is_none())
-            .collect();
-        assert!(dropped.iter().any(|e| g.row(*e).iter().any(|v| *v != 0.0)));
+        let before = snapshot(&s);
+        let (fast, _) = s.nasp_arch_grad(&x, &y, false);
+        let after_fast = snapshot(&s);
+        tch::no_grad(|| {
+            let live = s.vs.variables();
+            for (k, v) in &before {
+                live[k].shallow_clone().copy_(v);
+            }
+        });
+        let (full, _) = s.nasp_arch_grad(&x, &y, true);
+        let after_full = snapshot(&s);
+        let mut stats_moved = 0;
+        for (((k, f), (_, r)), (_, b)) in after_fast.iter().zip(&after_full).zip(&before) {
+            let diff = (f - r).abs().max().double_value(&[]);
+            assert!(
+                diff < 1e-4,
+                "{space:?} {k}: fused pass left {diff} off the reference"
+            );
+            if (r - b).abs().max().double_value(&[]) > 0.0 {
+                stats_moved += 1;
+            }
+        }
+        assert!(
+            stats_moved > 100,
+            "{space:?}: only {stats_moved} buffers updated"
+        );
+        for i in 0..2 {
+            let diff = (&fast[i] - &full[i]).norm().double_value(&[]);
+            let scale = full[i].norm().double_value(&[]);
+            assert!(scale > 0.0);
+            assert!(
+                diff / scale < 1e-4,
+                "{space:?} cell {i}: relative error {}",
+                diff / scale
+            );
+            // Pruned edges still get gradient (they can re-enter the top two).
+            let g = ArchMatrix {
+                rows: 14,
+                cols: full[i].size()[1] as usize,
+                data: Vec::<f32>::try_from(full[i].reshape([-1])).unwrap(),
+            };
+            let dropped: Vec<usize> = (0..14)
+                .filter(|e| s.selection[i].ops[*e].is_none())
+                .collect();
+            assert!(dropped.iter().any(|e| g.row(*e).iter().any(|v| *v != 0.0)));
+        }
     }
 }
 

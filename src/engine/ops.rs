@@ -1,53 +1,189 @@
-//! Candidate operations and the blocks they are made of (spec §1.4–1.5), built on `tch::nn`.
+//! Candidate operations and the blocks they are made of (spec §1.4–1.5).
+//!
+//! Weights are created through `tch::nn` (so names and initialisation are the usual ones) and
+//! kept as plain tensors, which lets [`Op::fuse`] lay the ops of several edges side by side:
+//! the NASP architecture step then runs each op type once for all the edges that read the same
+//! state, instead of once per edge (the step is bound by kernel launches on a GPU).
+
+use std::cell::OnceCell;
 
 use tch::Tensor;
-use tch::nn::{self, ModuleT};
+use tch::nn;
 
-fn bn(p: nn::Path, c: i64, affine: bool) -> nn::BatchNorm {
-    nn::batch_norm2d(
-        p,
-        c,
-        nn::BatchNormConfig {
-            affine,
-            ..Default::default()
-        },
-    )
+/// How batch norm treats one pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BnMode {
+    /// Batch statistics, running statistics updated (training).
+    Train,
+    /// Running statistics (evaluation).
+    Eval,
+    /// Batch statistics, running statistics left alone (a second pass over a batch whose
+    /// statistics another pass already recorded).
+    BatchOnly,
 }
 
-// A private constructor mirroring a conv layer's own arguments.
-#[allow(clippy::too_many_arguments)]
-fn conv(
-    p: nn::Path,
-    cin: i64,
-    cout: i64,
-    k: [i64; 2],
+impl BnMode {
+    pub fn of(train: bool) -> Self {
+        if train { BnMode::Train } else { BnMode::Eval }
+    }
+}
+
+const BN_MOMENTUM: f64 = 0.1;
+const BN_EPS: f64 = 1e-5;
+
+/// Concatenates `parts` along dim 0 into one new tensor and moves each part's storage into it,
+/// so the parts (parameters and buffers the optimizer and checkpoints know by name) and the
+/// fused tensor share memory from then on.
+fn fuse_storage(parts: &[&Tensor]) -> Result<Tensor, String> {
+    tch::no_grad(|| {
+        let fused = Tensor::f_cat(parts, 0).map_err(|e| format!("fusing weights: {e}"))?;
+        let mut offset = 0i64;
+        for p in parts {
+            let (size, stride) = (p.size(), p.stride());
+            let _ = p
+                .shallow_clone()
+                .f_set_source_tensor_storage_offset_(&fused, offset, size, stride)
+                .map_err(|e| format!("fusing weights: {e}"))?;
+            offset += p.numel() as i64;
+        }
+        Ok(fused)
+    })
+}
+
+/// A non-affine batch norm (every BN inside a cell is one).
+#[derive(Debug)]
+pub struct Bn {
+    mean: Tensor,
+    var: Tensor,
+}
+
+impl Bn {
+    fn new(p: nn::Path, c: i64) -> Self {
+        let b = nn::batch_norm2d(
+            p,
+            c,
+            nn::BatchNormConfig {
+                affine: false,
+                momentum: BN_MOMENTUM,
+                eps: BN_EPS,
+                ..Default::default()
+            },
+        );
+        Bn {
+            mean: b.running_mean,
+            var: b.running_var,
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor, mode: BnMode) -> Tensor {
+        let (mean, var) = match mode {
+            BnMode::BatchOnly => (None, None),
+            _ => (Some(&self.mean), Some(&self.var)),
+        };
+        x.batch_norm(
+            None::<&Tensor>,
+            None,
+            mean,
+            var,
+            mode != BnMode::Eval,
+            BN_MOMENTUM,
+            BN_EPS,
+            true,
+        )
+    }
+
+    fn fuse(parts: &[&Bn]) -> Result<Bn, String> {
+        Ok(Bn {
+            mean: fuse_storage(&parts.iter().map(|b| &b.mean).collect::<Vec<_>>())?,
+            var: fuse_storage(&parts.iter().map(|b| &b.var).collect::<Vec<_>>())?,
+        })
+    }
+}
+
+/// A bias-free 2-d convolution.
+#[derive(Debug)]
+pub struct Conv {
+    w: Tensor,
     stride: [i64; 2],
     pad: [i64; 2],
     dil: i64,
     groups: i64,
-) -> nn::Conv<[i64; 2]> {
-    let cfg = nn::ConvConfigND::<[i64; 2]> {
-        stride,
-        padding: pad,
-        dilation: [dil, dil],
-        groups,
-        bias: false,
-        ..Default::default()
-    };
-    nn::conv(p, cin, cout, k, cfg)
+}
+
+impl Conv {
+    // Mirrors a conv layer's own arguments.
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        p: nn::Path,
+        cin: i64,
+        cout: i64,
+        k: [i64; 2],
+        stride: [i64; 2],
+        pad: [i64; 2],
+        dil: i64,
+        groups: i64,
+    ) -> Self {
+        let cfg = nn::ConvConfigND::<[i64; 2]> {
+            stride,
+            padding: pad,
+            dilation: [dil, dil],
+            groups,
+            bias: false,
+            ..Default::default()
+        };
+        Conv {
+            w: nn::conv(p, cin, cout, k, cfg).ws,
+            stride,
+            pad,
+            dil,
+            groups,
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        x.conv2d(
+            &self.w,
+            None::<&Tensor>,
+            self.stride,
+            self.pad,
+            [self.dil, self.dil],
+            self.groups,
+        )
+    }
+
+    /// The convs of `parts.len()` edges as one. `shared_input`: the fused conv reads the one
+    /// input every edge reads (only for ungrouped convs); otherwise it reads the edges' inputs
+    /// side by side along channels. Either way its output is the edges' outputs side by side.
+    fn fuse(parts: &[&Conv], shared_input: bool) -> Result<Conv, String> {
+        let first = parts[0];
+        if shared_input && first.groups != 1 {
+            return Err("a grouped conv cannot read a shared input".into());
+        }
+        Ok(Conv {
+            w: fuse_storage(&parts.iter().map(|c| &c.w).collect::<Vec<_>>())?,
+            stride: first.stride,
+            pad: first.pad,
+            dil: first.dil,
+            groups: if shared_input {
+                1
+            } else {
+                first.groups * parts.len() as i64
+            },
+        })
+    }
 }
 
 /// ReLU → Conv(k×k) → BN.
 #[derive(Debug)]
 pub struct ReluConvBn {
-    conv: nn::Conv<[i64; 2]>,
-    bn: nn::BatchNorm,
+    conv: Conv,
+    bn: Bn,
 }
 
 impl ReluConvBn {
     pub fn new(p: nn::Path, cin: i64, cout: i64, k: i64, stride: i64, pad: i64) -> Self {
         ReluConvBn {
-            conv: conv(
+            conv: Conv::new(
                 &p / "conv",
                 cin,
                 cout,
@@ -57,59 +193,83 @@ impl ReluConvBn {
                 1,
                 1,
             ),
-            bn: bn(&p / "bn", cout, false),
+            bn: Bn::new(&p / "bn", cout),
         }
     }
-    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        self.forward_relu(&x.relu(), train)
+    pub fn forward(&self, x: &Tensor, mode: BnMode) -> Tensor {
+        self.forward_relu(&x.relu(), mode)
     }
     /// The same on an input that is already ReLU'd.
-    pub fn forward_relu(&self, xr: &Tensor, train: bool) -> Tensor {
-        self.bn.forward_t(&xr.apply(&self.conv), train)
+    pub fn forward_relu(&self, xr: &Tensor, mode: BnMode) -> Tensor {
+        self.bn.forward(&self.conv.forward(xr), mode)
+    }
+    fn fuse(parts: &[&ReluConvBn]) -> Result<Self, String> {
+        Ok(ReluConvBn {
+            conv: Conv::fuse(&parts.iter().map(|c| &c.conv).collect::<Vec<_>>(), true)?,
+            bn: Bn::fuse(&parts.iter().map(|c| &c.bn).collect::<Vec<_>>())?,
+        })
     }
 }
 
 /// ReLU, two 1×1 stride-2 convs (the second on the input shifted by one pixel), concat, BN.
 #[derive(Debug)]
 pub struct FactorizedReduce {
-    c1: nn::Conv<[i64; 2]>,
-    c2: nn::Conv<[i64; 2]>,
-    bn: nn::BatchNorm,
+    c1: Conv,
+    c2: Conv,
+    bn: Bn,
+    /// How many edges this holds side by side (1 unless fused).
+    copies: i64,
 }
 
 impl FactorizedReduce {
-    pub fn new(p: nn::Path, cin: i64, cout: i64, affine: bool) -> Self {
+    pub fn new(p: nn::Path, cin: i64, cout: i64) -> Self {
         FactorizedReduce {
-            c1: conv(&p / "c1", cin, cout / 2, [1, 1], [2, 2], [0, 0], 1, 1),
-            c2: conv(&p / "c2", cin, cout / 2, [1, 1], [2, 2], [0, 0], 1, 1),
-            bn: bn(&p / "bn", cout, affine),
+            c1: Conv::new(&p / "c1", cin, cout / 2, [1, 1], [2, 2], [0, 0], 1, 1),
+            c2: Conv::new(&p / "c2", cin, cout / 2, [1, 1], [2, 2], [0, 0], 1, 1),
+            bn: Bn::new(&p / "bn", cout),
+            copies: 1,
         }
     }
-    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        self.forward_relu(&x.relu(), train)
+    pub fn forward(&self, x: &Tensor, mode: BnMode) -> Tensor {
+        self.forward_relu(&x.relu(), mode)
     }
     /// The same on an input that is already ReLU'd.
-    pub fn forward_relu(&self, x: &Tensor, train: bool) -> Tensor {
-        let shifted = x
-            .narrow(2, 1, x.size()[2] - 1)
-            .narrow(3, 1, x.size()[3] - 1);
-        let y = Tensor::cat(&[x.apply(&self.c1), shifted.apply(&self.c2)], 1);
-        self.bn.forward_t(&y, train)
+    pub fn forward_relu(&self, x: &Tensor, mode: BnMode) -> Tensor {
+        let (h, w) = (x.size()[2], x.size()[3]);
+        let shifted = x.narrow(2, 1, h - 1).narrow(3, 1, w - 1);
+        let (a, b) = (self.c1.forward(x), self.c2.forward(&shifted));
+        let y = if self.copies == 1 {
+            Tensor::cat(&[a, b], 1)
+        } else {
+            // Each edge's halves next to each other: [edge][c1 | c2].
+            let sz = a.size();
+            let per = [sz[0], self.copies, sz[1] / self.copies, sz[2], sz[3]];
+            Tensor::cat(&[a.view(per), b.view(per)], 2).view([sz[0], 2 * sz[1], sz[2], sz[3]])
+        };
+        self.bn.forward(&y, mode)
+    }
+    fn fuse(parts: &[&FactorizedReduce]) -> Result<Self, String> {
+        Ok(FactorizedReduce {
+            c1: Conv::fuse(&parts.iter().map(|f| &f.c1).collect::<Vec<_>>(), true)?,
+            c2: Conv::fuse(&parts.iter().map(|f| &f.c2).collect::<Vec<_>>(), true)?,
+            bn: Bn::fuse(&parts.iter().map(|f| &f.bn).collect::<Vec<_>>())?,
+            copies: parts.len() as i64,
+        })
     }
 }
 
 /// ReLU → depthwise (dilated) conv → pointwise conv → BN.
 #[derive(Debug)]
 pub struct DilConv {
-    dw: nn::Conv<[i64; 2]>,
-    pw: nn::Conv<[i64; 2]>,
-    bn: nn::BatchNorm,
+    dw: Conv,
+    pw: Conv,
+    bn: Bn,
 }
 
 impl DilConv {
     pub fn new(p: nn::Path, c: i64, k: i64, stride: i64, pad: i64, dil: i64) -> Self {
         DilConv {
-            dw: conv(
+            dw: Conv::new(
                 &p / "dw",
                 c,
                 c,
@@ -119,36 +279,79 @@ impl DilConv {
                 dil,
                 c,
             ),
-            pw: conv(&p / "pw", c, c, [1, 1], [1, 1], [0, 0], 1, 1),
-            bn: bn(&p / "bn", c, false),
+            pw: Conv::new(&p / "pw", c, c, [1, 1], [1, 1], [0, 0], 1, 1),
+            bn: Bn::new(&p / "bn", c),
         }
     }
-    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        self.forward_relu(&x.relu(), train)
+    pub fn forward(&self, x: &Tensor, mode: BnMode) -> Tensor {
+        self.forward_relu(&x.relu(), mode)
     }
     /// The same on an input that is already ReLU'd.
-    pub fn forward_relu(&self, xr: &Tensor, train: bool) -> Tensor {
+    pub fn forward_relu(&self, xr: &Tensor, mode: BnMode) -> Tensor {
         self.bn
-            .forward_t(&xr.apply(&self.dw).apply(&self.pw), train)
+            .forward(&self.pw.forward(&self.dw.forward(xr)), mode)
+    }
+    fn fuse(parts: &[&DilConv]) -> Result<Self, String> {
+        Ok(DilConv {
+            dw: Conv::fuse(&parts.iter().map(|d| &d.dw).collect::<Vec<_>>(), false)?,
+            pw: Conv::fuse(&parts.iter().map(|d| &d.pw).collect::<Vec<_>>(), false)?,
+            bn: Bn::fuse(&parts.iter().map(|d| &d.bn).collect::<Vec<_>>())?,
+        })
     }
 }
 
-/// An edge's input and, computed once and shared by every op that starts with a ReLU (on all the
-/// edges that read this state), its ReLU.
-/// The cache is filled on first use, in the grad mode of that moment: a caller that mixes
-/// `no_grad` users with autograd users fills it beforehand (see `Cell::forward`).
+/// An op's input. The ReLU of `x` is computed once and shared by every op that starts with one
+/// (on all the edges that read this state); the cache is filled on first use, in the grad mode
+/// of that moment, so a caller that mixes `no_grad` users with autograd users keeps separate
+/// caches. For fused ops, `copies` > 1 and the per-edge forms hold `x` (or its ReLU) once per
+/// edge side by side along channels.
 pub struct Input<'a> {
     pub x: &'a Tensor,
-    pub relu: &'a std::cell::OnceCell<Tensor>,
+    relu: &'a OnceCell<Tensor>,
+    copies: i64,
+    x_each: OnceCell<Tensor>,
+    relu_each: OnceCell<Tensor>,
 }
 
-impl Input<'_> {
+impl<'a> Input<'a> {
+    /// The input of one edge.
+    pub fn new(x: &'a Tensor, relu: &'a OnceCell<Tensor>) -> Self {
+        Input::fused(x, relu, 1)
+    }
+
+    /// The input of `copies` fused edges that all read `x`.
+    pub fn fused(x: &'a Tensor, relu: &'a OnceCell<Tensor>, copies: i64) -> Self {
+        Input {
+            x,
+            relu,
+            copies,
+            x_each: OnceCell::new(),
+            relu_each: OnceCell::new(),
+        }
+    }
+
     pub fn relu(&self) -> &Tensor {
         self.relu.get_or_init(|| self.x.relu())
     }
+
+    fn x_each(&self) -> &Tensor {
+        if self.copies == 1 {
+            return self.x;
+        }
+        self.x_each
+            .get_or_init(|| self.x.repeat([1, self.copies, 1, 1]))
+    }
+
+    fn relu_each(&self) -> &Tensor {
+        if self.copies == 1 {
+            return self.relu();
+        }
+        self.relu_each
+            .get_or_init(|| self.relu().repeat([1, self.copies, 1, 1]))
+    }
 }
 
-/// One candidate operation on one edge.
+/// One candidate operation on one edge (or, fused, on several edges that read the same state).
 #[derive(Debug)]
 pub enum Op {
     /// `none`: a zero output (subsampled when the stride is 2).
@@ -158,7 +361,7 @@ pub enum Op {
         max: bool,
         k: i64,
         stride: i64,
-        bn: nn::BatchNorm,
+        bn: Bn,
     },
     /// `skip_connect` at stride 1.
     Identity,
@@ -171,11 +374,7 @@ pub enum Op {
     /// `conv 1x1` / `conv 3x3`.
     Conv(ReluConvBn),
     /// `conv_3x1_1x3`: ReLU → 1×3 conv → 3×1 conv → BN.
-    Conv31 {
-        a: nn::Conv<[i64; 2]>,
-        b: nn::Conv<[i64; 2]>,
-        bn: nn::BatchNorm,
-    },
+    Conv31 { a: Conv, b: Conv, bn: Bn },
 }
 
 impl Op {
@@ -186,7 +385,7 @@ impl Op {
             max,
             k,
             stride: s,
-            bn: bn(&p / "bn", c, false),
+            bn: Bn::new(&p / "bn", c),
         };
         Some(match name {
             "none" => Op::Zero { stride: s },
@@ -195,7 +394,7 @@ impl Op {
             "max_pool_7x7" => pool(true, 7),
             "avg_pool_3x3" => pool(false, 3),
             "skip_connect" if s == 1 => Op::Identity,
-            "skip_connect" => Op::Reduce(FactorizedReduce::new(&p / "fr", c, c, false)),
+            "skip_connect" => Op::Reduce(FactorizedReduce::new(&p / "fr", c, c)),
             "sep_conv_3x3" | "sep_3x3" => Op::Sep(Box::new([
                 DilConv::new(&p / "a", c, 3, s, 1, 1),
                 DilConv::new(&p / "b", c, 3, 1, 1, 1),
@@ -213,9 +412,9 @@ impl Op {
             "conv 1x1" => Op::Conv(ReluConvBn::new(&p / "c", c, c, 1, s, 0)),
             "conv 3x3" => Op::Conv(ReluConvBn::new(&p / "c", c, c, 3, s, 1)),
             "conv_3x1_1x3" => Op::Conv31 {
-                a: conv(&p / "a", c, c, [1, 3], [1, s], [0, 1], 1, 1),
-                b: conv(&p / "b", c, c, [3, 1], [s, 1], [1, 0], 1, 1),
-                bn: bn(&p / "bn", c, false),
+                a: Conv::new(&p / "a", c, c, [1, 3], [1, s], [0, 1], 1, 1),
+                b: Conv::new(&p / "b", c, c, [3, 1], [s, 1], [1, 0], 1, 1),
+                bn: Bn::new(&p / "bn", c),
             },
             _ => return None,
         })
@@ -226,29 +425,96 @@ impl Op {
         matches!(self, Op::Zero { .. })
     }
 
-    pub fn forward(&self, input: &Input, train: bool) -> Tensor {
-        let x = input.x;
+    /// The same op on every edge of `parts` (all built alike and reading the same state) as one
+    /// op whose output is theirs side by side along channels. The parts' weights and buffers
+    /// move into the fused op's tensors (shared memory), so both stay in step.
+    pub fn fuse(parts: &[&Op]) -> Result<Op, String> {
+        fn each<'a, T>(parts: &[&'a Op], f: impl Fn(&'a Op) -> Option<&'a T>) -> Vec<&'a T> {
+            parts.iter().filter_map(|o| f(o)).collect()
+        }
+        let Some(first) = parts.first() else {
+            return Err("nothing to fuse".into());
+        };
+        if !parts
+            .iter()
+            .all(|o| std::mem::discriminant(*o) == std::mem::discriminant(*first))
+        {
+            return Err("fused ops differ in kind".into());
+        }
+        Ok(match first {
+            Op::Zero { stride } => Op::Zero { stride: *stride },
+            Op::Identity => Op::Identity,
+            Op::Pool { max, k, stride, .. } => Op::Pool {
+                max: *max,
+                k: *k,
+                stride: *stride,
+                bn: Bn::fuse(&each(parts, |o| match o {
+                    Op::Pool { bn, .. } => Some(bn),
+                    _ => None,
+                }))?,
+            },
+            Op::Reduce(_) => Op::Reduce(FactorizedReduce::fuse(&each(parts, |o| match o {
+                Op::Reduce(f) => Some(f),
+                _ => None,
+            }))?),
+            Op::Sep(_) => {
+                let seps = each(parts, |o| match o {
+                    Op::Sep(ab) => Some(&**ab),
+                    _ => None,
+                });
+                let half =
+                    |i: usize| DilConv::fuse(&seps.iter().map(|ab| &ab[i]).collect::<Vec<_>>());
+                Op::Sep(Box::new([half(0)?, half(1)?]))
+            }
+            Op::Dil(_) => Op::Dil(DilConv::fuse(&each(parts, |o| match o {
+                Op::Dil(d) => Some(d),
+                _ => None,
+            }))?),
+            Op::Conv(_) => Op::Conv(ReluConvBn::fuse(&each(parts, |o| match o {
+                Op::Conv(c) => Some(c),
+                _ => None,
+            }))?),
+            Op::Conv31 { .. } => {
+                let (mut a, mut b, mut bn) = (vec![], vec![], vec![]);
+                for o in parts {
+                    if let Op::Conv31 { a: x, b: y, bn: z } = o {
+                        a.push(x);
+                        b.push(y);
+                        bn.push(z);
+                    }
+                }
+                Op::Conv31 {
+                    a: Conv::fuse(&a, true)?,
+                    b: Conv::fuse(&b, false)?,
+                    bn: Bn::fuse(&bn)?,
+                }
+            }
+        })
+    }
+
+    pub fn forward(&self, input: &Input, mode: BnMode) -> Tensor {
         match self {
             Op::Zero { stride } => {
+                let x = input.x;
                 let sz = x.size();
                 let (h, w) = ((sz[2] + stride - 1) / stride, (sz[3] + stride - 1) / stride);
-                Tensor::zeros([sz[0], sz[1], h, w], (x.kind(), x.device()))
+                Tensor::zeros([sz[0], sz[1] * input.copies, h, w], (x.kind(), x.device()))
             }
             Op::Pool { max, k, stride, bn } => {
-                let pad = k / 2;
+                let (x, pad) = (input.x_each(), k / 2);
                 let y = if *max {
                     x.max_pool2d([*k, *k], [*stride, *stride], [pad, pad], [1, 1], false)
                 } else {
                     x.avg_pool2d([*k, *k], [*stride, *stride], [pad, pad], false, false, None)
                 };
-                bn.forward_t(&y, train)
+                bn.forward(&y, mode)
             }
-            Op::Identity => x.shallow_clone(),
-            Op::Reduce(fr) => fr.forward_relu(input.relu(), train),
-            Op::Sep(ab) => ab[1].forward(&ab[0].forward_relu(input.relu(), train), train),
-            Op::Dil(d) => d.forward_relu(input.relu(), train),
-            Op::Conv(c) => c.forward_relu(input.relu(), train),
-            Op::Conv31 { a, b, bn } => bn.forward_t(&input.relu().apply(a).apply(b), train),
+            Op::Identity => input.x_each().shallow_clone(),
+            Op::Reduce(fr) => fr.forward_relu(input.relu(), mode),
+            Op::Sep(ab) => ab[1].forward(&ab[0].forward_relu(input.relu_each(), mode), mode),
+            Op::Dil(d) => d.forward_relu(input.relu_each(), mode),
+            Op::Conv(c) => c.forward_relu(input.relu(), mode),
+            Op::Conv31 { a, b, bn } => bn.forward(&b.forward(&a.forward(input.relu())), mode),
         }
     }
 }

@@ -22,33 +22,43 @@ impl Sgd {
         }
     }
 
-    /// One step with learning rate `lr`; `grads[i]` may be undefined.
+    /// One step with learning rate `lr`; `grads[i]` may be undefined. All defined parameters
+    /// are updated in a few multi-tensor launches.
     pub fn step(&mut self, params: &[Tensor], grads: &[Tensor], lr: f64) {
-        tch::no_grad(|| {
-            for ((p, g), buf) in params.iter().zip(grads).zip(self.buffers.iter_mut()) {
-                if !g.defined() {
-                    continue;
-                }
-                let d = if self.weight_decay != 0.0 {
-                    g + p * self.weight_decay
-                } else {
-                    g.shallow_clone()
-                };
-                let step = match buf {
-                    Some(b) => {
-                        let _ = b.g_mul_scalar_(self.momentum).g_add_(&d);
-                        b.shallow_clone()
-                    }
-                    None => {
-                        let b = d.detach().copy();
-                        *buf = Some(b.shallow_clone());
-                        b
-                    }
-                };
-                let mut p = p.shallow_clone();
-                let _ = p.g_sub_(&(step * lr));
+        // Parameters seen before (momentum buffer exists) and those seen for the first time.
+        let mut seen: [Vec<&Tensor>; 3] = [vec![], vec![], vec![]];
+        let mut fresh: [Vec<&Tensor>; 3] = [vec![], vec![], vec![]];
+        for ((p, g), buf) in params.iter().zip(grads).zip(self.buffers.iter_mut()) {
+            if !g.defined() {
+                continue;
             }
-        });
+            let list = if buf.is_some() { &mut seen } else { &mut fresh };
+            let b = buf.get_or_insert_with(|| tch::no_grad(|| p.zeros_like()));
+            list[0].push(p);
+            list[1].push(g);
+            list[2].push(b);
+        }
+        for (lists, first) in [(seen, false), (fresh, true)] {
+            if lists[0].is_empty() {
+                continue;
+            }
+            let r = ffi_call(|| unsafe {
+                ffi::nasp_sgd_step(
+                    ptrs(&lists[0]).as_ptr(),
+                    ptrs(&lists[1]).as_ptr(),
+                    ptrs(&lists[2]).as_ptr(),
+                    lists[0].len(),
+                    self.weight_decay,
+                    self.momentum,
+                    lr,
+                    first,
+                )
+            });
+            if let Err(e) = r {
+                report_fallback(&e);
+                sgd_reference(&lists, self.weight_decay, self.momentum, lr, first);
+            }
+        }
     }
 
     /// The momentum buffer that step `step` would read for `i` (zeros when none exists yet).
@@ -60,6 +70,84 @@ impl Sgd {
     }
 }
 
+/// The SGD update one tensor at a time (the multi-tensor kernels' fallback and test reference).
+fn sgd_reference(lists: &[Vec<&Tensor>; 3], wd: f64, mu: f64, lr: f64, first: bool) {
+    tch::no_grad(|| {
+        for ((p, g), b) in lists[0].iter().zip(&lists[1]).zip(&lists[2]) {
+            let d = if wd != 0.0 {
+                *g + *p * wd
+            } else {
+                g.shallow_clone()
+            };
+            let mut b = b.shallow_clone();
+            if first {
+                b.copy_(&d);
+            } else {
+                let _ = b.g_mul_scalar_(mu).g_add_(&d);
+            }
+            let mut p = p.shallow_clone();
+            let _ = p.g_sub_(&(b * lr));
+        }
+    });
+}
+
+/// The C++ side: `csrc/multi_tensor.cpp` (ATen's `_foreach_*` ops, which tch does not expose).
+mod ffi {
+    use std::os::raw::c_char;
+    use torch_sys::C_tensor;
+
+    unsafe extern "C" {
+        pub fn nasp_free_error(e: *mut c_char);
+        pub fn nasp_clip_grad_norm(
+            grads: *const *const C_tensor,
+            n: usize,
+            max_norm: f64,
+            total: *mut *mut C_tensor,
+        ) -> *mut c_char;
+        #[allow(clippy::too_many_arguments)]
+        pub fn nasp_sgd_step(
+            params: *const *const C_tensor,
+            grads: *const *const C_tensor,
+            bufs: *const *const C_tensor,
+            n: usize,
+            weight_decay: f64,
+            momentum: f64,
+            lr: f64,
+            first: bool,
+        ) -> *mut c_char;
+    }
+}
+
+fn ptrs(ts: &[&Tensor]) -> Vec<*const torch_sys::C_tensor> {
+    ts.iter().map(|t| t.as_ptr()).collect()
+}
+
+/// Runs one C++ call and turns its error message, if any, into an `Err`.
+fn ffi_call(f: impl FnOnce() -> *mut std::os::raw::c_char) -> Result<(), String> {
+    let e = f();
+    if e.is_null() {
+        return Ok(());
+    }
+    // SAFETY: a non-null result is a NUL-terminated string the C++ side allocated for us.
+    let msg = unsafe { std::ffi::CStr::from_ptr(e) }
+        .to_string_lossy()
+        .into_owned();
+    unsafe { ffi::nasp_free_error(e) };
+    Err(msg)
+}
+
+/// Set when the per-tensor fallback ran (the tests check it never does).
+static FALLBACK_USED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Says once (on stderr, which the TUI sends to the run's log) that the per-tensor path is used.
+fn report_fallback(e: &str) {
+    FALLBACK_USED.store(true, std::sync::atomic::Ordering::Relaxed);
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        eprintln!("multi-tensor optimizer kernels failed ({e}); using per-tensor updates")
+    });
+}
+
 /// Scales the defined gradients so that their global L2 norm is at most `max_norm` (computed on
 /// the device, no host synchronisation). Returns the norm as a 0-d tensor.
 pub fn clip_grad_norm(grads: &mut [Tensor], max_norm: f64) -> Option<Tensor> {
@@ -67,13 +155,34 @@ pub fn clip_grad_norm(grads: &mut [Tensor], max_norm: f64) -> Option<Tensor> {
     if defined.is_empty() {
         return None;
     }
-    let sq: Vec<Tensor> = defined.iter().map(|g| g.square().sum(g.kind())).collect();
+    let mut total: *mut torch_sys::C_tensor = std::ptr::null_mut();
+    let r = ffi_call(|| unsafe {
+        ffi::nasp_clip_grad_norm(ptrs(&defined).as_ptr(), defined.len(), max_norm, &mut total)
+    });
+    match r {
+        // SAFETY: on success the C++ side stored a new tensor that we now own.
+        Ok(()) if !total.is_null() => Some(unsafe { Tensor::from_ptr(total) }),
+        Ok(()) => None,
+        Err(e) => {
+            report_fallback(&e);
+            Some(clip_reference(grads, max_norm))
+        }
+    }
+}
+
+/// Gradient clipping one tensor at a time (fallback and test reference).
+fn clip_reference(grads: &mut [Tensor], max_norm: f64) -> Tensor {
+    let sq: Vec<Tensor> = grads
+        .iter()
+        .filter(|g| g.defined())
+        .map(|g| g.square().sum(g.kind()))
+        .collect();
     let total = Tensor::stack(&sq, 0).sum(tch::Kind::Float).sqrt();
     let coef = (max_norm / (&total + 1e-6)).clamp_max(1.0);
     for g in grads.iter_mut().filter(|g| g.defined()) {
         let _ = g.g_mul_(&coef);
     }
-    Some(total)
+    total
 }
 
 /// Adam with coupled (L2) weight decay, as PyTorch's `Adam(weight_decay=…)`.
@@ -155,6 +264,47 @@ mod tests {
         // buf = 0.9*0.6 + (0.5 + 0.094) = 1.134; p = 0.94 - 0.1134
         assert!((p.double_value(&[0]) - 0.8266).abs() < 1e-6);
         assert!(sgd.buffers[1].is_none());
+    }
+
+    /// The multi-tensor kernels against the per-tensor reference, over three steps (the first
+    /// creates the momentum buffers), with clipping in between.
+    #[test]
+    fn multi_tensor_kernels_match_the_per_tensor_reference() {
+        tch::manual_seed(3);
+        let shapes: [&[i64]; 4] = [&[4, 3, 3, 3], &[7], &[2, 5], &[1]];
+        let make = || -> Vec<Tensor> {
+            shapes
+                .iter()
+                .map(|s| Tensor::randn(*s, (tch::Kind::Float, tch::Device::Cpu)))
+                .collect()
+        };
+        let p0 = make();
+        let fast: Vec<Tensor> = p0.iter().map(|t| t.copy()).collect();
+        let slow: Vec<Tensor> = p0.iter().map(|t| t.copy()).collect();
+        let mut sgd = Sgd::new(fast.len(), 0.9, 3e-4);
+        let mut bufs: Vec<Tensor> = fast.iter().map(|t| t.zeros_like()).collect();
+        for step in 0..3 {
+            let g = make();
+            let mut g_fast: Vec<Tensor> = g.iter().map(|t| t.copy()).collect();
+            let mut g_slow: Vec<Tensor> = g.iter().map(|t| t.copy()).collect();
+            let n_fast = clip_grad_norm(&mut g_fast, 1.5).unwrap();
+            let n_slow = clip_reference(&mut g_slow, 1.5);
+            assert!((n_fast.double_value(&[]) - n_slow.double_value(&[])).abs() < 1e-4);
+            sgd.step(&fast, &g_fast, 0.05);
+            let lists = [
+                slow.iter().collect::<Vec<_>>(),
+                g_slow.iter().collect::<Vec<_>>(),
+                bufs.iter_mut().map(|b| &*b).collect::<Vec<_>>(),
+            ];
+            sgd_reference(&lists, 3e-4, 0.9, 0.05, step == 0);
+            for (a, b) in fast.iter().zip(&slow) {
+                let d = (a - b).abs().max().double_value(&[]);
+                assert!(d < 1e-6, "step {step}: {d}");
+            }
+            let moved = (&fast[0] - &p0[0]).abs().max().double_value(&[]);
+            assert!(moved > 1e-3);
+        }
+        assert!(!FALLBACK_USED.load(std::sync::atomic::Ordering::Relaxed));
     }
 
     #[test]

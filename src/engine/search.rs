@@ -50,6 +50,8 @@ pub struct Search {
     pub params: Vec<Tensor>,
     /// The VarStore name of each entry of `params` (keys the SGD buffers in checkpoints).
     pub param_names: Vec<String>,
+    /// For each entry of `params` that belongs to a candidate op: (reduction cell?, edge, op).
+    param_ops: Vec<Option<(bool, usize, usize)>>,
     pub sgd: Sgd,
     /// Architecture parameters (A for NASP, α for DARTS): normal, reduce.
     pub arch: [Tensor; 2],
@@ -116,6 +118,10 @@ impl Search {
                     .unwrap_or_default()
             })
             .collect();
+        let param_ops = param_names
+            .iter()
+            .map(|n| op_of_param(n, cfg.model.cells))
+            .collect();
         let sgd = Sgd::new(params.len(), cfg.train.momentum, cfg.train.weight_decay);
         let e = num_edges(cfg.model.nodes) as i64;
         let make = |k: usize| -> Tensor {
@@ -150,6 +156,7 @@ impl Search {
             net,
             params,
             param_names,
+            param_ops,
             sgd,
             host_arch: [ArchMatrix::filled(0, 0, 0.0), ArchMatrix::filled(0, 0, 0.0)],
             selection: [
@@ -436,6 +443,27 @@ impl Search {
         (out, loss_v.detach())
     }
 
+    /// ∂loss/∂w for every parameter; under NASP only the ops Ā selects take part, and the others
+    /// get an undefined gradient without being handed to autograd at all.
+    fn weight_grads(&self, loss: &Tensor) -> Vec<Tensor> {
+        if self.cfg.algorithm != Algorithm::Nasp {
+            return Tensor::run_backward(&[loss], &self.params, false, false);
+        }
+        let used: Vec<usize> = (0..self.params.len())
+            .filter(|&i| match self.param_ops[i] {
+                None => true,
+                Some((red, e, k)) => self.selection[usize::from(red)].ops.get(e) == Some(&Some(k)),
+            })
+            .collect();
+        let inputs: Vec<&Tensor> = used.iter().map(|&i| &self.params[i]).collect();
+        let got = Tensor::run_backward(&[loss], &inputs, false, false);
+        let mut grads: Vec<Tensor> = (0..self.params.len()).map(|_| Tensor::new()).collect();
+        for (i, g) in used.into_iter().zip(got) {
+            grads[i] = g;
+        }
+        grads
+    }
+
     /// Gradient step on the weights with the current architecture; returns (loss, #correct).
     fn weight_step(&mut self, x: &Tensor, y: &Tensor) -> (Tensor, Tensor) {
         let logits = match self.cfg.algorithm {
@@ -450,7 +478,7 @@ impl Search {
             }
         };
         let loss = cross_entropy(&logits, y);
-        let mut grads = Tensor::run_backward(&[&loss], &self.params, false, false);
+        let mut grads = self.weight_grads(&loss);
         clip_grad_norm(&mut grads, self.cfg.train.grad_clip);
         let lr = self.lr();
         self.sgd.step(&self.params, &grads, lr);
@@ -570,6 +598,19 @@ impl Search {
     }
 }
 
+/// `net.cells.<c>.edges.<e>.<k>.…` → (whether cell c is a reduction cell, e, k).
+fn op_of_param(name: &str, cells: usize) -> Option<(bool, usize, usize)> {
+    let rest = name.strip_prefix("net.cells.")?;
+    let mut parts = rest.split('.');
+    let c: usize = parts.next()?.parse().ok()?;
+    if parts.next()? != "edges" {
+        return None;
+    }
+    let e = parts.next()?.parse().ok()?;
+    let k = parts.next()?.parse().ok()?;
+    Some((crate::engine::supernet::is_reduction(c, cells), e, k))
+}
+
 /// Builds the weight store for a model config alone (for parameter counts and shapes).
 pub fn build_supernet(cfg: &Config, device: Device) -> Result<(VarStore, Supernet), String> {
     let vs = VarStore::new(device);
@@ -580,4 +621,53 @@ pub fn build_supernet(cfg: &Config, device: Device) -> Result<(VarStore, Superne
         10,
     )?;
     Ok((vs, net))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The NASP weight step asks autograd only for the parameters of Ā's ops; the gradients
+    /// must be exactly those of asking for every parameter.
+    #[test]
+    fn nasp_weight_grads_cover_every_parameter_the_step_uses() {
+        let sets: Vec<String> = [
+            "model.space=\"nasp\"",
+            "model.channels=4",
+            "model.cells=3",
+            "train.batch_size=4",
+            "data.image_size=8",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let cfg = Config::load(None, &sets).unwrap();
+        let mut s = Search::new(&cfg, Device::Cpu, None).unwrap();
+        tch::manual_seed(4);
+        for a in &s.arch {
+            tch::no_grad(|| {
+                a.shallow_clone()
+                    .copy_(&Tensor::rand(a.size(), (Kind::Float, Device::Cpu)));
+            });
+        }
+        s.refresh_host_arch();
+        let x = Tensor::randn([4, 3, 8, 8], (Kind::Float, Device::Cpu));
+        let y = Tensor::randint(10, [4], (Kind::Int64, Device::Cpu));
+        let loss = || cross_entropy(&s.forward(&x, CellMix::sparse(&s.selection), true), &y);
+        let all = Tensor::run_backward(&[&loss()], &s.params, false, false);
+        let ours = s.weight_grads(&loss());
+        let mut used = 0;
+        for (i, (a, b)) in all.iter().zip(&ours).enumerate() {
+            assert_eq!(a.defined(), b.defined(), "{}", s.param_names[i]);
+            if a.defined() {
+                used += 1;
+                assert!((a - b).abs().max().double_value(&[]) < 1e-6);
+            }
+        }
+        assert!(
+            used > 10 && used < s.params.len() / 2,
+            "{used} of {}",
+            s.params.len()
+        );
+    }
 }

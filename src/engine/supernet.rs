@@ -6,7 +6,7 @@ use tch::{Device, Kind, Tensor};
 use crate::config::ModelConfig;
 use std::cell::OnceCell;
 
-use crate::engine::ops::{FactorizedReduce, Input, Op, ReluConvBn};
+use crate::engine::ops::{BnMode, FactorizedReduce, Input, Op, ReluConvBn};
 use crate::genotype::{CellType, OpLists, Selection, node_rows, num_edges};
 
 /// How a forward pass mixes the candidate ops of each edge.
@@ -61,12 +61,22 @@ enum Pre {
 }
 
 impl Pre {
-    fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+    fn forward(&self, x: &Tensor, mode: BnMode) -> Tensor {
         match self {
-            Pre::Conv(c) => c.forward(x, train),
-            Pre::Reduce(r) => r.forward(x, train),
+            Pre::Conv(c) => c.forward(x, mode),
+            Pre::Reduce(r) => r.forward(x, mode),
         }
     }
+}
+
+/// The edges that leave one state, with their live ops fused (see [`Op::fuse`]).
+struct Group {
+    /// The state they read (0, 1: the cell inputs; 2 + n: node n).
+    src: usize,
+    /// Their edge indices and target nodes, in node order.
+    edges: Vec<(usize, usize)>,
+    /// One fused op per live op of the list, in list order.
+    ops: Vec<Op>,
 }
 
 struct Cell {
@@ -78,41 +88,50 @@ struct Cell {
     /// counts, so the weights row is used as is).
     live_ops: Vec<usize>,
     live_index: Option<Tensor>,
+    groups: Vec<Group>,
+    /// The edges of all groups in group order (rows of the mixing weights, gathered once).
+    group_rows: Tensor,
     nodes: usize,
 }
 
 impl Cell {
-    fn forward(&self, s0: &Tensor, s1: &Tensor, mix: Mix, train: bool) -> Tensor {
-        let mut states = vec![self.pre0.forward(s0, train), self.pre1.forward(s1, train)];
+    fn preprocess(&self, s0: &Tensor, s1: &Tensor, mode: BnMode) -> Vec<Tensor> {
+        vec![self.pre0.forward(s0, mode), self.pre1.forward(s1, mode)]
+    }
+
+    /// The mixing weights restricted to the ops that are not `none`.
+    fn live_columns(&self, w: &Tensor) -> Tensor {
+        match &self.live_index {
+            Some(idx) => w.index_select(1, idx),
+            None => w.shallow_clone(),
+        }
+    }
+
+    fn forward(&self, s0: &Tensor, s1: &Tensor, mix: Mix, mode: BnMode) -> Tensor {
+        match mix {
+            Mix::Dense { w, live: Some(sel) } => self.forward_fused(s0, s1, w, sel, mode),
+            _ => self.forward_edges(s0, s1, mix, mode),
+        }
+    }
+
+    /// Edge by edge: the sparse mix, and the dense mix with autograd through every op (DARTS).
+    fn forward_edges(&self, s0: &Tensor, s1: &Tensor, mix: Mix, mode: BnMode) -> Tensor {
+        let mut states = self.preprocess(s0, s1, mode);
         let mut relus: Vec<OnceCell<Tensor>> = vec![OnceCell::new(), OnceCell::new()];
-        // In the dense mix every state feeds ReLU-first ops, some of them under `no_grad`: make
-        // each state's ReLU up front, with autograd, once for all its out-edges.
-        let dense = matches!(mix, Mix::Dense { .. });
         let weights = match mix {
-            Mix::Dense { w, .. } => Some(match &self.live_index {
-                Some(idx) => w.index_select(1, idx),
-                None => w.shallow_clone(),
-            }),
+            Mix::Dense { w, .. } => Some(self.live_columns(w)),
             Mix::Sparse(_) => None,
         };
         for n in 0..self.nodes {
             let rows = node_rows(n);
             let mut acc: Option<Tensor> = None;
             for (j, e) in rows.clone().enumerate() {
-                if dense {
-                    let _ = relus[j].get_or_init(|| states[j].relu());
-                }
-                let input = Input {
-                    x: &states[j],
-                    relu: &relus[j],
-                };
+                let input = Input::new(&states[j], &relus[j]);
                 let term = match (mix, &weights) {
                     (Mix::Sparse(sel), _) => {
-                        sel.ops[e].map(|k| self.edges[e][k].forward(&input, train))
+                        sel.ops[e].map(|k| self.edges[e][k].forward(&input, mode))
                     }
-                    (Mix::Dense { live, .. }, Some(w)) => {
-                        Some(self.dense_edge(e, &input, w, live, train))
-                    }
+                    (Mix::Dense { .. }, Some(w)) => Some(self.dense_edge(e, &input, w, mode)),
                     (Mix::Dense { .. }, None) => None,
                 };
                 if let Some(t) = term {
@@ -134,32 +153,87 @@ impl Cell {
     }
 
     /// `Σ_k w[e,k] · o_k(x)` over the ops that are not `none`; `w` holds only those columns.
-    fn dense_edge(
-        &self,
-        e: usize,
-        input: &Input,
-        w: &Tensor,
-        live: Option<&Selection>,
-        train: bool,
-    ) -> Tensor {
-        let selected = live.and_then(|s| s.ops[e]);
+    fn dense_edge(&self, e: usize, input: &Input, w: &Tensor, mode: BnMode) -> Tensor {
         let outs: Vec<Tensor> = self
             .live_ops
             .iter()
-            .map(|&k| {
-                let op = &self.edges[e][k];
-                if live.is_none() || selected == Some(k) {
-                    op.forward(input, train)
-                } else {
-                    tch::no_grad(|| op.forward(input, train))
-                }
-            })
+            .map(|&k| self.edges[e][k].forward(input, mode))
             .collect();
         let mut row = w.get(e as i64).view([-1, 1, 1, 1, 1]);
         if row.kind() != input.x.kind() {
             row = row.to_kind(input.x.kind());
         }
         (Tensor::stack(&outs, 0) * row).sum_dim_intlist(0, false, None)
+    }
+
+    /// The NASP architecture pass: every op on every edge mixed by Ā, with autograd to Ā and,
+    /// through the ops Ā selects, to the states (∂L/∂Ā needs every op's output; the unselected
+    /// ops' gradients are multiplied by Ā = 0). Each group runs its fused ops once without
+    /// autograd (recording batch-norm statistics, as a per-edge pass would); each selected op
+    /// runs again on its own with autograd, as a term of value zero that carries the gradient.
+    fn forward_fused(
+        &self,
+        s0: &Tensor,
+        s1: &Tensor,
+        w: &Tensor,
+        sel: &Selection,
+        mode: BnMode,
+    ) -> Tensor {
+        let mut states = self.preprocess(s0, s1, mode);
+        let w = self.live_columns(&w.index_select(0, &self.group_rows));
+        let k = self.live_ops.len() as i64;
+        let mut acc: Vec<Option<Tensor>> = (0..self.nodes).map(|_| None).collect();
+        let mut row = 0i64;
+        let second = match mode {
+            BnMode::Eval => BnMode::Eval,
+            _ => BnMode::BatchOnly,
+        };
+        for g in &self.groups {
+            let x = &states[g.src];
+            let e = g.edges.len() as i64;
+            let outs: Vec<Tensor> = tch::no_grad(|| {
+                let relu = OnceCell::new();
+                let input = Input::fused(x, &relu, e);
+                g.ops.iter().map(|op| op.forward(&input, mode)).collect()
+            });
+            let kind = outs[0].kind();
+            let outs: Vec<Tensor> = outs
+                .into_iter()
+                .map(|o| if o.kind() == kind { o } else { o.to_kind(kind) })
+                .collect();
+            let sz = outs[0].size();
+            let stacked = Tensor::stack(&outs, 0).view([k, sz[0], e, sz[1] / e, sz[2], sz[3]]);
+            let mut wg = w
+                .narrow(0, row, e)
+                .transpose(0, 1)
+                .reshape([k, 1, e, 1, 1, 1]);
+            if wg.kind() != kind {
+                wg = wg.to_kind(kind);
+            }
+            let mixed = (stacked * wg).sum_dim_intlist(0, false, None);
+            let relu = OnceCell::new();
+            let input = Input::new(x, &relu);
+            for (i, &(edge, node)) in g.edges.iter().enumerate() {
+                let value = mixed.select(1, i as i64);
+                let t = match sel.ops[edge].map(|o| &self.edges[edge][o]) {
+                    Some(op) if !op.is_zero() => {
+                        let o = op.forward(&input, second);
+                        value + (&o - o.detach())
+                    }
+                    _ => value,
+                };
+                acc[node] = Some(match acc[node].take() {
+                    None => t,
+                    Some(a) => a + t,
+                });
+            }
+            row += e;
+            // Node src − 1 has now received all its inputs.
+            if let Some(out) = g.src.checked_sub(1).and_then(|n| acc.get_mut(n)?.take()) {
+                states.push(out);
+            }
+        }
+        Tensor::cat(&states[2..], 1)
     }
 }
 
@@ -170,8 +244,29 @@ impl Op {
         Op::Zero {
             stride: if reduction { 2 } else { 1 },
         }
-        .forward(&Input { x, relu: &relu }, false)
+        .forward(&Input::new(x, &relu), BnMode::Eval)
     }
+}
+
+/// Groups the edges of a cell by the state they read and fuses each live op across them.
+fn make_groups(edges: &[Vec<Op>], live_ops: &[usize], nodes: usize) -> Result<Vec<Group>, String> {
+    (0..=nodes)
+        .map(|src| {
+            let list: Vec<(usize, usize)> = (0..nodes)
+                .filter(|n| src <= n + 1)
+                .map(|n| (node_rows(n).start + src, n))
+                .collect();
+            let ops = live_ops
+                .iter()
+                .map(|&k| Op::fuse(&list.iter().map(|&(e, _)| &edges[e][k]).collect::<Vec<_>>()))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Group {
+                src,
+                edges: list,
+                ops,
+            })
+        })
+        .collect()
 }
 
 /// The search network.
@@ -221,7 +316,7 @@ impl Supernet {
             }
             let cp = p / "cells" / i;
             let pre0 = if prev_reduction {
-                Pre::Reduce(FactorizedReduce::new(&cp / "pre0", c_pp, c_cur, false))
+                Pre::Reduce(FactorizedReduce::new(&cp / "pre0", c_pp, c_cur))
             } else {
                 Pre::Conv(ReluConvBn::new(&cp / "pre0", c_pp, c_cur, 1, 1, 0))
             };
@@ -248,8 +343,16 @@ impl Supernet {
                 Tensor::from_slice(&live_ops.iter().map(|k| *k as i64).collect::<Vec<_>>())
                     .to_device(p.device())
             });
+            let groups = make_groups(&edges, &live_ops, m.nodes)?;
+            let rows: Vec<i64> = groups
+                .iter()
+                .flat_map(|g| g.edges.iter().map(|&(e, _)| e as i64))
+                .collect();
+            let group_rows = Tensor::from_slice(&rows).to_device(p.device());
             cells.push(Cell {
                 reduction,
+                groups,
+                group_rows,
                 pre0,
                 pre1,
                 edges,
@@ -283,7 +386,7 @@ impl Supernet {
             } else {
                 mix.normal
             };
-            let out = cell.forward(&s0, &s1, m, train);
+            let out = cell.forward(&s0, &s1, m, BnMode::of(train));
             s0 = s1;
             s1 = out;
         }
@@ -305,7 +408,7 @@ impl Supernet {
             let (mut s0, mut s1) = (stem.shallow_clone(), stem);
             let mut out = Vec::new();
             for cell in &self.cells {
-                let o = cell.forward(&s0, &s1, Mix::Sparse(&sel), false);
+                let o = cell.forward(&s0, &s1, Mix::Sparse(&sel), BnMode::Eval);
                 out.push(o.size());
                 s0 = s1;
                 s1 = o;

@@ -1,0 +1,93 @@
+// Multi-tensor optimizer kernels for nasp-tui: the weight step's gradient clipping and SGD update
+// over every parameter in a handful of launches (ATen's `_foreach_*` ops), where one op per
+// parameter would cost thousands of small kernel launches per step. tch exposes no `_foreach_*`
+// op, so these few lines call them through ATen.
+//
+// Tensors cross the boundary as `at::Tensor*` (what tch's C API hands out). Every function
+// returns nullptr on success, or an error message to release with `nasp_free_error`; no C++
+// exception crosses into Rust.
+
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/core/grad_mode.h>
+#include <ATen/ops/_foreach_add.h>
+#include <ATen/ops/_foreach_copy.h>
+#include <ATen/ops/_foreach_mul.h>
+#include <ATen/ops/_foreach_norm.h>
+#include <ATen/ops/clamp_max.h>
+#include <ATen/ops/linalg_vector_norm.h>
+#include <ATen/ops/stack.h>
+
+#include <cstring>
+#include <exception>
+#include <vector>
+
+namespace {
+
+std::vector<at::Tensor> gather(at::Tensor *const *ts, size_t n) {
+  std::vector<at::Tensor> out;
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) out.push_back(*ts[i]);
+  return out;
+}
+
+char *error_text(const char *what) {
+  size_t len = std::strlen(what);
+  char *e = new char[len + 1];
+  std::memcpy(e, what, len + 1);
+  return e;
+}
+
+template <typename F>
+char *guarded(F f) {
+  try {
+    at::NoGradGuard no_grad;
+    f();
+    return nullptr;
+  } catch (const std::exception &e) {
+    return error_text(e.what());
+  } catch (...) {
+    return error_text("unknown C++ exception");
+  }
+}
+
+}  // namespace
+
+extern "C" {
+
+void nasp_free_error(char *e) { delete[] e; }
+
+// Scales `grads` in place so that their global L2 norm is at most `max_norm`; `*total` receives
+// a new 0-d tensor holding the norm before scaling (release it as any tch tensor).
+char *nasp_clip_grad_norm(at::Tensor *const *grads, size_t n, double max_norm,
+                          at::Tensor **total) {
+  return guarded([&] {
+    auto g = gather(grads, n);
+    auto norms = at::_foreach_norm(g, 2);
+    at::Tensor norm = at::linalg_vector_norm(at::stack(norms), 2);
+    at::Tensor coef = at::clamp_max(max_norm / (norm + 1e-6), 1.0);
+    at::_foreach_mul_(g, coef);
+    *total = new at::Tensor(norm);
+  });
+}
+
+// SGD with momentum and coupled weight decay on lists of equal length:
+// d = g + wd·p; buf = d (first) or μ·buf + d; p -= lr·buf.
+char *nasp_sgd_step(at::Tensor *const *params, at::Tensor *const *grads, at::Tensor *const *bufs,
+                    size_t n, double weight_decay, double momentum, double lr, bool first) {
+  return guarded([&] {
+    auto p = gather(params, n);
+    auto g = gather(grads, n);
+    auto b = gather(bufs, n);
+    std::vector<at::Tensor> d = weight_decay != 0.0 ? at::_foreach_add(g, p, weight_decay) : g;
+    if (first) {
+      at::_foreach_copy_(b, d);
+    } else {
+      at::_foreach_mul_(b, momentum);
+      at::_foreach_add_(b, d);
+    }
+    at::_foreach_add_(p, b, -lr);
+  });
+}
+
+}  // extern "C"
