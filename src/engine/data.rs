@@ -152,13 +152,14 @@ impl DeviceData {
         self.gather(&plan.valid.narrow(0, s as i64 * vb, vb))
     }
 
-    /// Un-augmented validation batches (centre crop, no flip) for evaluation: at most
-    /// `max_batches` (0 = the whole split). One upload for all of them.
-    pub fn eval_batches(&self, batch: usize, max_batches: usize) -> Vec<Tensor> {
-        let n = if max_batches == 0 {
+    /// Un-augmented validation images (centre crop, no flip) for evaluation: the first `limit`
+    /// (0 = the whole split) in chunks of `chunk`. One upload for all of them.
+    pub fn eval_batches(&self, limit: usize, chunk: usize) -> Vec<Tensor> {
+        let batch = chunk.max(1);
+        let n = if limit == 0 {
             self.n_valid
         } else {
-            self.n_valid.min(batch * max_batches)
+            self.n_valid.min(limit)
         };
         if n == 0 {
             return Vec::new();
@@ -189,9 +190,10 @@ mod tests {
         let imgs = synthetic(12, 3);
         let d = DeviceData::new(&imgs, 0.5, 32, Device::Cpu);
         let sizes = |v: Vec<Tensor>| v.iter().map(|t| t.size()[0]).collect::<Vec<_>>();
-        assert_eq!(sizes(d.eval_batches(4, 0)), vec![4, 2]);
-        assert_eq!(sizes(d.eval_batches(4, 1)), vec![4]);
-        let all = d.eval_batches(4, 0);
+        assert_eq!(sizes(d.eval_batches(0, 4)), vec![4, 2]);
+        assert_eq!(sizes(d.eval_batches(4, 4)), vec![4]);
+        assert_eq!(sizes(d.eval_batches(5, 2)), vec![2, 2, 1]);
+        let all = d.eval_batches(0, 4);
         let idx: Vec<i64> = all
             .iter()
             .flat_map(|t| Vec::<i64>::try_from(t.select(1, 0)).unwrap())

@@ -26,6 +26,9 @@ fn op_params_c12(name: &str) -> f64 {
     }
 }
 
+/// Images per forward pass in evaluation (at least the training batch).
+const EVAL_CHUNK: usize = 256;
+
 /// Figures of one step, as device tensors (read on the host only at the logging rate).
 pub struct StepOut {
     pub loss: Tensor,
@@ -570,7 +573,11 @@ impl Search {
                 acc: f64::NAN,
             };
         };
-        let batches = data.eval_batches(self.cfg.train.batch_size, max_batches);
+        // `max_batches` training-size batches' worth of images, in larger chunks (evaluation
+        // keeps no graph; fewer, larger launches on a GPU). Eval-mode BN makes the result
+        // independent of the chunking.
+        let batch = self.cfg.train.batch_size;
+        let batches = data.eval_batches(batch * max_batches, batch.max(EVAL_CHUNK));
         let w = self.softmax_weights(true);
         let (loss_sum, correct_sum, n) = tch::no_grad(|| {
             let mut loss_sum = Tensor::zeros([], (Kind::Float, self.device));
