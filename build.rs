@@ -5,14 +5,15 @@
 //! `--as-needed` would otherwise drop it (nothing references it directly) and CUDA would then be
 //! reported absent even on a GPU machine.
 //!
-//! It also compiles `csrc/multi_tensor.cpp` (the multi-tensor optimizer kernels) against the
-//! same libtorch's headers.
+//! It also compiles `csrc/` (the multi-tensor optimizer kernels, the profiler hook of `bench
+//! --profile`) against the same libtorch's headers.
 use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=csrc/multi_tensor.cpp");
+    println!("cargo:rerun-if-changed=csrc/profile.cpp");
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
     let Ok(libtorch) = std::env::var("LIBTORCH") else {
         println!("cargo:warning=LIBTORCH is not set: run scripts/setup.sh (or `make setup`) first");
@@ -23,6 +24,7 @@ fn main() {
     cc::Build::new()
         .cpp(true)
         .file("csrc/multi_tensor.cpp")
+        .file("csrc/profile.cpp")
         .include(root.join("include"))
         .include(root.join("include/torch/csrc/api/include"))
         .flag("-std=c++17")

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod checkpoint;
 pub mod data;
+pub mod native;
 pub mod ops;
 pub mod optim;
 pub mod search;

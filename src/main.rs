@@ -95,6 +95,9 @@ struct BenchArgs {
     /// Also run this PyTorch peer script (../shared/bench/peer_step.py) at the same sizes.
     #[arg(long)]
     peer: Option<PathBuf>,
+    /// Profile the timed steps (libtorch profiler) and print where the device time goes.
+    #[arg(long)]
+    profile: bool,
     /// Print one JSON line per algorithm (used for the per-algorithm child processes).
     #[arg(long, hide = true)]
     child: bool,
@@ -338,7 +341,7 @@ fn bench_cmd(a: &BenchArgs) -> Result<i32, Usage> {
     }
     if a.child {
         for alg in algos {
-            match bench::run(&cfg, alg, device, a.steps, a.warmup) {
+            match bench::run(&cfg, alg, device, a.steps, a.warmup, a.profile) {
                 Ok(r) => println!("{}", serde_json::to_string(&r).unwrap_or_default()),
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -373,6 +376,9 @@ fn bench_cmd(a: &BenchArgs) -> Result<i32, Usage> {
             .arg(a.steps.to_string())
             .arg("--warmup")
             .arg(a.warmup.to_string());
+        if a.profile {
+            cmd.arg("--profile");
+        }
         if let Some(c) = &a.config.config {
             cmd.arg("--config").arg(c);
         }
@@ -402,6 +408,10 @@ fn bench_cmd(a: &BenchArgs) -> Result<i32, Usage> {
                         .map(|g| format!("  peak GPU {g:.0} MB"))
                         .unwrap_or_default()
                 );
+                if let Some(p) = &r.profile {
+                    print!("{p}");
+                    println!();
+                }
                 results.push(r);
             }
             None => {

@@ -19,6 +19,9 @@ pub struct BenchResult {
     pub images_per_s: f64,
     pub peak_rss_mb: f64,
     pub peak_gpu_mb: Option<f64>,
+    /// With `--profile`: device time per kernel over the timed steps (see `native::profile_end`).
+    #[serde(default)]
+    pub profile: Option<String>,
 }
 
 fn sync(device: Device) {
@@ -27,13 +30,15 @@ fn sync(device: Device) {
     }
 }
 
-/// Runs `warmup` + `steps` steps of `algorithm` with random batches of the config's size.
+/// Runs `warmup` + `steps` steps of `algorithm` with random batches of the config's size; with
+/// `profile`, the timed steps run under the libtorch profiler (which slows them down).
 pub fn run(
     cfg: &Config,
     algorithm: Algorithm,
     device: Device,
     steps: usize,
     warmup: usize,
+    profile: bool,
 ) -> Result<BenchResult, String> {
     let mut cfg = cfg.clone();
     cfg.algorithm = algorithm;
@@ -55,8 +60,12 @@ pub fn run(
     let pid = std::process::id();
     let mut peak_gpu: Option<f64> = None;
     let mut times = Vec::with_capacity(steps);
+    let mut summary = None;
     for i in 0..warmup + steps {
         sync(device);
+        if profile && i == warmup {
+            crate::engine::native::profile_begin(device.is_cuda())?;
+        }
         let t0 = Instant::now();
         let out = s.step_on(&xt, &yt, &xv, &yv);
         // Reading the loss is what a real run does at its logging rate; here it also makes the
@@ -81,6 +90,10 @@ pub fn run(
             }
         }
     }
+    if profile {
+        let text = crate::engine::native::profile_end(None, 30)?;
+        summary = Some(format!("{text}  (over {steps} steps)"));
+    }
     times.sort_by(f64::total_cmp);
     let median = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
     Ok(BenchResult {
@@ -92,5 +105,6 @@ pub fn run(
         images_per_s: b as f64 * 1000.0 / median,
         peak_rss_mb: crate::gpu::peak_rss_bytes().unwrap_or(0) as f64 / 1048576.0,
         peak_gpu_mb: peak_gpu,
+        profile: summary,
     })
 }

@@ -3,6 +3,8 @@
 
 use tch::Tensor;
 
+use crate::engine::native;
+
 /// SGD with momentum (no dampening, no Nesterov) and coupled weight decay, as PyTorch's.
 /// A parameter whose gradient is undefined this step is left alone entirely: no decay, no
 /// momentum drift (NASP's unselected ops).
@@ -42,18 +44,7 @@ impl Sgd {
             if lists[0].is_empty() {
                 continue;
             }
-            let r = ffi_call(|| unsafe {
-                ffi::nasp_sgd_step(
-                    ptrs(&lists[0]).as_ptr(),
-                    ptrs(&lists[1]).as_ptr(),
-                    ptrs(&lists[2]).as_ptr(),
-                    lists[0].len(),
-                    self.weight_decay,
-                    self.momentum,
-                    lr,
-                    first,
-                )
-            });
+            let r = native::sgd_step(&lists, self.weight_decay, self.momentum, lr, first);
             if let Err(e) = r {
                 report_fallback(&e);
                 sgd_reference(&lists, self.weight_decay, self.momentum, lr, first);
@@ -91,51 +82,6 @@ fn sgd_reference(lists: &[Vec<&Tensor>; 3], wd: f64, mu: f64, lr: f64, first: bo
     });
 }
 
-/// The C++ side: `csrc/multi_tensor.cpp` (ATen's `_foreach_*` ops, which tch does not expose).
-mod ffi {
-    use std::os::raw::c_char;
-    use torch_sys::C_tensor;
-
-    unsafe extern "C" {
-        pub fn nasp_free_error(e: *mut c_char);
-        pub fn nasp_clip_grad_norm(
-            grads: *const *const C_tensor,
-            n: usize,
-            max_norm: f64,
-            total: *mut *mut C_tensor,
-        ) -> *mut c_char;
-        #[allow(clippy::too_many_arguments)]
-        pub fn nasp_sgd_step(
-            params: *const *const C_tensor,
-            grads: *const *const C_tensor,
-            bufs: *const *const C_tensor,
-            n: usize,
-            weight_decay: f64,
-            momentum: f64,
-            lr: f64,
-            first: bool,
-        ) -> *mut c_char;
-    }
-}
-
-fn ptrs(ts: &[&Tensor]) -> Vec<*const torch_sys::C_tensor> {
-    ts.iter().map(|t| t.as_ptr()).collect()
-}
-
-/// Runs one C++ call and turns its error message, if any, into an `Err`.
-fn ffi_call(f: impl FnOnce() -> *mut std::os::raw::c_char) -> Result<(), String> {
-    let e = f();
-    if e.is_null() {
-        return Ok(());
-    }
-    // SAFETY: a non-null result is a NUL-terminated string the C++ side allocated for us.
-    let msg = unsafe { std::ffi::CStr::from_ptr(e) }
-        .to_string_lossy()
-        .into_owned();
-    unsafe { ffi::nasp_free_error(e) };
-    Err(msg)
-}
-
 /// Set when the per-tensor fallback ran (the tests check it never does).
 static FALLBACK_USED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -155,14 +101,8 @@ pub fn clip_grad_norm(grads: &mut [Tensor], max_norm: f64) -> Option<Tensor> {
     if defined.is_empty() {
         return None;
     }
-    let mut total: *mut torch_sys::C_tensor = std::ptr::null_mut();
-    let r = ffi_call(|| unsafe {
-        ffi::nasp_clip_grad_norm(ptrs(&defined).as_ptr(), defined.len(), max_norm, &mut total)
-    });
-    match r {
-        // SAFETY: on success the C++ side stored a new tensor that we now own.
-        Ok(()) if !total.is_null() => Some(unsafe { Tensor::from_ptr(total) }),
-        Ok(()) => None,
+    match native::clip_grad_norm(&defined, max_norm) {
+        Ok(total) => Some(total),
         Err(e) => {
             report_fallback(&e);
             Some(clip_reference(grads, max_norm))

@@ -1,0 +1,116 @@
+//! The few libtorch entry points tch does not expose, compiled from `csrc/` by build.rs: ATen's
+//! multi-tensor (`_foreach_*`) ops for the optimizer, and the Kineto profiler for `bench
+//! --profile`. Every call returns an error message instead of throwing.
+
+use std::ffi::{CStr, CString};
+use std::os::raw::{c_char, c_int};
+
+use tch::Tensor;
+use torch_sys::C_tensor;
+
+unsafe extern "C" {
+    fn nasp_free_error(e: *mut c_char);
+    fn nasp_clip_grad_norm(
+        grads: *const *const C_tensor,
+        n: usize,
+        max_norm: f64,
+        total: *mut *mut C_tensor,
+    ) -> *mut c_char;
+    #[allow(clippy::too_many_arguments)]
+    fn nasp_sgd_step(
+        params: *const *const C_tensor,
+        grads: *const *const C_tensor,
+        bufs: *const *const C_tensor,
+        n: usize,
+        weight_decay: f64,
+        momentum: f64,
+        lr: f64,
+        first: bool,
+    ) -> *mut c_char;
+    fn nasp_profile_begin(cuda: bool) -> *mut c_char;
+    fn nasp_profile_end(trace: *const c_char, top: c_int, summary: *mut *mut c_char)
+    -> *mut c_char;
+}
+
+fn ptrs(ts: &[&Tensor]) -> Vec<*const C_tensor> {
+    ts.iter().map(|t| t.as_ptr()).collect()
+}
+
+/// Takes ownership of a string the C++ side allocated (null → None).
+fn take_text(e: *mut c_char) -> Option<String> {
+    if e.is_null() {
+        return None;
+    }
+    // SAFETY: non-null results are NUL-terminated strings allocated by csrc/ for the caller.
+    let text = unsafe { CStr::from_ptr(e) }.to_string_lossy().into_owned();
+    unsafe { nasp_free_error(e) };
+    Some(text)
+}
+
+fn check(e: *mut c_char) -> Result<(), String> {
+    take_text(e).map_or(Ok(()), Err)
+}
+
+/// Scales `grads` in place so that their global L2 norm is at most `max_norm`; returns the norm
+/// before scaling (a 0-d device tensor; no host synchronisation).
+pub fn clip_grad_norm(grads: &[&Tensor], max_norm: f64) -> Result<Tensor, String> {
+    let mut total: *mut C_tensor = std::ptr::null_mut();
+    let p = ptrs(grads);
+    // SAFETY: the pointers are live tch tensors for the duration of the call.
+    check(unsafe { nasp_clip_grad_norm(p.as_ptr(), p.len(), max_norm, &mut total) })?;
+    if total.is_null() {
+        return Err("no norm returned".into());
+    }
+    // SAFETY: on success the C++ side stored a new tensor that we now own.
+    Ok(unsafe { Tensor::from_ptr(total) })
+}
+
+/// SGD with momentum and coupled weight decay over `lists` = [params, grads, momentum buffers]:
+/// d = g + wd·p; buf = d (first) or μ·buf + d; p −= lr·buf.
+pub fn sgd_step(
+    lists: &[Vec<&Tensor>; 3],
+    weight_decay: f64,
+    momentum: f64,
+    lr: f64,
+    first: bool,
+) -> Result<(), String> {
+    let n = lists[0].len();
+    if lists[1].len() != n || lists[2].len() != n {
+        return Err("parameter, gradient and buffer lists differ in length".into());
+    }
+    let (p, g, b) = (ptrs(&lists[0]), ptrs(&lists[1]), ptrs(&lists[2]));
+    // SAFETY: as above; the lists have equal length.
+    check(unsafe {
+        nasp_sgd_step(
+            p.as_ptr(),
+            g.as_ptr(),
+            b.as_ptr(),
+            n,
+            weight_decay,
+            momentum,
+            lr,
+            first,
+        )
+    })
+}
+
+/// Starts the libtorch profiler (host ops, and device kernels with `cuda`).
+pub fn profile_begin(cuda: bool) -> Result<(), String> {
+    // SAFETY: no arguments to keep alive.
+    check(unsafe { nasp_profile_begin(cuda) })
+}
+
+/// Stops the profiler: a table of the `top` kernels by device time, and a Chrome trace written
+/// to `trace` when given.
+pub fn profile_end(trace: Option<&std::path::Path>, top: usize) -> Result<String, String> {
+    let path = CString::new(
+        trace
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut summary: *mut c_char = std::ptr::null_mut();
+    // SAFETY: `path` outlives the call; `summary` receives a string we then own.
+    check(unsafe { nasp_profile_end(path.as_ptr(), top as c_int, &mut summary) })?;
+    Ok(take_text(summary).unwrap_or_default())
+}
