@@ -13,8 +13,9 @@
 # nasp/darts1/darts2; and the bf16 effect. Each phase has a time limit; the whole script stays
 # under 8 minutes. With $OUT set, the log is also written to $OUT/gpu-check.log.
 #
-# PHASES selects phases (default "1 2 3 4 5"): 1 search, 2 full epoch, 3 bench, 4 bf16, 5 the TUI
-# itself on the GPU (inside `script`, a pseudo-terminal), whose resources pane must show the GPU.
+# PHASES selects phases (default "1 2 3 4 5"): 1 search, 2 full epochs, 3 bench, 4 bf16, 5 the
+# TUI itself on the GPU (inside `script`, a pseudo-terminal), whose resources pane must show the
+# GPU; 6 (not by default) `bench --profile`, the device time per kernel of a NASP step.
 # NVML_TEST_BIN may name the library's test binary to also run its GPU-only NVML test.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -61,6 +62,8 @@ done
 on 3 && say "== 3. bench nasp / darts1 / darts2 on one supernet (C=16, 8 cells, DARTS's 7 ops without none, batch 64)"
 on 3 && run 130 "$bin" bench --config configs/cifar10-nasp-darts.toml --algo nasp,darts1,darts2 --steps 10 --warmup 3
 on 3 && run 60 "$bin" bench --config configs/cifar10-nasp.toml --algo nasp --steps 20 --warmup 5
+on 6 && say "== 6. where the device time of a NASP step goes (libtorch profiler, 12-op space)"
+on 6 && run 60 "$bin" bench --config configs/cifar10-nasp.toml --algo nasp --steps 5 --warmup 6 --profile
 on 4 && say "== 4. bf16 autocast (precision = bf16), same supernet"
 on 4 && run 60 "$bin" bench --config configs/cifar10-nasp-darts.toml --set precision='"bf16"' --algo nasp,darts1 --steps 10 --warmup 3
 if on 5; then

@@ -92,7 +92,22 @@ impl Bn {
         )
     }
 
-    fn fuse(parts: &[&Bn]) -> Result<Bn, String> {
+    /// Channels `start..start + len` of this batch norm (views: updates reach this one).
+    pub fn slice(&self, start: i64, len: i64) -> Bn {
+        Bn {
+            mean: self.mean.narrow(0, start, len),
+            var: self.var.narrow(0, start, len),
+        }
+    }
+
+    /// Channels this batch norm normalises.
+    pub fn channels(&self) -> i64 {
+        self.mean.size()[0]
+    }
+
+    /// The batch norms of `parts` as one over their channels side by side; the parts' buffers
+    /// move into it (shared memory).
+    pub fn fuse(parts: &[&Bn]) -> Result<Bn, String> {
         Ok(Bn {
             mean: fuse_storage(&parts.iter().map(|b| &b.mean).collect::<Vec<_>>())?,
             var: fuse_storage(&parts.iter().map(|b| &b.var).collect::<Vec<_>>())?,
@@ -235,18 +250,20 @@ impl FactorizedReduce {
     }
     /// The same on an input that is already ReLU'd.
     pub fn forward_relu(&self, x: &Tensor, mode: BnMode) -> Tensor {
+        self.bn.forward(&self.pre_bn(x), mode)
+    }
+    fn pre_bn(&self, x: &Tensor) -> Tensor {
         let (h, w) = (x.size()[2], x.size()[3]);
         let shifted = x.narrow(2, 1, h - 1).narrow(3, 1, w - 1);
         let (a, b) = (self.c1.forward(x), self.c2.forward(&shifted));
-        let y = if self.copies == 1 {
+        if self.copies == 1 {
             Tensor::cat(&[a, b], 1)
         } else {
             // Each edge's halves next to each other: [edge][c1 | c2].
             let sz = a.size();
             let per = [sz[0], self.copies, sz[1] / self.copies, sz[2], sz[3]];
             Tensor::cat(&[a.view(per), b.view(per)], 2).view([sz[0], 2 * sz[1], sz[2], sz[3]])
-        };
-        self.bn.forward(&y, mode)
+        }
     }
     fn fuse(parts: &[&FactorizedReduce]) -> Result<Self, String> {
         Ok(FactorizedReduce {
@@ -288,8 +305,11 @@ impl DilConv {
     }
     /// The same on an input that is already ReLU'd.
     pub fn forward_relu(&self, xr: &Tensor, mode: BnMode) -> Tensor {
-        self.bn
-            .forward(&self.pw.forward(&self.dw.forward(xr)), mode)
+        self.bn.forward(&self.pre_bn(xr), mode)
+    }
+    /// What the BN normalises: pointwise(depthwise(xr)).
+    fn pre_bn(&self, xr: &Tensor) -> Tensor {
+        self.pw.forward(&self.dw.forward(xr))
     }
     fn fuse(parts: &[&DilConv]) -> Result<Self, String> {
         Ok(DilConv {
@@ -493,28 +513,69 @@ impl Op {
     }
 
     pub fn forward(&self, input: &Input, mode: BnMode) -> Tensor {
-        match self {
-            Op::Zero { stride } => {
+        match (self, self.final_bn()) {
+            (Op::Zero { stride }, _) => {
                 let x = input.x;
                 let sz = x.size();
                 let (h, w) = ((sz[2] + stride - 1) / stride, (sz[3] + stride - 1) / stride);
                 Tensor::zeros([sz[0], sz[1] * input.copies, h, w], (x.kind(), x.device()))
             }
-            Op::Pool { max, k, stride, bn } => {
-                let (x, pad) = (input.x_each(), k / 2);
+            (Op::Identity, _) => input.x_each().shallow_clone(),
+            (_, Some(bn)) => match self.pre_bn(input, mode) {
+                Some(y) => bn.forward(&y, mode),
+                None => input.x_each().shallow_clone(),
+            },
+            (_, None) => input.x_each().shallow_clone(),
+        }
+    }
+
+    /// The op's last batch norm (every op but `none` and the stride-1 skip ends with one).
+    pub fn final_bn(&self) -> Option<&Bn> {
+        match self {
+            Op::Zero { .. } | Op::Identity => None,
+            Op::Pool { bn, .. } | Op::Conv31 { bn, .. } => Some(bn),
+            Op::Reduce(fr) => Some(&fr.bn),
+            Op::Sep(ab) => Some(&ab[1].bn),
+            Op::Dil(d) => Some(&d.bn),
+            Op::Conv(c) => Some(&c.bn),
+        }
+    }
+
+    /// Replaces the last batch norm (see [`Op::final_bn`]); a no-op for ops without one.
+    pub fn set_final_bn(&mut self, new: Bn) {
+        match self {
+            Op::Zero { .. } | Op::Identity => {}
+            Op::Pool { bn, .. } | Op::Conv31 { bn, .. } => *bn = new,
+            Op::Reduce(fr) => fr.bn = new,
+            Op::Sep(ab) => ab[1].bn = new,
+            Op::Dil(d) => d.bn = new,
+            Op::Conv(c) => c.bn = new,
+        }
+    }
+
+    /// The input of the op's last batch norm (`None` for ops without one). A fused pool pools
+    /// the shared input once and then repeats it for each edge.
+    pub fn pre_bn(&self, input: &Input, mode: BnMode) -> Option<Tensor> {
+        Some(match self {
+            Op::Zero { .. } | Op::Identity => return None,
+            Op::Pool { max, k, stride, .. } => {
+                let (x, pad) = (input.x, k / 2);
                 let y = if *max {
                     x.max_pool2d([*k, *k], [*stride, *stride], [pad, pad], [1, 1], false)
                 } else {
                     x.avg_pool2d([*k, *k], [*stride, *stride], [pad, pad], false, false, None)
                 };
-                bn.forward(&y, mode)
+                if input.copies == 1 {
+                    y
+                } else {
+                    y.repeat([1, input.copies, 1, 1])
+                }
             }
-            Op::Identity => input.x_each().shallow_clone(),
-            Op::Reduce(fr) => fr.forward_relu(input.relu(), mode),
-            Op::Sep(ab) => ab[1].forward(&ab[0].forward_relu(input.relu_each(), mode), mode),
-            Op::Dil(d) => d.forward_relu(input.relu_each(), mode),
-            Op::Conv(c) => c.forward_relu(input.relu(), mode),
-            Op::Conv31 { a, b, bn } => bn.forward(&b.forward(&a.forward(input.relu())), mode),
-        }
+            Op::Reduce(fr) => fr.pre_bn(input.relu()),
+            Op::Sep(ab) => ab[1].pre_bn(&ab[0].forward_relu(input.relu_each(), mode).relu()),
+            Op::Dil(d) => d.pre_bn(input.relu_each()),
+            Op::Conv(c) => c.conv.forward(input.relu()),
+            Op::Conv31 { a, b, .. } => b.forward(&a.forward(input.relu())),
+        })
     }
 }

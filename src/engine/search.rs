@@ -27,7 +27,7 @@ fn op_params_c12(name: &str) -> f64 {
 }
 
 /// Images per forward pass in evaluation (at least the training batch).
-const EVAL_CHUNK: usize = 256;
+const EVAL_CHUNK: usize = 512;
 
 /// Figures of one step, as device tensors (read on the host only at the logging rate).
 pub struct StepOut {

@@ -6,7 +6,7 @@ use tch::{Device, Kind, Tensor};
 use crate::config::ModelConfig;
 use std::cell::OnceCell;
 
-use crate::engine::ops::{BnMode, FactorizedReduce, Input, Op, ReluConvBn};
+use crate::engine::ops::{Bn, BnMode, FactorizedReduce, Input, Op, ReluConvBn};
 use crate::genotype::{CellType, OpLists, Selection, node_rows, num_edges};
 
 /// How a forward pass mixes the candidate ops of each edge.
@@ -77,6 +77,14 @@ struct Group {
     edges: Vec<(usize, usize)>,
     /// One fused op per live op of the list, in list order.
     ops: Vec<Op>,
+    /// The last batch norms of all ops that have one, as one over their channels side by side
+    /// (each op's own is a slice of it), so the group normalises once; `None` if no op has one.
+    bn: Option<Bn>,
+    /// Among the live ops (mixing-weight columns): those with a last batch norm, in order (also
+    /// as a device tensor), and the stride-1 skip's.
+    bn_cols: Vec<usize>,
+    bn_index: Option<Tensor>,
+    skip_col: Option<usize>,
 }
 
 struct Cell {
@@ -181,7 +189,6 @@ impl Cell {
     ) -> Tensor {
         let mut states = self.preprocess(s0, s1, mode);
         let w = self.live_columns(&w.index_select(0, &self.group_rows));
-        let k = self.live_ops.len() as i64;
         let mut acc: Vec<Option<Tensor>> = (0..self.nodes).map(|_| None).collect();
         let mut row = 0i64;
         let second = match mode {
@@ -191,26 +198,56 @@ impl Cell {
         for g in &self.groups {
             let x = &states[g.src];
             let e = g.edges.len() as i64;
-            let outs: Vec<Tensor> = tch::no_grad(|| {
+            // Every op's output before its last batch norm, normalised at once, and the skip.
+            let (normed, skip) = tch::no_grad(|| {
                 let relu = OnceCell::new();
                 let input = Input::fused(x, &relu, e);
-                g.ops.iter().map(|op| op.forward(&input, mode)).collect()
+                let normed = g.bn.as_ref().map(|bn| {
+                    let pre: Vec<Tensor> = g
+                        .bn_cols
+                        .iter()
+                        .filter_map(|&i| g.ops[i].pre_bn(&input, mode))
+                        .collect();
+                    bn.forward(&Tensor::cat(&pre, 1), mode)
+                });
+                let skip = g.skip_col.map(|c| g.ops[c].forward(&input, mode));
+                (normed, skip)
             });
-            let kind = outs[0].kind();
-            let outs: Vec<Tensor> = outs
-                .into_iter()
-                .map(|o| if o.kind() == kind { o } else { o.to_kind(kind) })
-                .collect();
-            let sz = outs[0].size();
-            let stacked = Tensor::stack(&outs, 0).view([k, sz[0], e, sz[1] / e, sz[2], sz[3]]);
-            let mut wg = w
-                .narrow(0, row, e)
-                .transpose(0, 1)
-                .reshape([k, 1, e, 1, 1, 1]);
-            if wg.kind() != kind {
-                wg = wg.to_kind(kind);
+            let wg = w.narrow(0, row, e);
+            let mut parts: Vec<Tensor> = Vec::with_capacity(2);
+            if let (Some(y), Some(idx)) = (&normed, &g.bn_index) {
+                let sz = y.size();
+                let m = g.bn_cols.len() as i64;
+                let c = sz[1] / (m * e);
+                let mut wb = wg
+                    .index_select(1, idx)
+                    .transpose(0, 1)
+                    .reshape([1, m, e, 1, 1, 1]);
+                if wb.kind() != y.kind() {
+                    wb = wb.to_kind(y.kind());
+                }
+                parts.push(
+                    (y.view([sz[0], m, e, c, sz[2], sz[3]]) * wb).sum_dim_intlist(1, false, None),
+                );
             }
-            let mixed = (stacked * wg).sum_dim_intlist(0, false, None);
+            if let (Some(x_each), Some(col)) = (&skip, g.skip_col) {
+                let sz = x_each.size();
+                let mut ws = wg.select(1, col as i64).reshape([1, e, 1, 1, 1]);
+                if ws.kind() != x_each.kind() {
+                    ws = ws.to_kind(x_each.kind());
+                }
+                parts.push(x_each.view([sz[0], e, sz[1] / e, sz[2], sz[3]]) * ws);
+            }
+            let mut parts = parts.into_iter();
+            let mixed = match (parts.next(), parts.next()) {
+                (Some(a), Some(b)) => a + b,
+                (Some(a), None) => a,
+                // Unreachable: every live op has a last batch norm or is the skip.
+                _ => self.edges[g.edges[0].0][0]
+                    .zero_like(x, self.reduction)
+                    .unsqueeze(1)
+                    .repeat([1, e, 1, 1, 1]),
+            };
             let relu = OnceCell::new();
             let input = Input::new(x, &relu);
             for (i, &(edge, node)) in g.edges.iter().enumerate() {
@@ -249,21 +286,61 @@ impl Op {
 }
 
 /// Groups the edges of a cell by the state they read and fuses each live op across them.
-fn make_groups(edges: &[Vec<Op>], live_ops: &[usize], nodes: usize) -> Result<Vec<Group>, String> {
+fn make_groups(
+    edges: &[Vec<Op>],
+    live_ops: &[usize],
+    nodes: usize,
+    device: Device,
+) -> Result<Vec<Group>, String> {
     (0..=nodes)
         .map(|src| {
             let list: Vec<(usize, usize)> = (0..nodes)
                 .filter(|n| src <= n + 1)
                 .map(|n| (node_rows(n).start + src, n))
                 .collect();
-            let ops = live_ops
+            let mut ops = live_ops
                 .iter()
                 .map(|&k| Op::fuse(&list.iter().map(|&(e, _)| &edges[e][k]).collect::<Vec<_>>()))
                 .collect::<Result<Vec<_>, _>>()?;
+            // One batch norm over all ops' last ones: the edges' buffers move into it, op by op
+            // and edge by edge (the order of the concatenated pre-BN outputs), and each fused
+            // op's own becomes a slice of it.
+            let parts: Vec<&Bn> = live_ops
+                .iter()
+                .flat_map(|&k| {
+                    list.iter()
+                        .filter_map(move |&(e, _)| edges[e][k].final_bn())
+                })
+                .collect();
+            let bn = if parts.is_empty() {
+                None
+            } else {
+                let all = Bn::fuse(&parts)?;
+                let mut start = 0;
+                for op in ops.iter_mut() {
+                    if let Some(len) = op.final_bn().map(Bn::channels) {
+                        op.set_final_bn(all.slice(start, len));
+                        start += len;
+                    }
+                }
+                Some(all)
+            };
+            let bn_cols: Vec<usize> = (0..ops.len())
+                .filter(|&i| ops[i].final_bn().is_some())
+                .collect();
+            let skip_col = ops.iter().position(|o| matches!(o, Op::Identity));
+            let bn_index = (!bn_cols.is_empty()).then(|| {
+                Tensor::from_slice(&bn_cols.iter().map(|&i| i as i64).collect::<Vec<_>>())
+                    .to_device(device)
+            });
             Ok(Group {
                 src,
                 edges: list,
                 ops,
+                bn,
+                bn_cols,
+                bn_index,
+                skip_col,
             })
         })
         .collect()
@@ -343,12 +420,13 @@ impl Supernet {
                 Tensor::from_slice(&live_ops.iter().map(|k| *k as i64).collect::<Vec<_>>())
                     .to_device(p.device())
             });
-            let groups = make_groups(&edges, &live_ops, m.nodes)?;
+            let groups = make_groups(&edges, &live_ops, m.nodes, p.device())?;
             let rows: Vec<i64> = groups
                 .iter()
                 .flat_map(|g| g.edges.iter().map(|&(e, _)| e as i64))
                 .collect();
             let group_rows = Tensor::from_slice(&rows).to_device(p.device());
+
             cells.push(Cell {
                 reduction,
                 groups,
