@@ -293,25 +293,28 @@ impl Search {
         [make(0), make(1)]
     }
 
-    /// The NASP architecture loss at Ā on (x, y); `full_graph` back-propagates through every op
-    /// (the reference behaviour, used to check the detached version).
-    pub fn nasp_arch_loss(
-        &self,
-        abar: &[Tensor; 2],
-        x: &Tensor,
-        y: &Tensor,
-        full_graph: bool,
-    ) -> Tensor {
-        let mix = CellMix::dense(abar, (!full_graph).then_some(&self.selection));
-        let logits = self.forward(x, mix, true);
-        let mut loss = cross_entropy(&logits, y);
-        if let Some(b) = &self.burden {
-            loss += (abar[0].square() * b).sum(Kind::Float) * self.cfg.arch.l2;
+    /// The reference NASP architecture loss at Ā on (x, y): every op of every edge mixed by Ā
+    /// with autograd through all of them (slow; used to check the fast path).
+    pub fn nasp_arch_loss(&self, abar: &[Tensor; 2], x: &Tensor, y: &Tensor) -> Tensor {
+        let logits = self.forward(x, CellMix::dense(abar), true);
+        cross_entropy(&logits, y) + self.burden_loss(abar)
+    }
+
+    /// The parameter-burden term `l2 · Σ Ā²·b` of the normal cell (0 without one).
+    fn burden_loss(&self, abar: &[Tensor; 2]) -> Tensor {
+        match &self.burden {
+            Some(b) => (abar[0].square() * b).sum(Kind::Float) * self.cfg.arch.l2,
+            None => Tensor::zeros([], (Kind::Float, self.device)),
         }
-        loss
     }
 
     /// Gradient of the NASP architecture loss w.r.t. Ā (normal, reduce) and the loss.
+    ///
+    /// Fast path: ∂L/∂Ā[e,k] = ⟨∂L/∂node(e), o_k(x_e)⟩. One pass without autograd runs every op
+    /// (fused per source state) and records batch-norm statistics; a second pass through only
+    /// the selected ops (batch statistics, nothing recorded) gives ∂L/∂node by autograd; the
+    /// products of the two finish it. `full_graph` instead back-propagates through every op (the
+    /// reference behaviour).
     pub fn nasp_arch_grad(
         &mut self,
         x: &Tensor,
@@ -320,9 +323,44 @@ impl Search {
     ) -> ([Tensor; 2], Tensor) {
         // Ā was uploaded at the end of the previous step, while the queue was empty.
         let abar = self.abar.take().unwrap_or_else(|| self.selection_tensors());
-        let loss = self.nasp_arch_loss(&abar, x, y, full_graph);
-        let g = Tensor::run_backward(&[&loss], &[&abar[0], &abar[1]], false, false);
-        ([g[0].shallow_clone(), g[1].shallow_clone()], loss.detach())
+        if full_graph {
+            let loss = self.nasp_arch_loss(&abar, x, y);
+            let g = Tensor::run_backward(&[&loss], &[&abar[0], &abar[1]], false, false);
+            return ([g[0].shallow_clone(), g[1].shallow_clone()], loss.detach());
+        }
+        let trace = tch::autocast(self.autocast, || {
+            self.net
+                .arch_pass(x, &abar, crate::engine::ops::BnMode::Train)
+        });
+        let (logits, nodes) = tch::autocast(self.autocast, || {
+            self.net.forward_nodes(
+                x,
+                CellMix::sparse(&self.selection),
+                crate::engine::ops::BnMode::BatchOnly,
+                true,
+            )
+        });
+        let flat: Vec<&Tensor> = nodes.iter().flatten().collect();
+        let g = Tensor::run_backward(&[&cross_entropy(&logits, y)], &flat, false, false);
+        let mut g = g.into_iter();
+        let node_grads: Vec<Vec<Tensor>> = nodes
+            .iter()
+            .map(|cell| {
+                cell.iter()
+                    .map(|n| match g.next() {
+                        Some(t) if t.defined() => t,
+                        _ => n.zeros_like(),
+                    })
+                    .collect()
+            })
+            .collect();
+        let cols = [abar[0].size()[1], abar[1].size()[1]];
+        let mut grads = self.net.arch_grads(&trace, &node_grads, cols);
+        let loss = tch::no_grad(|| cross_entropy(&trace.logits, y) + self.burden_loss(&abar));
+        if let Some(b) = &self.burden {
+            grads[0] = &grads[0] + &abar[0].detach() * b * (2.0 * self.cfg.arch.l2);
+        }
+        (grads, loss)
     }
 
     /// softmax(α) of both cells (DARTS mixing weights).
@@ -336,7 +374,7 @@ impl Search {
 
     /// Cross-entropy with every op of every edge mixed by `w` (train-mode BN).
     pub fn dense_loss(&self, w: &[Tensor; 2], x: &Tensor, y: &Tensor) -> Tensor {
-        let mix = CellMix::dense(w, None);
+        let mix = CellMix::dense(w);
         cross_entropy(&self.forward(x, mix, true), y)
     }
 
@@ -476,7 +514,7 @@ impl Search {
             }
             Algorithm::Darts1 | Algorithm::Darts2 => {
                 let w = self.softmax_weights(true);
-                let mix = CellMix::dense(&w, None);
+                let mix = CellMix::dense(&w);
                 self.forward(x, mix, true)
             }
         };
@@ -587,7 +625,7 @@ impl Search {
                 let (x, y) = data.gather(rows);
                 let mix = match self.cfg.algorithm {
                     Algorithm::Nasp => CellMix::sparse(&self.selection),
-                    _ => CellMix::dense(&w, None),
+                    _ => CellMix::dense(&w),
                 };
                 let logits = self.forward(&x, mix, false);
                 let b = y.size()[0] as usize;

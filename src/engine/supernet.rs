@@ -12,13 +12,9 @@ use crate::genotype::{CellType, OpLists, Selection, node_rows, num_edges};
 /// How a forward pass mixes the candidate ops of each edge.
 #[derive(Clone, Copy)]
 pub enum Mix<'a> {
-    /// Every op on every edge: `out_e = Σ_k w[e,k] · o_k(x_e)` (`w` is edges × ops). With
-    /// `live = Some(Ā)`, only the ops Ā selects keep their autograd graph; the others are computed
-    /// without autograd and enter as constants, which leaves ∂L/∂w unchanged (the NASP arch step).
-    Dense {
-        w: &'a Tensor,
-        live: Option<&'a Selection>,
-    },
+    /// Every op on every edge, with autograd through all of them: `out_e = Σ_k w[e,k] · o_k(x_e)`
+    /// (`w` is edges × ops; DARTS, and the reference for the NASP architecture pass).
+    Dense(&'a Tensor),
     /// Only the ops Ā selects on the edges it keeps, with weight 1 (the NASP weight step and
     /// evaluation: `2 · nodes` op evaluations per cell).
     Sparse(&'a Selection),
@@ -32,17 +28,11 @@ pub struct CellMix<'a> {
 }
 
 impl<'a> CellMix<'a> {
-    /// Every op mixed by `w` (normal, reduce); with `live`, only Ā's ops keep their graph.
-    pub fn dense(w: &'a [Tensor; 2], live: Option<&'a [Selection; 2]>) -> Self {
+    /// Every op mixed by `w` (normal, reduce).
+    pub fn dense(w: &'a [Tensor; 2]) -> Self {
         CellMix {
-            normal: Mix::Dense {
-                w: &w[0],
-                live: live.map(|l| &l[0]),
-            },
-            reduce: Mix::Dense {
-                w: &w[1],
-                live: live.map(|l| &l[1]),
-            },
+            normal: Mix::Dense(&w[0]),
+            reduce: Mix::Dense(&w[1]),
         }
     }
 
@@ -97,8 +87,10 @@ struct Cell {
     live_ops: Vec<usize>,
     live_index: Option<Tensor>,
     groups: Vec<Group>,
-    /// The edges of all groups in group order (rows of the mixing weights, gathered once).
+    /// The edges of all groups in group order (rows of the mixing weights, gathered once), and
+    /// the inverse permutation.
     group_rows: Tensor,
+    group_rows_inv: Tensor,
     nodes: usize,
 }
 
@@ -116,18 +108,25 @@ impl Cell {
     }
 
     fn forward(&self, s0: &Tensor, s1: &Tensor, mix: Mix, mode: BnMode) -> Tensor {
-        match mix {
-            Mix::Dense { w, live: Some(sel) } => self.forward_fused(s0, s1, w, sel, mode),
-            _ => self.forward_edges(s0, s1, mix, mode),
-        }
+        self.forward_edges(s0, s1, mix, mode, false).0
     }
 
     /// Edge by edge: the sparse mix, and the dense mix with autograd through every op (DARTS).
-    fn forward_edges(&self, s0: &Tensor, s1: &Tensor, mix: Mix, mode: BnMode) -> Tensor {
+    /// Also returns the node outputs; with `grad_nodes`, a node that does not depend on anything
+    /// that requires grad (both kept edges `none`) becomes a leaf that does, so autograd can give
+    /// ∂L/∂node for every node.
+    fn forward_edges(
+        &self,
+        s0: &Tensor,
+        s1: &Tensor,
+        mix: Mix,
+        mode: BnMode,
+        grad_nodes: bool,
+    ) -> (Tensor, Vec<Tensor>) {
         let mut states = self.preprocess(s0, s1, mode);
         let mut relus: Vec<OnceCell<Tensor>> = vec![OnceCell::new(), OnceCell::new()];
         let weights = match mix {
-            Mix::Dense { w, .. } => Some(self.live_columns(w)),
+            Mix::Dense(w) => Some(self.live_columns(w)),
             Mix::Sparse(_) => None,
         };
         for n in 0..self.nodes {
@@ -139,8 +138,8 @@ impl Cell {
                     (Mix::Sparse(sel), _) => {
                         sel.ops[e].map(|k| self.edges[e][k].forward(&input, mode))
                     }
-                    (Mix::Dense { .. }, Some(w)) => Some(self.dense_edge(e, &input, w, mode)),
-                    (Mix::Dense { .. }, None) => None,
+                    (Mix::Dense(_), Some(w)) => Some(self.dense_edge(e, &input, w, mode)),
+                    (Mix::Dense(_), None) => None,
                 };
                 if let Some(t) = term {
                     acc = Some(match acc {
@@ -149,15 +148,18 @@ impl Cell {
                     });
                 }
             }
-            let out = match acc {
+            let mut out = match acc {
                 Some(a) => a,
                 // A node whose kept edges both hold `none`: a zero output of the right shape.
                 None => self.edges[rows.start][0].zero_like(&states[0], self.reduction),
             };
+            if grad_nodes && !out.requires_grad() {
+                out = out.detach().set_requires_grad(true);
+            }
             states.push(out);
             relus.push(OnceCell::new());
         }
-        Tensor::cat(&states[2..], 1)
+        (Tensor::cat(&states[2..], 1), states.split_off(2))
     }
 
     /// `Σ_k w[e,k] · o_k(x)` over the ops that are not `none`; `w` holds only those columns.
@@ -174,69 +176,54 @@ impl Cell {
         (Tensor::stack(&outs, 0) * row).sum_dim_intlist(0, false, None)
     }
 
-    /// The NASP architecture pass: every op on every edge mixed by Ā, with autograd to Ā and,
-    /// through the ops Ā selects, to the states (∂L/∂Ā needs every op's output; the unselected
-    /// ops' gradients are multiplied by Ā = 0). Each group runs its fused ops once without
-    /// autograd (recording batch-norm statistics, as a per-edge pass would); each selected op
-    /// runs again on its own with autograd, as a term of value zero that carries the gradient.
-    fn forward_fused(
+    /// The NASP architecture pass, without autograd: every op on every edge mixed by Ā (one-hot
+    /// rows, so the values are those of the selected ops), each group's ops fused and their last
+    /// batch norms run as one (recording statistics as a per-edge pass would). Returns the cell
+    /// output and, per group, what ∂L/∂Ā needs: the ops' outputs (see [`GroupTrace`]).
+    fn arch_pass(
         &self,
         s0: &Tensor,
         s1: &Tensor,
         w: &Tensor,
-        sel: &Selection,
         mode: BnMode,
-    ) -> Tensor {
+    ) -> (Tensor, Vec<GroupTrace>) {
         let mut states = self.preprocess(s0, s1, mode);
         let w = self.live_columns(&w.index_select(0, &self.group_rows));
         let mut acc: Vec<Option<Tensor>> = (0..self.nodes).map(|_| None).collect();
+        let mut traces = Vec::with_capacity(self.groups.len());
         let mut row = 0i64;
-        let second = match mode {
-            BnMode::Eval => BnMode::Eval,
-            _ => BnMode::BatchOnly,
-        };
         for g in &self.groups {
             let x = &states[g.src];
             let e = g.edges.len() as i64;
+            let relu = OnceCell::new();
+            let input = Input::fused(x, &relu, e);
             // Every op's output before its last batch norm, normalised at once, and the skip.
-            let (normed, skip) = tch::no_grad(|| {
-                let relu = OnceCell::new();
-                let input = Input::fused(x, &relu, e);
-                let normed = g.bn.as_ref().map(|bn| {
-                    let pre: Vec<Tensor> = g
-                        .bn_cols
-                        .iter()
-                        .filter_map(|&i| g.ops[i].pre_bn(&input, mode))
-                        .collect();
-                    bn.forward(&Tensor::cat(&pre, 1), mode)
-                });
-                let skip = g.skip_col.map(|c| g.ops[c].forward(&input, mode));
-                (normed, skip)
+            let normed = g.bn.as_ref().map(|bn| {
+                let pre: Vec<Tensor> = g
+                    .bn_cols
+                    .iter()
+                    .filter_map(|&i| g.ops[i].pre_bn(&input, mode))
+                    .collect();
+                bn.forward(&Tensor::cat(&pre, 1), mode)
             });
+            let skip = g.skip_col.map(|c| g.ops[c].forward(&input, mode));
             let wg = w.narrow(0, row, e);
             let mut parts: Vec<Tensor> = Vec::with_capacity(2);
             if let (Some(y), Some(idx)) = (&normed, &g.bn_index) {
-                let sz = y.size();
                 let m = g.bn_cols.len() as i64;
-                let c = sz[1] / (m * e);
-                let mut wb = wg
+                let wb = wg
                     .index_select(1, idx)
                     .transpose(0, 1)
-                    .reshape([1, m, e, 1, 1, 1]);
-                if wb.kind() != y.kind() {
-                    wb = wb.to_kind(y.kind());
-                }
-                parts.push(
-                    (y.view([sz[0], m, e, c, sz[2], sz[3]]) * wb).sum_dim_intlist(1, false, None),
-                );
+                    .reshape([1, m, e, 1, 1, 1])
+                    .to_kind(y.kind());
+                parts.push((per_edge(y, m, e) * wb).sum_dim_intlist(1, false, None));
             }
             if let (Some(x_each), Some(col)) = (&skip, g.skip_col) {
-                let sz = x_each.size();
-                let mut ws = wg.select(1, col as i64).reshape([1, e, 1, 1, 1]);
-                if ws.kind() != x_each.kind() {
-                    ws = ws.to_kind(x_each.kind());
-                }
-                parts.push(x_each.view([sz[0], e, sz[1] / e, sz[2], sz[3]]) * ws);
+                let ws = wg
+                    .select(1, col as i64)
+                    .reshape([1, e, 1, 1, 1])
+                    .to_kind(x_each.kind());
+                parts.push(per_edge(x_each, 1, e).squeeze_dim(1) * ws);
             }
             let mut parts = parts.into_iter();
             let mixed = match (parts.next(), parts.next()) {
@@ -248,30 +235,82 @@ impl Cell {
                     .unsqueeze(1)
                     .repeat([1, e, 1, 1, 1]),
             };
-            let relu = OnceCell::new();
-            let input = Input::new(x, &relu);
-            for (i, &(edge, node)) in g.edges.iter().enumerate() {
-                let value = mixed.select(1, i as i64);
-                let t = match sel.ops[edge].map(|o| &self.edges[edge][o]) {
-                    Some(op) if !op.is_zero() => {
-                        let o = op.forward(&input, second);
-                        value + (&o - o.detach())
-                    }
-                    _ => value,
-                };
+            for (i, &(_, node)) in g.edges.iter().enumerate() {
+                let t = mixed.select(1, i as i64);
                 acc[node] = Some(match acc[node].take() {
                     None => t,
                     Some(a) => a + t,
                 });
             }
             row += e;
+            traces.push(GroupTrace { normed, skip });
             // Node src − 1 has now received all its inputs.
             if let Some(out) = g.src.checked_sub(1).and_then(|n| acc.get_mut(n)?.take()) {
                 states.push(out);
             }
         }
-        Tensor::cat(&states[2..], 1)
+        (Tensor::cat(&states[2..], 1), traces)
     }
+
+    /// ∂L/∂Ā of this cell (edges × all ops, `none` columns zero) from its groups' traces and
+    /// ∂L/∂node: `∂L/∂Ā[e,k] = Σ ∂L/∂node(e) · o_k(x_e)`.
+    fn arch_grad(&self, traces: &[GroupTrace], node_grads: &[Tensor], cols: i64) -> Tensor {
+        let mut rows: Vec<Tensor> = Vec::with_capacity(self.groups.len());
+        for (g, t) in self.groups.iter().zip(traces) {
+            let e = g.edges.len() as i64;
+            let grads: Vec<&Tensor> = g.edges.iter().map(|&(_, n)| &node_grads[n]).collect();
+            let gn = Tensor::stack(&grads, 1); // N × E × C × H × W
+            let live = self.live_ops.len() as i64;
+            let out = Tensor::zeros([e, live], (Kind::Float, gn.device()));
+            if let (Some(y), Some(idx)) = (&t.normed, &g.bn_index) {
+                let m = g.bn_cols.len() as i64;
+                let prod = (per_edge(y, m, e) * gn.unsqueeze(1).to_kind(y.kind())).sum_dim_intlist(
+                    &[0i64, 3, 4, 5][..],
+                    false,
+                    Kind::Float,
+                );
+                let _ = out
+                    .shallow_clone()
+                    .index_copy_(1, idx, &prod.transpose(0, 1));
+            }
+            if let (Some(x_each), Some(col)) = (&t.skip, g.skip_col) {
+                let prod = (per_edge(x_each, 1, e).squeeze_dim(1) * gn.to_kind(x_each.kind()))
+                    .sum_dim_intlist(&[0i64, 2, 3, 4][..], false, Kind::Float);
+                out.select(1, col as i64).copy_(&prod);
+            }
+            rows.push(out);
+        }
+        let by_group = Tensor::cat(&rows, 0);
+        let by_edge = by_group.index_select(0, &self.group_rows_inv);
+        match &self.live_index {
+            Some(idx) => {
+                let full =
+                    Tensor::zeros([by_edge.size()[0], cols], (Kind::Float, by_edge.device()));
+                let _ = full.shallow_clone().index_copy_(1, idx, &by_edge);
+                full
+            }
+            None => by_edge,
+        }
+    }
+}
+
+/// `t` (N × (m·e·C) × H × W, side by side as op, edge, channel) viewed N × m × e × C × H × W.
+fn per_edge(t: &Tensor, m: i64, e: i64) -> Tensor {
+    let sz = t.size();
+    t.view([sz[0], m, e, sz[1] / (m * e), sz[2], sz[3]])
+}
+
+/// What the NASP architecture pass keeps of one group for ∂L/∂Ā: the normalised outputs of its
+/// ops that end in a batch norm (side by side: op, edge, channel) and the skip's (per edge).
+pub struct GroupTrace {
+    normed: Option<Tensor>,
+    skip: Option<Tensor>,
+}
+
+/// The NASP architecture pass of the whole network: logits and each cell's group traces.
+pub struct ArchTrace {
+    pub logits: Tensor,
+    cells: Vec<Vec<GroupTrace>>,
 }
 
 impl Op {
@@ -426,11 +465,17 @@ impl Supernet {
                 .flat_map(|g| g.edges.iter().map(|&(e, _)| e as i64))
                 .collect();
             let group_rows = Tensor::from_slice(&rows).to_device(p.device());
+            let mut inv = vec![0i64; rows.len()];
+            for (i, &r) in rows.iter().enumerate() {
+                inv[r as usize] = i as i64;
+            }
+            let group_rows_inv = Tensor::from_slice(&inv).to_device(p.device());
 
             cells.push(Cell {
                 reduction,
                 groups,
                 group_rows,
+                group_rows_inv,
                 pre0,
                 pre1,
                 edges,
@@ -455,22 +500,107 @@ impl Supernet {
 
     /// Logits for a batch `x` (N×3×H×W, float).
     pub fn forward(&self, x: &Tensor, mix: CellMix, train: bool) -> Tensor {
-        let stem = self.stem_bn.forward_t(&x.apply(&self.stem_conv), train);
+        self.forward_nodes(x, mix, BnMode::of(train), false).0
+    }
+
+    fn stem(&self, x: &Tensor, mode: BnMode) -> Tensor {
+        let y = x.apply(&self.stem_conv);
+        match mode {
+            BnMode::Train => self.stem_bn.forward_t(&y, true),
+            BnMode::Eval => self.stem_bn.forward_t(&y, false),
+            BnMode::BatchOnly => y.batch_norm(
+                self.stem_bn.ws.as_ref(),
+                self.stem_bn.bs.as_ref(),
+                None::<&Tensor>,
+                None,
+                true,
+                0.1,
+                1e-5,
+                true,
+            ),
+        }
+    }
+
+    fn head(&self, s: &Tensor) -> Tensor {
+        s.adaptive_avg_pool2d([1, 1])
+            .flatten(1, -1)
+            .apply(&self.classifier)
+    }
+
+    /// Logits and every cell's node outputs (with `grad_nodes`, each one something autograd can
+    /// differentiate with respect to; see `Cell::forward_edges`).
+    pub fn forward_nodes(
+        &self,
+        x: &Tensor,
+        mix: CellMix,
+        mode: BnMode,
+        grad_nodes: bool,
+    ) -> (Tensor, Vec<Vec<Tensor>>) {
+        let stem = self.stem(x, mode);
         let mut s0 = stem.shallow_clone();
         let mut s1 = stem;
+        let mut nodes = Vec::with_capacity(self.cells.len());
         for cell in &self.cells {
             let m = if cell.reduction {
                 mix.reduce
             } else {
                 mix.normal
             };
-            let out = cell.forward(&s0, &s1, m, BnMode::of(train));
+            let (out, n) = cell.forward_edges(&s0, &s1, m, mode, grad_nodes);
+            nodes.push(n);
             s0 = s1;
             s1 = out;
         }
-        s1.adaptive_avg_pool2d([1, 1])
-            .flatten(1, -1)
-            .apply(&self.classifier)
+        (self.head(&s1), nodes)
+    }
+
+    /// The NASP architecture pass at Ā = `w` (normal, reduce), without autograd: every op of
+    /// every edge runs (fused per source state), batch-norm statistics are recorded once.
+    pub fn arch_pass(&self, x: &Tensor, w: &[Tensor; 2], mode: BnMode) -> ArchTrace {
+        tch::no_grad(|| {
+            let stem = self.stem(x, mode);
+            let mut s0 = stem.shallow_clone();
+            let mut s1 = stem;
+            let mut cells = Vec::with_capacity(self.cells.len());
+            for cell in &self.cells {
+                let (out, traces) = cell.arch_pass(&s0, &s1, &w[usize::from(cell.reduction)], mode);
+                cells.push(traces);
+                s0 = s1;
+                s1 = out;
+            }
+            ArchTrace {
+                logits: self.head(&s1),
+                cells,
+            }
+        })
+    }
+
+    /// ∂L/∂Ā (normal, reduce; `cols` ops each) from an architecture pass and ∂L/∂node of every
+    /// cell, taken at the same Ā (e.g. from a sparse pass through the selected ops).
+    pub fn arch_grads(
+        &self,
+        trace: &ArchTrace,
+        node_grads: &[Vec<Tensor>],
+        cols: [i64; 2],
+    ) -> [Tensor; 2] {
+        tch::no_grad(|| {
+            let mut out: [Option<Tensor>; 2] = [None, None];
+            for ((cell, t), g) in self.cells.iter().zip(&trace.cells).zip(node_grads) {
+                let i = usize::from(cell.reduction);
+                let grad = cell.arch_grad(t, g, cols[i]);
+                out[i] = Some(match out[i].take() {
+                    None => grad,
+                    Some(a) => a + grad,
+                });
+            }
+            let device = trace.logits.device();
+            let rows = num_edges(self.nodes) as i64;
+            [0, 1].map(|i| {
+                out[i]
+                    .take()
+                    .unwrap_or_else(|| Tensor::zeros([rows, cols[i]], (Kind::Float, device)))
+            })
+        })
     }
 
     /// Output shapes of every cell for an input of `hw` pixels (for tests and the UI).
