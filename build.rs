@@ -14,6 +14,8 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=csrc/multi_tensor.cpp");
     println!("cargo:rerun-if-changed=csrc/profile.cpp");
+    println!("cargo:rerun-if-changed=csrc/cuda_graph.cpp");
+    println!("cargo:rerun-if-env-changed=CUDA_HOME");
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
     let Ok(libtorch) = std::env::var("LIBTORCH") else {
         println!("cargo:warning=LIBTORCH is not set: run scripts/setup.sh (or `make setup`) first");
@@ -21,21 +23,44 @@ fn main() {
     };
     let root = PathBuf::from(libtorch);
     let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
-    cc::Build::new()
+    // CUDA's own headers (for the graph shim) come with the wheel's nvidia packages.
+    let cuda_include = [
+        root.join("../nvidia/cu13/include"),
+        root.join("../nvidia/cuda_runtime/include"),
+        PathBuf::from(std::env::var("CUDA_HOME").unwrap_or_else(|_| "/usr/local/cuda".into()))
+            .join("include"),
+    ]
+    .into_iter()
+    .find(|d| d.join("cuda_runtime_api.h").exists() && d.join("crt/host_config.h").exists());
+    let has_cuda = cuda_include.is_some() && root.join("lib/libtorch_cuda.so").exists();
+    let mut build = cc::Build::new();
+    build
         .cpp(true)
         .file("csrc/multi_tensor.cpp")
         .file("csrc/profile.cpp")
+        .file("csrc/cuda_graph.cpp")
         .include(root.join("include"))
         .include(root.join("include/torch/csrc/api/include"))
         .flag("-std=c++17")
         .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
         .flag("-DGLOG_USE_GLOG_EXPORT")
-        .warnings(false)
-        .compile("nasp_multi_tensor");
+        .warnings(false);
+    match &cuda_include {
+        Some(dir) if has_cuda => {
+            build.include(dir);
+        }
+        _ => {
+            build.define("NASP_NO_CUDA_GRAPHS", None);
+        }
+    }
+    build.compile("nasp_multi_tensor");
     let lib = root.join("lib");
     println!("cargo:rustc-link-search=native={}", lib.display());
     println!("cargo:rustc-link-lib=dylib=torch_cpu");
     println!("cargo:rustc-link-lib=dylib=c10");
+    if has_cuda {
+        println!("cargo:rustc-link-lib=dylib=c10_cuda");
+    }
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
     if lib.join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed");

@@ -48,7 +48,8 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,m
 phases=" ${PHASES:-1 2 3 4 5} "
 on() { [[ "$phases" == *" $1 "* ]]; }
 run 20 "$bin" info
-if [ -n "${NVML_TEST_BIN:-}" ]; then run 30 "$NVML_TEST_BIN" --ignored nvml_reads_the_gpu; fi
+# The library's GPU-only tests: NVML, and the CUDA-graph architecture pass against the eager one.
+if [ -n "${NVML_TEST_BIN:-}" ]; then run 60 "$NVML_TEST_BIN" --ignored nvml_reads_the_gpu cuda_graph; fi
 run1=$(mktemp -d)
 on 1 && say "== 1. NASP, paper supernet (C=16, 8 cells, 12-op NASP space, batch 64), CIFAR-10 data_batch_1, 300 steps"
 on 1 && run 140 "$bin" search --headless --config configs/cifar10-nasp.toml --data-dir "$data" --run-dir "$run1" \

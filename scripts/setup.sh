@@ -32,6 +32,13 @@ spec = importlib.util.find_spec("torch")
 print(os.path.dirname(spec.origin))
 PY
 )
+# The CUDA graph shim (csrc/cuda_graph.cpp) compiles against CUDA's headers; the wheel's nvidia
+# packages ship all but the small `crt/` set, which nvidia-cuda-crt (≈ 170 kB) adds. Matches the
+# CUDA 13.0 runtime torch 2.11 comes with.
+if [ -d "$libtorch/../nvidia/cu13/include" ] && [ ! -f "$libtorch/../nvidia/cu13/include/crt/host_config.h" ]; then
+  echo "setup: adding CUDA's crt headers (nvidia-cuda-crt) for the CUDA graph shim"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps "nvidia-cuda-crt==13.0.88"
+fi
 if [ ! -f "$libtorch/lib/libtorch_cpu.so" ]; then
   echo "setup: $libtorch/lib/libtorch_cpu.so is missing; remove $venv and run scripts/setup.sh again" >&2
   exit 1

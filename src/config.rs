@@ -98,6 +98,8 @@ pub struct Config {
     pub algorithm: Algorithm,
     pub device: String,
     pub precision: Precision,
+    /// On a GPU, capture the NASP architecture pass as a CUDA graph and replay it each step.
+    pub cuda_graphs: bool,
     pub data: DataConfig,
     pub model: ModelConfig,
     pub train: TrainConfig,
@@ -187,6 +189,7 @@ impl Default for Config {
             algorithm: Algorithm::Nasp,
             device: "auto".into(),
             precision: Precision::Fp32,
+            cuda_graphs: true,
             data: DataConfig::default(),
             model: ModelConfig::default(),
             train: TrainConfig::default(),

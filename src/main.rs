@@ -129,6 +129,18 @@ fn load_config(a: &ConfigArgs) -> Result<Config, Usage> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Some(Cmd::Info | Cmd::Export { .. } | Cmd::Bench(_))
+    ) {
+        // Output piped into a program that stops reading (`nasp-tui info | head`) ends these
+        // commands quietly instead of a panic on the failed write. A search keeps Rust's
+        // default (a write error, handled) so that it still checkpoints.
+        // SAFETY: setting a signal disposition at start-up, before any thread exists.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let code = match cli.command {
         None => search(SearchArgs::default()),
         Some(Cmd::Search(a)) => search(a),

@@ -114,3 +114,63 @@ pub fn profile_end(trace: Option<&std::path::Path>, top: usize) -> Result<String
     check(unsafe { nasp_profile_end(path.as_ptr(), top as c_int, &mut summary) })?;
     Ok(take_text(summary).unwrap_or_default())
 }
+
+unsafe extern "C" {
+    fn nasp_graph_new(device: c_int, out: *mut *mut std::ffi::c_void) -> *mut c_char;
+    fn nasp_graph_enter(h: *mut std::ffi::c_void) -> *mut c_char;
+    fn nasp_graph_exit(h: *mut std::ffi::c_void) -> *mut c_char;
+    fn nasp_graph_capture_begin(h: *mut std::ffi::c_void) -> *mut c_char;
+    fn nasp_graph_capture_end(h: *mut std::ffi::c_void) -> *mut c_char;
+    fn nasp_graph_replay(h: *mut std::ffi::c_void) -> *mut c_char;
+    fn nasp_graph_free(h: *mut std::ffi::c_void);
+}
+
+/// A CUDA graph (ATen's `CUDAGraph`) with the side stream it is captured on.
+///
+/// Use: `enter`, run the work eagerly a few times (warm-up on the side stream), `capture_begin`,
+/// run it once more (recorded, not executed), `capture_end`, `exit`; then `replay` runs it,
+/// reading and writing the same tensors as the captured run.
+pub struct CudaGraph {
+    h: *mut std::ffi::c_void,
+}
+
+impl CudaGraph {
+    pub fn new(device: usize) -> Result<CudaGraph, String> {
+        let mut h = std::ptr::null_mut();
+        // SAFETY: `h` receives a handle owned by the new value (freed in Drop).
+        check(unsafe { nasp_graph_new(device as c_int, &mut h) })?;
+        if h.is_null() {
+            return Err("no graph handle".into());
+        }
+        Ok(CudaGraph { h })
+    }
+    /// Makes the side stream current (after the work queued on the current one).
+    pub fn enter(&self) -> Result<(), String> {
+        // SAFETY: `self.h` is a live handle.
+        check(unsafe { nasp_graph_enter(self.h) })
+    }
+    /// Goes back to the previous stream, which waits for the side stream's work.
+    pub fn exit(&self) -> Result<(), String> {
+        // SAFETY: as above.
+        check(unsafe { nasp_graph_exit(self.h) })
+    }
+    pub fn capture_begin(&self) -> Result<(), String> {
+        // SAFETY: as above.
+        check(unsafe { nasp_graph_capture_begin(self.h) })
+    }
+    pub fn capture_end(&self) -> Result<(), String> {
+        // SAFETY: as above.
+        check(unsafe { nasp_graph_capture_end(self.h) })
+    }
+    pub fn replay(&self) -> Result<(), String> {
+        // SAFETY: as above.
+        check(unsafe { nasp_graph_replay(self.h) })
+    }
+}
+
+impl Drop for CudaGraph {
+    fn drop(&mut self) {
+        // SAFETY: the handle came from nasp_graph_new and is freed once.
+        unsafe { nasp_graph_free(self.h) }
+    }
+}

@@ -5,8 +5,9 @@ use tch::{Device, Kind, Tensor};
 
 use crate::config::{Algorithm, Config, Precision};
 use crate::engine::data::{DeviceData, EpochPlan};
+use crate::engine::native::CudaGraph;
 use crate::engine::optim::{Adam, Sgd, clip_grad_norm};
-use crate::engine::supernet::{CellMix, Supernet};
+use crate::engine::supernet::{ArchTrace, CellMix, Supernet};
 use crate::genotype::{ArchMatrix, Genotype, OpLists, Selection, num_edges, proximal};
 use crate::rng::Rng;
 
@@ -24,6 +25,28 @@ fn op_params_c12(name: &str) -> f64 {
         "dil_conv_3x3" => 252.0,
         _ => 0.0,
     }
+}
+
+/// Eager architecture passes on the graph's side stream before it is captured.
+const GRAPH_WARMUP: usize = 2;
+
+/// A captured architecture pass: its static inputs and outputs, and the graph (dropped last).
+struct CapturedPass {
+    x: Tensor,
+    abar: [Tensor; 2],
+    trace: ArchTrace,
+    graph: CudaGraph,
+}
+
+/// Where the CUDA graph of the architecture pass stands.
+#[derive(Default)]
+struct GraphState {
+    /// Turned off after a failure.
+    off: bool,
+    /// Eager warm-up passes done so far, and the graph they ran on (before the capture).
+    warm: usize,
+    side: Option<CudaGraph>,
+    captured: Option<CapturedPass>,
 }
 
 /// Images per forward pass in evaluation (at least the training batch).
@@ -76,6 +99,8 @@ pub struct Search {
     autocast: bool,
     /// Numerator of DARTS's finite-difference radius r = hvp_scale/‖v‖ (0.01 in the reference).
     pub hvp_scale: f64,
+    /// The NASP architecture pass as a CUDA graph (see `arch_trace`).
+    graph: GraphState,
     /// Ā uploaded right after the host read of A (when the device queue is empty), for the next
     /// architecture step; `None` means "make it from `selection` when needed".
     abar: Option<[Tensor; 2]>,
@@ -185,6 +210,7 @@ impl Search {
             autocast,
             abar: None,
             hvp_scale: 0.01,
+            graph: GraphState::default(),
         };
         s.refresh_host_arch();
         Ok(s)
@@ -328,10 +354,7 @@ impl Search {
             let g = Tensor::run_backward(&[&loss], &[&abar[0], &abar[1]], false, false);
             return ([g[0].shallow_clone(), g[1].shallow_clone()], loss.detach());
         }
-        let trace = tch::autocast(self.autocast, || {
-            self.net
-                .arch_pass(x, &abar, crate::engine::ops::BnMode::Train)
-        });
+        let trace = self.arch_trace(x, &abar);
         let (logits, nodes) = tch::autocast(self.autocast, || {
             self.net.forward_nodes(
                 x,
@@ -361,6 +384,96 @@ impl Search {
             grads[0] = &grads[0] + &abar[0].detach() * b * (2.0 * self.cfg.arch.l2);
         }
         (grads, loss)
+    }
+
+    fn arch_pass_eager(&self, x: &Tensor, abar: &[Tensor; 2]) -> ArchTrace {
+        tch::autocast(self.autocast, || {
+            self.net
+                .arch_pass(x, abar, crate::engine::ops::BnMode::Train)
+        })
+    }
+
+    /// The architecture pass at Ā on `x`. On a GPU (unless `cuda_graphs = false`) the first
+    /// steps run eagerly on a side stream (cuDNN's autotuning and per-stream set-up happen
+    /// there), the next is captured as a CUDA graph, and later steps with the same batch shape
+    /// copy their inputs into the graph's and replay it: one launch instead of thousands. Any
+    /// failure turns graphs off for the run (said once on stderr) and the pass runs eagerly.
+    fn arch_trace(&mut self, x: &Tensor, abar: &[Tensor; 2]) -> ArchTrace {
+        let Device::Cuda(index) = self.device else {
+            return self.arch_pass_eager(x, abar);
+        };
+        if !self.cfg.cuda_graphs || self.graph.off {
+            return self.arch_pass_eager(x, abar);
+        }
+        match self.arch_trace_graph(index, x, abar) {
+            Ok(Some(t)) => t,
+            Ok(None) => self.arch_pass_eager(x, abar),
+            Err(e) => {
+                eprintln!("CUDA graph of the architecture pass failed ({e}); running it eagerly");
+                self.graph = GraphState {
+                    off: true,
+                    ..GraphState::default()
+                };
+                self.arch_pass_eager(x, abar)
+            }
+        }
+    }
+
+    /// The graph path of `arch_trace`; `Ok(None)`: run eagerly on the default stream.
+    fn arch_trace_graph(
+        &mut self,
+        index: usize,
+        x: &Tensor,
+        abar: &[Tensor; 2],
+    ) -> Result<Option<ArchTrace>, String> {
+        if let Some(c) = &self.graph.captured {
+            if c.x.size() != x.size() {
+                // E.g. an epoch's last, smaller batch.
+                return Ok(None);
+            }
+            tch::no_grad(|| {
+                c.x.shallow_clone().copy_(x);
+                for (dst, src) in c.abar.iter().zip(abar) {
+                    dst.shallow_clone().copy_(src);
+                }
+            });
+            c.graph.replay()?;
+            return Ok(Some(c.trace.shallow_clone()));
+        }
+        if self.graph.side.is_none() {
+            self.graph.side = Some(CudaGraph::new(index)?);
+        }
+        let Some(graph) = self.graph.side.take() else {
+            return Ok(None);
+        };
+        graph.enter()?;
+        if self.graph.warm < GRAPH_WARMUP {
+            let t = self.arch_pass_eager(x, abar);
+            graph.exit()?;
+            self.graph.warm += 1;
+            self.graph.side = Some(graph);
+            return Ok(Some(t));
+        }
+        // Static inputs (allocated before the capture), the capture (recorded, not run), and a
+        // first replay that does this step's work.
+        let xs = x.copy();
+        let ab = [abar[0].detach().copy(), abar[1].detach().copy()];
+        let captured = graph.capture_begin().and_then(|()| {
+            let t = self.arch_pass_eager(&xs, &ab);
+            graph.capture_end().map(|()| t)
+        });
+        let exited = graph.exit();
+        let trace = captured?;
+        exited?;
+        graph.replay()?;
+        let out = trace.shallow_clone();
+        self.graph.captured = Some(CapturedPass {
+            x: xs,
+            abar: ab,
+            trace,
+            graph,
+        });
+        Ok(Some(out))
     }
 
     /// softmax(α) of both cells (DARTS mixing weights).
@@ -671,6 +784,58 @@ pub fn build_supernet(cfg: &Config, device: Device) -> Result<(VarStore, Superne
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// On a GPU: the NASP architecture gradient and the batch-norm statistics with the captured,
+    /// replayed architecture pass equal those of eager passes, over steps whose Ā changes.
+    #[test]
+    #[ignore = "needs a CUDA device; scripts/gpu-check.sh runs it"]
+    fn cuda_graph_arch_pass_matches_eager() {
+        assert!(tch::Cuda::is_available(), "no CUDA device");
+        let sets: Vec<String> = [
+            "model.space=\"nasp\"",
+            "model.channels=4",
+            "model.cells=3",
+            "train.batch_size=8",
+            "data.image_size=16",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut cfg = Config::load(None, &sets).unwrap();
+        let dev = Device::Cuda(0);
+        let mut graphed = Search::new(&cfg, dev, None).unwrap();
+        cfg.cuda_graphs = false;
+        let mut eager = Search::new(&cfg, dev, None).unwrap();
+        tch::manual_seed(7);
+        for step in 0..6 {
+            for i in 0..2 {
+                let a = Tensor::rand(graphed.arch[i].size(), (Kind::Float, dev));
+                tch::no_grad(|| {
+                    graphed.arch[i].shallow_clone().copy_(&a);
+                    eager.arch[i].shallow_clone().copy_(&a);
+                });
+            }
+            graphed.refresh_host_arch();
+            eager.refresh_host_arch();
+            let x = Tensor::randn([8, 3, 16, 16], (Kind::Float, dev));
+            let y = Tensor::randint(10, [8], (Kind::Int64, dev));
+            let (gg, lg) = graphed.nasp_arch_grad(&x, &y, false);
+            let (ge, le) = eager.nasp_arch_grad(&x, &y, false);
+            assert!((lg.double_value(&[]) - le.double_value(&[])).abs() < 1e-4);
+            for i in 0..2 {
+                let d = (&gg[i] - &ge[i]).norm().double_value(&[]);
+                let n = ge[i].norm().double_value(&[]);
+                assert!(d <= 1e-4 * n.max(1e-12), "step {step} cell {i}: {d} vs {n}");
+            }
+            let (vg, ve) = (graphed.vs.variables(), eager.vs.variables());
+            for (k, v) in &vg {
+                let d = (v - &ve[k]).abs().max().double_value(&[]);
+                assert!(d < 1e-4, "step {step} {k}: {d}");
+            }
+        }
+        assert!(!graphed.graph.off, "the graph path was turned off");
+        assert!(graphed.graph.captured.is_some(), "nothing was captured");
+    }
 
     /// The NASP weight step asks autograd only for the parameters of Ā's ops; the gradients
     /// must be exactly those of asking for every parameter.

@@ -313,6 +313,28 @@ pub struct ArchTrace {
     cells: Vec<Vec<GroupTrace>>,
 }
 
+impl ArchTrace {
+    /// Another handle on the same tensors.
+    pub fn shallow_clone(&self) -> ArchTrace {
+        let t = |o: &Option<Tensor>| o.as_ref().map(Tensor::shallow_clone);
+        ArchTrace {
+            logits: self.logits.shallow_clone(),
+            cells: self
+                .cells
+                .iter()
+                .map(|c| {
+                    c.iter()
+                        .map(|g| GroupTrace {
+                            normed: t(&g.normed),
+                            skip: t(&g.skip),
+                        })
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+}
+
 impl Op {
     /// A zero tensor shaped like this edge's output for input `x`.
     fn zero_like(&self, x: &Tensor, reduction: bool) -> Tensor {
