@@ -63,6 +63,8 @@ done
 on 3 && say "== 3. bench nasp / darts1 / darts2 on one supernet (C=16, 8 cells, DARTS's 7 ops without none, batch 64)"
 on 3 && run 130 "$bin" bench --config configs/cifar10-nasp-darts.toml --algo nasp,darts1,darts2 --steps 10 --warmup 3
 on 3 && run 60 "$bin" bench --config configs/cifar10-nasp.toml --algo nasp --steps 20 --warmup 5
+on 3 && say "== 3b. the same with the architecture pass as a CUDA graph (cuda_graphs = true)"
+on 3 && run 60 "$bin" bench --config configs/cifar10-nasp.toml --set cuda_graphs=true --algo nasp --steps 20 --warmup 5
 on 6 && say "== 6. where the device time of a NASP step goes (libtorch profiler, 12-op space)"
 on 6 && run 60 "$bin" bench --config configs/cifar10-nasp.toml --algo nasp --steps 5 --warmup 6 --profile
 on 4 && say "== 4. bf16 autocast (precision = bf16), same supernet"

@@ -98,7 +98,8 @@ pub struct Config {
     pub algorithm: Algorithm,
     pub device: String,
     pub precision: Precision,
-    /// On a GPU, capture the NASP architecture pass as a CUDA graph and replay it each step.
+    /// On a GPU, capture the NASP architecture pass as a CUDA graph and replay it each step
+    /// (off by default until it has been measured and checked on a GPU: see BENCHMARKS.md).
     pub cuda_graphs: bool,
     pub data: DataConfig,
     pub model: ModelConfig,
@@ -189,7 +190,7 @@ impl Default for Config {
             algorithm: Algorithm::Nasp,
             device: "auto".into(),
             precision: Precision::Fp32,
-            cuda_graphs: true,
+            cuda_graphs: false,
             data: DataConfig::default(),
             model: ModelConfig::default(),
             train: TrainConfig::default(),

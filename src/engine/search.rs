@@ -393,7 +393,7 @@ impl Search {
         })
     }
 
-    /// The architecture pass at Ā on `x`. On a GPU (unless `cuda_graphs = false`) the first
+    /// The architecture pass at Ā on `x`. On a GPU with `cuda_graphs = true` the first
     /// steps run eagerly on a side stream (cuDNN's autotuning and per-stream set-up happen
     /// there), the next is captured as a CUDA graph, and later steps with the same batch shape
     /// copy their inputs into the graph's and replay it: one launch instead of thousands. Any
@@ -803,6 +803,7 @@ mod tests {
         .collect();
         let mut cfg = Config::load(None, &sets).unwrap();
         let dev = Device::Cuda(0);
+        cfg.cuda_graphs = true;
         let mut graphed = Search::new(&cfg, dev, None).unwrap();
         cfg.cuda_graphs = false;
         let mut eager = Search::new(&cfg, dev, None).unwrap();
