@@ -7,6 +7,15 @@ use nasp_tui::engine::search::{Search, build_supernet};
 use nasp_tui::genotype::ArchMatrix;
 use tch::{Device, Kind, Tensor};
 
+/// libtorch's random generator is global and the tests of this file run on parallel threads:
+/// each test that seeds it and draws from it holds this lock, so that its draws are its own and
+/// its numbers are the same every run.
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn cfg(sets: &[&str]) -> Config {
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
     Config::load(None, &sets).unwrap()
@@ -22,16 +31,19 @@ fn count(c: &Config) -> i64 {
 
 #[test]
 fn darts_supernet_parameter_count() {
+    let _rng = rng_lock();
     assert_eq!(count(&cfg(&[])), 1_930_618);
 }
 
 #[test]
 fn nasp_supernet_parameter_count() {
+    let _rng = rng_lock();
     assert_eq!(count(&cfg(&["model.space=\"nasp\""])), 4_151_354);
 }
 
 #[test]
 fn cell_shapes_per_cell() {
+    let _rng = rng_lock();
     let c = cfg(&[]);
     let (_vs, net) = build_supernet(&c, Device::Cpu).unwrap();
     let shapes = net.cell_shapes(32, Device::Cpu);
@@ -67,6 +79,7 @@ fn tiny(alg: &str) -> Config {
 /// norm statistics recorded, in both search spaces.
 #[test]
 fn nasp_arch_gradient_equals_full_backward() {
+    let _rng = rng_lock();
     for space in [
         nasp_tui::config::Space::Nasp,
         nasp_tui::config::Space::Darts,
@@ -148,6 +161,7 @@ fn nasp_arch_gradient_equals_full_backward() {
 
 #[test]
 fn all_algorithms_step_with_finite_losses() {
+    let _rng = rng_lock();
     let imgs = synthetic(64, 1);
     for alg in ["nasp", "darts1", "darts2"] {
         let c = tiny(alg);
@@ -208,6 +222,7 @@ fn unrolled_objective(s: &Search, xt: &Tensor, yt: &Tensor, xv: &Tensor, yv: &Te
 
 #[test]
 fn darts2_arch_gradient_matches_a_double_precision_finite_difference() {
+    let _rng = rng_lock();
     let c = tiny("darts2");
     let mut s = Search::new(&c, Device::Cpu, None).unwrap();
     s.vs.double();
@@ -273,6 +288,7 @@ fn darts2_arch_gradient_matches_a_double_precision_finite_difference() {
 
 #[test]
 fn nasp_keeps_a_inside_the_box() {
+    let _rng = rng_lock();
     let mut c = tiny("nasp");
     c.arch.lr = 0.5; // large steps push entries against both bounds
     let imgs = synthetic(64, 2);

@@ -241,7 +241,14 @@ impl Search {
             0,
         )
         .to_device(Device::Cpu);
-        let flat = Vec::<f32>::try_from(flat).unwrap_or_default();
+        let flat = match Vec::<f32>::try_from(flat) {
+            Ok(v) => v,
+            Err(e) => {
+                // The previous host copy (and selection) stays; say so in the run's log.
+                eprintln!("error: cannot read the architecture parameters to the host ({e})");
+                return;
+            }
+        };
         let (r, c0, c1) = (
             self.arch[0].size()[0] as usize,
             self.arch[0].size()[1] as usize,
@@ -386,10 +393,13 @@ impl Search {
         (grads, loss)
     }
 
-    fn arch_pass_eager(&self, x: &Tensor, abar: &[Tensor; 2]) -> ArchTrace {
+    /// The architecture pass run now; `select`: mix by the host's selection (eager) rather than
+    /// by Ā as data (what a CUDA graph records).
+    fn arch_pass_eager(&self, x: &Tensor, abar: &[Tensor; 2], select: bool) -> ArchTrace {
+        let sel = select.then_some(&self.selection);
         tch::autocast(self.autocast, || {
             self.net
-                .arch_pass(x, abar, crate::engine::ops::BnMode::Train)
+                .arch_pass(x, abar, sel, crate::engine::ops::BnMode::Train)
         })
     }
 
@@ -400,21 +410,21 @@ impl Search {
     /// failure turns graphs off for the run (said once on stderr) and the pass runs eagerly.
     fn arch_trace(&mut self, x: &Tensor, abar: &[Tensor; 2]) -> ArchTrace {
         let Device::Cuda(index) = self.device else {
-            return self.arch_pass_eager(x, abar);
+            return self.arch_pass_eager(x, abar, true);
         };
         if !self.cfg.cuda_graphs || self.graph.off {
-            return self.arch_pass_eager(x, abar);
+            return self.arch_pass_eager(x, abar, true);
         }
         match self.arch_trace_graph(index, x, abar) {
             Ok(Some(t)) => t,
-            Ok(None) => self.arch_pass_eager(x, abar),
+            Ok(None) => self.arch_pass_eager(x, abar, true),
             Err(e) => {
                 eprintln!("CUDA graph of the architecture pass failed ({e}); running it eagerly");
                 self.graph = GraphState {
                     off: true,
                     ..GraphState::default()
                 };
-                self.arch_pass_eager(x, abar)
+                self.arch_pass_eager(x, abar, true)
             }
         }
     }
@@ -448,7 +458,7 @@ impl Search {
         };
         graph.enter()?;
         if self.graph.warm < GRAPH_WARMUP {
-            let t = self.arch_pass_eager(x, abar);
+            let t = self.arch_pass_eager(x, abar, false);
             graph.exit()?;
             self.graph.warm += 1;
             self.graph.side = Some(graph);
@@ -459,7 +469,7 @@ impl Search {
         let xs = x.copy();
         let ab = [abar[0].detach().copy(), abar[1].detach().copy()];
         let captured = graph.capture_begin().and_then(|()| {
-            let t = self.arch_pass_eager(&xs, &ab);
+            let t = self.arch_pass_eager(&xs, &ab, false);
             graph.capture_end().map(|()| t)
         });
         let exited = graph.exit();
@@ -836,6 +846,39 @@ mod tests {
         }
         assert!(!graphed.graph.off, "the graph path was turned off");
         assert!(graphed.graph.captured.is_some(), "nothing was captured");
+    }
+
+    /// The architecture pass mixing by the host's selection (eager) and by Ā as data (what a
+    /// CUDA graph records) give the same logits and the same traces.
+    #[test]
+    fn selected_and_weighted_mixtures_agree() {
+        for space in ["nasp", "darts"] {
+            let sets: Vec<String> = [
+                format!("model.space=\"{space}\""),
+                "model.channels=4".into(),
+                "model.cells=3".into(),
+                "train.batch_size=4".into(),
+                "data.image_size=8".into(),
+            ]
+            .to_vec();
+            let cfg = Config::load(None, &sets).unwrap();
+            let mut s = Search::new(&cfg, Device::Cpu, None).unwrap();
+            tch::manual_seed(9);
+            for a in &s.arch {
+                tch::no_grad(|| {
+                    a.shallow_clone()
+                        .copy_(&Tensor::rand(a.size(), (Kind::Float, Device::Cpu)));
+                });
+            }
+            s.refresh_host_arch();
+            let abar = s.selection_tensors();
+            let x = Tensor::randn([4, 3, 8, 8], (Kind::Float, Device::Cpu));
+            let a = s.arch_pass_eager(&x, &abar, true);
+            let b = s.arch_pass_eager(&x, &abar, false);
+            let d = (&a.logits - &b.logits).abs().max().double_value(&[]);
+            assert!(d < 1e-5, "{space}: logits differ by {d}");
+            assert!(a.logits.abs().max().double_value(&[]) > 0.0);
+        }
     }
 
     /// The NASP weight step asks autograd only for the parameters of Ā's ops; the gradients

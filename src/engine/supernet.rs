@@ -185,9 +185,11 @@ impl Cell {
         s0: &Tensor,
         s1: &Tensor,
         w: &Tensor,
+        sel: Option<&Selection>,
         mode: BnMode,
     ) -> (Tensor, Vec<GroupTrace>) {
         let mut states = self.preprocess(s0, s1, mode);
+        // The mixing weights in group order, live ops only (for the weighted mixture).
         let w = self.live_columns(&w.index_select(0, &self.group_rows));
         let mut acc: Vec<Option<Tensor>> = (0..self.nodes).map(|_| None).collect();
         let mut traces = Vec::with_capacity(self.groups.len());
@@ -207,36 +209,42 @@ impl Cell {
                 bn.forward(&Tensor::cat(&pre, 1), mode)
             });
             let skip = g.skip_col.map(|c| g.ops[c].forward(&input, mode));
-            let wg = w.narrow(0, row, e);
-            let mut parts: Vec<Tensor> = Vec::with_capacity(2);
-            if let (Some(y), Some(idx)) = (&normed, &g.bn_index) {
-                let m = g.bn_cols.len() as i64;
-                let wb = wg
-                    .index_select(1, idx)
-                    .transpose(0, 1)
-                    .reshape([1, m, e, 1, 1, 1])
-                    .to_kind(y.kind());
-                parts.push((per_edge(y, m, e) * wb).sum_dim_intlist(1, false, None));
-            }
-            if let (Some(x_each), Some(col)) = (&skip, g.skip_col) {
-                let ws = wg
-                    .select(1, col as i64)
-                    .reshape([1, e, 1, 1, 1])
-                    .to_kind(x_each.kind());
-                parts.push(per_edge(x_each, 1, e).squeeze_dim(1) * ws);
-            }
-            let mut parts = parts.into_iter();
-            let mixed = match (parts.next(), parts.next()) {
-                (Some(a), Some(b)) => a + b,
-                (Some(a), None) => a,
-                // Unreachable: every live op has a last batch norm or is the skip.
-                _ => self.edges[g.edges[0].0][0]
-                    .zero_like(x, self.reduction)
-                    .unsqueeze(1)
-                    .repeat([1, e, 1, 1, 1]),
+            let terms: Vec<(usize, Tensor)> = match sel {
+                // Ā's rows are one-hot (kept edges) or zero, so each edge's mixture is its
+                // selected op's output: pick it instead of weighting every op.
+                Some(sel) => g
+                    .edges
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, &(edge, node))| {
+                        let col = self
+                            .live_ops
+                            .iter()
+                            .position(|&k| Some(k) == sel.ops[edge])?;
+                        let (i, e) = (i as i64, e);
+                        let t = match (g.bn_cols.iter().position(|&c| c == col), &normed, &skip) {
+                            (Some(m), Some(y), _) => per_edge(y, g.bn_cols.len() as i64, e)
+                                .select(1, m as i64)
+                                .select(1, i),
+                            (None, _, Some(x_each)) if g.skip_col == Some(col) => {
+                                per_edge(x_each, 1, e).select(1, 0).select(1, i)
+                            }
+                            _ => return None,
+                        };
+                        Some((node, t))
+                    })
+                    .collect(),
+                // Ā as data (a CUDA graph replays this with each step's Ā).
+                None => {
+                    let mixed = self.weighted(g, &w.narrow(0, row, e), &normed, &skip, x);
+                    g.edges
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &(_, node))| (node, mixed.select(1, i as i64)))
+                        .collect()
+                }
             };
-            for (i, &(_, node)) in g.edges.iter().enumerate() {
-                let t = mixed.select(1, i as i64);
+            for (node, t) in terms {
                 acc[node] = Some(match acc[node].take() {
                     None => t,
                     Some(a) => a + t,
@@ -244,12 +252,56 @@ impl Cell {
             }
             row += e;
             traces.push(GroupTrace { normed, skip });
-            // Node src − 1 has now received all its inputs.
-            if let Some(out) = g.src.checked_sub(1).and_then(|n| acc.get_mut(n)?.take()) {
+            // Node src − 1 has now received all its inputs (none at all: both kept edges hold
+            // `none`, a zero output).
+            if let Some(n) = g.src.checked_sub(1).filter(|&n| n < self.nodes) {
+                let out = match acc[n].take() {
+                    Some(a) => a,
+                    None => self.edges[node_rows(n).start][0].zero_like(&states[0], self.reduction),
+                };
                 states.push(out);
             }
         }
         (Tensor::cat(&states[2..], 1), traces)
+    }
+
+    /// `Σ_k w[e,k] · o_k(x_e)` for a group's edges (N × E × C × H × W) from its traced outputs.
+    fn weighted(
+        &self,
+        g: &Group,
+        wg: &Tensor,
+        normed: &Option<Tensor>,
+        skip: &Option<Tensor>,
+        x: &Tensor,
+    ) -> Tensor {
+        let e = g.edges.len() as i64;
+        let mut parts: Vec<Tensor> = Vec::with_capacity(2);
+        if let (Some(y), Some(idx)) = (normed, &g.bn_index) {
+            let m = g.bn_cols.len() as i64;
+            let wb = wg
+                .index_select(1, idx)
+                .transpose(0, 1)
+                .reshape([1, m, e, 1, 1, 1])
+                .to_kind(y.kind());
+            parts.push((per_edge(y, m, e) * wb).sum_dim_intlist(1, false, None));
+        }
+        if let (Some(x_each), Some(col)) = (skip, g.skip_col) {
+            let ws = wg
+                .select(1, col as i64)
+                .reshape([1, e, 1, 1, 1])
+                .to_kind(x_each.kind());
+            parts.push(per_edge(x_each, 1, e).squeeze_dim(1) * ws);
+        }
+        let mut parts = parts.into_iter();
+        match (parts.next(), parts.next()) {
+            (Some(a), Some(b)) => a + b,
+            (Some(a), None) => a,
+            // Unreachable: every live op has a last batch norm or is the skip.
+            _ => self.edges[g.edges[0].0][0]
+                .zero_like(x, self.reduction)
+                .unsqueeze(1)
+                .repeat([1, e, 1, 1, 1]),
+        }
     }
 
     /// ∂L/∂Ā of this cell (edges × all ops, `none` columns zero) from its groups' traces and
@@ -578,14 +630,23 @@ impl Supernet {
 
     /// The NASP architecture pass at Ā = `w` (normal, reduce), without autograd: every op of
     /// every edge runs (fused per source state), batch-norm statistics are recorded once.
-    pub fn arch_pass(&self, x: &Tensor, w: &[Tensor; 2], mode: BnMode) -> ArchTrace {
+    /// With `sel` (Ā's selection, matching `w`), each edge's mixture is taken as its selected
+    /// op's output; without, `w` weights every op (what a CUDA graph replays, Ā being data).
+    pub fn arch_pass(
+        &self,
+        x: &Tensor,
+        w: &[Tensor; 2],
+        sel: Option<&[Selection; 2]>,
+        mode: BnMode,
+    ) -> ArchTrace {
         tch::no_grad(|| {
             let stem = self.stem(x, mode);
             let mut s0 = stem.shallow_clone();
             let mut s1 = stem;
             let mut cells = Vec::with_capacity(self.cells.len());
             for cell in &self.cells {
-                let (out, traces) = cell.arch_pass(&s0, &s1, &w[usize::from(cell.reduction)], mode);
+                let i = usize::from(cell.reduction);
+                let (out, traces) = cell.arch_pass(&s0, &s1, &w[i], sel.map(|s| &s[i]), mode);
                 cells.push(traces);
                 s0 = s1;
                 s1 = out;
