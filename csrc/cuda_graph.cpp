@@ -7,13 +7,10 @@
 #include <exception>
 #include <string>
 
-namespace {
-char *copy_text(const std::string &s) {
-  char *e = new char[s.size() + 1];
-  std::memcpy(e, s.c_str(), s.size() + 1);
-  return e;
-}
-}  // namespace
+#include "shim.h"
+
+using nasp::copy_text;
+using nasp::guarded;
 
 #ifdef NASP_NO_CUDA_GRAPHS
 
@@ -56,18 +53,6 @@ void stream_wait(const c10::cuda::CUDAStream &waiter, const c10::cuda::CUDAStrea
   c10::Event ev(c10::DeviceType::CUDA);
   ev.record(on.unwrap());
   ev.block(waiter.unwrap());
-}
-
-template <typename F>
-char *guarded(F f) {
-  try {
-    f();
-    return nullptr;
-  } catch (const std::exception &e) {
-    return copy_text(e.what());
-  } catch (...) {
-    return copy_text("unknown C++ exception");
-  }
 }
 
 }  // namespace

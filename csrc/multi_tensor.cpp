@@ -3,9 +3,7 @@
 // parameter would cost thousands of small kernel launches per step. tch exposes no `_foreach_*`
 // op, so these few lines call them through ATen.
 //
-// Tensors cross the boundary as `at::Tensor*` (what tch's C API hands out). Every function
-// returns nullptr on success, or an error message to release with `nasp_free_error`; no C++
-// exception crosses into Rust.
+// Tensors cross the boundary as `at::Tensor*` (what tch's C API hands out); errors as in shim.h.
 
 #include <ATen/TensorOperators.h>
 #include <ATen/core/Tensor.h>
@@ -18,9 +16,9 @@
 #include <ATen/ops/linalg_vector_norm.h>
 #include <ATen/ops/stack.h>
 
-#include <cstring>
-#include <exception>
 #include <vector>
+
+#include "shim.h"
 
 namespace {
 
@@ -31,37 +29,20 @@ std::vector<at::Tensor> gather(at::Tensor *const *ts, size_t n) {
   return out;
 }
 
-char *error_text(const char *what) {
-  size_t len = std::strlen(what);
-  char *e = new char[len + 1];
-  std::memcpy(e, what, len + 1);
-  return e;
-}
-
-template <typename F>
-char *guarded(F f) {
-  try {
-    at::NoGradGuard no_grad;
-    f();
-    return nullptr;
-  } catch (const std::exception &e) {
-    return error_text(e.what());
-  } catch (...) {
-    return error_text("unknown C++ exception");
-  }
-}
-
 }  // namespace
 
 extern "C" {
 
 void nasp_free_error(char *e) { delete[] e; }
 
+using nasp::guarded;
+
 // Scales `grads` in place so that their global L2 norm is at most `max_norm`; `*total` receives
 // a new 0-d tensor holding the norm before scaling (release it as any tch tensor).
 char *nasp_clip_grad_norm(at::Tensor *const *grads, size_t n, double max_norm,
                           at::Tensor **total) {
   return guarded([&] {
+    at::NoGradGuard no_grad;
     auto g = gather(grads, n);
     auto norms = at::_foreach_norm(g, 2);
     at::Tensor norm = at::linalg_vector_norm(at::stack(norms), 2);
@@ -76,6 +57,7 @@ char *nasp_clip_grad_norm(at::Tensor *const *grads, size_t n, double max_norm,
 char *nasp_sgd_step(at::Tensor *const *params, at::Tensor *const *grads, at::Tensor *const *bufs,
                     size_t n, double weight_decay, double momentum, double lr, bool first) {
   return guarded([&] {
+    at::NoGradGuard no_grad;
     auto p = gather(params, n);
     auto g = gather(grads, n);
     auto b = gather(bufs, n);

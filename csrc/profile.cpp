@@ -11,13 +11,9 @@
 #include <string>
 #include <vector>
 
-namespace {
+#include "shim.h"
 
-char *copy_text(const std::string &s) {
-  char *e = new char[s.size() + 1];
-  std::memcpy(e, s.c_str(), s.size() + 1);
-  return e;
-}
+namespace {
 
 namespace prof = torch::profiler::impl;
 
@@ -33,7 +29,7 @@ char *nasp_profile_begin(bool cuda) {
     torch::autograd::profiler::enableProfiler(prof::ProfilerConfig(prof::ProfilerState::KINETO), act);
     return nullptr;
   } catch (const std::exception &e) {
-    return copy_text(e.what());
+    return nasp::copy_text(e.what());
   }
 }
 
@@ -81,10 +77,10 @@ char *nasp_profile_end(const char *trace, int top, char **summary) {
                     name.c_str());
       out += line;
     }
-    *summary = copy_text(out);
+    *summary = nasp::copy_text(out);
     return nullptr;
   } catch (const std::exception &e) {
-    return copy_text(e.what());
+    return nasp::copy_text(e.what());
   }
 }
 

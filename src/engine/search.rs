@@ -795,23 +795,36 @@ pub fn build_supernet(cfg: &Config, device: Device) -> Result<(VarStore, Superne
 mod tests {
     use super::*;
 
+    /// A tiny NASP search (C = 4, 3 cells, 4 × 8 px batches unless `extra` says otherwise).
+    fn tiny(space: &str, extra: &[&str]) -> Config {
+        let mut sets = vec![
+            format!("model.space=\"{space}\""),
+            "model.channels=4".into(),
+            "model.cells=3".into(),
+            "train.batch_size=4".into(),
+            "data.image_size=8".into(),
+        ];
+        sets.extend(extra.iter().map(|s| s.to_string()));
+        Config::load(None, &sets).unwrap()
+    }
+
+    /// Sets A to uniform random values (seeded) and re-selects Ā.
+    fn random_arch(s: &mut Search, seed: i64) {
+        tch::manual_seed(seed);
+        for a in &s.arch {
+            let r = Tensor::rand(a.size(), (Kind::Float, a.device()));
+            tch::no_grad(|| a.shallow_clone().copy_(&r));
+        }
+        s.refresh_host_arch();
+    }
+
     /// On a GPU: the NASP architecture gradient and the batch-norm statistics with the captured,
     /// replayed architecture pass equal those of eager passes, over steps whose Ā changes.
     #[test]
     #[ignore = "needs a CUDA device; scripts/gpu-check.sh runs it"]
     fn cuda_graph_arch_pass_matches_eager() {
         assert!(tch::Cuda::is_available(), "no CUDA device");
-        let sets: Vec<String> = [
-            "model.space=\"nasp\"",
-            "model.channels=4",
-            "model.cells=3",
-            "train.batch_size=8",
-            "data.image_size=16",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let mut cfg = Config::load(None, &sets).unwrap();
+        let mut cfg = tiny("nasp", &["train.batch_size=8", "data.image_size=16"]);
         let dev = Device::Cuda(0);
         cfg.cuda_graphs = true;
         let mut graphed = Search::new(&cfg, dev, None).unwrap();
@@ -853,24 +866,8 @@ mod tests {
     #[test]
     fn selected_and_weighted_mixtures_agree() {
         for space in ["nasp", "darts"] {
-            let sets: Vec<String> = [
-                format!("model.space=\"{space}\""),
-                "model.channels=4".into(),
-                "model.cells=3".into(),
-                "train.batch_size=4".into(),
-                "data.image_size=8".into(),
-            ]
-            .to_vec();
-            let cfg = Config::load(None, &sets).unwrap();
-            let mut s = Search::new(&cfg, Device::Cpu, None).unwrap();
-            tch::manual_seed(9);
-            for a in &s.arch {
-                tch::no_grad(|| {
-                    a.shallow_clone()
-                        .copy_(&Tensor::rand(a.size(), (Kind::Float, Device::Cpu)));
-                });
-            }
-            s.refresh_host_arch();
+            let mut s = Search::new(&tiny(space, &[]), Device::Cpu, None).unwrap();
+            random_arch(&mut s, 9);
             let abar = s.selection_tensors();
             let x = Tensor::randn([4, 3, 8, 8], (Kind::Float, Device::Cpu));
             let a = s.arch_pass_eager(&x, &abar, true);
@@ -885,26 +882,8 @@ mod tests {
     /// must be exactly those of asking for every parameter.
     #[test]
     fn nasp_weight_grads_cover_every_parameter_the_step_uses() {
-        let sets: Vec<String> = [
-            "model.space=\"nasp\"",
-            "model.channels=4",
-            "model.cells=3",
-            "train.batch_size=4",
-            "data.image_size=8",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let cfg = Config::load(None, &sets).unwrap();
-        let mut s = Search::new(&cfg, Device::Cpu, None).unwrap();
-        tch::manual_seed(4);
-        for a in &s.arch {
-            tch::no_grad(|| {
-                a.shallow_clone()
-                    .copy_(&Tensor::rand(a.size(), (Kind::Float, Device::Cpu)));
-            });
-        }
-        s.refresh_host_arch();
+        let mut s = Search::new(&tiny("nasp", &[]), Device::Cpu, None).unwrap();
+        random_arch(&mut s, 4);
         let x = Tensor::randn([4, 3, 8, 8], (Kind::Float, Device::Cpu));
         let y = Tensor::randint(10, [4], (Kind::Int64, Device::Cpu));
         let loss = || cross_entropy(&s.forward(&x, CellMix::sparse(&s.selection), true), &y);
