@@ -303,25 +303,29 @@ impl Config {
     /// Loads `path` (or only the defaults when `None`), applies `--set` overrides in order, and
     /// validates the result.
     pub fn load(path: Option<&Path>, sets: &[String]) -> Result<Config, ConfigError> {
-        let (mut value, origin) = match path {
+        match path {
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
                     path: p.to_path_buf(),
                     source,
                 })?;
-                let value: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-                    path: p.display().to_string(),
-                    message: e.to_string(),
-                })?;
-                (value, p.display().to_string())
+                Config::load_text(&text, &p.display().to_string(), sets)
             }
-            None => (toml::Table::new(), "<defaults>".to_string()),
-        };
+            None => Config::load_text("", "<defaults>", sets),
+        }
+    }
+
+    /// Like [`Config::load`] from TOML text; `origin` names it in errors.
+    pub fn load_text(text: &str, origin: &str, sets: &[String]) -> Result<Config, ConfigError> {
+        let mut value: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_string(),
+            message: e.to_string(),
+        })?;
         for arg in sets {
             apply_set(&mut value, arg)?;
         }
         let origin = if sets.is_empty() {
-            origin
+            origin.to_string()
         } else {
             format!("{origin} with --set overrides")
         };
@@ -577,6 +581,44 @@ fn apply_set(table: &mut toml::Table, arg: &str) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every shipped config loads, and each NASP one starts from a meaningful selection: no
+    /// `none` in its op lists unless the space is the benchmark's fixed supernet. The binary
+    /// carries configs/default.toml as its built-in default.
+    #[test]
+    fn shipped_configs_load_and_nasp_ones_exclude_none() {
+        for (name, text) in [
+            ("default.toml", include_str!("../configs/default.toml")),
+            (
+                "cifar10-nasp.toml",
+                include_str!("../configs/cifar10-nasp.toml"),
+            ),
+            (
+                "cifar10-nasp-darts.toml",
+                include_str!("../configs/cifar10-nasp-darts.toml"),
+            ),
+            (
+                "cifar10-darts.toml",
+                include_str!("../configs/cifar10-darts.toml"),
+            ),
+            ("bench.toml", include_str!("../configs/bench.toml")),
+        ] {
+            let c = Config::load_text(text, name, &[]).unwrap();
+            let lists = crate::genotype::OpLists::from_model(&c.model);
+            if c.algorithm == Algorithm::Nasp && name != "bench.toml" {
+                assert!(
+                    !lists
+                        .normal
+                        .iter()
+                        .chain(&lists.reduce)
+                        .any(|o| o == "none"),
+                    "{name}"
+                );
+            }
+        }
+        let c = Config::load_text(include_str!("../configs/default.toml"), "d", &[]).unwrap();
+        assert_eq!((c.model.channels, c.model.cells), (8, 5));
+    }
 
     #[test]
     fn lr_schedule_matches_spec() {

@@ -118,13 +118,20 @@ fn default_config_path() -> Option<PathBuf> {
     beside.is_file().then_some(beside)
 }
 
+/// `configs/default.toml` as built into the binary: the default when that file is not found
+/// (an installed binary run elsewhere), so the search starts the same either way.
+const BUILT_IN_DEFAULT: &str = include_str!("../configs/default.toml");
+
 fn load_config(a: &ConfigArgs) -> Result<Config, Usage> {
-    let path = a.config.clone().or_else(default_config_path);
     let mut sets = a.sets.clone();
     if let Some(d) = &a.device {
         sets.push(format!("device=\"{d}\""));
     }
-    Config::load(path.as_deref(), &sets).map_err(|e| Usage(e.to_string()))
+    match a.config.clone().or_else(default_config_path) {
+        Some(path) => Config::load(Some(&path), &sets),
+        None => Config::load_text(BUILT_IN_DEFAULT, "built-in configs/default.toml", &sets),
+    }
+    .map_err(|e| Usage(e.to_string()))
 }
 
 fn main() -> ExitCode {
