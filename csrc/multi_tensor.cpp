@@ -16,6 +16,8 @@
 #include <ATen/ops/linalg_vector_norm.h>
 #include <ATen/ops/stack.h>
 
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "shim.h"
@@ -61,14 +63,20 @@ char *nasp_sgd_step(at::Tensor *const *params, at::Tensor *const *grads, at::Ten
     auto p = gather(params, n);
     auto g = gather(grads, n);
     auto b = gather(bufs, n);
+    // Nothing is modified before this line: an error so far leaves every tensor as it was.
     std::vector<at::Tensor> d = weight_decay != 0.0 ? at::_foreach_add(g, p, weight_decay) : g;
-    if (first) {
-      at::_foreach_copy_(b, d);
-    } else {
-      at::_foreach_mul_(b, momentum);
-      at::_foreach_add_(b, d);
+    try {
+      if (first) {
+        at::_foreach_copy_(b, d);
+      } else {
+        at::_foreach_mul_(b, momentum);
+        at::_foreach_add_(b, d);
+      }
+      at::_foreach_add_(p, b, -lr);
+    } catch (const std::exception &e) {
+      // Some tensors may have changed: the caller must not apply the update again.
+      throw std::runtime_error(std::string("partial update: ") + e.what());
     }
-    at::_foreach_add_(p, b, -lr);
   });
 }
 

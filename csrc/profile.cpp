@@ -8,6 +8,7 @@
 #include <cstring>
 #include <exception>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -72,9 +73,13 @@ char *nasp_profile_end(const char *trace, int top, char **summary) {
     out += line;
     for (int i = 0; i < top && i < (int)v.size(); ++i) {
       std::string name = v[i].first.substr(0, 110);
-      std::snprintf(line, sizeof line, "  %9.2f ms %5.1f%% %7lld  %s\n", v[i].second.ns / 1e6,
-                    device_ns ? 100.0 * v[i].second.ns / device_ns : 0.0, (long long)v[i].second.n,
-                    name.c_str());
+      if (on_host) {
+        std::snprintf(line, sizeof line, "  %9.2f ms %7lld  %s\n", v[i].second.ns / 1e6,
+                      (long long)v[i].second.n, name.c_str());
+      } else {
+        std::snprintf(line, sizeof line, "  %9.2f ms %5.1f%% %7lld  %s\n", v[i].second.ns / 1e6,
+                      100.0 * v[i].second.ns / device_ns, (long long)v[i].second.n, name.c_str());
+      }
       out += line;
     }
     *summary = nasp::copy_text(out);

@@ -10,8 +10,9 @@
 # supernet (C=16, 8 cells, batch 64) with ms/step and the GPU memory the resources pane shows; two
 # full epochs of the paper setting (25,000 training images, synthetic pixels; the first includes
 # cuDNN's one-time tuning) in the 12-op NASP space and in DARTS's 7 ops; `bench` for
-# nasp/darts1/darts2; and the bf16 effect. Each phase has a time limit; the whole script stays
-# under 8 minutes. With $OUT set, the log is also written to $OUT/gpu-check.log.
+# nasp/darts1/darts2; and the bf16 effect. Each phase has a time limit (together about 17 minutes
+# at most); phases 1–5 took 367 s on an H200 (BENCHMARKS.md, run 5), so pick PHASES to fit the
+# device time at hand. With $OUT set, the log is also written to $OUT/gpu-check.log.
 #
 # PHASES selects phases (default "1 2 3 4 5"): 1 search, 2 full epochs, 3 bench, 4 bf16, 5 the
 # TUI itself on the GPU (inside `script`, a pseudo-terminal), whose resources pane must show the

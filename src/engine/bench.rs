@@ -90,7 +90,7 @@ pub fn run(
             }
         }
     }
-    if profile {
+    if profile && steps > 0 {
         let text = crate::engine::native::profile_end(None, 30)?;
         summary = Some(format!("{text}  (over {steps} steps)"));
     }

@@ -37,6 +37,9 @@ const BN_EPS: f64 = 1e-5;
 fn fuse_storage(parts: &[&Tensor]) -> Result<Tensor, String> {
     tch::no_grad(|| {
         let fused = Tensor::f_cat(parts, 0).map_err(|e| format!("fusing weights: {e}"))?;
+        if parts.iter().any(|p| !p.is_contiguous()) {
+            return Err("fusing weights: a part is not contiguous".into());
+        }
         let mut offset = 0i64;
         for p in parts {
             let (size, stride) = (p.size(), p.stride());

@@ -45,9 +45,16 @@ impl Sgd {
                 continue;
             }
             let r = native::sgd_step(&lists, self.weight_decay, self.momentum, lr, first);
-            if let Err(e) = r {
-                report_fallback(&e);
-                sgd_reference(&lists, self.weight_decay, self.momentum, lr, first);
+            match r {
+                Ok(()) => {}
+                // Some parameters may already be updated: applying it again would be wrong.
+                Err(e) if e.starts_with("partial update") => {
+                    eprintln!("error: SGD step failed midway ({e})");
+                }
+                Err(e) => {
+                    report_fallback(&e);
+                    sgd_reference(&lists, self.weight_decay, self.momentum, lr, first);
+                }
             }
         }
     }

@@ -429,6 +429,20 @@ impl Search {
         }
     }
 
+    /// The Ā-weighted pass (what the graph records) with a libtorch error turned into `Err`
+    /// instead of a panic, so that the caller can leave the side stream and fall back.
+    fn guarded_pass(&self, x: &Tensor, abar: &[Tensor; 2]) -> Result<ArchTrace, String> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.arch_pass_eager(x, abar, false)
+        }))
+        .map_err(|p| {
+            p.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "the architecture pass panicked".into())
+        })
+    }
+
     /// The graph path of `arch_trace`; `Ok(None)`: run eagerly on the default stream.
     fn arch_trace_graph(
         &mut self,
@@ -458,19 +472,22 @@ impl Search {
         };
         graph.enter()?;
         if self.graph.warm < GRAPH_WARMUP {
-            let t = self.arch_pass_eager(x, abar, false);
+            let t = self.guarded_pass(x, abar);
             graph.exit()?;
             self.graph.warm += 1;
             self.graph.side = Some(graph);
-            return Ok(Some(t));
+            return t.map(Some);
         }
         // Static inputs (allocated before the capture), the capture (recorded, not run), and a
         // first replay that does this step's work.
         let xs = x.copy();
         let ab = [abar[0].detach().copy(), abar[1].detach().copy()];
         let captured = graph.capture_begin().and_then(|()| {
-            let t = self.arch_pass_eager(&xs, &ab, false);
-            graph.capture_end().map(|()| t)
+            let t = self.guarded_pass(&xs, &ab);
+            // End the capture even when the pass failed, so the stream is usable again.
+            let ended = graph.capture_end();
+            let t = t?;
+            ended.map(|()| t)
         });
         let exited = graph.exit();
         let trace = captured?;
