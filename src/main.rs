@@ -342,6 +342,9 @@ fn python() -> PathBuf {
 }
 
 fn bench_cmd(a: &BenchArgs) -> Result<i32, Usage> {
+    if a.steps == 0 {
+        return Err(Usage("--steps: give at least 1 timed step".into()));
+    }
     let cfg = load_config(&a.config)?;
     let algos: Vec<Algorithm> = a
         .algo
