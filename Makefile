@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 DATA ?= $(if $(wildcard ../shared/data/cifar10/data_batch_1.bin),../shared/data/cifar10,)
 
-.PHONY: setup build run test lint bench
+.PHONY: setup build run test lint bench device
 
 setup:
 	bash scripts/setup.sh
@@ -25,3 +25,14 @@ lint: setup
 
 bench: build
 	./target/release/nasp-tui bench --config configs/bench.toml --algo nasp,darts1,darts2 --steps 10 --peer ../shared/bench/peer_step.py
+
+# What scripts/gpu-check.sh needs on a GPU machine without Rust, in the git-ignored .device/:
+# the stripped binary, the library's test binary (its GPU-only tests) and one CIFAR-10 batch.
+# Then, there: NVML_TEST_BIN=.device/nasp_tui-tests scripts/gpu-check.sh .device/nasp-tui .device/cifar10
+device: build
+	mkdir -p .device/cifar10
+	strip -o .device/nasp-tui target/release/nasp-tui
+	OMP_NUM_THREADS=1 cargo test --release --lib --no-run --message-format=json 2>/dev/null \
+	  | python3 -c 'import json,sys; print([m["executable"] for m in map(json.loads, sys.stdin) if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["lib"]][-1])' \
+	  | xargs -I{} strip -o .device/nasp_tui-tests {}
+	$(if $(DATA),cp $(DATA)/data_batch_1.bin .device/cifar10/,@echo "no CIFAR-10 found: copy data_batch_1.bin into .device/cifar10/")
