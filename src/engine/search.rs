@@ -742,14 +742,28 @@ impl Search {
     /// Evaluates on the validation split (eval-mode BN, no augmentation): NASP with Ā and only
     /// the selected ops, DARTS with the softmax mixture.
     pub fn evaluate(&mut self, max_batches: usize) -> Eval {
+        self.evaluate_until(max_batches, &mut || false)
+            .unwrap_or(Eval {
+                loss: f64::NAN,
+                acc: f64::NAN,
+            })
+    }
+
+    /// [`Search::evaluate`], asking `cancel` before each chunk of images: `None` when it said
+    /// yes (a stop during a long evaluation need not wait for its end).
+    pub fn evaluate_until(
+        &mut self,
+        max_batches: usize,
+        cancel: &mut dyn FnMut() -> bool,
+    ) -> Option<Eval> {
         if self.cfg.algorithm != Algorithm::Nasp {
             self.refresh_host_arch();
         }
         let Some(data) = &self.data else {
-            return Eval {
+            return Some(Eval {
                 loss: f64::NAN,
                 acc: f64::NAN,
-            };
+            });
         };
         // `max_batches` training-size batches' worth of images, in larger chunks (evaluation
         // keeps no graph; fewer, larger launches on a GPU). Eval-mode BN makes the result
@@ -762,6 +776,9 @@ impl Search {
             let mut correct_sum = Tensor::zeros([], (Kind::Float, self.device));
             let mut n = 0usize;
             for rows in &batches {
+                if cancel() {
+                    return None;
+                }
                 let (x, y) = data.gather(rows);
                 let mix = match self.cfg.algorithm {
                     Algorithm::Nasp => CellMix::sparse(&self.selection),
@@ -773,13 +790,13 @@ impl Search {
                 correct_sum += correct(&logits, &y);
                 n += b;
             }
-            (loss_sum, correct_sum, n)
-        });
+            Some((loss_sum, correct_sum, n))
+        })?;
         let n = n.max(1) as f64;
-        Eval {
+        Some(Eval {
             loss: loss_sum.double_value(&[]) / n,
             acc: correct_sum.double_value(&[]) / n,
-        }
+        })
     }
 }
 
@@ -893,6 +910,27 @@ mod tests {
             assert!(d < 1e-5, "{space}: logits differ by {d}");
             assert!(a.logits.abs().max().double_value(&[]) > 0.0);
         }
+    }
+
+    /// An evaluation asks its cancel callback before each chunk and stops when told.
+    #[test]
+    fn evaluation_stops_when_cancelled() {
+        let imgs = crate::data::synthetic(1200, 1);
+        let data = DeviceData::new(&imgs, 0.5, 8, Device::Cpu);
+        let mut s = Search::new(&tiny("nasp", &[]), Device::Cpu, Some(data)).unwrap();
+        let mut asked = 0;
+        let full = s.evaluate_until(0, &mut || {
+            asked += 1;
+            false
+        });
+        assert!(full.is_some_and(|e| e.loss.is_finite() && e.acc >= 0.0));
+        assert_eq!(asked, 2, "600 validation images in chunks of 512");
+        let mut asked = 0;
+        let cut = s.evaluate_until(0, &mut || {
+            asked += 1;
+            asked == 2
+        });
+        assert!(cut.is_none());
     }
 
     /// The NASP weight step asks autograd only for the parameters of Ā's ops; the gradients

@@ -130,6 +130,8 @@ struct Loop<'a> {
     meters: Meters,
     /// Device-side sums since the last host read: loss·n, correct, arch loss.
     pending: Vec<(Tensor, Tensor, Tensor, usize)>,
+    /// Commands that arrived during an evaluation, handled at the next poll.
+    deferred: std::collections::VecDeque<Command>,
     last_event: Instant,
     window_start: Instant,
     window_steps: usize,
@@ -338,7 +340,9 @@ impl Loop<'_> {
     /// Drains commands (blocking while paused). `Some(save)` = stop.
     fn poll(&mut self, commands: &Receiver<Command>, paused: &mut bool) -> Option<bool> {
         loop {
-            let c = if *paused {
+            let c = if let Some(c) = self.deferred.pop_front() {
+                c
+            } else if *paused {
                 match commands.recv() {
                     Ok(c) => c,
                     Err(_) => return Some(true),
@@ -357,9 +361,32 @@ impl Loop<'_> {
         }
     }
 
-    fn end_of_epoch(&mut self) {
+    /// Validation, genotype, epoch event and checkpoint. A stop that arrives during the
+    /// validation ends it early and is returned (`Some(save)`): the epoch then stays open, as
+    /// when a stop comes right after its last step, and a resumed run validates it.
+    fn end_of_epoch(&mut self, commands: &Receiver<Command>) -> Option<bool> {
         self.drain_pending();
-        let eval = self.s.evaluate(self.s.cfg.train.eval_batches);
+        let mut stop = None;
+        let deferred = &mut self.deferred;
+        let mut cancel = || {
+            loop {
+                match commands.try_recv() {
+                    Ok(Command::Stop { save }) => stop = Some(save),
+                    Ok(other) => {
+                        deferred.push_back(other);
+                        continue;
+                    }
+                    Err(TryRecvError::Empty) => {}
+                    // Nobody can steer us any more: save and stop.
+                    Err(TryRecvError::Disconnected) => stop = Some(true),
+                }
+                return stop.is_some();
+            }
+        };
+        let max = self.s.cfg.train.eval_batches;
+        let Some(eval) = self.s.evaluate_until(max, &mut cancel) else {
+            return stop.or(Some(true));
+        };
         let m = &self.meters;
         let stats = EpochStats {
             epoch: self.s.epoch,
@@ -395,6 +422,7 @@ impl Loop<'_> {
         if every > 0 && self.s.epoch.is_multiple_of(every) {
             self.checkpoint();
         }
+        None
     }
 }
 
@@ -424,6 +452,7 @@ fn run(
                 checkpoint: cfg.checkpoint.clone(),
                 ui: cfg.ui.clone(),
                 device: cfg.device.clone(),
+                cuda_graphs: cfg.cuda_graphs,
                 ..saved
             };
             if let Some(n) = &note {
@@ -496,6 +525,7 @@ fn run(
         events,
         meters,
         pending: Vec::new(),
+        deferred: std::collections::VecDeque::new(),
         last_event: now,
         window_start: now,
         window_steps: 0,
@@ -545,7 +575,9 @@ fn run(
             }
         }
         lp.emit_progress();
-        lp.end_of_epoch();
+        if let Some(save) = lp.end_of_epoch(commands) {
+            break 'outer Some(save);
+        }
     };
     lp.emit_progress();
     let stopped = stop.is_some();
