@@ -394,3 +394,63 @@ fn resuming_from_an_older_checkpoint_keeps_the_new_saves() {
     assert!(note.is_none());
     assert_eq!((dir, meta.global_step), (left[0].clone(), 3));
 }
+
+/// A stop that arrives during the end-of-epoch validation ends it early: the epoch stays open
+/// (no "epoch 0 done", the checkpoint is at the epoch's last step) and a resumed run validates it.
+#[test]
+fn stop_during_validation_keeps_the_epoch_open_and_resume_validates_it() {
+    let run = tempfile::tempdir().unwrap();
+    let cfg = common::fixture("tiny.toml");
+    let data = common::cifar_dir();
+    // 200 training images (7 steps of 32), then 9,800 validation images: a few seconds.
+    let sets = [
+        "data.limit=10000",
+        "data.train_portion=0.02",
+        "train.eval_batches=0",
+    ];
+    let mut cmd = std::process::Command::new(common::bin());
+    cmd.args(["search", "--headless", "--config", cfg.to_str().unwrap()])
+        .args(["--data-dir", data.to_str().unwrap()])
+        .arg("--run-dir")
+        .arg(run.path())
+        .env("OMP_NUM_THREADS", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for s in sets {
+        cmd.args(["--set", s]);
+    }
+    let child = cmd.spawn().unwrap();
+    let log = run.path().join("log.txt");
+    let t0 = Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("validating epoch 0")
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "no validation started"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SAFETY: sending SIGTERM to our own child process.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let first = text(&out);
+    assert_eq!(out.status.code(), Some(130), "{first}");
+    assert!(
+        !first.contains("epoch 0 done"),
+        "validation ran to its end: {first}"
+    );
+    let latest = std::fs::read_to_string(run.path().join("checkpoints/latest")).unwrap();
+    assert!(latest.trim().ends_with("ckpt-000000007"), "{latest}");
+
+    let again = tempfile::tempdir().unwrap();
+    let mut args: Vec<&str> = vec!["--resume", run.path().to_str().unwrap(), "--max-steps", "8"];
+    for s in sets {
+        args.extend_from_slice(&["--set", s]);
+    }
+    let out = tiny_search(again.path(), &args);
+    let second = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{second}");
+    assert!(second.contains("epoch 0 done"), "{second}");
+}

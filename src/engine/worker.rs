@@ -384,6 +384,8 @@ impl Loop<'_> {
             }
         };
         let max = self.s.cfg.train.eval_batches;
+        self.dir
+            .log(&format!("[Info] validating epoch {}", self.s.epoch));
         let Some(eval) = self.s.evaluate_until(max, &mut cancel) else {
             return stop.or(Some(true));
         };
