@@ -17,7 +17,9 @@
 # PHASES selects phases (default "1 2 3 4 5"): 1 search, 2 full epochs, 3 bench, 4 bf16, 5 the
 # TUI itself on the GPU (inside `script`, a pseudo-terminal), whose resources pane must show the
 # GPU; 6 (not by default) `bench --profile`, the device time per kernel of a NASP step.
-# NVML_TEST_BIN may name the library's test binary to also run its GPU-only NVML test.
+# NVML_TEST_BIN may name the library's test binary to also run its GPU-only tests (NVML, CUDA
+# graph). SETS adds config overrides to the searches of phases 1 and 2 and the benches of phases
+# 3, 4 and 6, e.g. SETS="cuda_graphs=true".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-}
@@ -47,6 +49,8 @@ say "torch: $("$py" -c 'import torch; print(torch.__version__, "cuda", torch.ver
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee -a "$log"
 
 phases=" ${PHASES:-1 2 3 4 5} "
+extra=()
+for kv in ${SETS:-}; do extra+=(--set "$kv"); done
 on() { [[ "$phases" == *" $1 "* ]]; }
 run 20 "$bin" info
 # The library's GPU-only tests: NVML, and the CUDA-graph architecture pass against the eager one.
@@ -54,22 +58,22 @@ if [ -n "${NVML_TEST_BIN:-}" ]; then run 60 "$NVML_TEST_BIN" --ignored nvml_read
 run1=$(mktemp -d)
 on 1 && say "== 1. NASP, paper supernet (C=16, 8 cells, 12-op NASP space, batch 64), CIFAR-10 data_batch_1, 300 steps"
 on 1 && run 140 "$bin" search --headless --config configs/cifar10-nasp.toml --data-dir "$data" --run-dir "$run1" \
-  --set data.limit=10000 --set checkpoint.every_epochs=0 --max-steps 300
+  --set data.limit=10000 --set checkpoint.every_epochs=0 --max-steps 300 "${extra[@]}"
 for cfg in cifar10-nasp cifar10-nasp-darts; do
   on 2 && say "== 2. two full epochs of the paper setting, configs/$cfg.toml: 50,000 images (25,000 train / 25,000 valid), NASP"
   run2=$(mktemp -d)
   on 2 && run 170 "$bin" search --headless --config "configs/$cfg.toml" --run-dir "$run2" \
-    --set data.dataset='"synthetic"' --set data.limit=50000 --set checkpoint.every_epochs=0 --max-steps 782
+    --set data.dataset='"synthetic"' --set data.limit=50000 --set checkpoint.every_epochs=0 --max-steps 782 "${extra[@]}"
 done
 on 3 && say "== 3. bench nasp / darts1 / darts2 on one supernet (C=16, 8 cells, DARTS's 7 ops without none, batch 64)"
-on 3 && run 130 "$bin" bench --config configs/cifar10-nasp-darts.toml --algo nasp,darts1,darts2 --steps 10 --warmup 3
-on 3 && run 60 "$bin" bench --config configs/cifar10-nasp.toml --algo nasp --steps 20 --warmup 5
+on 3 && run 130 "$bin" bench --config configs/cifar10-nasp-darts.toml --algo nasp,darts1,darts2 --steps 10 --warmup 3 "${extra[@]}"
+on 3 && run 60 "$bin" bench --config configs/cifar10-nasp.toml --algo nasp --steps 20 --warmup 5 "${extra[@]}"
 on 3 && say "== 3b. the same with the architecture pass as a CUDA graph (cuda_graphs = true)"
 on 3 && run 60 "$bin" bench --config configs/cifar10-nasp.toml --set cuda_graphs=true --algo nasp --steps 20 --warmup 5
 on 6 && say "== 6. where the device time of a NASP step goes (libtorch profiler, 12-op space)"
-on 6 && run 60 "$bin" bench --config configs/cifar10-nasp.toml --algo nasp --steps 5 --warmup 6 --profile
+on 6 && run 60 "$bin" bench --config configs/cifar10-nasp.toml --algo nasp --steps 5 --warmup 6 --profile "${extra[@]}"
 on 4 && say "== 4. bf16 autocast (precision = bf16), same supernet"
-on 4 && run 60 "$bin" bench --config configs/cifar10-nasp-darts.toml --set precision='"bf16"' --algo nasp,darts1 --steps 10 --warmup 3
+on 4 && run 60 "$bin" bench --config configs/cifar10-nasp-darts.toml --set precision='"bf16"' --algo nasp,darts1 --steps 10 --warmup 3 "${extra[@]}"
 if on 5; then
   say "== 5. the TUI on the GPU for 40 s (160×48 pseudo-terminal), then SIGTERM"
   run5=$(mktemp -d)
