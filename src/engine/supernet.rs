@@ -99,6 +99,15 @@ impl Cell {
         vec![self.pre0.forward(s0, mode), self.pre1.forward(s1, mode)]
     }
 
+    /// A node output of zeros (both kept edges hold `none`), shaped for cell input `x`.
+    fn zero_node(&self, x: &Tensor) -> Tensor {
+        let relu = OnceCell::new();
+        Op::Zero {
+            stride: if self.reduction { 2 } else { 1 },
+        }
+        .forward(&Input::new(x, &relu), BnMode::Eval)
+    }
+
     /// The mixing weights restricted to the ops that are not `none`.
     fn live_columns(&self, w: &Tensor) -> Tensor {
         match &self.live_index {
@@ -150,8 +159,7 @@ impl Cell {
             }
             let mut out = match acc {
                 Some(a) => a,
-                // A node whose kept edges both hold `none`: a zero output of the right shape.
-                None => self.edges[rows.start][0].zero_like(&states[0], self.reduction),
+                None => self.zero_node(&states[0]),
             };
             if grad_nodes && !out.requires_grad() {
                 out = out.detach().set_requires_grad(true);
@@ -189,8 +197,10 @@ impl Cell {
         mode: BnMode,
     ) -> (Tensor, Vec<GroupTrace>) {
         let mut states = self.preprocess(s0, s1, mode);
-        // The mixing weights in group order, live ops only (for the weighted mixture).
-        let w = self.live_columns(&w.index_select(0, &self.group_rows));
+        // The mixing weights in group order, live ops only (only the weighted mixture reads them).
+        let w = sel
+            .is_none()
+            .then(|| self.live_columns(&w.index_select(0, &self.group_rows)));
         let mut acc: Vec<Option<Tensor>> = (0..self.nodes).map(|_| None).collect();
         let mut traces = Vec::with_capacity(self.groups.len());
         let mut row = 0i64;
@@ -236,7 +246,8 @@ impl Cell {
                     .collect(),
                 // Ā as data (a CUDA graph replays this with each step's Ā).
                 None => {
-                    let mixed = self.weighted(g, &w.narrow(0, row, e), &normed, &skip, x);
+                    let wg = w.as_ref().map_or_else(Tensor::new, |w| w.narrow(0, row, e));
+                    let mixed = self.weighted(g, &wg, &normed, &skip, &states[0]);
                     g.edges
                         .iter()
                         .enumerate()
@@ -257,7 +268,7 @@ impl Cell {
             if let Some(n) = g.src.checked_sub(1).filter(|&n| n < self.nodes) {
                 let out = match acc[n].take() {
                     Some(a) => a,
-                    None => self.edges[node_rows(n).start][0].zero_like(&states[0], self.reduction),
+                    None => self.zero_node(&states[0]),
                 };
                 states.push(out);
             }
@@ -272,7 +283,7 @@ impl Cell {
         wg: &Tensor,
         normed: &Option<Tensor>,
         skip: &Option<Tensor>,
-        x: &Tensor,
+        cell_input: &Tensor,
     ) -> Tensor {
         let e = g.edges.len() as i64;
         let mut parts: Vec<Tensor> = Vec::with_capacity(2);
@@ -297,8 +308,8 @@ impl Cell {
             (Some(a), Some(b)) => a + b,
             (Some(a), None) => a,
             // Unreachable: every live op has a last batch norm or is the skip.
-            _ => self.edges[g.edges[0].0][0]
-                .zero_like(x, self.reduction)
+            _ => self
+                .zero_node(cell_input)
                 .unsqueeze(1)
                 .repeat([1, e, 1, 1, 1]),
         }
@@ -384,17 +395,6 @@ impl ArchTrace {
                 })
                 .collect(),
         }
-    }
-}
-
-impl Op {
-    /// A zero tensor shaped like this edge's output for input `x`.
-    fn zero_like(&self, x: &Tensor, reduction: bool) -> Tensor {
-        let relu = OnceCell::new();
-        Op::Zero {
-            stride: if reduction { 2 } else { 1 },
-        }
-        .forward(&Input::new(x, &relu), BnMode::Eval)
     }
 }
 
