@@ -18,8 +18,10 @@
 # TUI itself on the GPU (inside `script`, a pseudo-terminal), whose resources pane must show the
 # GPU; 6 (not by default) `bench --profile`, the device time per kernel of a NASP step.
 # NVML_TEST_BIN may name the library's test binary to also run its GPU-only tests (NVML, CUDA
-# graph). SETS adds config overrides to the searches of phases 1 and 2 and the benches of phases
-# 3, 4 and 6, e.g. SETS="cuda_graphs=true".
+# graph, cuDNN batch norm). Phase 3 also benches the GPU speed switches (cuda_graphs,
+# cudnn_batch_norm) one by one and together. SETS adds config overrides to the searches of
+# phases 1 and 2 and the benches of phases 3, 4 and 6,
+# e.g. SETS="cuda_graphs=true cudnn_batch_norm=true".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-}
@@ -54,7 +56,7 @@ for kv in ${SETS:-}; do extra+=(--set "$kv"); done
 on() { [[ "$phases" == *" $1 "* ]]; }
 run 20 "$bin" info
 # The library's GPU-only tests: NVML, and the CUDA-graph architecture pass against the eager one.
-if [ -n "${NVML_TEST_BIN:-}" ]; then run 60 "$NVML_TEST_BIN" --ignored nvml_reads_the_gpu cuda_graph; fi
+if [ -n "${NVML_TEST_BIN:-}" ]; then run 90 "$NVML_TEST_BIN" --ignored nvml_reads_the_gpu cuda_graph cudnn_batch_norm; fi
 run1=$(mktemp -d)
 on 1 && say "== 1. NASP, paper supernet (C=16, 8 cells, 12-op NASP space, batch 64), CIFAR-10 data_batch_1, 300 steps"
 on 1 && run 140 "$bin" search --headless --config configs/cifar10-nasp.toml --data-dir "$data" --run-dir "$run1" \
@@ -68,8 +70,11 @@ done
 on 3 && say "== 3. bench nasp / darts1 / darts2 on one supernet (C=16, 8 cells, DARTS's 7 ops without none, batch 64)"
 on 3 && run 130 "$bin" bench --config configs/cifar10-nasp-darts.toml --algo nasp,darts1,darts2 --steps 10 --warmup 3 "${extra[@]}"
 on 3 && run 60 "$bin" bench --config configs/cifar10-nasp.toml --algo nasp --steps 20 --warmup 5 "${extra[@]}"
-on 3 && say "== 3b. the same with the architecture pass as a CUDA graph (cuda_graphs = true)"
-on 3 && run 60 "$bin" bench --config configs/cifar10-nasp.toml --set cuda_graphs=true --algo nasp --steps 20 --warmup 5
+for sw in cuda_graphs=true cudnn_batch_norm=true "cuda_graphs=true cudnn_batch_norm=true"; do
+  on 3 && say "== 3b. the same with $sw"
+  sets=(); for kv in $sw; do sets+=(--set "$kv"); done
+  on 3 && run 60 "$bin" bench --config configs/cifar10-nasp.toml "${sets[@]}" --algo nasp --steps 20 --warmup 5
+done
 on 6 && say "== 6. where the device time of a NASP step goes (libtorch profiler, 12-op space)"
 on 6 && run 60 "$bin" bench --config configs/cifar10-nasp.toml --algo nasp --steps 5 --warmup 6 --profile "${extra[@]}"
 on 4 && say "== 4. bf16 autocast (precision = bf16), same supernet"

@@ -101,6 +101,10 @@ pub struct Config {
     /// On a GPU, capture the NASP architecture pass as a CUDA graph and replay it each step
     /// (off by default until it has been measured and checked on a GPU: see BENCHMARKS.md).
     pub cuda_graphs: bool,
+    /// On a GPU, run the cells' batch norms (non-affine) through cuDNN by giving them a constant
+    /// unit scale and zero shift; libtorch's own kernels otherwise (off by default until
+    /// measured on a GPU: see BENCHMARKS.md). Same results either way.
+    pub cudnn_batch_norm: bool,
     pub data: DataConfig,
     pub model: ModelConfig,
     pub train: TrainConfig,
@@ -191,6 +195,7 @@ impl Default for Config {
             device: "auto".into(),
             precision: Precision::Fp32,
             cuda_graphs: false,
+            cudnn_batch_norm: false,
             data: DataConfig::default(),
             model: ModelConfig::default(),
             train: TrainConfig::default(),

@@ -58,6 +58,10 @@ fn fuse_storage(parts: &[&Tensor]) -> Result<Tensor, String> {
 pub struct Bn {
     mean: Tensor,
     var: Tensor,
+    /// Constant scale 1 and shift 0 (no gradient), handed to libtorch with the input: the same
+    /// normalisation, but on a GPU libtorch then runs it through cuDNN rather than its own
+    /// kernels (it takes cuDNN only for a batch norm with both). See [`Bn::set_unit_affine`].
+    unit_affine: Option<(Tensor, Tensor)>,
 }
 
 impl Bn {
@@ -75,7 +79,15 @@ impl Bn {
         Bn {
             mean: b.running_mean,
             var: b.running_var,
+            unit_affine: None,
         }
+    }
+
+    /// Gives this batch norm a constant unit scale and zero shift (see the field's note).
+    pub fn set_unit_affine(&mut self) {
+        let ones = self.mean.ones_like();
+        let zeros = self.mean.zeros_like();
+        self.unit_affine = Some((ones, zeros));
     }
 
     pub fn forward(&self, x: &Tensor, mode: BnMode) -> Tensor {
@@ -83,9 +95,13 @@ impl Bn {
             BnMode::BatchOnly => (None, None),
             _ => (Some(&self.mean), Some(&self.var)),
         };
+        let (w, b) = match &self.unit_affine {
+            Some((w, b)) => (Some(w), Some(b)),
+            None => (None, None),
+        };
         x.batch_norm(
-            None::<&Tensor>,
-            None,
+            w,
+            b,
             mean,
             var,
             mode != BnMode::Eval,
@@ -100,6 +116,10 @@ impl Bn {
         Bn {
             mean: self.mean.narrow(0, start, len),
             var: self.var.narrow(0, start, len),
+            unit_affine: self
+                .unit_affine
+                .as_ref()
+                .map(|(w, b)| (w.narrow(0, start, len), b.narrow(0, start, len))),
         }
     }
 
@@ -111,10 +131,15 @@ impl Bn {
     /// The batch norms of `parts` as one over their channels side by side; the parts' buffers
     /// move into it (shared memory).
     pub fn fuse(parts: &[&Bn]) -> Result<Bn, String> {
-        Ok(Bn {
+        let mut fused = Bn {
             mean: fuse_storage(&parts.iter().map(|b| &b.mean).collect::<Vec<_>>())?,
             var: fuse_storage(&parts.iter().map(|b| &b.var).collect::<Vec<_>>())?,
-        })
+            unit_affine: None,
+        };
+        if parts.iter().any(|b| b.unit_affine.is_some()) {
+            fused.set_unit_affine();
+        }
+        Ok(fused)
     }
 }
 
@@ -195,7 +220,7 @@ impl Conv {
 #[derive(Debug)]
 pub struct ReluConvBn {
     conv: Conv,
-    bn: Bn,
+    pub(crate) bn: Bn,
 }
 
 impl ReluConvBn {
@@ -234,7 +259,7 @@ impl ReluConvBn {
 pub struct FactorizedReduce {
     c1: Conv,
     c2: Conv,
-    bn: Bn,
+    pub(crate) bn: Bn,
     /// How many edges this holds side by side (1 unless fused).
     copies: i64,
 }
@@ -529,6 +554,21 @@ impl Op {
                 None => input.x_each().shallow_clone(),
             },
             (_, None) => input.x_each().shallow_clone(),
+        }
+    }
+
+    /// Calls `f` on every batch norm of the op.
+    pub fn for_each_bn(&mut self, f: &mut dyn FnMut(&mut Bn)) {
+        match self {
+            Op::Zero { .. } | Op::Identity => {}
+            Op::Pool { bn, .. } | Op::Conv31 { bn, .. } => f(bn),
+            Op::Reduce(fr) => f(&mut fr.bn),
+            Op::Sep(ab) => {
+                f(&mut ab[0].bn);
+                f(&mut ab[1].bn);
+            }
+            Op::Dil(d) => f(&mut d.bn),
+            Op::Conv(c) => f(&mut c.bn),
         }
     }
 

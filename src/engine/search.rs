@@ -133,7 +133,10 @@ impl Search {
         tch::manual_seed(cfg.seed as i64);
         let lists = OpLists::from_model(&cfg.model);
         let vs = VarStore::new(device);
-        let net = Supernet::new(&(vs.root() / "net"), &cfg.model, lists.clone(), 10)?;
+        let mut net = Supernet::new(&(vs.root() / "net"), &cfg.model, lists.clone(), 10)?;
+        if cfg.cudnn_batch_norm && device.is_cuda() {
+            net.set_unit_affine_bn();
+        }
         let params = vs.trainable_variables();
         let named = vs.variables();
         let param_names: Vec<String> = params
@@ -893,6 +896,71 @@ mod tests {
         }
         assert!(!graphed.graph.off, "the graph path was turned off");
         assert!(graphed.graph.captured.is_some(), "nothing was captured");
+    }
+
+    /// Two NASP steps of two copies of one tiny search, the second with every cell batch norm
+    /// given a constant unit scale and zero shift (`cudnn_batch_norm`): same losses, same
+    /// weights, same batch-norm statistics and A afterwards (within `tol`, relative).
+    fn unit_affine_changes_nothing(dev: Device, tol: f64) {
+        let cfg = tiny("nasp", &["train.batch_size=8"]);
+        let mut plain = Search::new(&cfg, dev, None).unwrap();
+        let mut unit = Search::new(&cfg, dev, None).unwrap();
+        unit.net.set_unit_affine_bn();
+        random_arch(&mut plain, 3);
+        // The same start for both, whatever other tests drew from the global RNG meanwhile.
+        tch::no_grad(|| {
+            let from = plain.vs.variables();
+            for (k, v) in unit.vs.variables() {
+                v.shallow_clone().copy_(&from[&k]);
+            }
+            for i in 0..2 {
+                unit.arch[i].shallow_clone().copy_(&plain.arch[i]);
+            }
+        });
+        unit.refresh_host_arch();
+        let x = Tensor::randn([8, 3, 8, 8], (Kind::Float, dev));
+        let y = Tensor::randint(10, [8], (Kind::Int64, dev));
+        let rel = |a: &Tensor, b: &Tensor| {
+            let d = (a - b).norm().double_value(&[]);
+            d / b.norm().double_value(&[]).max(1e-12)
+        };
+        for step in 0..2 {
+            let p = plain.step_on(&x, &y, &x, &y);
+            let u = unit.step_on(&x, &y, &x, &y);
+            assert!(rel(&u.loss, &p.loss) < tol, "step {step}: loss");
+            assert!(
+                rel(&u.arch_loss, &p.arch_loss) < tol,
+                "step {step}: arch loss"
+            );
+        }
+        let (vp, vu) = (plain.vs.variables(), unit.vs.variables());
+        let mut moved = 0;
+        for (k, v) in &vp {
+            let r = rel(&vu[k], v);
+            assert!(r < tol, "{k}: relative difference {r}");
+            moved += usize::from(v.abs().sum(Kind::Float).double_value(&[]) > 0.0);
+        }
+        assert!(moved > 100, "only {moved} variables are non-zero");
+        for i in 0..2 {
+            assert!(
+                rel(&unit.arch[i], &plain.arch[i]) < tol,
+                "A of cell type {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn unit_affine_batch_norm_changes_nothing_on_cpu() {
+        unit_affine_changes_nothing(Device::Cpu, 1e-5);
+    }
+
+    /// On a GPU the unit-affine batch norms run through cuDNN instead of libtorch's kernels:
+    /// the same search within rounding.
+    #[test]
+    #[ignore = "needs a CUDA device; scripts/gpu-check.sh runs it"]
+    fn cudnn_batch_norm_matches_native() {
+        assert!(tch::Cuda::is_available(), "no CUDA device");
+        unit_affine_changes_nothing(Device::Cuda(0), 1e-3);
     }
 
     /// The architecture pass mixing by the host's selection (eager) and by Ā as data (what a

@@ -686,6 +686,30 @@ impl Supernet {
         })
     }
 
+    /// Gives every batch norm in the cells a constant unit scale and zero shift: the same
+    /// network, but on a GPU libtorch runs those batch norms through cuDNN (`cudnn_batch_norm`).
+    pub fn set_unit_affine_bn(&mut self) {
+        let f = &mut |bn: &mut Bn| bn.set_unit_affine();
+        for cell in &mut self.cells {
+            match &mut cell.pre0 {
+                Pre::Conv(c) => f(&mut c.bn),
+                Pre::Reduce(r) => f(&mut r.bn),
+            }
+            f(&mut cell.pre1.bn);
+            for op in cell.edges.iter_mut().flatten() {
+                op.for_each_bn(f);
+            }
+            for g in &mut cell.groups {
+                for op in &mut g.ops {
+                    op.for_each_bn(f);
+                }
+                if let Some(bn) = &mut g.bn {
+                    f(bn);
+                }
+            }
+        }
+    }
+
     /// Output shapes of every cell for an input of `hw` pixels (for tests and the UI).
     pub fn cell_shapes(&self, hw: i64, device: Device) -> Vec<Vec<i64>> {
         let x = Tensor::zeros([2, 3, hw, hw], (Kind::Float, device));

@@ -455,6 +455,7 @@ fn run(
                 ui: cfg.ui.clone(),
                 device: cfg.device.clone(),
                 cuda_graphs: cfg.cuda_graphs,
+                cudnn_batch_norm: cfg.cudnn_batch_norm,
                 ..saved
             };
             if let Some(n) = &note {
