@@ -18,10 +18,11 @@
 # TUI itself on the GPU (inside `script`, a pseudo-terminal), whose resources pane must show the
 # GPU; 6 (not by default) `bench --profile`, the device time per kernel of a NASP step.
 # NVML_TEST_BIN may name the library's test binary to also run its GPU-only tests (NVML, CUDA
-# graph, cuDNN batch norm). Phase 3 also benches the GPU speed switches (cuda_graphs,
-# cudnn_batch_norm) one by one and together. SETS adds config overrides to the searches of
-# phases 1 and 2 and the benches of phases 3, 4 and 6,
-# e.g. SETS="cuda_graphs=true cudnn_batch_norm=true".
+# graph, cuDNN batch norm, channels-last). Phase 3 also benches the GPU speed switches
+# (cuda_graphs, cudnn_batch_norm, channels_last) one by one and together; SWITCHES
+# (';'-separated sets of overrides) replaces that list. SETS adds config overrides to the
+# searches of phases 1 and 2 and the benches of phases 3, 4 and 6,
+# e.g. SETS="cuda_graphs=true channels_last=true".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-}
@@ -56,7 +57,7 @@ for kv in ${SETS:-}; do extra+=(--set "$kv"); done
 on() { [[ "$phases" == *" $1 "* ]]; }
 run 20 "$bin" info
 # The library's GPU-only tests: NVML, and the CUDA-graph architecture pass against the eager one.
-if [ -n "${NVML_TEST_BIN:-}" ]; then run 90 "$NVML_TEST_BIN" --ignored nvml_reads_the_gpu cuda_graph cudnn_batch_norm; fi
+if [ -n "${NVML_TEST_BIN:-}" ]; then run 90 "$NVML_TEST_BIN" --ignored nvml_reads_the_gpu cuda_graph cudnn_batch_norm channels_last_matches; fi
 run1=$(mktemp -d)
 on 1 && say "== 1. NASP, paper supernet (C=16, 8 cells, 12-op NASP space, batch 64), CIFAR-10 data_batch_1, 300 steps"
 on 1 && run 140 "$bin" search --headless --config configs/cifar10-nasp.toml --data-dir "$data" --run-dir "$run1" \
@@ -70,7 +71,10 @@ done
 on 3 && say "== 3. bench nasp / darts1 / darts2 on one supernet (C=16, 8 cells, DARTS's 7 ops without none, batch 64)"
 on 3 && run 130 "$bin" bench --config configs/cifar10-nasp-darts.toml --algo nasp,darts1,darts2 --steps 10 --warmup 3 "${extra[@]}"
 on 3 && run 60 "$bin" bench --config configs/cifar10-nasp.toml --algo nasp --steps 20 --warmup 5 "${extra[@]}"
-for sw in cuda_graphs=true cudnn_batch_norm=true "cuda_graphs=true cudnn_batch_norm=true"; do
+# The GPU speed switches (same results, different kernels), each alone and all together.
+all_switches="cuda_graphs=true cudnn_batch_norm=true channels_last=true"
+IFS=';' read -ra variants <<< "${SWITCHES:-cuda_graphs=true;cudnn_batch_norm=true;channels_last=true;$all_switches}"
+for sw in "${variants[@]}"; do
   on 3 && say "== 3b. the same with $sw"
   sets=(); for kv in $sw; do sets+=(--set "$kv"); done
   on 3 && run 60 "$bin" bench --config configs/cifar10-nasp.toml "${sets[@]}" --algo nasp --steps 20 --warmup 5

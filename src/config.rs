@@ -105,6 +105,10 @@ pub struct Config {
     /// unit scale and zero shift; libtorch's own kernels otherwise (off by default until
     /// measured on a GPU: see BENCHMARKS.md). Same results either way.
     pub cudnn_batch_norm: bool,
+    /// Keep the activations channels-last (N, H, W, C in memory); on a GPU libtorch then runs
+    /// depthwise convolutions through cuDNN and picks its channels-last batch-norm kernels (off by
+    /// default until measured on a GPU). Same results either way.
+    pub channels_last: bool,
     pub data: DataConfig,
     pub model: ModelConfig,
     pub train: TrainConfig,
@@ -196,6 +200,7 @@ impl Default for Config {
             precision: Precision::Fp32,
             cuda_graphs: false,
             cudnn_batch_norm: false,
+            channels_last: false,
             data: DataConfig::default(),
             model: ModelConfig::default(),
             train: TrainConfig::default(),

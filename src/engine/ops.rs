@@ -28,6 +28,41 @@ impl BnMode {
     }
 }
 
+/// Whether a 4-d activation is laid out channels-last (N, H, W, C in memory), the layout
+/// `channels_last = true` keeps every activation in (tch has no memory-format argument; the
+/// helpers below build the layout from permutes).
+pub fn is_channels_last(t: &Tensor) -> bool {
+    t.dim() == 4 && t.size()[1] > 1 && t.stride()[1] == 1
+}
+
+/// `x` (N × C × H × W) as a channels-last tensor (a copy).
+pub fn to_channels_last(x: &Tensor) -> Tensor {
+    x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+}
+
+/// `x` repeated `copies` times side by side along channels (`repeat`), in `x`'s layout.
+fn repeat_channels(x: &Tensor, copies: i64) -> Tensor {
+    if !is_channels_last(x) {
+        return x.repeat([1, copies, 1, 1]);
+    }
+    let sz = x.size();
+    x.permute([0, 2, 3, 1])
+        .unsqueeze(3)
+        .expand([sz[0], sz[2], sz[3], copies, sz[1]], false)
+        .reshape([sz[0], sz[2], sz[3], copies * sz[1]])
+        .permute([0, 3, 1, 2])
+}
+
+/// Zeros of shape `n × c × h × w` in the layout of `like`.
+fn zeros_in_layout(like: &Tensor, [n, c, h, w]: [i64; 4]) -> Tensor {
+    let opts = (like.kind(), like.device());
+    if is_channels_last(like) {
+        Tensor::zeros([n, h, w, c], opts).permute([0, 3, 1, 2])
+    } else {
+        Tensor::zeros([n, c, h, w], opts)
+    }
+}
+
 const BN_MOMENTUM: f64 = 0.1;
 const BN_EPS: f64 = 1e-5;
 
@@ -285,10 +320,18 @@ impl FactorizedReduce {
         let shifted = x.narrow(2, 1, h - 1).narrow(3, 1, w - 1);
         let (a, b) = (self.c1.forward(x), self.c2.forward(&shifted));
         if self.copies == 1 {
-            Tensor::cat(&[a, b], 1)
+            return Tensor::cat(&[a, b], 1);
+        }
+        // Each edge's halves next to each other: [edge][c1 | c2].
+        let sz = a.size();
+        if is_channels_last(&a) {
+            // The same interleave on the N × H × W × C memory order.
+            let per = [sz[0], sz[2], sz[3], self.copies, sz[1] / self.copies];
+            let nhwc = |t: &Tensor| t.permute([0, 2, 3, 1]).reshape(per);
+            Tensor::cat(&[nhwc(&a), nhwc(&b)], 4)
+                .view([sz[0], sz[2], sz[3], 2 * sz[1]])
+                .permute([0, 3, 1, 2])
         } else {
-            // Each edge's halves next to each other: [edge][c1 | c2].
-            let sz = a.size();
             let per = [sz[0], self.copies, sz[1] / self.copies, sz[2], sz[3]];
             Tensor::cat(&[a.view(per), b.view(per)], 2).view([sz[0], 2 * sz[1], sz[2], sz[3]])
         }
@@ -387,7 +430,7 @@ impl<'a> Input<'a> {
             return self.x;
         }
         self.x_each
-            .get_or_init(|| self.x.repeat([1, self.copies, 1, 1]))
+            .get_or_init(|| repeat_channels(self.x, self.copies))
     }
 
     fn relu_each(&self) -> &Tensor {
@@ -395,7 +438,7 @@ impl<'a> Input<'a> {
             return self.relu();
         }
         self.relu_each
-            .get_or_init(|| self.relu().repeat([1, self.copies, 1, 1]))
+            .get_or_init(|| repeat_channels(self.relu(), self.copies))
     }
 }
 
@@ -546,7 +589,7 @@ impl Op {
                 let x = input.x;
                 let sz = x.size();
                 let (h, w) = ((sz[2] + stride - 1) / stride, (sz[3] + stride - 1) / stride);
-                Tensor::zeros([sz[0], sz[1] * input.copies, h, w], (x.kind(), x.device()))
+                zeros_in_layout(x, [sz[0], sz[1] * input.copies, h, w])
             }
             (Op::Identity, _) => input.x_each().shallow_clone(),
             (_, Some(bn)) => match self.pre_bn(input, mode) {
@@ -611,7 +654,7 @@ impl Op {
                 if input.copies == 1 {
                     y
                 } else {
-                    y.repeat([1, input.copies, 1, 1])
+                    repeat_channels(&y, input.copies)
                 }
             }
             Op::Reduce(fr) => fr.pre_bn(input.relu()),

@@ -6,7 +6,9 @@ use tch::{Device, Kind, Tensor};
 use crate::config::ModelConfig;
 use std::cell::OnceCell;
 
-use crate::engine::ops::{Bn, BnMode, FactorizedReduce, Input, Op, ReluConvBn};
+use crate::engine::ops::{
+    Bn, BnMode, FactorizedReduce, Input, Op, ReluConvBn, is_channels_last, to_channels_last,
+};
 use crate::genotype::{CellType, OpLists, Selection, node_rows, num_edges};
 
 /// How a forward pass mixes the candidate ops of each edge.
@@ -377,6 +379,16 @@ pub struct ArchTrace {
 }
 
 impl ArchTrace {
+    /// Every traced tensor (for tests).
+    #[cfg(test)]
+    pub fn tensors(&self) -> Vec<&Tensor> {
+        self.cells
+            .iter()
+            .flatten()
+            .flat_map(|g| g.normed.iter().chain(g.skip.iter()))
+            .collect()
+    }
+
     /// Another handle on the same tensors.
     pub fn shallow_clone(&self) -> ArchTrace {
         let t = |o: &Option<Tensor>| o.as_ref().map(Tensor::shallow_clone);
@@ -467,6 +479,9 @@ pub struct Supernet {
     classifier: nn::Linear,
     pub lists: OpLists,
     pub nodes: usize,
+    /// Keep activations channels-last (N, H, W, C in memory) from the stem on
+    /// (`channels_last`); the values are the same either way.
+    pub channels_last: bool,
 }
 
 /// Whether cell `i` of `cells` is a reduction cell (indices cells/3 and 2·cells/3).
@@ -569,6 +584,7 @@ impl Supernet {
             classifier,
             lists,
             nodes: m.nodes,
+            channels_last: false,
         })
     }
 
@@ -578,7 +594,11 @@ impl Supernet {
     }
 
     fn stem(&self, x: &Tensor, mode: BnMode) -> Tensor {
-        let y = x.apply(&self.stem_conv);
+        let y = if self.channels_last && !is_channels_last(x) {
+            to_channels_last(x).apply(&self.stem_conv)
+        } else {
+            x.apply(&self.stem_conv)
+        };
         match mode {
             BnMode::Train => self.stem_bn.forward_t(&y, true),
             BnMode::Eval => self.stem_bn.forward_t(&y, false),

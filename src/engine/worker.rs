@@ -456,6 +456,7 @@ fn run(
                 device: cfg.device.clone(),
                 cuda_graphs: cfg.cuda_graphs,
                 cudnn_batch_norm: cfg.cudnn_batch_norm,
+                channels_last: cfg.channels_last,
                 ..saved
             };
             if let Some(n) = &note {
