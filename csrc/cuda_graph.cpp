@@ -21,6 +21,8 @@ char *nasp_graph_exit(void *) { return copy_text("no CUDA graphs"); }
 char *nasp_graph_capture_begin(void *) { return copy_text("no CUDA graphs"); }
 char *nasp_graph_capture_end(void *) { return copy_text("no CUDA graphs"); }
 char *nasp_graph_replay(void *) { return copy_text("no CUDA graphs"); }
+char *nasp_graph_leave(void *) { return copy_text("no CUDA graphs"); }
+char *nasp_graph_join(void *) { return copy_text("no CUDA graphs"); }
 void nasp_graph_free(void *) {}
 }
 
@@ -82,6 +84,25 @@ char *nasp_graph_exit(void *h) {
     stream_wait(*g->prev, g->side);
     c10::cuda::setCurrentCUDAStream(*g->prev);
     g->prev.reset();
+  });
+}
+
+// Goes back to the stream that was current without waiting for the side stream: work queued
+// there from now on runs beside the side stream's (until `nasp_graph_join`).
+char *nasp_graph_leave(void *h) {
+  return guarded([&] {
+    auto *g = static_cast<Graph *>(h);
+    if (!g->prev) return;
+    c10::cuda::setCurrentCUDAStream(*g->prev);
+    g->prev.reset();
+  });
+}
+
+// The current stream waits for the work queued so far on the side stream.
+char *nasp_graph_join(void *h) {
+  return guarded([&] {
+    auto *g = static_cast<Graph *>(h);
+    stream_wait(c10::cuda::getCurrentCUDAStream(g->side.device_index()), g->side);
   });
 }
 

@@ -122,6 +122,8 @@ unsafe extern "C" {
     fn nasp_graph_capture_begin(h: *mut std::ffi::c_void) -> *mut c_char;
     fn nasp_graph_capture_end(h: *mut std::ffi::c_void) -> *mut c_char;
     fn nasp_graph_replay(h: *mut std::ffi::c_void) -> *mut c_char;
+    fn nasp_graph_leave(h: *mut std::ffi::c_void) -> *mut c_char;
+    fn nasp_graph_join(h: *mut std::ffi::c_void) -> *mut c_char;
     fn nasp_graph_free(h: *mut std::ffi::c_void);
 }
 
@@ -129,7 +131,8 @@ unsafe extern "C" {
 ///
 /// Use: `enter`, run the work eagerly a few times (warm-up on the side stream), `capture_begin`,
 /// run it once more (recorded, not executed), `capture_end`, `exit`; then `replay` runs it,
-/// reading and writing the same tensors as the captured run.
+/// reading and writing the same tensors as the captured run (`enter`, `replay`, `leave` runs it
+/// on the side stream beside what follows on the main one; `join` before reading its outputs).
 pub struct CudaGraph {
     h: *mut std::ffi::c_void,
 }
@@ -153,6 +156,17 @@ impl CudaGraph {
     pub fn exit(&self) -> Result<(), String> {
         // SAFETY: as above.
         check(unsafe { nasp_graph_exit(self.h) })
+    }
+    /// Goes back to the previous stream without waiting: what is queued there from now on may
+    /// run beside the side stream's work, until [`CudaGraph::join`].
+    pub fn leave(&self) -> Result<(), String> {
+        // SAFETY: as above.
+        check(unsafe { nasp_graph_leave(self.h) })
+    }
+    /// The current stream waits for the side stream's work queued so far (no host wait).
+    pub fn join(&self) -> Result<(), String> {
+        // SAFETY: as above.
+        check(unsafe { nasp_graph_join(self.h) })
     }
     pub fn capture_begin(&self) -> Result<(), String> {
         // SAFETY: as above.

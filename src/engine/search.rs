@@ -47,6 +47,18 @@ struct GraphState {
     warm: usize,
     side: Option<CudaGraph>,
     captured: Option<CapturedPass>,
+    /// A replay was queued on the side stream and the main stream has not waited for it yet:
+    /// its outputs must not be read before [`Search::join_arch_pass`].
+    unjoined: bool,
+}
+
+/// Replays `graph` on its side stream, after the work queued so far on the main stream, and
+/// goes back to the main stream without waiting: the sparse pass that follows runs beside it.
+fn replay_beside(graph: &CudaGraph) -> Result<(), String> {
+    graph.enter()?;
+    let replayed = graph.replay();
+    let left = graph.leave();
+    replayed.and(left)
 }
 
 /// Images per forward pass in evaluation (at least the training batch).
@@ -388,6 +400,7 @@ impl Search {
                     .collect()
             })
             .collect();
+        self.join_arch_pass();
         let cols = [abar[0].size()[1], abar[1].size()[1]];
         let mut grads = self.net.arch_grads(&trace, &node_grads, cols);
         let loss = tch::no_grad(|| cross_entropy(&trace.logits, y) + self.burden_loss(&abar));
@@ -410,8 +423,11 @@ impl Search {
     /// The architecture pass at Ā on `x`. On a GPU with `cuda_graphs = true` the first
     /// steps run eagerly on a side stream (cuDNN's autotuning and per-stream set-up happen
     /// there), the next is captured as a CUDA graph, and later steps with the same batch shape
-    /// copy their inputs into the graph's and replay it: one launch instead of thousands. Any
-    /// failure turns graphs off for the run (said once on stderr) and the pass runs eagerly.
+    /// copy their inputs into the graph's and replay it: one launch instead of thousands. The
+    /// replay runs on the side stream beside the sparse pass that follows on the main stream
+    /// (both only read the weights; the main stream waits for it before reading its outputs,
+    /// `join_arch_pass`). Any failure turns graphs off for the run (said once on stderr) and the
+    /// pass runs eagerly.
     fn arch_trace(&mut self, x: &Tensor, abar: &[Tensor; 2]) -> ArchTrace {
         let Device::Cuda(index) = self.device else {
             return self.arch_pass_eager(x, abar, true);
@@ -424,12 +440,38 @@ impl Search {
             Ok(None) => self.arch_pass_eager(x, abar, true),
             Err(e) => {
                 eprintln!("CUDA graph of the architecture pass failed ({e}); running it eagerly");
+                // Nothing of the graph's may still be running when it is freed.
+                tch::Cuda::synchronize(index as i64);
                 self.graph = GraphState {
                     off: true,
                     ..GraphState::default()
                 };
                 self.arch_pass_eager(x, abar, true)
             }
+        }
+    }
+
+    /// Makes the main stream wait for a replayed architecture pass (see `arch_trace`). If that
+    /// fails, waits for the whole device instead and runs later passes eagerly.
+    fn join_arch_pass(&mut self) {
+        if !std::mem::take(&mut self.graph.unjoined) {
+            return;
+        }
+        let joined = match &self.graph.captured {
+            Some(c) => c.graph.join(),
+            None => Err("the captured graph is gone".into()),
+        };
+        if let Err(e) = joined {
+            eprintln!(
+                "CUDA graph of the architecture pass: cannot wait for it ({e}); running it eagerly from now on"
+            );
+            if let Device::Cuda(i) = self.device {
+                tch::Cuda::synchronize(i as i64);
+            }
+            self.graph = GraphState {
+                off: true,
+                ..GraphState::default()
+            };
         }
     }
 
@@ -465,7 +507,8 @@ impl Search {
                     dst.shallow_clone().copy_(src);
                 }
             });
-            c.graph.replay()?;
+            replay_beside(&c.graph)?;
+            self.graph.unjoined = true;
             return Ok(Some(c.trace.shallow_clone()));
         }
         if self.graph.side.is_none() {
@@ -496,7 +539,8 @@ impl Search {
         let exited = graph.exit();
         let trace = captured?;
         exited?;
-        graph.replay()?;
+        replay_beside(&graph)?;
+        self.graph.unjoined = true;
         let out = trace.shallow_clone();
         self.graph.captured = Some(CapturedPass {
             x: xs,
