@@ -111,7 +111,7 @@ fn nasp_arch_gradient_equals_full_backward() {
             v
         };
         let before = snapshot(&s);
-        let (fast, _) = s.nasp_arch_grad(&x, &y, false);
+        let (fast, fast_loss) = s.nasp_arch_grad(&x, &y, false);
         let after_fast = snapshot(&s);
         tch::no_grad(|| {
             let live = s.vs.variables();
@@ -119,7 +119,9 @@ fn nasp_arch_gradient_equals_full_backward() {
                 live[k].shallow_clone().copy_(v);
             }
         });
-        let (full, _) = s.nasp_arch_grad(&x, &y, true);
+        let (full, full_loss) = s.nasp_arch_grad(&x, &y, true);
+        let dl = (fast_loss.double_value(&[]) - full_loss.double_value(&[])).abs();
+        assert!(dl < 1e-4, "{space:?}: architecture loss off by {dl}");
         let after_full = snapshot(&s);
         let mut stats_moved = 0;
         for (((k, f), (_, r)), (_, b)) in after_fast.iter().zip(&after_full).zip(&before) {

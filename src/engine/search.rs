@@ -387,7 +387,10 @@ impl Search {
             )
         });
         let flat: Vec<&Tensor> = nodes.iter().flatten().collect();
-        let g = Tensor::run_backward(&[&cross_entropy(&logits, y)], &flat, false, false);
+        // The sparse pass's loss is the architecture loss (same values as the all-ops pass: Ā
+        // is one-hot on kept edges, both normalise by the batch's statistics).
+        let ce = cross_entropy(&logits, y);
+        let g = Tensor::run_backward(&[&ce], &flat, false, false);
         let mut g = g.into_iter();
         let node_grads: Vec<Vec<Tensor>> = nodes
             .iter()
@@ -403,7 +406,7 @@ impl Search {
         self.join_arch_pass();
         let cols = [abar[0].size()[1], abar[1].size()[1]];
         let mut grads = self.net.arch_grads(&trace, &node_grads, cols);
-        let loss = tch::no_grad(|| cross_entropy(&trace.logits, y) + self.burden_loss(&abar));
+        let loss = tch::no_grad(|| ce.detach() + self.burden_loss(&abar));
         if let Some(b) = &self.burden {
             grads[0] = &grads[0] + &abar[0].detach() * b * (2.0 * self.cfg.arch.l2);
         }
