@@ -9,14 +9,15 @@
 # Prints: CUDA detected and the device name; a headless NASP search of 300 steps on the paper's
 # supernet (C=16, 8 cells, batch 64) with ms/step and the GPU memory the resources pane shows; two
 # full epochs of the paper setting (25,000 training images, synthetic pixels; the first includes
-# cuDNN's one-time tuning) in the 12-op NASP space and in DARTS's 7 ops; `bench` for
-# nasp/darts1/darts2; and the bf16 effect. Each phase has a time limit (together about 17 minutes
+# cuDNN's one-time tuning) in the 12-op NASP space, without and with the GPU speed switches;
+# `bench` for nasp/darts1/darts2 and for each speed switch; and the bf16 effect. Each phase has a time limit (together about 17 minutes
 # at most); phases 1–5 took 367 s on an H200 (BENCHMARKS.md, run 5), so pick PHASES to fit the
 # device time at hand. With $OUT set, the log is also written to $OUT/gpu-check.log.
 #
-# PHASES selects phases (default "1 2 3 4 5"): 1 search, 2 full epochs, 3 bench, 4 bf16, 5 the
-# TUI itself on the GPU (inside `script`, a pseudo-terminal), whose resources pane must show the
-# GPU; 6 (not by default) `bench --profile`, the device time per kernel of a NASP step.
+# PHASES selects phases (default "1 2 3 4 5"): 1 search, 2 full epochs (12-op space, without and
+# with all GPU speed switches), 3 bench, 4 bf16, 5 the TUI itself on the GPU (inside `script`, a
+# pseudo-terminal), whose resources pane must show the GPU; not by default: 2d the full epochs in
+# DARTS's 7 ops, 6 `bench --profile`, the device time per kernel of a NASP step.
 # NVML_TEST_BIN may name the library's test binary to also run its GPU-only tests (NVML, CUDA
 # graph, cuDNN batch norm, channels-last). Phase 3 also benches the GPU speed switches
 # (cuda_graphs, cudnn_batch_norm, channels_last) one by one and together; SWITCHES
@@ -62,17 +63,24 @@ run1=$(mktemp -d)
 on 1 && say "== 1. NASP, paper supernet (C=16, 8 cells, 12-op NASP space, batch 64), CIFAR-10 data_batch_1, 300 steps"
 on 1 && run 140 "$bin" search --headless --config configs/cifar10-nasp.toml --data-dir "$data" --run-dir "$run1" \
   --set data.limit=10000 --set checkpoint.every_epochs=0 --max-steps 300 "${extra[@]}"
-for cfg in cifar10-nasp cifar10-nasp-darts; do
-  on 2 && say "== 2. two full epochs of the paper setting, configs/$cfg.toml: 50,000 images (25,000 train / 25,000 valid), NASP"
-  run2=$(mktemp -d)
-  on 2 && run 170 "$bin" search --headless --config "configs/$cfg.toml" --run-dir "$run2" \
-    --set data.dataset='"synthetic"' --set data.limit=50000 --set checkpoint.every_epochs=0 --max-steps 782 "${extra[@]}"
-done
+# The GPU speed switches (same results, different kernels): phase 2 runs the epochs without and
+# with all of them, phase 3 benches each alone and all together.
+all_switches="cuda_graphs=true cudnn_batch_norm=true channels_last=true"
+epochs() {  # epochs CONFIG [KEY=VALUE...]: two full epochs of the paper setting
+  local cfg=$1; shift
+  local sets=(); for kv in "$@"; do sets+=(--set "$kv"); done
+  say "== 2. two full epochs of the paper setting, configs/$cfg.toml: 50,000 images (25,000 train / 25,000 valid), NASP${*:+, with $*}"
+  run 170 "$bin" search --headless --config "configs/$cfg.toml" --run-dir "$(mktemp -d)" \
+    --set data.dataset='"synthetic"' --set data.limit=50000 --set checkpoint.every_epochs=0 --max-steps 782 \
+    "${sets[@]}" "${extra[@]}"
+}
+on 2 && epochs cifar10-nasp
+# shellcheck disable=SC2086 # word splitting of the switch list is intended
+on 2 && epochs cifar10-nasp $all_switches
+on 2d && epochs cifar10-nasp-darts
 on 3 && say "== 3. bench nasp / darts1 / darts2 on one supernet (C=16, 8 cells, DARTS's 7 ops without none, batch 64)"
 on 3 && run 130 "$bin" bench --config configs/cifar10-nasp-darts.toml --algo nasp,darts1,darts2 --steps 10 --warmup 3 "${extra[@]}"
 on 3 && run 60 "$bin" bench --config configs/cifar10-nasp.toml --algo nasp --steps 20 --warmup 5 "${extra[@]}"
-# The GPU speed switches (same results, different kernels), each alone and all together.
-all_switches="cuda_graphs=true cudnn_batch_norm=true channels_last=true"
 IFS=';' read -ra variants <<< "${SWITCHES:-cuda_graphs=true;cudnn_batch_norm=true;channels_last=true;$all_switches}"
 for sw in "${variants[@]}"; do
   on 3 && say "== 3b. the same with $sw"
