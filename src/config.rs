@@ -103,7 +103,8 @@ pub struct Config {
     pub cuda_graphs: bool,
     /// On a GPU, run the cells' batch norms (non-affine) through cuDNN by giving them a constant
     /// unit scale and zero shift; libtorch's own kernels otherwise (off by default until
-    /// measured on a GPU: see BENCHMARKS.md). Same results either way.
+    /// measured on a GPU: see BENCHMARKS.md). Same results either way. fp32 only: libtorch keeps
+    /// bf16 batch norms on its own kernels.
     pub cudnn_batch_norm: bool,
     /// Keep the activations channels-last (N, H, W, C in memory); on a GPU libtorch then runs
     /// depthwise convolutions through cuDNN and picks its channels-last batch-norm kernels (off by

@@ -183,7 +183,15 @@ impl Cell {
         if row.kind() != input.x.kind() {
             row = row.to_kind(input.x.kind());
         }
-        (Tensor::stack(&outs, 0) * row).sum_dim_intlist(0, false, None)
+        if is_channels_last(&outs[0]) {
+            // Stacked in N, H, W, C memory order, so the sum stays channels-last.
+            let nhwc: Vec<Tensor> = outs.iter().map(|t| t.permute([0, 2, 3, 1])).collect();
+            (Tensor::stack(&nhwc, 0) * row)
+                .sum_dim_intlist(0, false, None)
+                .permute([0, 3, 1, 2])
+        } else {
+            (Tensor::stack(&outs, 0) * row).sum_dim_intlist(0, false, None)
+        }
     }
 
     /// The NASP architecture pass, without autograd: every op on every edge mixed by Ā (one-hot
@@ -291,12 +299,20 @@ impl Cell {
         let mut parts: Vec<Tensor> = Vec::with_capacity(2);
         if let (Some(y), Some(idx)) = (normed, &g.bn_index) {
             let m = g.bn_cols.len() as i64;
-            let wb = wg
-                .index_select(1, idx)
-                .transpose(0, 1)
-                .reshape([1, m, e, 1, 1, 1])
-                .to_kind(y.kind());
-            parts.push((per_edge(y, m, e) * wb).sum_dim_intlist(1, false, None));
+            let wb = wg.index_select(1, idx).transpose(0, 1).to_kind(y.kind());
+            parts.push(if is_channels_last(y) {
+                // Reduced in N, H, W, (op, edge, C) memory order: the sum (a new, contiguous
+                // tensor) then reads as N × E × C × H × W with C at stride 1.
+                let sz = y.size();
+                let v = y
+                    .permute([0, 2, 3, 1])
+                    .view([sz[0], sz[2], sz[3], m, e, sz[1] / (m * e)]);
+                (v * wb.reshape([1, 1, 1, m, e, 1]))
+                    .sum_dim_intlist(3, false, None)
+                    .permute([0, 3, 4, 1, 2])
+            } else {
+                (per_edge(y, m, e) * wb.reshape([1, m, e, 1, 1, 1])).sum_dim_intlist(1, false, None)
+            });
         }
         if let (Some(x_each), Some(col)) = (skip, g.skip_col) {
             let ws = wg
@@ -324,7 +340,7 @@ impl Cell {
         for (g, t) in self.groups.iter().zip(traces) {
             let e = g.edges.len() as i64;
             let grads: Vec<&Tensor> = g.edges.iter().map(|&(_, n)| &node_grads[n]).collect();
-            let gn = Tensor::stack(&grads, 1); // N × E × C × H × W
+            let gn = stack_edges(&grads); // N × E × C × H × W
             let live = self.live_ops.len() as i64;
             let out = Tensor::zeros([e, live], (Kind::Float, gn.device()));
             if let (Some(y), Some(idx)) = (&t.normed, &g.bn_index) {
@@ -356,6 +372,17 @@ impl Cell {
             }
             None => by_edge,
         }
+    }
+}
+
+/// Per-edge N × C × H × W tensors stacked N × E × C × H × W, channels-last ones in N, H, W, E, C
+/// memory order (so products with a channels-last trace read both in the same order).
+fn stack_edges(ts: &[&Tensor]) -> Tensor {
+    if ts.first().is_some_and(|t| is_channels_last(t)) {
+        let nhwc: Vec<Tensor> = ts.iter().map(|t| t.permute([0, 2, 3, 1])).collect();
+        Tensor::stack(&nhwc, 3).permute([0, 3, 4, 1, 2])
+    } else {
+        Tensor::stack(ts, 1)
     }
 }
 
