@@ -57,8 +57,9 @@ extra=()
 for kv in ${SETS:-}; do extra+=(--set "$kv"); done
 on() { [[ "$phases" == *" $1 "* ]]; }
 run 20 "$bin" info
-# The library's GPU-only tests: NVML, and the CUDA-graph architecture pass against the eager one.
-if [ -n "${NVML_TEST_BIN:-}" ]; then run 90 "$NVML_TEST_BIN" --ignored nvml_reads_the_gpu cuda_graph cudnn_batch_norm channels_last_matches all_gpu_switches; fi
+# The library's GPU-only tests: NVML, and each speed switch against plain eager steps (one at a
+# time: the profiler test must see only its own kernels).
+if [ -n "${NVML_TEST_BIN:-}" ]; then run 120 "$NVML_TEST_BIN" --ignored --test-threads=1 nvml_reads_the_gpu cuda_graph cudnn_batch_norm channels_last_matches all_gpu_switches; fi
 run1=$(mktemp -d)
 on 1 && say "== 1. NASP, paper supernet (C=16, 8 cells, 12-op NASP space, batch 64), CIFAR-10 data_batch_1, 300 steps"
 on 1 && run 140 "$bin" search --headless --config configs/cifar10-nasp.toml --data-dir "$data" --run-dir "$run1" \
