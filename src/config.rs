@@ -58,6 +58,57 @@ pub enum Precision {
     Bf16,
 }
 
+/// An on/off setting whose default depends on the device: `"auto"`, `true` or `false`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Switch {
+    /// Decided per device (see the setting).
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
+impl Switch {
+    /// Whether it is on, `auto` standing for `when_auto`.
+    pub fn on(self, when_auto: bool) -> bool {
+        match self {
+            Switch::Auto => when_auto,
+            Switch::On => true,
+            Switch::Off => false,
+        }
+    }
+}
+
+impl Serialize for Switch {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Switch::Auto => s.serialize_str("auto"),
+            Switch::On => s.serialize_bool(true),
+            Switch::Off => s.serialize_bool(false),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Switch {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bool(bool),
+            Text(String),
+        }
+        match Raw::deserialize(d) {
+            Ok(Raw::Bool(true)) => Ok(Switch::On),
+            Ok(Raw::Bool(false)) => Ok(Switch::Off),
+            Ok(Raw::Text(t)) if t == "auto" => Ok(Switch::Auto),
+            Ok(Raw::Text(t)) => Err(serde::de::Error::custom(format!(
+                "{t:?} is not a switch: use true, false or \"auto\""
+            ))),
+            Err(_) => Err(serde::de::Error::custom("expected true, false or \"auto\"")),
+        }
+    }
+}
+
 /// The search space: which candidate operations each edge holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -106,10 +157,11 @@ pub struct Config {
     /// measured on a GPU: see BENCHMARKS.md). Same results either way. fp32 only: libtorch keeps
     /// bf16 batch norms on its own kernels.
     pub cudnn_batch_norm: bool,
-    /// Keep the activations channels-last (N, H, W, C in memory); on a GPU libtorch then runs
-    /// depthwise convolutions through cuDNN and picks its channels-last batch-norm kernels (off by
-    /// default until measured on a GPU). Same results either way.
-    pub channels_last: bool,
+    /// Keep the activations channels-last (N, H, W, C in memory): faster on the CPU (oneDNN's
+    /// preferred layout; BENCHMARKS.md); on a GPU libtorch then runs depthwise convolutions
+    /// through cuDNN and picks its channels-last batch-norm kernels. `auto` (default): on the
+    /// CPU, off on a GPU until measured there. Same results either way.
+    pub channels_last: Switch,
     pub data: DataConfig,
     pub model: ModelConfig,
     pub train: TrainConfig,
@@ -201,7 +253,7 @@ impl Default for Config {
             precision: Precision::Fp32,
             cuda_graphs: false,
             cudnn_batch_norm: false,
-            channels_last: false,
+            channels_last: Switch::Auto,
             data: DataConfig::default(),
             model: ModelConfig::default(),
             train: TrainConfig::default(),
@@ -353,15 +405,30 @@ impl Config {
     }
 
     fn from_table(value: toml::Table, origin: &str) -> Result<Config, ConfigError> {
-        let config: Config =
-            toml::Value::Table(value)
-                .try_into()
-                .map_err(|e: toml::de::Error| ConfigError::Parse {
+        // serde_path_to_error names the key whose value did not fit (`cuda_graphs: invalid
+        // type: integer `3`, expected a boolean`).
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(value)).map_err(
+            |e: serde_path_to_error::Error<toml::de::Error>| {
+                let key = e.path().to_string();
+                let message = e.into_inner().message().to_string();
+                ConfigError::Parse {
                     path: origin.to_string(),
-                    message: e.message().to_string(),
-                })?;
+                    message: if key == "." || message.contains(&format!("`{key}`")) {
+                        message
+                    } else {
+                        format!("{key}: {message}")
+                    },
+                }
+            },
+        )?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// Whether activations are kept channels-last on a device (`cuda`: a GPU): `auto` means on
+    /// the CPU, where it is measured faster, and not yet on a GPU.
+    pub fn channels_last_on(&self, cuda: bool) -> bool {
+        self.channels_last.on(!cuda)
     }
 
     /// The configuration as TOML text (every key, resolved).
@@ -673,6 +740,38 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("device"), "{e}");
+        // A value of the wrong type names its key.
+        for (set, key) in [
+            ("cuda_graphs=3", "cuda_graphs"),
+            ("train.batch_size=\"a\"", "train.batch_size"),
+            ("precision=\"fp16\"", "precision"),
+        ] {
+            let e = Config::load(None, &[set.into()]).unwrap_err().to_string();
+            assert!(e.contains(&format!("{key}:")), "{set}: {e}");
+        }
+    }
+
+    #[test]
+    fn switches_take_auto_true_or_false() {
+        for (v, want) in [
+            ("\"auto\"", Switch::Auto),
+            ("true", Switch::On),
+            ("false", Switch::Off),
+        ] {
+            let c = Config::load(None, &[format!("channels_last={v}")]).unwrap();
+            assert_eq!(c.channels_last, want);
+            let back = Config::from_toml_str(&c.to_toml(), "test").unwrap();
+            assert_eq!(back.channels_last, want);
+        }
+        assert_eq!(Config::default().channels_last, Switch::Auto);
+        assert!(Switch::Auto.on(true) && !Switch::Auto.on(false));
+        for bad in ["\"yes\"", "1"] {
+            let e = Config::load(None, &[format!("channels_last={bad}")])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("channels_last:"), "{e}");
+            assert!(e.contains("auto"), "{e}");
+        }
     }
 
     #[test]

@@ -375,12 +375,17 @@ fn bench_cmd(a: &BenchArgs) -> Result<i32, Usage> {
     }
     let m = &cfg.model;
     println!(
-        "bench: C={} cells={} space={:?} batch={} hw={} device={note} threads={} steps={} (+{} warm-up)",
+        "bench: C={} cells={} space={:?} batch={} hw={} device={note} activations={} threads={} steps={} (+{} warm-up)",
         m.channels,
         m.cells,
         m.space,
         cfg.train.batch_size,
         cfg.data.image_size,
+        if cfg.channels_last_on(device.is_cuda()) {
+            "channels-last"
+        } else {
+            "nchw"
+        },
         tch::get_num_threads(),
         a.steps,
         a.warmup

@@ -80,12 +80,17 @@ fn tiny(alg: &str) -> Config {
 #[test]
 fn nasp_arch_gradient_equals_full_backward() {
     let _rng = rng_lock();
-    for space in [
-        nasp_tui::config::Space::Nasp,
-        nasp_tui::config::Space::Darts,
+    use nasp_tui::config::{Space, Switch};
+    // Both spaces, in both activation layouts.
+    for (space, layout) in [
+        (Space::Nasp, Switch::Off),
+        (Space::Darts, Switch::Off),
+        (Space::Nasp, Switch::On),
+        (Space::Darts, Switch::On),
     ] {
         let mut c = tiny("nasp");
         c.model.space = space;
+        c.channels_last = layout;
         // With the parameter-burden term, which the fast path adds by hand.
         c.arch.l2 = 0.3;
         let mut s = Search::new(&c, Device::Cpu, None).unwrap();
@@ -121,14 +126,17 @@ fn nasp_arch_gradient_equals_full_backward() {
         });
         let (full, full_loss) = s.nasp_arch_grad(&x, &y, true);
         let dl = (fast_loss.double_value(&[]) - full_loss.double_value(&[])).abs();
-        assert!(dl < 1e-4, "{space:?}: architecture loss off by {dl}");
+        assert!(
+            dl < 1e-4,
+            "{space:?} {layout:?}: architecture loss off by {dl}"
+        );
         let after_full = snapshot(&s);
         let mut stats_moved = 0;
         for (((k, f), (_, r)), (_, b)) in after_fast.iter().zip(&after_full).zip(&before) {
             let diff = (f - r).abs().max().double_value(&[]);
             assert!(
                 diff < 1e-4,
-                "{space:?} {k}: fused pass left {diff} off the reference"
+                "{space:?} {layout:?} {k}: fused pass left {diff} off the reference"
             );
             if (r - b).abs().max().double_value(&[]) > 0.0 {
                 stats_moved += 1;
@@ -136,7 +144,7 @@ fn nasp_arch_gradient_equals_full_backward() {
         }
         assert!(
             stats_moved > 100,
-            "{space:?}: only {stats_moved} buffers updated"
+            "{space:?} {layout:?}: only {stats_moved} buffers updated"
         );
         for i in 0..2 {
             let diff = (&fast[i] - &full[i]).norm().double_value(&[]);
@@ -144,7 +152,7 @@ fn nasp_arch_gradient_equals_full_backward() {
             assert!(scale > 0.0);
             assert!(
                 diff / scale < 1e-4,
-                "{space:?} cell {i}: relative error {}",
+                "{space:?} {layout:?} cell {i}: relative error {}",
                 diff / scale
             );
             // Pruned edges still get gradient (they can re-enter the top two).

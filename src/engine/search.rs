@@ -159,7 +159,7 @@ impl Search {
         if cfg.cudnn_batch_norm && device.is_cuda() {
             net.set_unit_affine_bn();
         }
-        net.channels_last = cfg.channels_last;
+        net.channels_last = cfg.channels_last_on(device.is_cuda());
         let params = vs.trainable_variables();
         let named = vs.variables();
         let param_names: Vec<String> = params
@@ -974,7 +974,7 @@ mod tests {
         tol: f64,
         switch: impl Fn(&mut Search),
     ) -> Search {
-        let mut cfg = tiny("nasp", &["train.batch_size=8"]);
+        let mut cfg = tiny("nasp", &["train.batch_size=8", "channels_last=false"]);
         cfg.arch.lr = 0.0;
         let mut plain = Search::new(&cfg, dev, None).unwrap();
         let mut other = Search::new(&cfg, dev, None).unwrap();

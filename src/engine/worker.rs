@@ -476,7 +476,15 @@ fn run(
         tch::Cuda::cudnn_set_benchmark(true);
     }
     let images = load_images(&cfg, opts.data_dir.as_deref())?;
-    let note = format!("data: {}; device: {device_note}", images.description);
+    let layout = if cfg.channels_last_on(device.is_cuda()) {
+        "channels-last"
+    } else {
+        "NCHW"
+    };
+    let note = format!(
+        "data: {}; device: {device_note}; activations {layout}",
+        images.description
+    );
     dir.log(&format!("[Info] {note}"));
     let _ = events.send(Event::Log {
         level: if images.description.starts_with("synthetic") {
