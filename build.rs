@@ -15,6 +15,7 @@ fn main() {
     println!("cargo:rerun-if-changed=csrc/multi_tensor.cpp");
     println!("cargo:rerun-if-changed=csrc/profile.cpp");
     println!("cargo:rerun-if-changed=csrc/cuda_graph.cpp");
+    println!("cargo:rerun-if-changed=csrc/settings.cpp");
     println!("cargo:rerun-if-changed=csrc/shim.h");
     println!("cargo:rerun-if-env-changed=CUDA_HOME");
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
@@ -40,6 +41,7 @@ fn main() {
         .file("csrc/multi_tensor.cpp")
         .file("csrc/profile.cpp")
         .file("csrc/cuda_graph.cpp")
+        .file("csrc/settings.cpp")
         .include(root.join("include"))
         .include(root.join("include/torch/csrc/api/include"))
         .flag("-std=c++17")

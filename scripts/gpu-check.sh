@@ -59,11 +59,11 @@ on() { [[ "$phases" == *" $1 "* ]]; }
 run 20 "$bin" info
 # The library's GPU-only tests: NVML, and each speed switch against plain eager steps (one at a
 # time: the profiler test must see only its own kernels).
-if [ -n "${NVML_TEST_BIN:-}" ]; then run 120 "$NVML_TEST_BIN" --ignored --test-threads=1 nvml_reads_the_gpu cuda_graph cudnn_batch_norm channels_last_matches all_gpu_switches; fi
+if [ -n "${NVML_TEST_BIN:-}" ]; then run 300 "$NVML_TEST_BIN" --ignored --test-threads=1 nvml_reads_the_gpu cuda_graph cudnn_batch_norm channels_last_matches all_gpu_switches; fi
 run1=$(mktemp -d)
 on 1 && say "== 1. NASP, paper supernet (C=16, 8 cells, 12-op NASP space, batch 64), CIFAR-10 data_batch_1, 300 steps"
 on 1 && run 140 "$bin" search --headless --config configs/cifar10-nasp.toml --data-dir "$data" --run-dir "$run1" \
-  --set data.limit=10000 --set checkpoint.every_epochs=0 --max-steps 300 "${extra[@]}"
+  --set data.limit=10000 --set checkpoint.every_epochs=0 --max-steps 300 ${extra[@]+"${extra[@]}"}
 # The GPU speed switches (same results, different kernels): phase 2 runs the epochs without and
 # with all of them, phase 3 benches each alone and all together.
 all_switches="cuda_graphs=true cudnn_batch_norm=true channels_last=true"
@@ -73,25 +73,25 @@ epochs() {  # epochs CONFIG [KEY=VALUE...]: two full epochs of the paper setting
   say "== 2. two full epochs of the paper setting, configs/$cfg.toml: 50,000 images (25,000 train / 25,000 valid), NASP${*:+, with $*}"
   run 170 "$bin" search --headless --config "configs/$cfg.toml" --run-dir "$(mktemp -d)" \
     --set data.dataset='"synthetic"' --set data.limit=50000 --set checkpoint.every_epochs=0 --max-steps 782 \
-    "${sets[@]}" "${extra[@]}"
+    ${sets[@]+"${sets[@]}"} ${extra[@]+"${extra[@]}"}
 }
 on 2 && epochs cifar10-nasp
 # shellcheck disable=SC2086 # word splitting of the switch list is intended
 on 2 && epochs cifar10-nasp $all_switches
 on 2d && epochs cifar10-nasp-darts
 on 3 && say "== 3. bench nasp / darts1 / darts2 on one supernet (C=16, 8 cells, DARTS's 7 ops without none, batch 64)"
-on 3 && run 130 "$bin" bench --config configs/cifar10-nasp-darts.toml --algo nasp,darts1,darts2 --steps 10 --warmup 3 "${extra[@]}"
-on 3 && run 60 "$bin" bench --config configs/cifar10-nasp.toml --algo nasp --steps 20 --warmup 5 "${extra[@]}"
+on 3 && run 130 "$bin" bench --config configs/cifar10-nasp-darts.toml --algo nasp,darts1,darts2 --steps 10 --warmup 3 ${extra[@]+"${extra[@]}"}
+on 3 && run 60 "$bin" bench --config configs/cifar10-nasp.toml --algo nasp --steps 20 --warmup 5 ${extra[@]+"${extra[@]}"}
 IFS=';' read -ra variants <<< "${SWITCHES:-cuda_graphs=true;cudnn_batch_norm=true;channels_last=true;$all_switches}"
 for sw in "${variants[@]}"; do
   on 3 && say "== 3b. the same with $sw"
   sets=(); for kv in $sw; do sets+=(--set "$kv"); done
-  on 3 && run 60 "$bin" bench --config configs/cifar10-nasp.toml "${sets[@]}" --algo nasp --steps 20 --warmup 5
+  on 3 && run 60 "$bin" bench --config configs/cifar10-nasp.toml ${sets[@]+"${sets[@]}"} --algo nasp --steps 20 --warmup 5
 done
 on 6 && say "== 6. where the device time of a NASP step goes (libtorch profiler, 12-op space)"
-on 6 && run 60 "$bin" bench --config configs/cifar10-nasp.toml --algo nasp --steps 5 --warmup 6 --profile "${extra[@]}"
+on 6 && run 60 "$bin" bench --config configs/cifar10-nasp.toml --algo nasp --steps 5 --warmup 6 --profile ${extra[@]+"${extra[@]}"}
 on 4 && say "== 4. bf16 autocast (precision = bf16), same supernet"
-on 4 && run 60 "$bin" bench --config configs/cifar10-nasp-darts.toml --set precision='"bf16"' --algo nasp,darts1 --steps 10 --warmup 3 "${extra[@]}"
+on 4 && run 60 "$bin" bench --config configs/cifar10-nasp-darts.toml --set precision='"bf16"' --algo nasp,darts1 --steps 10 --warmup 3 ${extra[@]+"${extra[@]}"}
 if on 5; then
   say "== 5. the TUI on the GPU for 40 s (160×48 pseudo-terminal), then SIGTERM"
   run5=$(mktemp -d)

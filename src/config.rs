@@ -413,7 +413,7 @@ impl Config {
                 let message = e.into_inner().message().to_string();
                 ConfigError::Parse {
                     path: origin.to_string(),
-                    message: if key == "." || message.contains(&format!("`{key}`")) {
+                    message: if key == "." || message.starts_with("unknown field") {
                         message
                     } else {
                         format!("{key}: {message}")

@@ -384,7 +384,7 @@ fn bench_cmd(a: &BenchArgs) -> Result<i32, Usage> {
         if cfg.channels_last_on(device.is_cuda()) {
             "channels-last"
         } else {
-            "nchw"
+            "NCHW"
         },
         tch::get_num_threads(),
         a.steps,

@@ -1,6 +1,7 @@
 //! The few libtorch entry points tch does not expose, compiled from `csrc/` by build.rs: ATen's
-//! multi-tensor (`_foreach_*`) ops for the optimizer, and the Kineto profiler for `bench
-//! --profile`. Every call returns an error message instead of throwing.
+//! multi-tensor (`_foreach_*`) ops for the optimizer, the Kineto profiler for `bench
+//! --profile`, CUDA graphs, and the TF32 setting. Every call returns an error message instead of
+//! throwing.
 
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int};
@@ -27,6 +28,7 @@ unsafe extern "C" {
         lr: f64,
         first: bool,
     ) -> *mut c_char;
+    fn nasp_set_tf32(allow: bool) -> *mut c_char;
     fn nasp_profile_begin(cuda: bool) -> *mut c_char;
     fn nasp_profile_end(trace: *const c_char, top: c_int, summary: *mut *mut c_char)
     -> *mut c_char;
@@ -92,6 +94,12 @@ pub fn sgd_step(
             first,
         )
     })
+}
+
+/// Whether cuDNN convolutions and cuBLAS matrix products may use TF32 (process-wide).
+pub fn set_tf32(allow: bool) -> Result<(), String> {
+    // SAFETY: no arguments to keep alive.
+    check(unsafe { nasp_set_tf32(allow) })
 }
 
 /// Starts the libtorch profiler (host ops, and device kernels with `cuda`).

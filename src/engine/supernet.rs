@@ -183,7 +183,7 @@ impl Cell {
         if row.kind() != input.x.kind() {
             row = row.to_kind(input.x.kind());
         }
-        if is_channels_last(&outs[0]) {
+        if outs.first().is_some_and(is_channels_last) {
             // Stacked in N, H, W, C memory order, so the sum stays channels-last.
             let nhwc: Vec<Tensor> = outs.iter().map(|t| t.permute([0, 2, 3, 1])).collect();
             (Tensor::stack(&nhwc, 0) * row)
