@@ -413,7 +413,10 @@ impl Config {
                 let message = e.into_inner().message().to_string();
                 ConfigError::Parse {
                     path: origin.to_string(),
-                    message: if key == "." || message.starts_with("unknown field") {
+                    // (A top-level unknown field is named by the message itself.)
+                    message: if key == "."
+                        || (message.starts_with("unknown field") && !key.contains('.'))
+                    {
                         message
                     } else {
                         format!("{key}: {message}")
