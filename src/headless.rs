@@ -81,8 +81,8 @@ pub fn run(
                         }
                     }
                     Event::Epoch(e) => {
-                        let _ = writeln!(out, "epoch {} done in {:.1} s | train loss {:.4} acc {:.3} | valid loss {:.4} acc {:.3}",
-                            e.epoch, e.seconds, e.train_loss, e.train_acc, e.valid_loss, e.valid_acc);
+                        let _ = writeln!(out, "epoch {} done in {:.1} s (validation {:.1} s) | train loss {:.4} acc {:.3} | valid loss {:.4} acc {:.3}",
+                            e.epoch, e.seconds, e.valid_seconds, e.train_loss, e.train_acc, e.valid_loss, e.valid_acc);
                     }
                     Event::Arch(_) | Event::Saving => {}
                     Event::Paused { global_step } => { let _ = writeln!(out, "paused at step {global_step}"); }

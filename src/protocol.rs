@@ -80,7 +80,9 @@ pub struct EpochStats {
     pub train_acc: f64,
     pub valid_loss: f64,
     pub valid_acc: f64,
+    /// Wall time of the epoch, validation included, and of the validation alone.
     pub seconds: f64,
+    pub valid_seconds: f64,
 }
 
 /// Severity of a log line.

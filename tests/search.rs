@@ -109,6 +109,14 @@ fn tiny_search_on_cifar10_learns_and_writes_the_run_dir() {
         .collect();
     assert_eq!(lines.iter().filter(|l| l["kind"] == "step").count(), 40);
     assert_eq!(lines.iter().filter(|l| l["kind"] == "epoch").count(), 4);
+    // Each epoch's wall time, and the validation's share of it.
+    for l in lines.iter().filter(|l| l["kind"] == "epoch") {
+        let (all, valid) = (
+            l["seconds"].as_f64().unwrap(),
+            l["valid_seconds"].as_f64().unwrap(),
+        );
+        assert!(valid > 0.0 && valid < all, "{l}");
+    }
     for e in 0..4 {
         let txt = std::fs::read_to_string(p.join(format!("genotypes/epoch-{e:03}.txt"))).unwrap();
         let g = Genotype::parse(txt.trim()).unwrap();

@@ -107,6 +107,7 @@ pub fn script(proximal: bool) -> Vec<Event> {
         valid_loss: 1.7,
         valid_acc: 0.39,
         seconds: 48.0,
+        valid_seconds: 3.0,
     }));
     out.push(Event::Log {
         level: Level::Info,

@@ -386,6 +386,7 @@ impl Loop<'_> {
         let max = self.s.cfg.train.eval_batches;
         self.dir
             .log(&format!("[Info] validating epoch {}", self.s.epoch));
+        let valid_start = Instant::now();
         let Some(eval) = self.s.evaluate_until(max, &mut cancel) else {
             return stop.or(Some(true));
         };
@@ -397,11 +398,13 @@ impl Loop<'_> {
             valid_loss: eval.loss,
             valid_acc: eval.acc,
             seconds: self.epoch_start.elapsed().as_secs_f64(),
+            valid_seconds: valid_start.elapsed().as_secs_f64(),
         };
         self.dir.metric(&json!({
             "kind": "epoch", "epoch": stats.epoch, "global_step": self.s.global_step,
             "train_loss": stats.train_loss, "train_acc": stats.train_acc,
             "valid_loss": stats.valid_loss, "valid_acc": stats.valid_acc, "seconds": stats.seconds,
+            "valid_seconds": stats.valid_seconds,
         }));
         let g = self.s.genotype();
         if let Err(e) = self
