@@ -435,6 +435,9 @@ fn bench_cmd(a: &BenchArgs) -> Result<i32, Usage> {
                         .map(|g| format!("  peak GPU {g:.0} MB"))
                         .unwrap_or_default()
                 );
+                for n in &r.notes {
+                    println!("        note: {n}");
+                }
                 if let Some(p) = &r.profile {
                     print!("{p}");
                     println!();

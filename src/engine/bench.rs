@@ -22,6 +22,10 @@ pub struct BenchResult {
     /// With `--profile`: device time per kernel over the timed steps (see `native::profile_end`).
     #[serde(default)]
     pub profile: Option<String>,
+    /// What the run should be read with: fallbacks the search took, how often the CUDA graph
+    /// was replayed.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 fn sync(device: Device) {
@@ -94,6 +98,14 @@ pub fn run(
         let text = crate::engine::native::profile_end(None, 30)?;
         summary = Some(format!("{text}  (over {steps} steps)"));
     }
+    let mut notes = s.take_notices();
+    if cfg.cuda_graphs && device.is_cuda() && algorithm == Algorithm::Nasp {
+        notes.push(format!(
+            "CUDA graph of the architecture pass replayed in {} of {} steps",
+            s.graph_replays(),
+            warmup + steps
+        ));
+    }
     times.sort_by(f64::total_cmp);
     let median = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
     Ok(BenchResult {
@@ -106,5 +118,6 @@ pub fn run(
         peak_rss_mb: crate::gpu::peak_rss_bytes().unwrap_or(0) as f64 / 1048576.0,
         peak_gpu_mb: peak_gpu,
         profile: summary,
+        notes,
     })
 }

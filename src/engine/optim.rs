@@ -13,6 +13,8 @@ pub struct Sgd {
     pub weight_decay: f64,
     /// One buffer per parameter, created the first time that parameter gets a gradient.
     pub buffers: Vec<Option<Tensor>>,
+    /// What went wrong in a step and was handled, for the run's log (see `Search::take_notices`).
+    pub notices: Vec<String>,
 }
 
 impl Sgd {
@@ -21,6 +23,7 @@ impl Sgd {
             momentum,
             weight_decay,
             buffers: (0..n).map(|_| None).collect(),
+            notices: Vec::new(),
         }
     }
 
@@ -49,10 +52,12 @@ impl Sgd {
                 Ok(()) => {}
                 // Some parameters may already be updated: applying it again would be wrong.
                 Err(e) if e.starts_with("partial update") => {
-                    eprintln!("error: SGD step failed midway ({e})");
+                    self.notices.push(format!("SGD step failed midway ({e})"));
                 }
                 Err(e) => {
-                    report_fallback(&e);
+                    if let Some(text) = report_fallback(&e) {
+                        self.notices.push(text);
+                    }
                     sgd_reference(&lists, self.weight_decay, self.momentum, lr, first);
                 }
             }
@@ -92,18 +97,21 @@ fn sgd_reference(lists: &[Vec<&Tensor>; 3], wd: f64, mu: f64, lr: f64, first: bo
 /// Set when the per-tensor fallback ran (the tests check it never does).
 static FALLBACK_USED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Says once (on stderr, which the TUI sends to the run's log) that the per-tensor path is used.
-fn report_fallback(e: &str) {
-    FALLBACK_USED.store(true, std::sync::atomic::Ordering::Relaxed);
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        eprintln!("multi-tensor optimizer kernels failed ({e}); using per-tensor updates")
-    });
+/// Records that the per-tensor path is used; the message to log, the first time only.
+fn report_fallback(e: &str) -> Option<String> {
+    let before = FALLBACK_USED.swap(true, std::sync::atomic::Ordering::Relaxed);
+    (!before)
+        .then(|| format!("multi-tensor optimizer kernels failed ({e}); using per-tensor updates"))
 }
 
 /// Scales the defined gradients so that their global L2 norm is at most `max_norm` (computed on
-/// the device, no host synchronisation). Returns the norm as a 0-d tensor.
-pub fn clip_grad_norm(grads: &mut [Tensor], max_norm: f64) -> Option<Tensor> {
+/// the device, no host synchronisation). Returns the norm as a 0-d tensor; a fallback to the
+/// per-tensor path is said in `notices` (the first time).
+pub fn clip_grad_norm(
+    grads: &mut [Tensor],
+    max_norm: f64,
+    notices: &mut Vec<String>,
+) -> Option<Tensor> {
     let defined: Vec<&Tensor> = grads.iter().filter(|g| g.defined()).collect();
     if defined.is_empty() {
         return None;
@@ -111,7 +119,7 @@ pub fn clip_grad_norm(grads: &mut [Tensor], max_norm: f64) -> Option<Tensor> {
     match native::clip_grad_norm(&defined, max_norm) {
         Ok(total) => Some(total),
         Err(e) => {
-            report_fallback(&e);
+            notices.extend(report_fallback(&e));
             Some(clip_reference(grads, max_norm))
         }
     }
@@ -234,7 +242,7 @@ mod tests {
             let g = make();
             let mut g_fast: Vec<Tensor> = g.iter().map(|t| t.copy()).collect();
             let mut g_slow: Vec<Tensor> = g.iter().map(|t| t.copy()).collect();
-            let n_fast = clip_grad_norm(&mut g_fast, 1.5).unwrap();
+            let n_fast = clip_grad_norm(&mut g_fast, 1.5, &mut vec![]).unwrap();
             let n_slow = clip_reference(&mut g_slow, 1.5);
             assert!((n_fast.double_value(&[]) - n_slow.double_value(&[])).abs() < 1e-4);
             sgd.step(&fast, &g_fast, 0.05);
@@ -271,7 +279,7 @@ mod tests {
             Tensor::new(),
             Tensor::from_slice(&[4.0f32]),
         ];
-        let n = clip_grad_norm(&mut g, 1.0).unwrap();
+        let n = clip_grad_norm(&mut g, 1.0, &mut vec![]).unwrap();
         assert!((n.double_value(&[]) - 5.0).abs() < 1e-6);
         assert!((g[0].double_value(&[0]) - 0.6).abs() < 1e-5);
         assert!((g[2].double_value(&[0]) - 0.8).abs() < 1e-5);

@@ -66,6 +66,8 @@ struct GraphState {
     /// A replay was queued on the side stream and the main stream has not waited for it yet:
     /// its outputs must not be read before [`Search::join_arch_pass`].
     unjoined: bool,
+    /// Replays so far (kept when graphs are turned off, for the bench's report).
+    replays: u64,
 }
 
 /// Replays `graph` on its side stream, after the work queued so far on the main stream, and
@@ -129,6 +131,8 @@ pub struct Search {
     pub hvp_scale: f64,
     /// The NASP architecture pass as a CUDA graph (see `arch_trace`).
     graph: GraphState,
+    /// What went wrong and was handled (a fallback), for the run's log: see `take_notices`.
+    notices: Vec<String>,
     /// Ā uploaded right after the host read of A (when the device queue is empty), for the next
     /// architecture step; `None` means "make it from `selection` when needed".
     abar: Option<[Tensor; 2]>,
@@ -253,9 +257,22 @@ impl Search {
             abar: None,
             hvp_scale: 0.01,
             graph: GraphState::default(),
+            notices: Vec::new(),
         };
         s.refresh_host_arch();
         Ok(s)
+    }
+
+    /// The fallbacks and errors handled since the last call (for the run's log), oldest first.
+    pub fn take_notices(&mut self) -> Vec<String> {
+        let mut out = std::mem::take(&mut self.notices);
+        out.append(&mut self.sgd.notices);
+        out
+    }
+
+    /// How many steps replayed the captured architecture pass (`cuda_graphs`).
+    pub fn graph_replays(&self) -> u64 {
+        self.graph.replays
     }
 
     /// Number of weight parameters (elements).
@@ -287,7 +304,9 @@ impl Search {
             Ok(v) => v,
             Err(e) => {
                 // The previous host copy (and selection) stays; say so in the run's log.
-                eprintln!("error: cannot read the architecture parameters to the host ({e})");
+                self.notices.push(format!(
+                    "cannot read the architecture parameters to the host ({e}); the selection stays as it was"
+                ));
                 return;
             }
         };
@@ -471,11 +490,14 @@ impl Search {
             Ok(Some(t)) => t,
             Ok(None) => self.arch_pass_eager(x, abar, true),
             Err(e) => {
-                eprintln!("CUDA graph of the architecture pass failed ({e}); running it eagerly");
+                self.notices.push(format!(
+                    "CUDA graph of the architecture pass failed ({e}); running it eagerly"
+                ));
                 // Nothing of the graph's may still be running when it is freed.
                 tch::Cuda::synchronize(index as i64);
                 self.graph = GraphState {
                     off: true,
+                    replays: self.graph.replays,
                     ..GraphState::default()
                 };
                 self.arch_pass_eager(x, abar, true)
@@ -494,14 +516,15 @@ impl Search {
             None => Err("the captured graph is gone".into()),
         };
         if let Err(e) = joined {
-            eprintln!(
+            self.notices.push(format!(
                 "CUDA graph of the architecture pass: cannot wait for it ({e}); running it eagerly from now on"
-            );
+            ));
             if let Device::Cuda(i) = self.device {
                 tch::Cuda::synchronize(i as i64);
             }
             self.graph = GraphState {
                 off: true,
+                replays: self.graph.replays,
                 ..GraphState::default()
             };
         }
@@ -541,6 +564,7 @@ impl Search {
             });
             replay_beside(&c.graph)?;
             self.graph.unjoined = true;
+            self.graph.replays += 1;
             return Ok(Some(c.trace.shallow_clone()));
         }
         if self.graph.side.is_none() {
@@ -581,6 +605,7 @@ impl Search {
         });
         replay_beside(&c.graph)?;
         self.graph.unjoined = true;
+        self.graph.replays += 1;
         Ok(Some(out))
     }
 
@@ -741,7 +766,7 @@ impl Search {
         };
         let loss = cross_entropy(&logits, y);
         let mut grads = self.weight_grads(&loss);
-        clip_grad_norm(&mut grads, self.cfg.train.grad_clip);
+        clip_grad_norm(&mut grads, self.cfg.train.grad_clip, &mut self.notices);
         let lr = self.lr();
         self.sgd.step(&self.params, &grads, lr);
         (loss.detach(), correct(&logits.detach(), y))
@@ -983,6 +1008,8 @@ mod tests {
         }
         assert!(!graphed.graph.off, "the graph path was turned off");
         assert!(graphed.graph.captured.is_some(), "nothing was captured");
+        assert_eq!(graphed.graph_replays(), 6 - GRAPH_WARMUP as u64);
+        assert_eq!(graphed.take_notices(), Vec::<String>::new());
     }
 
     /// `steps` NASP steps of two copies of one tiny search, the second changed by `switch` (a
@@ -1165,13 +1192,19 @@ mod tests {
     #[ignore = "needs a CUDA device; scripts/gpu-check.sh runs it"]
     fn all_gpu_switches_match_plain_steps() {
         gpu_test_setup();
-        let s = switch_changes_nothing(Device::Cuda(0), GRAPH_WARMUP + 4, 1e-3, |s| {
+        let mut s = switch_changes_nothing(Device::Cuda(0), GRAPH_WARMUP + 4, 1e-3, |s| {
             s.cfg.cuda_graphs = true;
             s.net.channels_last = true;
             s.net.set_unit_affine_bn();
         });
         assert!(!s.graph.off, "the graph path was turned off");
         assert!(s.graph.captured.is_some(), "nothing was captured");
+        assert_eq!(
+            s.graph_replays(),
+            4,
+            "every step after warm-up replays the graph"
+        );
+        assert_eq!(s.take_notices(), Vec::<String>::new());
     }
 
     /// The architecture pass mixing by the host's selection (eager) and by Ā as data (what a

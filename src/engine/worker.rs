@@ -579,6 +579,9 @@ fn run(
             }
         } {
             lp.pending.push((loss, correct, arch_loss, count));
+            for text in lp.s.take_notices() {
+                lp.log(Level::Warn, text);
+            }
             lp.window_steps += 1;
             lp.window_images += count;
             if lp.last_event.elapsed() >= lp.opts.event_interval {
