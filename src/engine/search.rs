@@ -474,8 +474,8 @@ impl Search {
     /// copy their inputs into the graph's and replay it: one launch instead of thousands. The
     /// replay runs on the side stream beside the sparse pass that follows on the main stream
     /// (both only read the weights; the main stream waits for it before reading its outputs,
-    /// `join_arch_pass`). Any failure turns graphs off for the run (said once in the run's log) and the
-    /// pass runs eagerly.
+    /// `join_arch_pass`). Any failure turns graphs off for the run (said once in the run's log)
+    /// and the pass runs eagerly.
     fn arch_trace(&mut self, x: &Tensor, abar: &[Tensor; 2]) -> ArchTrace {
         let Device::Cuda(index) = self.device else {
             return self.arch_pass_eager(x, abar, true);
