@@ -177,10 +177,26 @@ pub fn run(
     drop(channels);
     drop(guard);
     drop(redirect);
-    input.stop();
+    if !input.stop() {
+        append_line(
+            &opts.log_path,
+            "[Info] the terminal went away: the input thread is left to end with the process",
+        );
+    }
     sampler.stop();
     record_ui_cpu(&opts.log_path, started.elapsed());
     Ok(code)
+}
+
+/// Appends `line` to the run's log (best effort: the UI is already gone).
+fn append_line(log_path: &Path, line: &str) {
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)
+    {
+        let _ = writeln!(f, "{line}");
+    }
 }
 
 /// The sources the loop waits on.
@@ -340,14 +356,10 @@ fn record_ui_cpu(log_path: &Path, wall: Duration) {
     } else {
         0.0
     };
-    let line = format!("ui thread cpu: {cpu:.2} s over {wall_s:.1} s wall ({pct:.2}%)\n");
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log_path)
-    {
-        let _ = f.write_all(line.as_bytes());
-    }
+    append_line(
+        log_path,
+        &format!("ui thread cpu: {cpu:.2} s over {wall_s:.1} s wall ({pct:.2}%)"),
+    );
 }
 
 #[cfg(test)]

@@ -304,3 +304,48 @@ fn sighup_stops_cleanly_and_restores_the_terminal() {
     assert!(killed.success());
     assert_clean_exit(&t, &exit_file, &run_dir, "EXIT=130");
 }
+
+/// Whether process `pid` has ended (gone, or a zombie waiting to be reaped).
+fn ended(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next())
+            .is_some_and(|state| state == "Z"),
+    }
+}
+
+/// The terminal itself goes away (as when an ssh connection drops): the tmux server and its
+/// pseudo-terminals are killed. The search must save a checkpoint and the process must end,
+/// not linger on the dead terminal (crossterm's reader can spin on it forever).
+#[test]
+fn losing_the_terminal_saves_and_ends_the_process() {
+    if !prerequisites() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let run_dir = tmp.path().join("run");
+    let exit_file = tmp.path().join("exit");
+    let t = Tmux::start("gone", &search_command(&run_dir, &exit_file, tmp.path()));
+    t.wait_for("RUNNING", Duration::from_secs(180), |s| {
+        s.contains("RUNNING") && step(s).is_some()
+    });
+    let shell: u32 = t.display("#{pane_pid}").parse().expect("pane pid");
+    let pid = child_of(shell).expect("nasp-tui process under the pane's shell");
+    assert!(t.cmd(&["kill-server"]).status.success());
+    let start = Instant::now();
+    while !ended(pid) {
+        if start.elapsed() > Duration::from_secs(90) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("nasp-tui (pid {pid}) still runs 90 s after its terminal went away");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        !files_in(&run_dir.join("checkpoints")).is_empty(),
+        "a checkpoint was saved on the way out"
+    );
+}
