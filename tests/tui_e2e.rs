@@ -283,26 +283,49 @@ fn pause_resume_export_and_save_quit_in_tmux() {
     );
 }
 
+/// A search running in its own tmux session `name`: the session, the nasp-tui process id, and
+/// its temporary folder (run directory `run`, exit-code file `exit`).
+struct Running {
+    t: Tmux,
+    pid: i32,
+    tmp: tempfile::TempDir,
+}
+
+impl Running {
+    fn start(name: &str) -> Running {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (run_dir, exit_file) = (tmp.path().join("run"), tmp.path().join("exit"));
+        let t = Tmux::start(name, &search_command(&run_dir, &exit_file, tmp.path()));
+        t.wait_for("RUNNING", Duration::from_secs(180), |s| {
+            s.contains("RUNNING") && step(s).is_some()
+        });
+        let shell: u32 = t.display("#{pane_pid}").parse().expect("pane pid");
+        let pid = child_of(shell).expect("nasp-tui process under the pane's shell");
+        Running { t, pid, tmp }
+    }
+
+    fn run_dir(&self) -> PathBuf {
+        self.tmp.path().join("run")
+    }
+
+    fn exit_file(&self) -> PathBuf {
+        self.tmp.path().join("exit")
+    }
+}
+
 #[test]
 fn sighup_stops_cleanly_and_restores_the_terminal() {
     if !prerequisites() {
         return;
     }
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let run_dir = tmp.path().join("run");
-    let exit_file = tmp.path().join("exit");
-    let t = Tmux::start("hup", &search_command(&run_dir, &exit_file, tmp.path()));
-    t.wait_for("RUNNING", Duration::from_secs(180), |s| {
-        s.contains("RUNNING") && step(s).is_some()
-    });
-    let shell: u32 = t.display("#{pane_pid}").parse().expect("pane pid");
-    let pid = child_of(shell).expect("nasp-tui process under the pane's shell");
+    let r = Running::start("hup");
+    let (t, pid, run_dir, exit_file) = (&r.t, r.pid, r.run_dir(), r.exit_file());
     let killed = Command::new("kill")
         .args(["-HUP", &pid.to_string()])
         .status()
         .expect("kill");
     assert!(killed.success());
-    assert_clean_exit(&t, &exit_file, &run_dir, "EXIT=130");
+    assert_clean_exit(t, &exit_file, &run_dir, "EXIT=130");
 }
 
 /// Whether process `pid` has ended (gone, or a zombie waiting to be reaped).
@@ -324,16 +347,9 @@ fn losing_the_terminal_saves_and_ends_the_process() {
     if !prerequisites() {
         return;
     }
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let run_dir = tmp.path().join("run");
-    let exit_file = tmp.path().join("exit");
-    let t = Tmux::start("gone", &search_command(&run_dir, &exit_file, tmp.path()));
-    t.wait_for("RUNNING", Duration::from_secs(180), |s| {
-        s.contains("RUNNING") && step(s).is_some()
-    });
-    let shell: u32 = t.display("#{pane_pid}").parse().expect("pane pid");
-    let pid = child_of(shell).expect("nasp-tui process under the pane's shell");
-    assert!(t.cmd(&["kill-server"]).status.success());
+    let r = Running::start("gone");
+    let (pid, run_dir) = (r.pid, r.run_dir());
+    assert!(r.t.cmd(&["kill-server"]).status.success());
     let start = Instant::now();
     while !ended(pid) {
         if start.elapsed() > Duration::from_secs(90) {
