@@ -155,38 +155,40 @@ impl CudaGraph {
         }
         Ok(CudaGraph { h })
     }
+    /// One of the handle's operations, its error turned into `Err`.
+    fn call(
+        &self,
+        op: unsafe extern "C" fn(*mut std::ffi::c_void) -> *mut c_char,
+    ) -> Result<(), String> {
+        // SAFETY: `self.h` is a live handle (freed only in Drop); `op` is one of csrc/'s
+        // nasp_graph_* functions, which take exactly that handle.
+        check(unsafe { op(self.h) })
+    }
     /// Makes the side stream current (after the work queued on the current one).
     pub fn enter(&self) -> Result<(), String> {
-        // SAFETY: `self.h` is a live handle.
-        check(unsafe { nasp_graph_enter(self.h) })
+        self.call(nasp_graph_enter)
     }
     /// Goes back to the previous stream, which waits for the side stream's work.
     pub fn exit(&self) -> Result<(), String> {
-        // SAFETY: as above.
-        check(unsafe { nasp_graph_exit(self.h) })
+        self.call(nasp_graph_exit)
     }
     /// Goes back to the previous stream without waiting: what is queued there from now on may
     /// run beside the side stream's work, until [`CudaGraph::join`].
     pub fn leave(&self) -> Result<(), String> {
-        // SAFETY: as above.
-        check(unsafe { nasp_graph_leave(self.h) })
+        self.call(nasp_graph_leave)
     }
     /// The current stream waits for the side stream's work queued so far (no host wait).
     pub fn join(&self) -> Result<(), String> {
-        // SAFETY: as above.
-        check(unsafe { nasp_graph_join(self.h) })
+        self.call(nasp_graph_join)
     }
     pub fn capture_begin(&self) -> Result<(), String> {
-        // SAFETY: as above.
-        check(unsafe { nasp_graph_capture_begin(self.h) })
+        self.call(nasp_graph_capture_begin)
     }
     pub fn capture_end(&self) -> Result<(), String> {
-        // SAFETY: as above.
-        check(unsafe { nasp_graph_capture_end(self.h) })
+        self.call(nasp_graph_capture_end)
     }
     pub fn replay(&self) -> Result<(), String> {
-        // SAFETY: as above.
-        check(unsafe { nasp_graph_replay(self.h) })
+        self.call(nasp_graph_replay)
     }
 }
 

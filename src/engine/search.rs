@@ -70,13 +70,22 @@ struct GraphState {
     replays: u64,
 }
 
-/// Replays `graph` on its side stream, after the work queued so far on the main stream, and
-/// goes back to the main stream without waiting: the sparse pass that follows runs beside it.
-fn replay_beside(graph: &CudaGraph) -> Result<(), String> {
-    graph.enter()?;
-    let replayed = graph.replay();
-    let left = graph.leave();
-    replayed.and(left)
+impl GraphState {
+    /// Replays the captured pass on its side stream, after the work queued so far on the main
+    /// stream, and goes back to the main stream without waiting: the sparse pass that follows
+    /// runs beside it (until `Search::join_arch_pass`).
+    fn replay_captured(&mut self) -> Result<(), String> {
+        let Some(c) = &self.captured else {
+            return Err("replay before a capture".into());
+        };
+        c.graph.enter()?;
+        let replayed = c.graph.replay();
+        let left = c.graph.leave();
+        replayed.and(left)?;
+        self.unjoined = true;
+        self.replays += 1;
+        Ok(())
+    }
 }
 
 /// Images per forward pass in evaluation (at least the training batch).
@@ -490,16 +499,9 @@ impl Search {
             Ok(Some(t)) => t,
             Ok(None) => self.arch_pass_eager(x, abar, true),
             Err(e) => {
-                self.notices.push(format!(
+                self.graphs_off(format!(
                     "CUDA graph of the architecture pass failed ({e}); running it eagerly"
                 ));
-                // Nothing of the graph's may still be running when it is freed.
-                tch::Cuda::synchronize(index as i64);
-                self.graph = GraphState {
-                    off: true,
-                    replays: self.graph.replays,
-                    ..GraphState::default()
-                };
                 self.arch_pass_eager(x, abar, true)
             }
         }
@@ -516,18 +518,24 @@ impl Search {
             None => Err("the captured graph is gone".into()),
         };
         if let Err(e) = joined {
-            self.notices.push(format!(
+            self.graphs_off(format!(
                 "CUDA graph of the architecture pass: cannot wait for it ({e}); running it eagerly from now on"
             ));
-            if let Device::Cuda(i) = self.device {
-                tch::Cuda::synchronize(i as i64);
-            }
-            self.graph = GraphState {
-                off: true,
-                replays: self.graph.replays,
-                ..GraphState::default()
-            };
         }
+    }
+
+    /// Turns CUDA graphs off for the rest of the run, saying `why` in the run's log. Waits for
+    /// the device first: the side stream may still run work on what is freed here.
+    fn graphs_off(&mut self, why: String) {
+        self.notices.push(why);
+        if let Device::Cuda(i) = self.device {
+            sync_quietly(i);
+        }
+        self.graph = GraphState {
+            off: true,
+            replays: self.graph.replays,
+            ..GraphState::default()
+        };
     }
 
     /// The Ā-weighted pass (what the graph records) with a libtorch error turned into `Err`
@@ -562,10 +570,9 @@ impl Search {
                     dst.shallow_clone().copy_(src);
                 }
             });
-            replay_beside(&c.graph)?;
-            self.graph.unjoined = true;
-            self.graph.replays += 1;
-            return Ok(Some(c.trace.shallow_clone()));
+            let trace = c.trace.shallow_clone();
+            self.graph.replay_captured()?;
+            return Ok(Some(trace));
         }
         if self.graph.side.is_none() {
             self.graph.side = Some(CudaGraph::new(index)?);
@@ -596,16 +603,14 @@ impl Search {
         let trace = captured?;
         exited?;
         let out = trace.shallow_clone();
-        let c = self.graph.captured.insert(CapturedPass {
+        self.graph.captured = Some(CapturedPass {
             x: xs,
             abar: ab,
             trace,
             graph,
             device: index,
         });
-        replay_beside(&c.graph)?;
-        self.graph.unjoined = true;
-        self.graph.replays += 1;
+        self.graph.replay_captured()?;
         Ok(Some(out))
     }
 
