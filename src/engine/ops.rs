@@ -35,9 +35,19 @@ pub fn is_channels_last(t: &Tensor) -> bool {
     t.dim() == 4 && t.size()[1] > 1 && t.stride()[1] == 1
 }
 
+/// A 4-d tensor seen as N × H × W × C (for a channels-last one, its memory order).
+pub fn nhwc(t: &Tensor) -> Tensor {
+    t.permute([0, 2, 3, 1])
+}
+
+/// An N × H × W × C tensor seen as N × C × H × W (channels-last when it was contiguous).
+pub fn from_nhwc(t: &Tensor) -> Tensor {
+    t.permute([0, 3, 1, 2])
+}
+
 /// `x` (N × C × H × W) as a channels-last tensor (a copy).
 pub fn to_channels_last(x: &Tensor) -> Tensor {
-    x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+    from_nhwc(&nhwc(x).contiguous())
 }
 
 /// `x` repeated `copies` times side by side along channels (`repeat`), in `x`'s layout.
@@ -46,18 +56,19 @@ fn repeat_channels(x: &Tensor, copies: i64) -> Tensor {
         return x.repeat([1, copies, 1, 1]);
     }
     let sz = x.size();
-    x.permute([0, 2, 3, 1])
-        .unsqueeze(3)
-        .expand([sz[0], sz[2], sz[3], copies, sz[1]], false)
-        .reshape([sz[0], sz[2], sz[3], copies * sz[1]])
-        .permute([0, 3, 1, 2])
+    from_nhwc(
+        &nhwc(x)
+            .unsqueeze(3)
+            .expand([sz[0], sz[2], sz[3], copies, sz[1]], false)
+            .reshape([sz[0], sz[2], sz[3], copies * sz[1]]),
+    )
 }
 
 /// Zeros of shape `n × c × h × w` in the layout of `like`.
 fn zeros_in_layout(like: &Tensor, [n, c, h, w]: [i64; 4]) -> Tensor {
     let opts = (like.kind(), like.device());
     if is_channels_last(like) {
-        Tensor::zeros([n, h, w, c], opts).permute([0, 3, 1, 2])
+        from_nhwc(&Tensor::zeros([n, h, w, c], opts))
     } else {
         Tensor::zeros([n, c, h, w], opts)
     }
@@ -327,10 +338,8 @@ impl FactorizedReduce {
         if is_channels_last(&a) {
             // The same interleave on the N × H × W × C memory order.
             let per = [sz[0], sz[2], sz[3], self.copies, sz[1] / self.copies];
-            let nhwc = |t: &Tensor| t.permute([0, 2, 3, 1]).reshape(per);
-            Tensor::cat(&[nhwc(&a), nhwc(&b)], 4)
-                .view([sz[0], sz[2], sz[3], 2 * sz[1]])
-                .permute([0, 3, 1, 2])
+            let halves = [nhwc(&a).reshape(per), nhwc(&b).reshape(per)];
+            from_nhwc(&Tensor::cat(&halves, 4).view([sz[0], sz[2], sz[3], 2 * sz[1]]))
         } else {
             let per = [sz[0], self.copies, sz[1] / self.copies, sz[2], sz[3]];
             Tensor::cat(&[a.view(per), b.view(per)], 2).view([sz[0], 2 * sz[1], sz[2], sz[3]])

@@ -7,7 +7,8 @@ use crate::config::ModelConfig;
 use std::cell::OnceCell;
 
 use crate::engine::ops::{
-    Bn, BnMode, FactorizedReduce, Input, Op, ReluConvBn, is_channels_last, to_channels_last,
+    Bn, BnMode, FactorizedReduce, Input, Op, ReluConvBn, from_nhwc, is_channels_last, nhwc,
+    to_channels_last,
 };
 use crate::genotype::{CellType, OpLists, Selection, node_rows, num_edges};
 
@@ -185,10 +186,8 @@ impl Cell {
         }
         if outs.first().is_some_and(is_channels_last) {
             // Stacked in N, H, W, C memory order, so the sum stays channels-last.
-            let nhwc: Vec<Tensor> = outs.iter().map(|t| t.permute([0, 2, 3, 1])).collect();
-            (Tensor::stack(&nhwc, 0) * row)
-                .sum_dim_intlist(0, false, None)
-                .permute([0, 3, 1, 2])
+            let outs: Vec<Tensor> = outs.iter().map(nhwc).collect();
+            from_nhwc(&(Tensor::stack(&outs, 0) * row).sum_dim_intlist(0, false, None))
         } else {
             (Tensor::stack(&outs, 0) * row).sum_dim_intlist(0, false, None)
         }
@@ -304,9 +303,7 @@ impl Cell {
                 // Reduced in N, H, W, (op, edge, C) memory order: the sum (a new, contiguous
                 // tensor) then reads as N × E × C × H × W with C at stride 1.
                 let sz = y.size();
-                let v = y
-                    .permute([0, 2, 3, 1])
-                    .view([sz[0], sz[2], sz[3], m, e, sz[1] / (m * e)]);
+                let v = nhwc(y).view([sz[0], sz[2], sz[3], m, e, sz[1] / (m * e)]);
                 (v * wb.reshape([1, 1, 1, m, e, 1]))
                     .sum_dim_intlist(3, false, None)
                     .permute([0, 3, 4, 1, 2])
@@ -379,8 +376,8 @@ impl Cell {
 /// memory order (so products with a channels-last trace read both in the same order).
 fn stack_edges(ts: &[&Tensor]) -> Tensor {
     if ts.first().is_some_and(|t| is_channels_last(t)) {
-        let nhwc: Vec<Tensor> = ts.iter().map(|t| t.permute([0, 2, 3, 1])).collect();
-        Tensor::stack(&nhwc, 3).permute([0, 3, 4, 1, 2])
+        let ts: Vec<Tensor> = ts.iter().map(|t| nhwc(t)).collect();
+        Tensor::stack(&ts, 3).permute([0, 3, 4, 1, 2])
     } else {
         Tensor::stack(ts, 1)
     }
