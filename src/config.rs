@@ -434,6 +434,15 @@ impl Config {
         self.channels_last.on(!cuda)
     }
 
+    /// The activation layout on a device, as the run log and `bench` name it.
+    pub fn layout_name(&self, cuda: bool) -> &'static str {
+        if self.channels_last_on(cuda) {
+            "channels-last"
+        } else {
+            "NCHW"
+        }
+    }
+
     /// The configuration as TOML text (every key, resolved).
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot serialise config: {e}\n"))

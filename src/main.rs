@@ -381,11 +381,7 @@ fn bench_cmd(a: &BenchArgs) -> Result<i32, Usage> {
         m.space,
         cfg.train.batch_size,
         cfg.data.image_size,
-        if cfg.channels_last_on(device.is_cuda()) {
-            "channels-last"
-        } else {
-            "NCHW"
-        },
+        cfg.layout_name(device.is_cuda()),
         tch::get_num_threads(),
         a.steps,
         a.warmup

@@ -479,11 +479,7 @@ fn run(
         tch::Cuda::cudnn_set_benchmark(true);
     }
     let images = load_images(&cfg, opts.data_dir.as_deref())?;
-    let layout = if cfg.channels_last_on(device.is_cuda()) {
-        "channels-last"
-    } else {
-        "NCHW"
-    };
+    let layout = cfg.layout_name(device.is_cuda());
     let note = format!(
         "data: {}; device: {device_note}; activations {layout}",
         images.description
