@@ -9,8 +9,10 @@ pub mod msg;
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::genotype::{ArchMatrix, CellType, edge_endpoints};
+use crate::arch::{ArchMatrix, edge_endpoints};
+use crate::exit;
 use crate::protocol::{ArchSnapshot, Command, EpochStats, Event, Level, RunInfo, StepStats};
+use crate::space::CellType;
 
 pub use history::History;
 pub use keymap::{Action, Context, KeyMap};
@@ -20,13 +22,6 @@ pub use msg::{GpuSample, Msg, ResourceSample};
 pub const LOG_CAPACITY: usize = 500;
 /// How long a signal-initiated stop waits for the worker's `Finished`.
 pub const SIGNAL_STOP_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Exit codes of [`crate::tui::run`].
-pub mod exit {
-    pub const OK: i32 = 0;
-    pub const FAILED: i32 = 1;
-    pub const INTERRUPTED: i32 = 130;
-}
 
 /// Where the run is.
 #[derive(Debug, Clone, PartialEq)]

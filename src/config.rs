@@ -9,6 +9,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::arch::GenotypeRule;
+use crate::device::DeviceChoice;
+use crate::space::{self, OpLists, Space};
+
 /// Which search algorithm the worker runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -109,16 +113,6 @@ impl<'de> Deserialize<'de> for Switch {
     }
 }
 
-/// The search space: which candidate operations each edge holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Space {
-    /// DARTS: the same 8 ops (with `none`) in normal and reduction cells.
-    Darts,
-    /// NASP's released code: 8 normal ops, 5 reduction ops, no `none`.
-    Nasp,
-}
-
 /// Where the images come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -129,16 +123,6 @@ pub enum Dataset {
     Cifar10,
     /// The built-in deterministic synthetic set.
     Synthetic,
-}
-
-/// How the genotype is derived from the architecture parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum GenotypeRule {
-    /// The edges and ops the proximal step keeps (Ā).
-    Proximal,
-    /// The reference code's ranking by softmax(A) (DARTS rule).
-    Softmax,
 }
 
 /// The whole resolved configuration of a search.
@@ -273,6 +257,13 @@ impl Default for DataConfig {
             image_size: 32,
             limit: 0,
         }
+    }
+}
+
+impl ModelConfig {
+    /// The op lists this model searches over (its space's, or its own lists).
+    pub fn op_lists(&self) -> OpLists {
+        OpLists::new(self.space, &self.normal_ops, &self.reduce_ops)
     }
 }
 
@@ -450,7 +441,7 @@ impl Config {
 
     /// Checks ranges and combinations; the error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        parse_device(&self.device).map_err(|m| invalid("device", m))?;
+        DeviceChoice::parse(&self.device).map_err(|m| invalid("device", m))?;
         let d = &self.data;
         if !(d.train_portion > 0.0 && d.train_portion < 1.0) {
             return Err(invalid(
@@ -494,13 +485,10 @@ impl Config {
             ("model.reduce_ops", &m.reduce_ops),
         ] {
             for name in list {
-                if !crate::genotype::OP_CATALOGUE.contains(&name.as_str()) {
+                if space::lookup(name).is_none() {
                     return Err(invalid(
                         key,
-                        format!(
-                            "unknown op {name:?}; known ops: {}",
-                            crate::genotype::OP_CATALOGUE.join(", ")
-                        ),
+                        format!("unknown op {name:?}; known ops: {}", space::known_names()),
                     ));
                 }
             }
@@ -609,29 +597,6 @@ fn unit(key: &str, v: f64) -> Result<(), ConfigError> {
     }
 }
 
-/// A parsed `device` setting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeviceChoice {
-    /// CUDA device 0 if CUDA is available, else the CPU.
-    Auto,
-    Cpu,
-    Cuda(usize),
-}
-
-/// Parses `auto`, `cpu`, `cuda` or `cuda:N`.
-pub fn parse_device(s: &str) -> Result<DeviceChoice, String> {
-    match s {
-        "auto" => Ok(DeviceChoice::Auto),
-        "cpu" => Ok(DeviceChoice::Cpu),
-        "cuda" => Ok(DeviceChoice::Cuda(0)),
-        _ => s
-            .strip_prefix("cuda:")
-            .and_then(|n| n.parse().ok())
-            .map(DeviceChoice::Cuda)
-            .ok_or_else(|| format!("{s:?} is not a device: use auto, cpu or cuda:N")),
-    }
-}
-
 /// Applies one `key=value` override to the TOML table. The value is read as TOML (numbers,
 /// booleans, arrays, quoted strings); anything that does not parse is taken as a plain string.
 fn apply_set(table: &mut toml::Table, arg: &str) -> Result<(), ConfigError> {
@@ -694,7 +659,7 @@ mod tests {
             ("bench.toml", include_str!("../configs/bench.toml")),
         ] {
             let c = Config::load_text(text, name, &[]).unwrap();
-            let lists = crate::genotype::OpLists::from_model(&c.model);
+            let lists = c.model.op_lists();
             if c.algorithm == Algorithm::Nasp && name != "bench.toml" {
                 assert!(
                     !lists

@@ -3,10 +3,11 @@
 
 pub mod bench;
 pub mod checkpoint;
-pub mod data;
+pub mod device_data;
 pub mod native;
 pub mod ops;
 pub mod optim;
+pub mod resume;
 pub mod search;
 pub mod supernet;
 pub mod worker;

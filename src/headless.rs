@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, select};
 
+use crate::exit;
 use crate::protocol::{Command, Event, Level};
 
 /// Formats a progress line for a `Step` event.
@@ -37,7 +38,8 @@ pub fn gpu_text(m: &crate::gpu::GpuStats) -> String {
     )
 }
 
-/// Runs until the worker finishes or fails. `signals` delivers SIGTERM/SIGHUP/SIGINT numbers.
+/// Runs until the worker finishes or fails. `signals` delivers SIGTERM/SIGHUP/SIGINT (and SIGCONT,
+/// ignored) numbers.
 /// Returns the exit code: 0 done, 1 failed, 130 interrupted.
 pub fn run(
     commands: &Sender<Command>,
@@ -53,7 +55,8 @@ pub fn run(
     loop {
         select! {
             recv(signals) -> sig => {
-                if let Ok(sig) = sig && !interrupted {
+                // SIGCONT (after a `kill -STOP`) only means "go on": nothing to redraw here.
+                if let Ok(sig) = sig && sig != crate::signals::SIGCONT && !interrupted {
                     interrupted = true;
                     let _ = writeln!(out, "signal {sig}: saving a checkpoint and stopping");
                     let _ = commands.send(Command::Stop { save: true });
@@ -62,12 +65,12 @@ pub fn run(
             recv(events) -> ev => {
                 let Ok(ev) = ev else {
                     let _ = writeln!(out, "error: the search thread ended without a result");
-                    return 1;
+                    return exit::FAILED;
                 };
                 match ev {
                     Event::Started(info) => {
                         steps_per_epoch = info.steps_per_epoch;
-                        if let Some(idx) = info.device.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
+                        if let Some(idx) = crate::device::DeviceChoice::cuda_index(&info.device) {
                             gpu = crate::gpu::Gpu::open().ok().map(|g| (g, idx));
                         }
                         let _ = writeln!(out, "started {} on {} | {} | {} epochs × {} steps, batch {} | {} weights | run dir {}",
@@ -95,11 +98,11 @@ pub fn run(
                     }
                     Event::Finished { summary, .. } => {
                         let _ = writeln!(out, "{summary}");
-                        return if interrupted { 130 } else { 0 };
+                        return if interrupted { exit::INTERRUPTED } else { exit::OK };
                     }
                     Event::Failed { message } => {
                         let _ = writeln!(out, "error: {message}");
-                        return 1;
+                        return exit::FAILED;
                     }
                 }
                 let _ = out.flush();

@@ -4,7 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::genotype::{ArchMatrix, Genotype};
+use crate::arch::ArchMatrix;
+use crate::genotype::Genotype;
 
 /// Sent by the UI (or a signal handler) to the worker.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,7 +14,6 @@
 
 pub mod input;
 pub mod sampler;
-pub mod signals;
 pub mod stderr;
 pub mod terminal;
 
@@ -43,7 +42,7 @@ pub struct TuiOptions {
     /// The run's `log.txt`: stderr goes there while the TUI is up.
     pub log_path: PathBuf,
     pub run_dir: PathBuf,
-    /// SIGTERM/SIGHUP/SIGINT/SIGCONT numbers (from [`signals::register`]); `None` makes `run`
+    /// SIGTERM/SIGHUP/SIGINT/SIGCONT numbers (from [`crate::signals::register`]); `None` makes `run`
     /// register its own.
     pub signals: Option<Receiver<i32>>,
 }
@@ -130,7 +129,7 @@ pub fn run(
     let started = Instant::now();
     let signals = match opts.signals {
         Some(rx) => rx,
-        None => signals::register().context("cannot register signal handlers")?,
+        None => crate::signals::register().context("cannot register signal handlers")?,
     };
     let mut app = App::new(opts.keymap);
     app.note(

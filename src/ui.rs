@@ -26,7 +26,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use crate::app::{App, Overlay};
-use crate::genotype::{CellType, num_edges};
+use crate::arch::num_edges;
+use crate::space::CellType;
 use crate::theme::Theme;
 
 /// Smallest usable terminal.
@@ -144,28 +145,6 @@ impl<'a> Skin<'a> {
     pub fn key(self) -> Style {
         Style::new().fg(self.theme.key).add_modifier(Modifier::BOLD)
     }
-}
-
-/// Short names for the op columns (the genotype pane and the history line use the full names).
-pub fn op_abbrev(op: &str) -> String {
-    let known = match op {
-        "none" => "none",
-        "max_pool_3x3" => "max3",
-        "avg_pool_3x3" => "avg3",
-        "skip_connect" => "skip",
-        "sep_conv_3x3" | "sep_3x3" => "sep3",
-        "sep_conv_5x5" | "sep_5x5" => "sep5",
-        "sep_7x7" => "sep7",
-        "dil_conv_3x3" => "dil3",
-        "dil_conv_5x5" => "dil5",
-        "conv_3x1_1x3" => "c3x1",
-        "conv 1x1" => "c1x1",
-        "conv 3x3" => "c3x3",
-        "max_pool_5x5" => "max5",
-        "max_pool_7x7" => "max7",
-        other => return other.chars().take(4).collect(),
-    };
-    known.to_string()
 }
 
 /// Renders the whole screen.

@@ -1,10 +1,10 @@
 //! Engine tests on the CPU: parameter counts, shapes, the NASP gradient identity, steps.
 
+use nasp_tui::arch::ArchMatrix;
 use nasp_tui::config::{Algorithm, Config};
-use nasp_tui::data::synthetic;
-use nasp_tui::engine::data::DeviceData;
+use nasp_tui::dataset::synthetic;
+use nasp_tui::engine::device_data::DeviceData;
 use nasp_tui::engine::search::{Search, build_supernet};
-use nasp_tui::genotype::ArchMatrix;
 use tch::{Device, Kind, Tensor};
 
 /// libtorch's random generator is global and the tests of this file run on parallel threads:
@@ -80,7 +80,8 @@ fn tiny(alg: &str) -> Config {
 #[test]
 fn nasp_arch_gradient_equals_full_backward() {
     let _rng = rng_lock();
-    use nasp_tui::config::{Space, Switch};
+    use nasp_tui::config::Switch;
+    use nasp_tui::space::Space;
     // Both spaces, in both activation layouts.
     for (space, layout) in [
         (Space::Nasp, Switch::Off),

@@ -12,7 +12,7 @@ use nasp_tui::protocol::{Event, Level};
 
 fn check_selection(sel: &[Option<usize>], nodes: usize, ops: usize) {
     for n in 0..nodes {
-        let rows = nasp_tui::genotype::node_rows(n);
+        let rows = nasp_tui::arch::node_rows(n);
         let kept: Vec<usize> = rows.clone().filter(|r| sel[*r].is_some()).collect();
         assert_eq!(kept.len(), 2, "node {} keeps {:?}", n + 2, kept);
         assert!(kept.iter().all(|r| sel[*r].unwrap() < ops));

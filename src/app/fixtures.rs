@@ -1,9 +1,9 @@
 //! Scripted worker events for tests (app state and snapshot rendering): a small DARTS-space NASP
 //! run with known weights, so the selected op of every edge is known.
 
-use crate::config::GenotypeRule;
-use crate::genotype::{ArchMatrix, DARTS_OPS, Genotype, OpLists, proximal};
+use crate::arch::{ArchMatrix, GenotypeRule, derive_genotype, proximal};
 use crate::protocol::{ArchSnapshot, EpochStats, Event, Level, RunInfo, StepStats};
+use crate::space::{DARTS_OPS, OpLists};
 
 pub fn ops() -> Vec<String> {
     DARTS_OPS.iter().map(|s| (*s).to_string()).collect()
@@ -65,7 +65,7 @@ pub fn snapshot(global_step: u64, t: f32) -> ArchSnapshot {
         normal: ops(),
         reduce: ops(),
     };
-    let genotype = Genotype::derive(&normal, &reduce, &lists, 4, GenotypeRule::Proximal);
+    let genotype = derive_genotype(&normal, &reduce, &lists, 4, GenotypeRule::Proximal);
     ArchSnapshot {
         global_step,
         epoch: 0,

@@ -10,6 +10,8 @@ use std::cell::OnceCell;
 use tch::Tensor;
 use tch::nn;
 
+use crate::space::OpKind;
+
 /// How batch norm treats one pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BnMode {
@@ -478,46 +480,36 @@ pub enum Op {
 }
 
 impl Op {
-    /// Builds the op called `name` for `c` channels at `stride`; `None` for an unknown name.
-    pub fn new(p: nn::Path, name: &str, c: i64, stride: i64) -> Option<Op> {
+    /// Builds an op of `kind` (a row of the op table, `crate::space`) for `c` channels at
+    /// `stride`. Parameter names under `p` key checkpoints: keep them stable.
+    pub fn new(p: nn::Path, kind: OpKind, c: i64, stride: i64) -> Op {
         let s = stride;
-        let pool = |max: bool, k: i64| Op::Pool {
-            max,
-            k,
-            stride: s,
-            bn: Bn::new(&p / "bn", c),
+        // Separable and dilated convolutions pad to keep the size: (k - 1) / 2 · dilation.
+        let sep = |k: i64| {
+            Op::Sep(Box::new([
+                DilConv::new(&p / "a", c, k, s, (k - 1) / 2, 1),
+                DilConv::new(&p / "b", c, k, 1, (k - 1) / 2, 1),
+            ]))
         };
-        Some(match name {
-            "none" => Op::Zero { stride: s },
-            "max_pool_3x3" => pool(true, 3),
-            "max_pool_5x5" => pool(true, 5),
-            "max_pool_7x7" => pool(true, 7),
-            "avg_pool_3x3" => pool(false, 3),
-            "skip_connect" if s == 1 => Op::Identity,
-            "skip_connect" => Op::Reduce(FactorizedReduce::new(&p / "fr", c, c)),
-            "sep_conv_3x3" | "sep_3x3" => Op::Sep(Box::new([
-                DilConv::new(&p / "a", c, 3, s, 1, 1),
-                DilConv::new(&p / "b", c, 3, 1, 1, 1),
-            ])),
-            "sep_conv_5x5" | "sep_5x5" => Op::Sep(Box::new([
-                DilConv::new(&p / "a", c, 5, s, 2, 1),
-                DilConv::new(&p / "b", c, 5, 1, 2, 1),
-            ])),
-            "sep_7x7" => Op::Sep(Box::new([
-                DilConv::new(&p / "a", c, 7, s, 3, 1),
-                DilConv::new(&p / "b", c, 7, 1, 3, 1),
-            ])),
-            "dil_conv_3x3" => Op::Dil(DilConv::new(&p / "d", c, 3, s, 2, 2)),
-            "dil_conv_5x5" => Op::Dil(DilConv::new(&p / "d", c, 5, s, 4, 2)),
-            "conv 1x1" => Op::Conv(ReluConvBn::new(&p / "c", c, c, 1, s, 0)),
-            "conv 3x3" => Op::Conv(ReluConvBn::new(&p / "c", c, c, 3, s, 1)),
-            "conv_3x1_1x3" => Op::Conv31 {
-                a: Conv::new(&p / "a", c, c, [1, 3], [1, s], [0, 1], 1, 1),
-                b: Conv::new(&p / "b", c, c, [3, 1], [s, 1], [1, 0], 1, 1),
+        match kind {
+            OpKind::Zero => Op::Zero { stride: s },
+            OpKind::Pool { max, k } => Op::Pool {
+                max,
+                k,
+                stride: s,
                 bn: Bn::new(&p / "bn", c),
             },
-            _ => return None,
-        })
+            OpKind::Skip if s == 1 => Op::Identity,
+            OpKind::Skip => Op::Reduce(FactorizedReduce::new(&p / "fr", c, c)),
+            OpKind::Sep { k } => sep(k),
+            OpKind::Dil { k } => Op::Dil(DilConv::new(&p / "d", c, k, s, k - 1, 2)),
+            OpKind::Conv { k } => Op::Conv(ReluConvBn::new(&p / "c", c, c, k, s, (k - 1) / 2)),
+            OpKind::Factorized { k } => Op::Conv31 {
+                a: Conv::new(&p / "a", c, c, [1, k], [1, s], [0, (k - 1) / 2], 1, 1),
+                b: Conv::new(&p / "b", c, c, [k, 1], [s, 1], [(k - 1) / 2, 0], 1, 1),
+                bn: Bn::new(&p / "bn", c),
+            },
+        }
     }
 
     /// Whether the op's output is identically zero (it can be skipped in a weighted sum).

@@ -3,29 +3,14 @@
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
+use crate::arch::{ArchMatrix, Selection, derive_genotype, num_edges, proximal};
 use crate::config::{Algorithm, Config, Precision};
-use crate::engine::data::{DeviceData, EpochPlan};
+use crate::engine::device_data::{DeviceData, EpochPlan};
 use crate::engine::native::CudaGraph;
 use crate::engine::optim::{Adam, Sgd, clip_grad_norm};
 use crate::engine::supernet::{ArchTrace, CellMix, Supernet};
-use crate::genotype::{ArchMatrix, Genotype, OpLists, Selection, num_edges, proximal};
+use crate::genotype::Genotype;
 use crate::rng::Rng;
-
-/// Parameters of each op at C = 12 with non-affine BN (NASP's PARAMS table, spec §3.8).
-fn op_params_c12(name: &str) -> f64 {
-    match name {
-        "conv_3x1_1x3" => 864.0,
-        "conv_7x1_1x7" => 2016.0,
-        "sep_7x7" => 1464.0,
-        "conv 3x3" => 1296.0,
-        "sep_5x5" | "sep_conv_5x5" => 888.0,
-        "sep_3x3" | "sep_conv_3x3" => 504.0,
-        "dil_conv_5x5" => 444.0,
-        "conv 1x1" => 144.0,
-        "dil_conv_3x3" => 252.0,
-        _ => 0.0,
-    }
-}
 
 /// Eager architecture passes on the graph's side stream before it is captured.
 const GRAPH_WARMUP: usize = 2;
@@ -182,7 +167,7 @@ impl Search {
     /// `cfg.seed`). `data` may be `None` for benchmarks that feed their own batches.
     pub fn new(cfg: &Config, device: Device, data: Option<DeviceData>) -> Result<Search, String> {
         tch::manual_seed(cfg.seed as i64);
-        let lists = OpLists::from_model(&cfg.model);
+        let lists = cfg.model.op_lists();
         let vs = VarStore::new(device);
         let mut net = Supernet::new(&(vs.root() / "net"), &cfg.model, lists.clone(), 10)?;
         if cfg.cudnn_batch_norm && device.is_cuda() {
@@ -226,7 +211,12 @@ impl Search {
             cfg.arch.weight_decay,
         );
         let burden = (cfg.algorithm == Algorithm::Nasp && cfg.arch.l2 > 0.0).then(|| {
-            let p: Vec<f64> = lists.normal.iter().map(|n| op_params_c12(n)).collect();
+            // NASP's burden: each op's share of the weights at C = 12 (spec §3.8).
+            let p: Vec<f64> = lists
+                .normal
+                .iter()
+                .map(|n| crate::space::lookup(n).map_or(0, |o| o.kind.params(12)) as f64)
+                .collect();
             let total: f64 = p.iter().sum::<f64>().max(1.0);
             let b: Vec<f32> = p.iter().map(|v| (v / total) as f32).collect();
             Tensor::from_slice(&b).view([1, -1]).to_device(device)
@@ -359,7 +349,7 @@ impl Search {
 
     /// The genotype of the current architecture, by the configured rule.
     pub fn genotype(&self) -> Genotype {
-        Genotype::derive(
+        derive_genotype(
             &self.host_arch[0],
             &self.host_arch[1],
             &self.net.lists,
@@ -927,12 +917,7 @@ fn op_of_param(name: &str, cells: usize) -> Option<(bool, usize, usize)> {
 /// Builds the weight store for a model config alone (for parameter counts and shapes).
 pub fn build_supernet(cfg: &Config, device: Device) -> Result<(VarStore, Supernet), String> {
     let vs = VarStore::new(device);
-    let net = Supernet::new(
-        &(vs.root() / "net"),
-        &cfg.model,
-        OpLists::from_model(&cfg.model),
-        10,
-    )?;
+    let net = Supernet::new(&(vs.root() / "net"), &cfg.model, cfg.model.op_lists(), 10)?;
     Ok((vs, net))
 }
 
@@ -1241,7 +1226,7 @@ mod tests {
     /// An evaluation asks its cancel callback before each chunk and stops when told.
     #[test]
     fn evaluation_stops_when_cancelled() {
-        let imgs = crate::data::synthetic(1200, 1);
+        let imgs = crate::dataset::synthetic(1200, 1);
         let data = DeviceData::new(&imgs, 0.5, 8, Device::Cpu);
         let mut s = Search::new(&tiny("nasp", &[]), Device::Cpu, Some(data)).unwrap();
         let mut asked = 0;

@@ -6,11 +6,12 @@ use tch::{Device, Kind, Tensor};
 use crate::config::ModelConfig;
 use std::cell::OnceCell;
 
+use crate::arch::{Selection, edge_endpoints, node_rows, num_edges};
 use crate::engine::ops::{
     Bn, BnMode, FactorizedReduce, Input, Op, ReluConvBn, from_nhwc, is_channels_last, nhwc,
     to_channels_last,
 };
-use crate::genotype::{CellType, OpLists, Selection, node_rows, num_edges};
+use crate::space::{CellType, OpLists};
 
 /// How a forward pass mixes the candidate ops of each edge.
 #[derive(Clone, Copy)]
@@ -557,13 +558,13 @@ impl Supernet {
             });
             let mut edges = Vec::with_capacity(num_edges(m.nodes));
             for e in 0..num_edges(m.nodes) {
-                let input = e - node_rows(crate::genotype::edge_endpoints(e, m.nodes).0 - 2).start;
+                let input = e - node_rows(edge_endpoints(e, m.nodes).0 - 2).start;
                 let stride = if reduction && input < 2 { 2 } else { 1 };
                 let mut ops = Vec::with_capacity(names.len());
                 for (k, name) in names.iter().enumerate() {
-                    let op = Op::new(&cp / "edges" / e / k, name, c_cur, stride)
-                        .ok_or_else(|| format!("unknown op {name:?}"))?;
-                    ops.push(op);
+                    let spec =
+                        crate::space::lookup(name).ok_or_else(|| format!("unknown op {name:?}"))?;
+                    ops.push(Op::new(&cp / "edges" / e / k, spec.kind, c_cur, stride));
                 }
                 edges.push(ops);
             }

@@ -10,10 +10,12 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use serde_json::json;
 use tch::{Device, Kind, Tensor};
 
-use crate::config::{Config, Dataset, DeviceChoice, parse_device};
-use crate::data::{self, Images};
+use crate::config::Config;
+use crate::dataset;
+use crate::device::DeviceChoice;
 use crate::engine::checkpoint::{self, Meters};
-use crate::engine::data::DeviceData;
+use crate::engine::device_data::DeviceData;
+use crate::engine::resume;
 use crate::engine::search::{Search, StepOut};
 use crate::protocol::{ArchSnapshot, Command, EpochStats, Event, Level, RunInfo, StepStats};
 use crate::rundir::RunDir;
@@ -73,53 +75,17 @@ pub fn spawn(opts: WorkerOptions) -> std::io::Result<WorkerHandle> {
 /// Resolves the `device` setting to a tch device, with a note for the log.
 pub fn resolve_device(setting: &str) -> Result<(Device, String), String> {
     let cuda = tch::Cuda::is_available();
-    match parse_device(setting)? {
+    match DeviceChoice::parse(setting)? {
         DeviceChoice::Cpu => Ok((Device::Cpu, "cpu".into())),
         DeviceChoice::Auto if !cuda => Ok((Device::Cpu, "cpu (no CUDA device found)".into())),
-        DeviceChoice::Auto => Ok((Device::Cuda(0), "cuda:0".into())),
+        DeviceChoice::Auto => Ok((Device::Cuda(0), DeviceChoice::Cuda(0).to_string())),
         DeviceChoice::Cuda(n) if cuda && (n as i64) < tch::Cuda::device_count() => {
-            Ok((Device::Cuda(n), format!("cuda:{n}")))
+            Ok((Device::Cuda(n), DeviceChoice::Cuda(n).to_string()))
         }
         DeviceChoice::Cuda(n) => Err(format!(
             "device = \"cuda:{n}\" but {} CUDA device(s) are available; use device = \"auto\" or \"cpu\"",
             if cuda { tch::Cuda::device_count() } else { 0 }
         )),
-    }
-}
-
-/// Loads the images the config asks for. Returns them and a note to log.
-pub fn load_images(cfg: &Config, cli_dir: Option<&std::path::Path>) -> Result<Images, String> {
-    let limit = cfg.data.limit;
-    let synth = || data::synthetic(if limit > 0 { limit } else { 10_000 }, cfg.seed);
-    match cfg.data.dataset {
-        Dataset::Synthetic => {
-            let mut s = synth();
-            s.description = format!("synthetic ({} images)", s.len());
-            Ok(s)
-        }
-        Dataset::Cifar10 | Dataset::Auto => {
-            let dirs = data::candidate_dirs(cli_dir, &cfg.data.dir);
-            // An explicitly named folder must be CIFAR-10: a wrong path is an error, not a
-            // silent fallback.
-            let explicit = cli_dir
-                .map(PathBuf::from)
-                .or_else(|| (!cfg.data.dir.is_empty()).then(|| PathBuf::from(&cfg.data.dir)));
-            if let Some(dir) = explicit {
-                return data::load_cifar_train(&dir, limit).map_err(|e| e.to_string());
-            }
-            if let Some(dir) = dirs.iter().find(|d| data::looks_like_cifar(d)) {
-                return data::load_cifar_train(dir, limit).map_err(|e| e.to_string());
-            }
-            if cfg.data.dataset == Dataset::Cifar10 {
-                let looked = dirs
-                    .iter()
-                    .map(|d| d.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                return Err(data::DataError::NotFound { looked }.to_string());
-            }
-            Ok(synth())
-        }
     }
 }
 
@@ -440,36 +406,16 @@ fn run(
     let mut dir = RunDir::open(&opts.run_dir)?;
     let resume = match &opts.resume {
         Some(p) => {
-            let (ckpt, meta, note) = checkpoint::locate(p).map_err(|e| e.to_string())?;
-            let saved =
-                checkpoint::check_compatible(&ckpt, &meta, &cfg).map_err(|e| e.to_string())?;
-            let changed = checkpoint::train_differences(&saved, &cfg);
-            let mut note = note;
-            if !changed.is_empty() {
-                let text = format!(
-                    "resuming with changed training settings ({}): the run continues, but it is no longer the run the checkpoint came from",
-                    changed.join(", ")
-                );
-                note = Some(note.map_or(text.clone(), |n| format!("{n}; {text}")));
-            }
-            cfg = Config {
-                train: cfg.train.clone(),
-                checkpoint: cfg.checkpoint.clone(),
-                ui: cfg.ui.clone(),
-                device: cfg.device.clone(),
-                cuda_graphs: cfg.cuda_graphs,
-                cudnn_batch_norm: cfg.cudnn_batch_norm,
-                channels_last: cfg.channels_last,
-                ..saved
-            };
-            if let Some(n) = &note {
+            let r = resume::prepare(p, &cfg).map_err(|e| e.to_string())?;
+            cfg = r.config.clone();
+            if let Some(n) = &r.note {
                 dir.log(&format!("[Warn] {n}"));
                 let _ = events.send(Event::Log {
                     level: Level::Warn,
                     text: n.clone(),
                 });
             }
-            Some((ckpt, meta))
+            Some((r.checkpoint, r.meta))
         }
         None => None,
     };
@@ -478,7 +424,7 @@ fn run(
     if device.is_cuda() {
         tch::Cuda::cudnn_set_benchmark(true);
     }
-    let images = load_images(&cfg, opts.data_dir.as_deref())?;
+    let images = dataset::load(&cfg, opts.data_dir.as_deref()).map_err(|e| e.to_string())?;
     let layout = cfg.layout_name(device.is_cuda());
     let note = format!(
         "data: {}; device: {device_note}; activations {layout}",
@@ -625,7 +571,8 @@ fn run(
 
 fn device_label(d: Device) -> String {
     match d {
-        Device::Cuda(n) => format!("cuda:{n}"),
-        _ => "cpu".into(),
+        Device::Cuda(n) => DeviceChoice::Cuda(n),
+        _ => DeviceChoice::Cpu,
     }
+    .to_string()
 }

@@ -79,10 +79,9 @@ enum Gpu {
 
 impl Gpu {
     fn open(device: &str) -> Gpu {
-        let Some(rest) = device.strip_prefix("cuda") else {
+        let Some(cuda_index) = crate::device::DeviceChoice::cuda_index(device) else {
             return Gpu::None;
         };
-        let cuda_index: usize = rest.trim_start_matches(':').parse().unwrap_or(0);
         match crate::gpu::Gpu::open() {
             Ok(gpu) => Gpu::Nvml {
                 gpu: Box::new(gpu),

@@ -7,9 +7,9 @@ use ratatui::style::Style;
 use ratatui::text::Span;
 use ratatui::widgets::{Paragraph, Widget};
 
-use super::{Skin, fit, op_abbrev};
+use super::{Skin, fit};
 use crate::app::App;
-use crate::genotype::CellType;
+use crate::space::CellType;
 
 /// Rows the pane wants.
 pub fn height(app: &App, _wide: bool) -> u16 {
@@ -32,7 +32,7 @@ pub fn lines(genes: &[(String, usize)], nodes: usize, width: usize, arrow: &str)
     let full = |abbrev: bool| -> Vec<String> {
         let name = |op: &str| {
             if abbrev {
-                op_abbrev(op)
+                crate::space::label(op)
             } else {
                 op.to_string()
             }

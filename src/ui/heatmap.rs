@@ -9,9 +9,10 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
-use super::{Glyphs, Skin, fit, op_abbrev};
+use super::{Glyphs, Skin, fit};
 use crate::app::App;
-use crate::genotype::{CellType, edge_endpoints};
+use crate::arch::edge_endpoints;
+use crate::space::CellType;
 use crate::theme::HEAT_STEPS;
 
 /// Columns per op: a space, four digits, the marker.
@@ -83,7 +84,10 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, cell: CellType, focused: 
         } else {
             Style::new().fg(t.title)
         };
-        header.push(Span::styled(format!(" {:>4} ", op_abbrev(op)), style));
+        header.push(Span::styled(
+            format!(" {:>4} ", crate::space::label(op)),
+            style,
+        ));
     }
     let mut y = inner.y;
     fit(header, inner.width).render(

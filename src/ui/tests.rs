@@ -11,8 +11,8 @@ use ratatui::style::{Color, Modifier};
 use super::{Glyphs, render};
 use crate::app::fixtures;
 use crate::app::{App, GpuSample, KeyMap, Msg, ResourceSample};
-use crate::genotype::{CellType, DARTS_OPS};
 use crate::protocol::Event;
+use crate::space::{CellType, DARTS_OPS};
 use crate::theme::{Theme, builtin};
 
 fn app_with(proximal: bool) -> App {

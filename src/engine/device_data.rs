@@ -7,7 +7,7 @@
 
 use tch::{Device, Kind, Tensor};
 
-use crate::data::{Images, MEAN, PIXELS, STD};
+use crate::dataset::{Images, MEAN, PIXELS, STD};
 use crate::rng::Rng;
 
 const PAD: i64 = 4;
@@ -183,7 +183,7 @@ pub const IMAGE_PIXELS: usize = PIXELS;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{augment_host, synthetic};
+    use crate::dataset::{augment_host, synthetic};
 
     #[test]
     fn eval_batches_cover_the_validation_split_once() {

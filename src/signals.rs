@@ -1,10 +1,12 @@
 //! SIGTERM, SIGHUP (the ssh session died), SIGINT (from `kill`; in raw mode Ctrl-C is a key) and
-//! SIGCONT (redraw after a suspend) as messages on a channel, read by the UI thread.
+//! SIGCONT (redraw after a suspend) as messages on a channel, read by whichever monitor runs the
+//! search (the TUI, or the headless printer, which ignores SIGCONT). Registered once per process,
+//! by `cli::search`, for both modes.
 
 use std::io;
 
 use crossbeam_channel::{Receiver, unbounded};
-use signal_hook::consts::signal::{SIGCONT, SIGHUP, SIGINT, SIGTERM};
+pub use signal_hook::consts::signal::{SIGCONT, SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 /// The signals [`register`] listens to.
@@ -12,7 +14,7 @@ pub const SIGNALS: [i32; 4] = [SIGTERM, SIGHUP, SIGINT, SIGCONT];
 
 /// Registers handlers and returns the channel the signal numbers arrive on. The handlers replace
 /// the default actions (termination) for the rest of the process, so call this only when the
-/// receiver will be read (it is what `TuiOptions::signals` expects).
+/// receiver will be read.
 pub fn register() -> io::Result<Receiver<i32>> {
     let mut signals = Signals::new(SIGNALS)?;
     let (tx, rx) = unbounded();

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::config::{Config, Dataset};
 use crate::rng::Rng;
 
 /// Bytes per record: 1 label byte + 3072 pixel bytes (R, G, B planes of 32×32).
@@ -213,6 +214,44 @@ pub fn augment_host(img: &[u8], oy: usize, ox: usize, flip: bool) -> Vec<f32> {
         }
     }
     out
+}
+
+/// Loads the images `cfg` asks for: `--data-dir` (`cli_dir`) or `data.dir` when named (then it
+/// must be CIFAR-10), else the first folder that holds CIFAR-10, else (with `dataset = "auto"`)
+/// the synthetic set.
+pub fn load(cfg: &Config, cli_dir: Option<&Path>) -> Result<Images, DataError> {
+    let limit = cfg.data.limit;
+    let synth = || synthetic(if limit > 0 { limit } else { 10_000 }, cfg.seed);
+    match cfg.data.dataset {
+        Dataset::Synthetic => {
+            let mut s = synth();
+            s.description = format!("synthetic ({} images)", s.len());
+            Ok(s)
+        }
+        Dataset::Cifar10 | Dataset::Auto => {
+            let dirs = candidate_dirs(cli_dir, &cfg.data.dir);
+            // An explicitly named folder must be CIFAR-10: a wrong path is an error, not a
+            // silent fallback.
+            let explicit = cli_dir
+                .map(PathBuf::from)
+                .or_else(|| (!cfg.data.dir.is_empty()).then(|| PathBuf::from(&cfg.data.dir)));
+            if let Some(dir) = explicit {
+                return load_cifar_train(&dir, limit);
+            }
+            if let Some(dir) = dirs.iter().find(|d| looks_like_cifar(d)) {
+                return load_cifar_train(dir, limit);
+            }
+            if cfg.data.dataset == Dataset::Cifar10 {
+                let looked = dirs
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(DataError::NotFound { looked });
+            }
+            Ok(synth())
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,244 @@
+//! `nasp-tui bench`: time search steps of each algorithm, each in a child process of its own (so
+//! that its peak memory is its own), and optionally the PyTorch peer at the same sizes.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use clap::Args;
+
+use super::{CliError, ConfigArgs};
+use crate::config::{Algorithm, Config};
+use crate::engine::bench::{self, BenchResult};
+use crate::engine::worker;
+use crate::exit;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Algorithms to compare, comma-separated.
+    #[arg(long, default_value = "nasp,darts1")]
+    algo: String,
+    /// Timed steps per algorithm (after the warm-up).
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    /// Untimed warm-up steps.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Also run this PyTorch peer script (../shared/bench/peer_step.py) at the same sizes.
+    #[arg(long)]
+    peer: Option<PathBuf>,
+    /// Profile the timed steps (libtorch profiler) and print where the device time goes.
+    #[arg(long)]
+    profile: bool,
+    /// Print one JSON line per algorithm (used for the per-algorithm child processes).
+    #[arg(long, hide = true)]
+    child: bool,
+}
+
+pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
+    if a.steps == 0 {
+        return Err(CliError::Usage(
+            "--steps: give at least 1 timed step".into(),
+        ));
+    }
+    let cfg = a.config.load()?;
+    let algos: Vec<Algorithm> = a
+        .algo
+        .split(',')
+        .map(|s| {
+            Algorithm::parse(s.trim()).ok_or_else(|| {
+                CliError::Usage(format!(
+                    "--algo: unknown algorithm {s:?}; use nasp, darts1, darts2"
+                ))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let (device, note) = worker::resolve_device(&cfg.device).map_err(CliError::Usage)?;
+    if device.is_cuda() {
+        tch::Cuda::cudnn_set_benchmark(true);
+    }
+    if a.child {
+        for alg in algos {
+            match bench::run(&cfg, alg, device, a.steps, a.warmup, a.profile) {
+                Ok(r) => println!("{}", serde_json::to_string(&r).unwrap_or_default()),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(exit::FAILED);
+                }
+            }
+        }
+        return Ok(exit::OK);
+    }
+    let m = &cfg.model;
+    println!(
+        "bench: C={} cells={} space={:?} batch={} hw={} device={note} activations={} threads={} steps={} (+{} warm-up)",
+        m.channels,
+        m.cells,
+        m.space,
+        cfg.train.batch_size,
+        cfg.data.image_size,
+        cfg.layout_name(device.is_cuda()),
+        tch::get_num_threads(),
+        a.steps,
+        a.warmup
+    );
+    let mut results: Vec<BenchResult> = Vec::new();
+    for alg in &algos {
+        match run_child(a, *alg)? {
+            Some(r) => {
+                print_result(&r);
+                results.push(r);
+            }
+            None => return Ok(exit::FAILED),
+        }
+    }
+    for (i, x) in results.iter().enumerate() {
+        for y in results.iter().skip(i + 1) {
+            println!(
+                "ratio {}/{}: {:.3} (ms/step)",
+                x.algorithm,
+                y.algorithm,
+                x.ms_median / y.ms_median
+            );
+        }
+    }
+    if let Some(peer) = &a.peer {
+        for r in results
+            .iter()
+            .filter(|r| r.algorithm == "nasp" || r.algorithm == "darts1")
+        {
+            run_peer(peer, &cfg, a.steps, r)?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// Runs one algorithm's timing in a child process; `None` (after saying why) when it failed.
+fn run_child(a: &BenchArgs, alg: Algorithm) -> Result<Option<BenchResult>, CliError> {
+    let exe = std::env::current_exe().map_err(|e| CliError::Failed(e.to_string()))?;
+    let mut cmd = Command::new(&exe);
+    cmd.arg("bench")
+        .arg("--child")
+        .arg("--algo")
+        .arg(alg.name())
+        .arg("--steps")
+        .arg(a.steps.to_string())
+        .arg("--warmup")
+        .arg(a.warmup.to_string());
+    if a.profile {
+        cmd.arg("--profile");
+    }
+    if let Some(c) = &a.config.config {
+        cmd.arg("--config").arg(c);
+    }
+    for s in &a.config.sets {
+        cmd.arg("--set").arg(s);
+    }
+    if let Some(d) = &a.config.device {
+        cmd.arg("--device").arg(d);
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| CliError::Failed(format!("cannot run {}: {e}", exe.display())))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let found = text
+        .lines()
+        .find_map(|l| serde_json::from_str::<BenchResult>(l).ok());
+    if found.is_none() {
+        eprintln!(
+            "error: bench of {} failed: {}",
+            alg.name(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(found)
+}
+
+fn print_result(r: &BenchResult) {
+    println!(
+        "{:<7} {:>9.1} ms/step (median; min {:.1}) {:>8.1} img/s  peak RSS {:>7.0} MB{}",
+        r.algorithm,
+        r.ms_median,
+        r.ms_min,
+        r.images_per_s,
+        r.peak_rss_mb,
+        r.peak_gpu_mb
+            .map(|g| format!("  peak GPU {g:.0} MB"))
+            .unwrap_or_default()
+    );
+    for n in &r.notes {
+        println!("        note: {n}");
+    }
+    if let Some(p) = &r.profile {
+        print!("{p}");
+        println!();
+    }
+}
+
+/// Runs the PyTorch peer at the sizes of `cfg` for `ours`' algorithm and prints the ratios.
+fn run_peer(
+    peer: &PathBuf,
+    cfg: &Config,
+    steps: usize,
+    ours: &BenchResult,
+) -> Result<(), CliError> {
+    let py = peer_python();
+    let (m, c) = (&cfg.model, cfg.model.channels.to_string());
+    let out = Command::new(&py)
+        .arg(peer)
+        .args(["--mode", &ours.algorithm, "--C", &c])
+        .args(["--layers", &m.cells.to_string()])
+        .args(["--batch", &cfg.train.batch_size.to_string()])
+        .args(["--hw", &cfg.data.image_size.to_string()])
+        .args(["--steps", &steps.to_string()])
+        .output()
+        .map_err(|e| CliError::Failed(format!("cannot run the peer with {}: {e}", py.display())))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |k: &str| {
+        text.split_whitespace()
+            .find_map(|w| w.strip_prefix(k))
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    match (field("ms_per_step="), field("peak_rss_mb=")) {
+        (Some(ms), Some(rss)) => println!(
+            "peer {:<7} {:>9.1} ms/step  peak RSS {:>7.0} MB | ours/peer: time {:.3}, RSS {:.3}",
+            ours.algorithm,
+            ms,
+            rss,
+            ours.ms_median / ms,
+            ours.peak_rss_mb / rss
+        ),
+        _ => eprintln!(
+            "warning: the peer printed no result: {} {}",
+            text.trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+    }
+    Ok(())
+}
+
+/// The Python with the same torch the build links against: `NASP_TUI_PYTHON`, else the first
+/// environment `scripts/setup.sh` made under the cache directory, else `python3`.
+fn peer_python() -> PathBuf {
+    if let Some(p) = std::env::var_os("NASP_TUI_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let cache = std::env::var_os("NASP_TUI_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME")
+                .map(|c| PathBuf::from(c).join("nasp-tui"))
+                .or_else(|| {
+                    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/nasp-tui"))
+                })
+        });
+    cache
+        .and_then(|c| std::fs::read_dir(c).ok())
+        .and_then(|it| {
+            it.filter_map(Result::ok)
+                .map(|e| e.path().join("bin/python"))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| PathBuf::from("python3"))
+}

@@ -1,0 +1,301 @@
+//! The checkpoint layout on disk, without libtorch. `<run>/checkpoints/ckpt-<global step>/
+//! {weights.safetensors, state.safetensors, meta.json}` and `<run>/checkpoints/latest` (the name
+//! of the newest directory). A checkpoint is written into a hidden temporary directory, every
+//! file is fsynced, the directory is renamed into place and the parent fsynced; only then is
+//! `latest` replaced (again by rename) and old checkpoints beyond `keep` removed. A crash at any
+//! moment leaves the previous checkpoint intact.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::arch::Selection;
+use crate::genotype::Genotype;
+use crate::rng::Rng;
+
+/// Version of the on-disk format; a checkpoint with a larger number is refused.
+pub const FORMAT_VERSION: u32 = 1;
+pub const WEIGHTS: &str = "weights.safetensors";
+pub const STATE: &str = "state.safetensors";
+const META: &str = "meta.json";
+
+/// Host-side running sums carried across a resume so the logged figures are the same.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Meters {
+    pub window_loss: f64,
+    pub window_correct: f64,
+    pub window_count: usize,
+    pub epoch_loss: f64,
+    pub epoch_correct: f64,
+    pub epoch_count: usize,
+}
+
+/// `meta.json`: small facts about a checkpoint, and the checksums of its tensor files.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Meta {
+    pub format_version: u32,
+    pub nasp_tui_version: String,
+    pub algorithm: String,
+    pub epoch: usize,
+    pub step_in_epoch: usize,
+    pub global_step: u64,
+    pub epoch_rng: Rng,
+    pub step_rng: Rng,
+    pub adam_t: u64,
+    pub meters: Meters,
+    /// The resolved config (TOML).
+    pub config: String,
+    pub genotype: Genotype,
+    /// The proximal selection Ā in force (it may come from an ε-greedy draw).
+    pub selection: [Selection; 2],
+    /// sha256 of each tensor file, hex.
+    pub checksums: HashMap<String, String>,
+}
+
+/// A checkpoint problem, naming the file and the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("checkpoint {path}: {reason}")]
+    Bad { path: PathBuf, reason: String },
+    #[error("cannot write checkpoint in {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+pub fn bad(path: &Path, reason: impl Into<String>) -> CheckpointError {
+    CheckpointError::Bad {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut f = File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+fn fsync_path(path: &Path) -> std::io::Result<()> {
+    File::open(path)?.sync_all()
+}
+
+fn write_error(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError {
+    let path = path.to_path_buf();
+    move |source| CheckpointError::Write { path, source }
+}
+
+/// Fsyncs a file just written and returns its sha256 (hex), for `meta.json`.
+pub fn seal(path: &Path) -> Result<String, CheckpointError> {
+    fsync_path(path).map_err(write_error(path))?;
+    sha256_file(path).map_err(write_error(path))
+}
+
+/// Writes a checkpoint of `global_step` under `<run_dir>/checkpoints`: `fill` writes the tensor
+/// files into the temporary directory it is given (sealing each with [`seal`]) and returns the
+/// meta, which is written last; then the directory is renamed into place, `latest` updated and
+/// older checkpoints beyond `keep` pruned. On any error the temporary directory is removed and
+/// the earlier checkpoints stay as they were. Returns the new directory.
+pub fn write_atomically(
+    run_dir: &Path,
+    global_step: u64,
+    keep: usize,
+    fill: impl FnOnce(&Path) -> Result<Meta, CheckpointError>,
+) -> Result<PathBuf, CheckpointError> {
+    let root = run_dir.join("checkpoints");
+    fs::create_dir_all(&root).map_err(write_error(&root))?;
+    let name = format!("ckpt-{global_step:09}");
+    let tmp = root.join(format!(".tmp-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir(&tmp).map_err(write_error(&tmp))?;
+    let result = fill(&tmp).and_then(|meta| {
+        let path = tmp.join(META);
+        let text = serde_json::to_string_pretty(&meta)
+            .map_err(|e| write_error(&path)(std::io::Error::other(e)))?;
+        let mut f = File::create(&path).map_err(write_error(&path))?;
+        f.write_all(text.as_bytes()).map_err(write_error(&path))?;
+        f.sync_all().map_err(write_error(&path))?;
+        fsync_path(&tmp).map_err(write_error(&tmp))?;
+        // A second save at the same step (e.g. `c`, then the epoch ends) gets its own name: an
+        // existing checkpoint is never removed before its successor is in place.
+        let (mut dest, mut final_name) = (root.join(&name), name.clone());
+        let mut k = 1;
+        while dest.exists() {
+            final_name = format!("{name}.{k}");
+            dest = root.join(&final_name);
+            k += 1;
+        }
+        fs::rename(&tmp, &dest).map_err(write_error(&dest))?;
+        fsync_path(&root).map_err(write_error(&root))?;
+        write_latest(&root, &final_name)?;
+        prune(&root, keep);
+        Ok(dest)
+    });
+    if result.is_err() {
+        let _ = fs::remove_dir_all(&tmp);
+    }
+    result
+}
+
+fn write_latest(root: &Path, name: &str) -> Result<(), CheckpointError> {
+    let tmp = root.join(format!(".latest-{}", std::process::id()));
+    let path = root.join("latest");
+    let w = |source| CheckpointError::Write {
+        path: path.clone(),
+        source,
+    };
+    let mut f = File::create(&tmp).map_err(w)?;
+    f.write_all(name.as_bytes()).map_err(w)?;
+    f.sync_all().map_err(w)?;
+    fs::rename(&tmp, &path).map_err(w)?;
+    fsync_path(root).map_err(w)
+}
+
+/// Checkpoint directories under `root`, newest first (by the time they were written, so a run
+/// resumed from an older checkpoint ranks its own new saves above the abandoned later ones).
+pub fn list(root: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<(std::time::SystemTime, PathBuf)> = fs::read_dir(root)
+        .map(|it| {
+            it.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.is_dir()
+                        && p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with("ckpt-"))
+                })
+                .map(|p| {
+                    let t = fs::metadata(p.join(META))
+                        .and_then(|m| m.modified())
+                        .unwrap_or(std::time::UNIX_EPOCH);
+                    (t, p)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v.reverse();
+    v.into_iter().map(|(_, p)| p).collect()
+}
+
+fn prune(root: &Path, keep: usize) {
+    for old in list(root).into_iter().skip(keep.max(1)) {
+        let _ = fs::remove_dir_all(old);
+    }
+    // Leftovers of interrupted saves.
+    if let Ok(it) = fs::read_dir(root) {
+        for e in it.filter_map(Result::ok) {
+            let n = e.file_name();
+            if n.to_str().is_some_and(|n| {
+                n.starts_with(".tmp-ckpt-") && !n.ends_with(&format!("-{}", std::process::id()))
+            }) {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
+/// Reads and verifies `meta.json` and the checksums of a checkpoint directory.
+pub fn verify(dir: &Path) -> Result<Meta, CheckpointError> {
+    let meta_path = dir.join(META);
+    let text = fs::read_to_string(&meta_path)
+        .map_err(|e| bad(&meta_path, format!("cannot read it ({e})")))?;
+    // Check the version before the full shape, so a newer format is named as such.
+    let raw: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        bad(
+            &meta_path,
+            format!("not valid JSON, the file is truncated or corrupt ({e})"),
+        )
+    })?;
+    let version = raw
+        .get("format_version")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0);
+    if version > u64::from(FORMAT_VERSION) {
+        return Err(bad(
+            &meta_path,
+            format!(
+                "format version {version} is newer than this nasp-tui understands ({FORMAT_VERSION}); upgrade nasp-tui to load it"
+            ),
+        ));
+    }
+    let meta: Meta = serde_json::from_value(raw)
+        .map_err(|e| bad(&meta_path, format!("unexpected content ({e})")))?;
+    for file in [WEIGHTS, STATE] {
+        let path = dir.join(file);
+        let want = meta
+            .checksums
+            .get(file)
+            .ok_or_else(|| bad(&meta_path, format!("no checksum for {file}")))?;
+        let got = sha256_file(&path).map_err(|e| bad(&path, format!("cannot read it ({e})")))?;
+        if &got != want {
+            return Err(bad(
+                &path,
+                "checksum mismatch: the file is truncated or corrupt",
+            ));
+        }
+    }
+    Ok(meta)
+}
+
+/// Finds the checkpoint to resume from: `path` may be a checkpoint directory, or a run
+/// directory (then `latest`, falling back to the newest valid one). Returns the directory, its
+/// meta, and a note when it fell back.
+pub fn locate(path: &Path) -> Result<(PathBuf, Meta, Option<String>), CheckpointError> {
+    if path.join(META).exists() {
+        let meta = verify(path)?;
+        return Ok((path.to_path_buf(), meta, None));
+    }
+    let root = path.join("checkpoints");
+    if !root.is_dir() {
+        return Err(bad(
+            path,
+            "is neither a checkpoint directory (with meta.json) nor a run directory (with checkpoints/)",
+        ));
+    }
+    let latest = fs::read_to_string(root.join("latest"))
+        .ok()
+        .map(|s| root.join(s.trim()));
+    let mut errors = Vec::new();
+    let mut candidates = list(&root);
+    if let Some(l) = &latest {
+        candidates.retain(|c| c != l);
+        candidates.insert(0, l.clone());
+    }
+    for (i, dir) in candidates.iter().enumerate() {
+        match verify(dir) {
+            Ok(meta) => {
+                let note = (i > 0).then(|| {
+                    format!(
+                        "skipped unusable checkpoint(s): {}; resuming from {}",
+                        errors.join("; "),
+                        dir.display()
+                    )
+                });
+                return Ok((dir.clone(), meta, note));
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    Err(bad(
+        &root,
+        if errors.is_empty() {
+            "holds no checkpoint".to_string()
+        } else {
+            format!("no valid checkpoint: {}", errors.join("; "))
+        },
+    ))
+}
