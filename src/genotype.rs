@@ -5,6 +5,11 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// A genotype text or JSON that does not parse; the message says where and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct GenotypeError(pub String);
+
 /// A derived cell pair in the DARTS `Genotype` form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Genotype {
@@ -21,13 +26,17 @@ impl Genotype {
     }
 
     /// Parses the JSON form.
-    pub fn from_json(s: &str) -> Result<Genotype, String> {
-        serde_json::from_str(s).map_err(|e| e.to_string())
+    pub fn from_json(s: &str) -> Result<Genotype, GenotypeError> {
+        serde_json::from_str(s).map_err(|e| GenotypeError(e.to_string()))
     }
 
     /// Parses the DARTS text form. Accepts `range(a, b)` concats, either quote style, op names
     /// with spaces, and any white space.
-    pub fn parse(s: &str) -> Result<Genotype, String> {
+    pub fn parse(s: &str) -> Result<Genotype, GenotypeError> {
+        Genotype::parse_text(s).map_err(GenotypeError)
+    }
+
+    fn parse_text(s: &str) -> Result<Genotype, String> {
         let mut p = Parser {
             s: s.as_bytes(),
             i: 0,

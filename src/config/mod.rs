@@ -9,9 +9,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod overrides;
+mod validate;
+
 use crate::arch::GenotypeRule;
-use crate::device::DeviceChoice;
-use crate::space::{self, OpLists, Space};
+use crate::space::{OpLists, Space};
 
 /// Which search algorithm the worker runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -346,7 +348,7 @@ pub enum ConfigError {
     Invalid { key: String, message: String },
 }
 
-fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.to_string(),
         message: message.into(),
@@ -376,7 +378,7 @@ impl Config {
             message: e.to_string(),
         })?;
         for arg in sets {
-            apply_set(&mut value, arg)?;
+            overrides::apply_set(&mut value, arg)?;
         }
         let origin = if sets.is_empty() {
             origin.to_string()
@@ -439,126 +441,6 @@ impl Config {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot serialise config: {e}\n"))
     }
 
-    /// Checks ranges and combinations; the error names the key.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        DeviceChoice::parse(&self.device).map_err(|m| invalid("device", m))?;
-        let d = &self.data;
-        if !(d.train_portion > 0.0 && d.train_portion < 1.0) {
-            return Err(invalid(
-                "data.train_portion",
-                format!("{} must lie strictly between 0 and 1", d.train_portion),
-            ));
-        }
-        if !matches!(d.image_size, 8 | 16 | 32) {
-            return Err(invalid(
-                "data.image_size",
-                format!("{} is not supported: use 8, 16 or 32", d.image_size),
-            ));
-        }
-        if d.limit != 0 && d.limit < 4 {
-            return Err(invalid(
-                "data.limit",
-                "use 0 (all images) or at least 4 images",
-            ));
-        }
-        let m = &self.model;
-        if m.channels < 2 || m.channels % 2 != 0 || m.channels > 1024 {
-            return Err(invalid(
-                "model.channels",
-                format!("{} must be an even number from 2 to 1024", m.channels),
-            ));
-        }
-        if m.cells < 1 || m.cells > 64 {
-            return Err(invalid(
-                "model.cells",
-                format!("{} must be from 1 to 64", m.cells),
-            ));
-        }
-        if m.nodes < 2 || m.nodes > 8 {
-            return Err(invalid(
-                "model.nodes",
-                format!("{} must be from 2 to 8", m.nodes),
-            ));
-        }
-        for (key, list) in [
-            ("model.normal_ops", &m.normal_ops),
-            ("model.reduce_ops", &m.reduce_ops),
-        ] {
-            for name in list {
-                if space::lookup(name).is_none() {
-                    return Err(invalid(
-                        key,
-                        format!("unknown op {name:?}; known ops: {}", space::known_names()),
-                    ));
-                }
-            }
-            if !list.is_empty() && list.iter().all(|n| n == "none") {
-                return Err(invalid(key, "needs at least one op other than \"none\""));
-            }
-            if list.len() == 1 {
-                return Err(invalid(
-                    key,
-                    "needs at least 2 ops (or leave it empty for the space's list)",
-                ));
-            }
-        }
-        let t = &self.train;
-        if t.epochs == 0 {
-            return Err(invalid("train.epochs", "must be at least 1"));
-        }
-        if t.batch_size == 0 || t.batch_size > 4096 {
-            return Err(invalid(
-                "train.batch_size",
-                format!("{} must be from 1 to 4096", t.batch_size),
-            ));
-        }
-        positive("train.lr", t.lr)?;
-        if !(t.lr_min >= 0.0 && t.lr_min <= t.lr) {
-            return Err(invalid(
-                "train.lr_min",
-                format!("{} must be from 0 to train.lr ({})", t.lr_min, t.lr),
-            ));
-        }
-        unit("train.momentum", t.momentum)?;
-        non_negative("train.weight_decay", t.weight_decay)?;
-        positive("train.grad_clip", t.grad_clip)?;
-        let a = &self.arch;
-        positive("arch.lr", a.lr)?;
-        unit("arch.betas", a.betas[0])?;
-        unit("arch.betas", a.betas[1])?;
-        non_negative("arch.weight_decay", a.weight_decay)?;
-        if !(0.0..=1.0).contains(&a.init) {
-            return Err(invalid(
-                "arch.init",
-                format!("{} must lie in [0, 1] (the box of A)", a.init),
-            ));
-        }
-        non_negative("arch.init_std", a.init_std)?;
-        non_negative("arch.l2", a.l2)?;
-        if !(0.0..=1.0).contains(&a.greedy) {
-            return Err(invalid(
-                "arch.greedy",
-                format!("{} is a probability: use a value in [0, 1]", a.greedy),
-            ));
-        }
-        if self.checkpoint.keep == 0 {
-            return Err(invalid("checkpoint.keep", "must be at least 1"));
-        }
-        if self.ui.fps == 0 || self.ui.fps > 60 {
-            return Err(invalid(
-                "ui.fps",
-                format!("{} must be from 1 to 60", self.ui.fps),
-            ));
-        }
-        if self.precision == Precision::Bf16 && self.algorithm == Algorithm::Darts2 {
-            return Err(invalid(
-                "precision",
-                "bf16 is not supported with darts2 (its finite differences need fp32)",
-            ));
-        }
-        Ok(())
-    }
-
     /// Steps in one epoch: one pass over the weight-training split.
     pub fn steps_per_epoch(&self, train_images: usize) -> usize {
         train_images.div_ceil(self.train.batch_size).max(1)
@@ -573,66 +455,6 @@ impl Config {
     }
 }
 
-fn positive(key: &str, v: f64) -> Result<(), ConfigError> {
-    if v > 0.0 && v.is_finite() {
-        Ok(())
-    } else {
-        Err(invalid(key, format!("{v} must be a positive number")))
-    }
-}
-
-fn non_negative(key: &str, v: f64) -> Result<(), ConfigError> {
-    if v >= 0.0 && v.is_finite() {
-        Ok(())
-    } else {
-        Err(invalid(key, format!("{v} must be 0 or more")))
-    }
-}
-
-fn unit(key: &str, v: f64) -> Result<(), ConfigError> {
-    if (0.0..1.0).contains(&v) {
-        Ok(())
-    } else {
-        Err(invalid(key, format!("{v} must lie in [0, 1)")))
-    }
-}
-
-/// Applies one `key=value` override to the TOML table. The value is read as TOML (numbers,
-/// booleans, arrays, quoted strings); anything that does not parse is taken as a plain string.
-fn apply_set(table: &mut toml::Table, arg: &str) -> Result<(), ConfigError> {
-    let err = |m: &str| ConfigError::Set {
-        arg: arg.to_string(),
-        message: m.to_string(),
-    };
-    let (key, raw) = arg
-        .split_once('=')
-        .ok_or_else(|| err("expected key=value, e.g. model.channels=8"))?;
-    let key = key.trim();
-    if key.is_empty() || key.split('.').any(str::is_empty) {
-        return Err(err(
-            "the key is empty; use a dotted key such as train.batch_size",
-        ));
-    }
-    let raw = raw.trim();
-    let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
-    let parts: Vec<&str> = key.split('.').collect();
-    let (last, parents) = parts.split_last().ok_or_else(|| err("empty key"))?;
-    let mut cur = table;
-    for p in parents {
-        let entry = cur
-            .entry((*p).to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        cur = entry
-            .as_table_mut()
-            .ok_or_else(|| err(&format!("`{p}` is not a section")))?;
-    }
-    cur.insert((*last).to_string(), value);
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -643,20 +465,20 @@ mod tests {
     #[test]
     fn shipped_configs_load_and_nasp_ones_exclude_none() {
         for (name, text) in [
-            ("default.toml", include_str!("../configs/default.toml")),
+            ("default.toml", include_str!("../../configs/default.toml")),
             (
                 "cifar10-nasp.toml",
-                include_str!("../configs/cifar10-nasp.toml"),
+                include_str!("../../configs/cifar10-nasp.toml"),
             ),
             (
                 "cifar10-nasp-darts.toml",
-                include_str!("../configs/cifar10-nasp-darts.toml"),
+                include_str!("../../configs/cifar10-nasp-darts.toml"),
             ),
             (
                 "cifar10-darts.toml",
-                include_str!("../configs/cifar10-darts.toml"),
+                include_str!("../../configs/cifar10-darts.toml"),
             ),
-            ("bench.toml", include_str!("../configs/bench.toml")),
+            ("bench.toml", include_str!("../../configs/bench.toml")),
         ] {
             let c = Config::load_text(text, name, &[]).unwrap();
             let lists = c.model.op_lists();
@@ -671,7 +493,7 @@ mod tests {
                 );
             }
         }
-        let c = Config::load_text(include_str!("../configs/default.toml"), "d", &[]).unwrap();
+        let c = Config::load_text(include_str!("../../configs/default.toml"), "d", &[]).unwrap();
         assert_eq!((c.model.channels, c.model.cells), (8, 5));
     }
 
