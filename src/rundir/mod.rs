@@ -1,5 +1,11 @@
-//! The files a run writes (design §6): `config.toml`, `metrics.jsonl`, `log.txt`, `genotypes/`.
-//! Plain file I/O, no tensors.
+//! The files a run writes (design §6): `config.toml`, `metrics.jsonl`, `log.txt`, `genotypes/`;
+//! and the run directory as an interface for other processes (design §9): the event log
+//! (`events`), the status file (`status`) and the command inbox (`inbox`). Plain file I/O, no
+//! tensors.
+
+pub mod events;
+pub mod inbox;
+pub mod status;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;

@@ -1,0 +1,248 @@
+//! `<run>/status.json`: where a run stands, for a process that did not start it (a watcher, the
+//! runs table, `ls`, `ctl`). The owner replaces the whole file (written under a temporary name,
+//! then renamed, so a reader on this host or over NFS sees the old or the new file, never half
+//! of one) at each progress event and at least every [`HEARTBEAT`].
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::ArchSnapshot;
+
+/// The file's name inside a run directory.
+pub const STATUS_FILE: &str = "status.json";
+
+/// The owner refreshes the heartbeat at least this often, even while paused.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// A heartbeat older than this, from a process that is gone, marks the run STALE.
+pub const STALE_AFTER: Duration = Duration::from_secs(30);
+
+/// What the owning process says it is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    /// Loading data and building the model.
+    Starting,
+    Running,
+    Paused,
+    /// All epochs done, or `--max-steps` reached.
+    Finished,
+    /// Stopped by a user or a signal (resumable).
+    Stopped,
+    Failed,
+}
+
+impl RunState {
+    /// Whether a process is (supposed to be) still working on the run.
+    pub fn live(self) -> bool {
+        matches!(
+            self,
+            RunState::Starting | RunState::Running | RunState::Paused
+        )
+    }
+}
+
+/// The state a reader shows: the owner's word, or STALE when the owner is gone without saying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    Said(RunState),
+    Stale,
+}
+
+impl Shown {
+    /// Upper-case label for tables (`RUNNING`, `STALE`, ...).
+    pub fn label(self) -> &'static str {
+        match self {
+            Shown::Said(RunState::Starting) => "STARTING",
+            Shown::Said(RunState::Running) => "RUNNING",
+            Shown::Said(RunState::Paused) => "PAUSED",
+            Shown::Said(RunState::Finished) => "FINISHED",
+            Shown::Said(RunState::Stopped) => "STOPPED",
+            Shown::Said(RunState::Failed) => "FAILED",
+            Shown::Stale => "STALE",
+        }
+    }
+}
+
+/// The content of `status.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub state: RunState,
+    pub pid: u32,
+    pub host: String,
+    /// Unix time (seconds) of the owner's last write.
+    pub heartbeat: f64,
+    /// Unix time the owning process started the run (this process, after a resume).
+    pub started: f64,
+    pub algorithm: String,
+    pub device: String,
+    pub epoch: usize,
+    pub epochs: usize,
+    pub step: u64,
+    pub steps_per_epoch: usize,
+    pub train_acc: Option<f64>,
+    pub valid_acc: Option<f64>,
+    pub ms_per_step: Option<f64>,
+    /// The latest architecture snapshot.
+    pub arch: Option<ArchSnapshot>,
+    /// The last line the run ended with (`Finished` summary or `Failed` message).
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// Seconds since the Unix epoch, as `f64`.
+pub fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// This machine's host name (empty if the system will not say).
+pub fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for `len` bytes; gethostname writes at most that many.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return String::new();
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// Whether process `pid` exists on this host.
+pub fn pid_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks that the process exists and may be signalled.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+impl Status {
+    /// Whether the owner is still there: a live state, and a recent heartbeat or (on this
+    /// host, where it can be checked) a process with its pid. STALE is an old heartbeat and no
+    /// such process; from another host only the heartbeat can tell.
+    pub fn owner_alive(&self, now: f64) -> bool {
+        if !self.state.live() {
+            return false;
+        }
+        let fresh = now - self.heartbeat < STALE_AFTER.as_secs_f64();
+        fresh || (self.host == host_name() && pid_alive(self.pid))
+    }
+
+    /// What a reader shows at time `now`.
+    pub fn shown(&self, now: f64) -> Shown {
+        if self.state.live() && !self.owner_alive(now) {
+            Shown::Stale
+        } else {
+            Shown::Said(self.state)
+        }
+    }
+
+    /// Replaces `<dir>/status.json` atomically.
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        let tmp = dir.join(format!(".{STATUS_FILE}.{}", std::process::id()));
+        let text = serde_json::to_string(self).map_err(std::io::Error::other)?;
+        fs::write(&tmp, text)?;
+        fs::rename(&tmp, dir.join(STATUS_FILE))
+    }
+
+    /// Reads `<dir>/status.json`; `Ok(None)` when there is none yet.
+    pub fn read(dir: &Path) -> Result<Option<Status>, StatusError> {
+        let path = dir.join(STATUS_FILE);
+        match fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| StatusError::Corrupt {
+                    path,
+                    reason: e.to_string(),
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StatusError::Read { path, source }),
+        }
+    }
+}
+
+/// A `status.json` that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a run status ({reason}); remove it if no process owns the run")]
+    Corrupt { path: PathBuf, reason: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(state: RunState, pid: u32, host: &str, heartbeat: f64) -> Status {
+        Status {
+            state,
+            pid,
+            host: host.into(),
+            heartbeat,
+            started: heartbeat,
+            algorithm: "nasp".into(),
+            device: "cpu".into(),
+            epoch: 0,
+            epochs: 50,
+            step: 12,
+            steps_per_epoch: 100,
+            train_acc: Some(0.5),
+            valid_acc: None,
+            ms_per_step: Some(300.0),
+            arch: None,
+            message: None,
+        }
+    }
+
+    #[test]
+    fn round_trip_and_atomic_replace() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Status::read(dir.path()).unwrap().is_none());
+        // (A whole second: JSON need not round-trip every f64 to the last bit.)
+        let s = status(
+            RunState::Running,
+            std::process::id(),
+            &host_name(),
+            unix_now().floor(),
+        );
+        s.write(dir.path()).unwrap();
+        assert_eq!(Status::read(dir.path()).unwrap(), Some(s));
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temporary file left");
+        fs::write(dir.path().join(STATUS_FILE), "{ half").unwrap();
+        let e = Status::read(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("status.json") && e.contains("not a run status"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn stale_when_the_owner_is_gone() {
+        let now = unix_now();
+        let me = host_name();
+        // This process: alive.
+        let live = status(RunState::Running, std::process::id(), &me, now);
+        assert_eq!(live.shown(now), Shown::Said(RunState::Running));
+        // A pid that cannot exist on this host, with an old heartbeat: stale.
+        let gone = status(RunState::Running, 999_999_999, &me, now - 100.0);
+        assert_eq!(gone.shown(now).label(), "STALE");
+        // Another host: only the heartbeat tells.
+        let far = status(RunState::Paused, 1, "some-other-node", now - 5.0);
+        assert_eq!(far.shown(now), Shown::Said(RunState::Paused));
+        assert_eq!(far.shown(now + 60.0), Shown::Stale);
+        // An ended run is never stale.
+        let done = status(RunState::Finished, 999_999_999, &me, now - 1e6);
+        assert_eq!(done.shown(now).label(), "FINISHED");
+    }
+}
