@@ -5,6 +5,7 @@
 mod bench;
 mod export;
 mod info;
+mod ls;
 mod search;
 
 use std::path::PathBuf;
@@ -40,6 +41,8 @@ enum Cmd {
     Bench(BenchArgs),
     /// Print what this machine offers: libtorch, CUDA, cuDNN, GPUs (via NVML).
     Info,
+    /// List the runs under a folder (default: the user's runs root), newest first.
+    Ls(ls::LsArgs),
 }
 
 /// The config flags the search and bench share.
@@ -86,7 +89,7 @@ impl CliError {
 pub fn run(cli: Cli) -> ExitCode {
     if matches!(
         cli.command,
-        Some(Cmd::Info | Cmd::Export(_) | Cmd::Bench(_))
+        Some(Cmd::Info | Cmd::Export(_) | Cmd::Bench(_) | Cmd::Ls(_))
     ) {
         // Output piped into a program that stops reading (`nasp-tui info | head`) ends these
         // commands quietly instead of a panic on the failed write. A search keeps Rust's
@@ -102,6 +105,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Cmd::Export(a)) => export::run(&a),
         Some(Cmd::Bench(a)) => bench::run(&a),
         Some(Cmd::Info) => Ok(info::run()),
+        Some(Cmd::Ls(a)) => ls::run(&a),
     };
     let code = result.unwrap_or_else(|e| {
         eprintln!("error: {e}");

@@ -5,6 +5,7 @@
 
 pub mod events;
 pub mod inbox;
+pub mod listing;
 pub mod status;
 
 use std::fs::{self, File, OpenOptions};
@@ -20,11 +21,17 @@ pub struct RunDir {
     log: File,
 }
 
-/// The default run directory: `<user data dir>/runs/<timestamp>-<algorithm>`.
-pub fn default_run_dir(algorithm: &str) -> PathBuf {
-    let base = directories::ProjectDirs::from("", "", "nasp-tui")
+/// Where runs go by default: `<user data dir>/runs` (e.g. `~/.local/share/nasp-tui/runs`;
+/// `XDG_DATA_HOME` moves it).
+pub fn runs_root() -> PathBuf {
+    directories::ProjectDirs::from("", "", "nasp-tui")
         .map(|p| p.data_dir().join("runs"))
-        .unwrap_or_else(|| PathBuf::from("runs"));
+        .unwrap_or_else(|| PathBuf::from("runs"))
+}
+
+/// The default run directory: `<runs root>/<timestamp>-<algorithm>`.
+pub fn default_run_dir(algorithm: &str) -> PathBuf {
+    let base = runs_root();
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
