@@ -3,6 +3,7 @@
 //! place that turns errors into exit codes (`crate::exit`).
 
 mod bench;
+mod ctl;
 mod export;
 mod info;
 mod ls;
@@ -41,6 +42,8 @@ enum Cmd {
     Bench(BenchArgs),
     /// Print what this machine offers: libtorch, CUDA, cuDNN, GPUs (via NVML).
     Info,
+    /// Send pause, resume, checkpoint, export or stop to a running search.
+    Ctl(ctl::CtlArgs),
     /// List the runs under a folder (default: the user's runs root), newest first.
     Ls(ls::LsArgs),
 }
@@ -106,6 +109,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Cmd::Bench(a)) => bench::run(&a),
         Some(Cmd::Info) => Ok(info::run()),
         Some(Cmd::Ls(a)) => ls::run(&a),
+        Some(Cmd::Ctl(a)) => ctl::run(&a),
     };
     let code = result.unwrap_or_else(|e| {
         eprintln!("error: {e}");

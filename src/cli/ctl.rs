@@ -1,0 +1,112 @@
+//! `nasp-tui ctl RUN_DIR pause|resume|checkpoint|export|stop [--wait SECONDS]`: steer a run from
+//! a script or another terminal (or node) through its command inbox.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+
+use super::CliError;
+use crate::exit;
+use crate::rundir::events::{EVENTS_FILE, EventReader};
+use crate::rundir::inbox::{self, Verb};
+use crate::rundir::listing::is_run_dir;
+use crate::rundir::status::{Status, unix_now};
+
+#[derive(Args)]
+pub struct CtlArgs {
+    /// The run directory.
+    run_dir: PathBuf,
+    /// pause, resume, checkpoint, export or stop (stop saves a checkpoint first).
+    command: String,
+    /// Wait up to this many seconds for the run to acknowledge the command.
+    #[arg(long, value_name = "SECONDS")]
+    wait: Option<f64>,
+}
+
+/// How often the event log and status are polled while waiting.
+const POLL: Duration = Duration::from_millis(200);
+
+/// The live owner's status, or the reason there is none.
+fn live_owner(a: &CtlArgs) -> Result<Status, String> {
+    let dir = a.run_dir.display();
+    match Status::read(&a.run_dir) {
+        Ok(Some(s)) if s.owner_alive(unix_now()) => Ok(s),
+        Ok(Some(s)) => Err(format!(
+            "no live process owns {dir} (its status says {} since pid {} on {})",
+            s.shown(unix_now()).label(),
+            s.pid,
+            s.host
+        )),
+        Ok(None) => Err(format!(
+            "no live process owns {dir} (it has no status.json)"
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+pub fn run(a: &CtlArgs) -> Result<i32, CliError> {
+    let verb = Verb::parse(&a.command).ok_or_else(|| {
+        CliError::Usage(format!(
+            "unknown command {:?}: use pause, resume, checkpoint, export or stop",
+            a.command
+        ))
+    })?;
+    if a.wait.is_some_and(|w| !(w >= 0.0 && w.is_finite())) {
+        return Err(CliError::Usage("--wait: give a number of seconds".into()));
+    }
+    if !is_run_dir(&a.run_dir) {
+        return Err(CliError::Usage(format!(
+            "{} is not a run directory (no status.json or config.toml)",
+            a.run_dir.display()
+        )));
+    }
+    if let Err(why) = live_owner(a) {
+        eprintln!("error: {why}; nothing sent");
+        return Ok(exit::FAILED);
+    }
+    // Acknowledgements written from now on are the ones that can answer this command.
+    let mut log = EventReader::new(&a.run_dir.join(EVENTS_FILE));
+    let _ = log.read_all::<serde_json::Value>();
+    let id = inbox::send(&a.run_dir, verb).map_err(|e| {
+        CliError::Failed(format!(
+            "cannot write into {}/commands: {e}",
+            a.run_dir.display()
+        ))
+    })?;
+    let Some(wait) = a.wait else {
+        println!("sent {} ({id})", verb.name());
+        return Ok(exit::OK);
+    };
+    let deadline = Instant::now() + Duration::from_secs_f64(wait);
+    loop {
+        let batch = log.poll::<serde_json::Value>();
+        if batch.records.iter().any(|r| acknowledges(&r.event, &id)) {
+            println!("{} acknowledged ({id})", verb.name());
+            return Ok(exit::OK);
+        }
+        if batch.records.is_empty() {
+            if let Err(why) = live_owner(a) {
+                eprintln!("error: {why}; the command was not acknowledged");
+                return Ok(exit::FAILED);
+            }
+            if Instant::now() >= deadline {
+                eprintln!(
+                    "error: no acknowledgement of {} within {wait} s (the run may be busy: a long validation or checkpoint); the command stays queued",
+                    verb.name()
+                );
+                return Ok(exit::FAILED);
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+}
+
+/// Whether an event (as JSON) acknowledges command `id`.
+fn acknowledges(event: &serde_json::Value, id: &str) -> bool {
+    event
+        .get("Acknowledged")
+        .and_then(|a| a.get("id"))
+        .and_then(serde_json::Value::as_str)
+        == Some(id)
+}
