@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::arch::{ArchMatrix, edge_endpoints};
 use crate::exit;
+pub use crate::protocol::LogLine;
 use crate::protocol::{ArchSnapshot, Command, EpochStats, Event, Level, RunInfo, StepStats};
 use crate::space::CellType;
 
@@ -110,13 +111,6 @@ pub enum Overlay {
     None,
     Help,
     Quit(QuitChoice),
-}
-
-/// One log-pane line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogLine {
-    pub level: Level,
-    pub text: String,
 }
 
 /// Per-cell view state: the focused edge and op, and the history of every weight.
@@ -596,20 +590,11 @@ impl App {
     }
 
     fn on_event(&mut self, ev: Event) -> Vec<Command> {
+        if let Some(line) = ev.describe() {
+            self.push_log(line);
+        }
         match ev {
             Event::Started(info) => {
-                self.note(
-                    Level::Info,
-                    format!(
-                        "started: {} on {} ({}), {} epochs x {} steps, {} parameters",
-                        info.algorithm,
-                        info.device,
-                        info.dataset,
-                        info.epochs,
-                        info.steps_per_epoch,
-                        info.params
-                    ),
-                );
                 self.info = Some(info);
                 if self.phase == Phase::WarmingUp {
                     self.phase = Phase::Started;
@@ -638,56 +623,34 @@ impl App {
                 let x = self.step.as_ref().map_or(0.0, |s| s.global_step as f64);
                 self.valid_acc.push(x, e.valid_acc);
                 self.valid_loss.push(x, e.valid_loss);
-                self.note(
-                    Level::Info,
-                    format!(
-                        "epoch {} done: train acc {:.3}, valid acc {:.3}, valid loss {:.3} ({:.1} s)",
-                        e.epoch + 1,
-                        e.train_acc,
-                        e.valid_acc,
-                        e.valid_loss,
-                        e.seconds
-                    ),
-                );
                 self.last_epoch = Some(e);
             }
-            Event::Paused { global_step } => {
+            Event::Paused { .. } => {
                 self.want_paused = true;
                 if !self.ended() {
                     self.phase = Phase::Paused;
                 }
-                self.note(Level::Info, format!("paused at step {global_step}"));
             }
             Event::Resumed => {
                 self.want_paused = false;
                 if self.phase == Phase::Paused {
                     self.phase = Phase::Running;
                 }
-                self.note(Level::Info, "resumed");
             }
             Event::Saving => self.saving = true,
-            Event::CheckpointSaved { path, global_step } => {
+            Event::CheckpointSaved { path, .. } => {
                 self.saving = false;
-                self.note(
-                    Level::Info,
-                    format!("checkpoint saved at step {global_step}: {path}"),
-                );
                 self.last_checkpoint = Some(path);
             }
-            Event::Exported { paths } => {
-                self.note(Level::Info, format!("exported: {}", paths.join(", ")));
-                self.last_export = paths;
-            }
-            Event::Log { level, text } => {
+            Event::Exported { paths } => self.last_export = paths,
+            Event::Log { level, .. } => {
                 if level == Level::Error {
                     // An error answer to a checkpoint request ends the saving state.
                     self.saving = false;
                 }
-                self.note(level, text);
             }
             Event::Finished { summary, stopped } => {
                 self.saving = false;
-                self.note(Level::Info, format!("finished: {summary}"));
                 self.phase = Phase::Finished { summary, stopped };
                 if let Some(s) = self.stopping {
                     self.exit = Some(if s.signal.is_some() {
@@ -699,7 +662,6 @@ impl App {
             }
             Event::Failed { message } => {
                 self.saving = false;
-                self.note(Level::Error, format!("FAILED: {message}"));
                 self.phase = Phase::Failed { message };
                 // Nobody may be watching after a signal (ssh dropped): leave at once.
                 if matches!(
@@ -749,13 +711,14 @@ impl App {
 
     /// Adds a line to the log pane.
     pub fn note(&mut self, level: Level, text: impl Into<String>) {
+        self.push_log(LogLine::new(level, text));
+    }
+
+    fn push_log(&mut self, line: LogLine) {
         if self.log.len() == LOG_CAPACITY {
             self.log.pop_front();
         }
-        self.log.push_back(LogLine {
-            level,
-            text: text.into(),
-        });
+        self.log.push_back(line);
         if self.log_scroll > 0 {
             self.log_scroll = (self.log_scroll + 1).min(self.log.len().saturating_sub(1));
         }
