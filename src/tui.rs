@@ -2,15 +2,16 @@
 //! puts everything back on every way out.
 //!
 //! ```text
-//! input thread ──crossterm events──┐
-//! signal thread ──SIGTERM/HUP/INT──┤
-//! resource sampler (1/s) ──────────┤
-//! worker ──Event───────────────────┼─▶ UI thread: select! → App::update(Msg) → Vec<Command> ─▶ worker
-//! tick (4/s: clock, spinner) ──────┘                 redraw only when dirty, at most `fps`/s
+//! input thread ──crossterm events───────┐
+//! signal thread ──SIGTERM/HUP/INT/CONT──┤
+//! resource sampler (1/s) ───────────────┤
+//! worker ──Event────────────────────────┼─▶ UI thread: select! → App::update(Msg) → Vec<Command> ─▶ worker
+//! tick (4/s: clock, spinner) ───────────┘                 redraw only when dirty, at most `fps`/s
 //! ```
 //!
 //! The loop blocks in `select!` (no polling); a frame is drawn only when the app says something
-//! visible changed, and never more often than `fps` times a second.
+//! visible changed, and never more often than `fps` times a second. A full repaint (clear, then
+//! draw) follows Ctrl-L and SIGCONT, when the screen may hold something else.
 
 pub mod input;
 pub mod sampler;
