@@ -1,4 +1,7 @@
-//! Headless mode: consumes the worker's events and prints progress lines instead of drawing.
+//! Headless mode (`--headless`, or stdout not a terminal): consumes the worker's events and prints
+//! lines instead of drawing. Events print in the words of [`Event::describe`] (the TUI's log pane
+//! says the same); steps print as rate-limited progress lines, with the GPU's memory when the run
+//! is on one, and epochs as a fuller progress line of their own.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -6,10 +9,11 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, select};
 
 use crate::exit;
-use crate::protocol::{Command, Event, Level};
+use crate::gpu::{Gpu, GpuStats};
+use crate::protocol::{Command, EpochStats, Event, StepStats};
 
 /// Formats a progress line for a `Step` event.
-pub fn step_line(s: &crate::protocol::StepStats, steps_per_epoch: usize) -> String {
+pub fn step_line(s: &StepStats, steps_per_epoch: usize) -> String {
     format!(
         "epoch {} step {}/{} (global {}) | train loss {:.4} acc {:.3} | arch loss {:.4} | {:.1} ms/step {:.0} img/s | lr {:.5}",
         s.epoch,
@@ -25,8 +29,16 @@ pub fn step_line(s: &crate::protocol::StepStats, steps_per_epoch: usize) -> Stri
     )
 }
 
-/// " | GPU <name> mem: process X MiB, device used/total MiB, util N%" for a progress line.
-pub fn gpu_text(m: &crate::gpu::GpuStats) -> String {
+/// Formats the progress line for an `Epoch` event (the epoch as the worker numbers it, from 0).
+pub fn epoch_line(e: &EpochStats) -> String {
+    format!(
+        "epoch {} done in {:.1} s (validation {:.1} s) | train loss {:.4} acc {:.3} | valid loss {:.4} acc {:.3}",
+        e.epoch, e.seconds, e.valid_seconds, e.train_loss, e.train_acc, e.valid_loss, e.valid_acc
+    )
+}
+
+/// " | GPU mem: process X MiB, device used/total MiB, util N%" for a progress line.
+pub fn gpu_text(m: &GpuStats) -> String {
     let mib = |b: u64| b as f64 / 1048576.0;
     format!(
         " | GPU mem: process {}, device {:.0}/{:.0} MiB, util {}",
@@ -48,65 +60,192 @@ pub fn run(
     out: &mut dyn Write,
     line_every: Duration,
 ) -> i32 {
-    let mut steps_per_epoch = 0;
-    let mut gpu: Option<(crate::gpu::Gpu, usize)> = None;
-    let mut last_line: Option<Instant> = None;
-    let mut interrupted = false;
+    let mut printer = Printer {
+        out,
+        line_every,
+        steps_per_epoch: 0,
+        gpu: None,
+        last_line: None,
+        interrupted: false,
+    };
     loop {
         select! {
             recv(signals) -> sig => {
                 // SIGCONT (after a `kill -STOP`) only means "go on": nothing to redraw here.
-                if let Ok(sig) = sig && sig != crate::signals::SIGCONT && !interrupted {
-                    interrupted = true;
-                    let _ = writeln!(out, "signal {sig}: saving a checkpoint and stopping");
+                if let Ok(sig) = sig && sig != crate::signals::SIGCONT && !printer.interrupted {
+                    printer.interrupted = true;
+                    printer.line(&format!("signal {sig}: saving a checkpoint and stopping"));
                     let _ = commands.send(Command::Stop { save: true });
                 }
             }
             recv(events) -> ev => {
                 let Ok(ev) = ev else {
-                    let _ = writeln!(out, "error: the search thread ended without a result");
+                    printer.line("error: the search thread ended without a result");
                     return exit::FAILED;
                 };
-                match ev {
-                    Event::Started(info) => {
-                        steps_per_epoch = info.steps_per_epoch;
-                        if let Some(idx) = crate::device::DeviceChoice::cuda_index(&info.device) {
-                            gpu = crate::gpu::Gpu::open().ok().map(|g| (g, idx));
-                        }
-                        let _ = writeln!(out, "started {} on {} | {} | {} epochs × {} steps, batch {} | {} weights | run dir {}",
-                            info.algorithm, info.device, info.dataset, info.epochs, info.steps_per_epoch, info.batch_size, info.params, info.run_dir);
-                    }
-                    Event::Step(s) => {
-                        if last_line.is_none_or(|t| t.elapsed() >= line_every) {
-                            let mem = gpu.as_ref().and_then(|(g, i)| g.stats_for_cuda(*i, std::process::id()).ok()).map(|m| gpu_text(&m)).unwrap_or_default();
-                            let _ = writeln!(out, "{}{mem}", step_line(&s, steps_per_epoch));
-                            last_line = Some(Instant::now());
-                        }
-                    }
-                    Event::Epoch(e) => {
-                        let _ = writeln!(out, "epoch {} done in {:.1} s (validation {:.1} s) | train loss {:.4} acc {:.3} | valid loss {:.4} acc {:.3}",
-                            e.epoch, e.seconds, e.valid_seconds, e.train_loss, e.train_acc, e.valid_loss, e.valid_acc);
-                    }
-                    Event::Arch(_) | Event::Saving => {}
-                    Event::Paused { global_step } => { let _ = writeln!(out, "paused at step {global_step}"); }
-                    Event::Resumed => { let _ = writeln!(out, "resumed"); }
-                    Event::CheckpointSaved { path, global_step } => { let _ = writeln!(out, "checkpoint saved at step {global_step}: {path}"); }
-                    Event::Exported { paths } => { let _ = writeln!(out, "genotype exported: {}", paths.join(", ")); }
-                    Event::Log { level, text } => {
-                        let tag = match level { Level::Info => "info", Level::Warn => "warning", Level::Error => "error" };
-                        let _ = writeln!(out, "{tag}: {text}");
-                    }
-                    Event::Finished { summary, .. } => {
-                        let _ = writeln!(out, "{summary}");
-                        return if interrupted { exit::INTERRUPTED } else { exit::OK };
-                    }
-                    Event::Failed { message } => {
-                        let _ = writeln!(out, "error: {message}");
-                        return exit::FAILED;
-                    }
+                if let Some(code) = printer.on_event(ev) {
+                    return code;
                 }
-                let _ = out.flush();
             }
         }
+    }
+}
+
+/// What the headless loop remembers between events.
+struct Printer<'a> {
+    out: &'a mut dyn Write,
+    /// Progress lines at most this often.
+    line_every: Duration,
+    steps_per_epoch: usize,
+    /// NVML and the run's CUDA index, when the run is on a GPU NVML can read.
+    gpu: Option<(Gpu, usize)>,
+    last_line: Option<Instant>,
+    /// A signal asked for the stop (the exit code is then 130).
+    interrupted: bool,
+}
+
+impl Printer<'_> {
+    /// Prints what the event says; returns the exit code once the run is over.
+    fn on_event(&mut self, ev: Event) -> Option<i32> {
+        match &ev {
+            Event::Started(info) => {
+                self.steps_per_epoch = info.steps_per_epoch;
+                if let Some(idx) = crate::device::DeviceChoice::cuda_index(&info.device) {
+                    self.gpu = Gpu::open().ok().map(|g| (g, idx));
+                }
+            }
+            Event::Step(s) => self.progress(s),
+            Event::Epoch(e) => self.line(&epoch_line(e)),
+            _ => {}
+        }
+        if !matches!(ev, Event::Epoch(_))
+            && let Some(line) = ev.describe()
+        {
+            self.line(&line.to_string());
+        }
+        match ev {
+            Event::Started(info) => {
+                // The TUI's first log line says the same.
+                self.line(&format!("run directory: {}", info.run_dir));
+                None
+            }
+            Event::Finished { .. } if self.interrupted => Some(exit::INTERRUPTED),
+            Event::Finished { .. } => Some(exit::OK),
+            Event::Failed { .. } => Some(exit::FAILED),
+            _ => None,
+        }
+    }
+
+    /// A step's progress line, at most once per `line_every`.
+    fn progress(&mut self, s: &StepStats) {
+        if self
+            .last_line
+            .is_some_and(|t| t.elapsed() < self.line_every)
+        {
+            return;
+        }
+        let mem = self
+            .gpu
+            .as_ref()
+            .and_then(|(g, i)| g.stats_for_cuda(*i, std::process::id()).ok())
+            .map(|m| gpu_text(&m))
+            .unwrap_or_default();
+        self.line(&format!("{}{mem}", step_line(s, self.steps_per_epoch)));
+        self.last_line = Some(Instant::now());
+    }
+
+    /// Prints one line (best effort: a closed stdout must not stop the search).
+    fn line(&mut self, text: &str) {
+        let _ = writeln!(self.out, "{text}");
+        let _ = self.out.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crossbeam_channel::unbounded;
+
+    use super::*;
+    use crate::app::fixtures;
+    use crate::protocol::Level;
+
+    #[test]
+    fn events_print_in_the_described_words_and_the_run_ends_the_loop() {
+        let (commands, _) = unbounded();
+        let (etx, events) = unbounded();
+        let (_stx, signals) = unbounded::<i32>();
+        let mut script = fixtures::script(true);
+        script.extend([
+            Event::Log {
+                level: Level::Warn,
+                text: "no GPU".into(),
+            },
+            Event::Exported {
+                paths: vec!["g/a.txt".into(), "g/a.json".into()],
+            },
+            Event::Failed {
+                message: "boom".into(),
+            },
+        ]);
+        for ev in script {
+            etx.send(ev).expect("send");
+        }
+        let mut out = Vec::new();
+        let code = run(
+            &commands,
+            &events,
+            &signals,
+            &mut out,
+            Duration::from_secs(3600),
+        );
+        assert_eq!(code, exit::FAILED);
+        let text = String::from_utf8(out).expect("utf-8");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "started: nasp on cpu (cifar10), 50 epochs x 391 steps, 1930842 parameters",
+                "run directory: runs/test",
+                &step_line(&fixtures::step(10), 391),
+                "epoch 0 done in 48.0 s (validation 3.0 s) | train loss 1.6000 acc 0.420 | valid loss 1.7000 acc 0.390",
+                "data: CIFAR-10, 25000 train / 25000 valid",
+                "warning: no GPU",
+                "genotype exported: g/a.txt, g/a.json",
+                "error: FAILED: boom",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_signal_stops_with_a_checkpoint_and_exit_130_and_sigcont_is_ignored() {
+        let (commands, crx) = unbounded();
+        let (etx, events) = unbounded();
+        let (stx, signals) = unbounded();
+        let printer = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let code = run(&commands, &events, &signals, &mut out, Duration::ZERO);
+            (code, String::from_utf8(out).expect("utf-8"))
+        });
+        stx.send(crate::signals::SIGCONT).expect("send");
+        stx.send(crate::signals::SIGTERM).expect("send");
+        let cmd = crx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a command");
+        assert_eq!(cmd, Command::Stop { save: true });
+        etx.send(Event::Finished {
+            summary: "stopped after 9 steps (epoch 0); genotype: x".into(),
+            stopped: true,
+        })
+        .expect("send");
+        let (code, text) = printer.join().expect("the printer thread");
+        assert_eq!(code, exit::INTERRUPTED);
+        assert_eq!(
+            text,
+            format!(
+                "signal {}: saving a checkpoint and stopping\nstopped after 9 steps (epoch 0); genotype: x\n",
+                crate::signals::SIGTERM
+            )
+        );
+        assert!(crx.try_recv().is_err(), "one stop, nothing for SIGCONT");
     }
 }

@@ -1,6 +1,11 @@
 //! The one seam between the search worker and whoever watches it (the TUI or the headless
 //! printer): `Command` goes down, `Event` comes up, over crossbeam channels. Payloads are plain
 //! owned data, never tensors.
+//!
+//! [`Event::describe`] is the one wording of an event as a line of text: the TUI's log pane, the
+//! headless output and the run's `log.txt` all take it from here.
+
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -94,6 +99,46 @@ pub enum Level {
     Error,
 }
 
+impl Level {
+    /// What a line of this level starts with as plain text: nothing for `Info`, `warning: ` or
+    /// `error: ` (the log pane shows it in the level's colour, the headless output as is).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Level::Info => "",
+            Level::Warn => "warning: ",
+            Level::Error => "error: ",
+        }
+    }
+}
+
+/// One line of a run's log: an event's [`Event::describe`], or a note of the UI itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub level: Level,
+    pub text: String,
+}
+
+impl LogLine {
+    pub fn new(level: Level, text: impl Into<String>) -> LogLine {
+        LogLine {
+            level,
+            text: text.into(),
+        }
+    }
+
+    /// The line as the run's `log.txt` writes it: `[Info] text`, `[Warn] text`, `[Error] text`.
+    pub fn tagged(&self) -> String {
+        format!("[{:?}] {}", self.level, self.text)
+    }
+}
+
+/// Plain text: the level's [`Level::prefix`], then the text (`warning: no GPU`).
+impl fmt::Display for LogLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.level.prefix(), self.text)
+    }
+}
+
 /// Sent by the worker.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -121,4 +166,134 @@ pub enum Event {
     Finished { summary: String, stopped: bool },
     /// The worker failed (an error or a caught panic); it has stopped.
     Failed { message: String },
+}
+
+impl Event {
+    /// The event as one log line, in the words every monitor uses; `None` for the events that are
+    /// not logged line by line.
+    ///
+    /// Logged: `Started`, `Epoch` (numbered from 1, as the status bar counts), `Paused`,
+    /// `Resumed`, `CheckpointSaved`, `Exported`, `Log` (its own level and text), `Finished` (the
+    /// worker's summary) and `Failed` (an error). Not logged: `Step` and `Arch` (progress at up
+    /// to ten a second: the TUI draws it, the headless printer rate-limits its own progress
+    /// lines) and `Saving` (the status bar shows it; `CheckpointSaved` or an error `Log` follows).
+    pub fn describe(&self) -> Option<LogLine> {
+        let info = |text: String| Some(LogLine::new(Level::Info, text));
+        match self {
+            Event::Started(i) => info(format!(
+                "started: {} on {} ({}), {} epochs x {} steps, {} parameters",
+                i.algorithm, i.device, i.dataset, i.epochs, i.steps_per_epoch, i.params
+            )),
+            Event::Epoch(e) => info(format!(
+                "epoch {} done: train acc {:.3}, valid acc {:.3}, valid loss {:.3} ({:.1} s)",
+                e.epoch + 1,
+                e.train_acc,
+                e.valid_acc,
+                e.valid_loss,
+                e.seconds
+            )),
+            Event::Paused { global_step } => info(format!("paused at step {global_step}")),
+            Event::Resumed => info("resumed".to_string()),
+            Event::CheckpointSaved { path, global_step } => {
+                info(format!("checkpoint saved at step {global_step}: {path}"))
+            }
+            Event::Exported { paths } => info(format!("genotype exported: {}", paths.join(", "))),
+            Event::Log { level, text } => Some(LogLine::new(*level, text.clone())),
+            Event::Finished { summary, .. } => info(summary.clone()),
+            Event::Failed { message } => {
+                Some(LogLine::new(Level::Error, format!("FAILED: {message}")))
+            }
+            Event::Step(_) | Event::Arch(_) | Event::Saving => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::fixtures;
+
+    fn text(ev: &Event) -> String {
+        ev.describe().expect("a logged event").to_string()
+    }
+
+    #[test]
+    fn every_logged_event_has_one_wording() {
+        assert_eq!(
+            text(&Event::Started(fixtures::info(true))),
+            "started: nasp on cpu (cifar10), 50 epochs x 391 steps, 1930842 parameters"
+        );
+        let epoch = EpochStats {
+            epoch: 0,
+            train_loss: 1.9,
+            train_acc: 0.42,
+            valid_loss: 1.7,
+            valid_acc: 0.39,
+            seconds: 48.0,
+            valid_seconds: 6.0,
+        };
+        assert_eq!(
+            text(&Event::Epoch(epoch)),
+            "epoch 1 done: train acc 0.420, valid acc 0.390, valid loss 1.700 (48.0 s)"
+        );
+        assert_eq!(
+            text(&Event::Paused { global_step: 400 }),
+            "paused at step 400"
+        );
+        assert_eq!(text(&Event::Resumed), "resumed");
+        assert_eq!(
+            text(&Event::CheckpointSaved {
+                path: "runs/x/checkpoints/ckpt-000000400".into(),
+                global_step: 400
+            }),
+            "checkpoint saved at step 400: runs/x/checkpoints/ckpt-000000400"
+        );
+        assert_eq!(
+            text(&Event::Exported {
+                paths: vec!["g/a.txt".into(), "g/a.json".into()]
+            }),
+            "genotype exported: g/a.txt, g/a.json"
+        );
+        assert_eq!(
+            text(&Event::Finished {
+                summary: "stopped after 9 steps (epoch 0); genotype: x".into(),
+                stopped: true
+            }),
+            "stopped after 9 steps (epoch 0); genotype: x"
+        );
+    }
+
+    #[test]
+    fn levels_carry_over_and_prefix_the_plain_text() {
+        let failed = Event::Failed {
+            message: "CUDA out of memory".into(),
+        }
+        .describe()
+        .expect("a line");
+        assert_eq!(failed.level, Level::Error);
+        assert_eq!(failed.text, "FAILED: CUDA out of memory");
+        assert_eq!(failed.to_string(), "error: FAILED: CUDA out of memory");
+        assert_eq!(failed.tagged(), "[Error] FAILED: CUDA out of memory");
+        for (level, plain) in [
+            (Level::Info, "no GPU"),
+            (Level::Warn, "warning: no GPU"),
+            (Level::Error, "error: no GPU"),
+        ] {
+            let line = Event::Log {
+                level,
+                text: "no GPU".into(),
+            }
+            .describe()
+            .expect("a line");
+            assert_eq!(line, LogLine::new(level, "no GPU"));
+            assert_eq!(line.to_string(), plain);
+        }
+    }
+
+    #[test]
+    fn progress_and_saving_have_no_line() {
+        assert_eq!(Event::Step(fixtures::step(400)).describe(), None);
+        assert_eq!(Event::Arch(fixtures::snapshot(400, 0.5)).describe(), None);
+        assert_eq!(Event::Saving.describe(), None);
+    }
 }

@@ -2,15 +2,16 @@
 //! puts everything back on every way out.
 //!
 //! ```text
-//! input thread ──crossterm events──┐
-//! signal thread ──SIGTERM/HUP/INT──┤
-//! resource sampler (1/s) ──────────┤
-//! worker ──Event───────────────────┼─▶ UI thread: select! → App::update(Msg) → Vec<Command> ─▶ worker
-//! tick (4/s: clock, spinner) ──────┘                 redraw only when dirty, at most `fps`/s
+//! input thread ──crossterm events───────┐
+//! signal thread ──SIGTERM/HUP/INT/CONT──┤
+//! resource sampler (1/s) ───────────────┤
+//! worker ──Event────────────────────────┼─▶ UI thread: select! → App::update(Msg) → Vec<Command> ─▶ worker
+//! tick (4/s: clock, spinner) ───────────┘                 redraw only when dirty, at most `fps`/s
 //! ```
 //!
 //! The loop blocks in `select!` (no polling); a frame is drawn only when the app says something
-//! visible changed, and never more often than `fps` times a second.
+//! visible changed, and never more often than `fps` times a second. A full repaint (clear, then
+//! draw) follows Ctrl-L and SIGCONT, when the screen may hold something else.
 
 pub mod input;
 pub mod sampler;
@@ -226,85 +227,152 @@ pub fn event_loop<B: Backend>(
     view: View,
     clock: &dyn Fn() -> Duration,
 ) -> i32 {
-    let frame = Duration::from_secs_f64(1.0 / f64::from(view.fps.clamp(1, 120)));
-    let ticker = tick(Duration::from_millis(250));
-    let mut input = ch.input.clone();
-    let mut events = ch.events.clone();
-    let mut signals = ch.signals.clone();
-    let mut resources = ch.resources.clone();
-    let mut last_draw: Option<Duration> = None;
-    let mut dirty = true;
-    let mut pending_clear = false;
-    let mut can_draw = true;
+    let mut frames = Frames::new(view.fps);
+    let mut sources = Sources::new(ch);
     loop {
-        if can_draw {
-            dirty |= app.take_dirty();
-            pending_clear |= app.take_clear();
-            let now = clock();
-            let due = last_draw.is_none_or(|t| now >= t + frame);
-            if (dirty || pending_clear) && due {
-                let drawn = (|| -> Result<(), String> {
-                    if pending_clear {
-                        terminal.clear().map_err(|e| e.to_string())?;
-                    }
-                    terminal
-                        .draw(|f| ui::render(f, app, view.theme, view.glyphs))
-                        .map_err(|e| e.to_string())?;
-                    Ok(())
-                })();
-                if let Err(e) = drawn {
-                    // The terminal is gone (ssh dropped): stop drawing, stop the run safely.
-                    can_draw = false;
-                    app.note(Level::Error, format!("cannot draw: {e}"));
-                    dispatch(app, Msg::InputClosed, commands);
-                }
-                last_draw = Some(now);
-                dirty = false;
-                pending_clear = false;
-            }
-        }
+        frames.draw_if_due(terminal, app, commands, view, clock);
         if let Some(code) = app.exit_code() {
             return code;
         }
-        let wake = match last_draw {
-            Some(t) if (dirty || pending_clear) && can_draw => {
-                after((t + frame).saturating_sub(clock()))
+        let Some(msg) = sources.next(ch, &frames.wake(clock), clock) else {
+            continue;
+        };
+        dispatch(app, msg, commands);
+        // Take whatever else the worker has queued before drawing (one frame for a burst).
+        while app.exit_code().is_none() {
+            match sources.events.try_recv() {
+                Ok(ev) => dispatch(app, Msg::Worker(ev), commands),
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+/// When the loop draws: only when something visible changed, at most once per frame period, and
+/// never again once the terminal failed.
+struct Frames {
+    period: Duration,
+    last_draw: Option<Duration>,
+    dirty: bool,
+    pending_clear: bool,
+    can_draw: bool,
+}
+
+impl Frames {
+    fn new(fps: u32) -> Frames {
+        Frames {
+            period: Duration::from_secs_f64(1.0 / f64::from(fps.clamp(1, 120))),
+            last_draw: None,
+            dirty: true,
+            pending_clear: false,
+            can_draw: true,
+        }
+    }
+
+    /// Draws a frame (cleared first after a redraw request) when one is wanted and due. A
+    /// terminal that cannot be drawn on is gone (ssh dropped): stop drawing, stop the run safely.
+    fn draw_if_due<B: Backend>(
+        &mut self,
+        terminal: &mut Terminal<B>,
+        app: &mut App,
+        commands: &Sender<Command>,
+        view: View,
+        clock: &dyn Fn() -> Duration,
+    ) {
+        if !self.can_draw {
+            return;
+        }
+        self.dirty |= app.take_dirty();
+        self.pending_clear |= app.take_clear();
+        let now = clock();
+        let due = self.last_draw.is_none_or(|t| now >= t + self.period);
+        if !((self.dirty || self.pending_clear) && due) {
+            return;
+        }
+        let drawn = (|| -> Result<(), String> {
+            if self.pending_clear {
+                terminal.clear().map_err(|e| e.to_string())?;
+            }
+            terminal
+                .draw(|f| ui::render(f, app, view.theme, view.glyphs))
+                .map_err(|e| e.to_string())?;
+            Ok(())
+        })();
+        if let Err(e) = drawn {
+            self.can_draw = false;
+            app.note(Level::Error, format!("cannot draw: {e}"));
+            dispatch(app, Msg::InputClosed, commands);
+        }
+        self.last_draw = Some(now);
+        self.dirty = false;
+        self.pending_clear = false;
+    }
+
+    /// Fires when a frame held back by the rate limit is due.
+    fn wake(&self, clock: &dyn Fn() -> Duration) -> Receiver<Instant> {
+        match self.last_draw {
+            Some(t) if (self.dirty || self.pending_clear) && self.can_draw => {
+                after((t + self.period).saturating_sub(clock()))
             }
             _ => never(),
-        };
+        }
+    }
+}
+
+/// What the loop waits on; a source that closes is replaced by `never()`.
+struct Sources {
+    input: Receiver<crossterm::event::Event>,
+    events: Receiver<Event>,
+    signals: Receiver<i32>,
+    resources: Receiver<ResourceSample>,
+    ticker: Receiver<Instant>,
+}
+
+impl Sources {
+    fn new(ch: &Channels) -> Sources {
+        Sources {
+            input: ch.input.clone(),
+            events: ch.events.clone(),
+            signals: ch.signals.clone(),
+            resources: ch.resources.clone(),
+            ticker: tick(Duration::from_millis(250)),
+        }
+    }
+
+    /// Blocks until something arrives; `None` when it was nothing for the app (an ignored
+    /// terminal event, a closed side channel, or `wake`).
+    fn next(
+        &mut self,
+        ch: &Channels,
+        wake: &Receiver<Instant>,
+        clock: &dyn Fn() -> Duration,
+    ) -> Option<Msg> {
         let msg = select! {
-            recv(input) -> m => match m {
-                Ok(ev) => match to_msg(ev) { Some(m) => m, None => continue },
-                Err(_) => { input = never(); Msg::InputClosed }
+            recv(self.input) -> m => match m {
+                Ok(ev) => to_msg(ev)?,
+                Err(_) => { self.input = never(); Msg::InputClosed }
             },
-            recv(events) -> m => match m {
+            recv(self.events) -> m => match m {
                 Ok(ev) => {
                     if let (Event::Started(info), Some(dev)) = (&ev, &ch.device) {
                         let _ = dev.send(info.device.clone());
                     }
                     Msg::Worker(ev)
                 }
-                Err(_) => { events = never(); Msg::WorkerGone }
+                Err(_) => { self.events = never(); Msg::WorkerGone }
             },
-            recv(signals) -> m => match m {
+            recv(self.signals) -> m => match m {
                 Ok(sig) => Msg::Signal(sig),
-                Err(_) => { signals = never(); continue }
+                Err(_) => { self.signals = never(); return None }
             },
-            recv(resources) -> m => match m {
+            recv(self.resources) -> m => match m {
                 Ok(r) => Msg::Resources(r),
-                Err(_) => { resources = never(); continue }
+                Err(_) => { self.resources = never(); return None }
             },
-            recv(ticker) -> _ => Msg::Tick(clock()),
-            recv(wake) -> _ => continue,
+            recv(self.ticker) -> _ => Msg::Tick(clock()),
+            recv(wake) -> _ => return None,
         };
-        dispatch(app, msg, commands);
-        // Take whatever else the worker has queued before drawing (one frame for a burst).
-        while app.exit_code().is_none() {
-            match events.try_recv() {
-                Ok(ev) => dispatch(app, Msg::Worker(ev), commands),
-                Err(_) => break,
-            }
-        }
+        Some(msg)
     }
 }
 

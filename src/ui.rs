@@ -168,52 +168,109 @@ pub fn render(frame: &mut Frame, app: &App, theme: &Theme, glyphs: Glyphs) {
 }
 
 fn draw(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
-    let status_h: u16 = if area.height >= 30 { 2 } else { 1 };
-    let edges = app.arch.as_ref().map_or_else(
-        || num_edges(app.nodes()),
-        |a| a.normal.rows.max(a.reduce.rows),
-    );
-    let heat_h = heatmap::height(edges);
-    let avail = area.height - status_h - 1;
-    let heat_w = heatmap::width(app, skin.glyphs);
-    let has_right = area.width.saturating_sub(heat_w) >= 24;
-    // Three arrangements, roomiest first:
-    // - both cells stacked on the left, the log along the bottom;
-    // - the focused cell on the left with the log under it, the right column full height;
-    // - the focused cell on the left, the log along the bottom (80x24).
-    let layout = if avail >= 2 * heat_h + 6 {
-        Arrangement::Both
-    } else if has_right && avail >= heat_h + 6 {
-        Arrangement::LogLeft
-    } else {
-        Arrangement::LogBottom
-    };
-    let body_h = match layout {
-        Arrangement::Both => 2 * heat_h,
-        Arrangement::LogLeft => avail,
-        Arrangement::LogBottom => heat_h.min(avail.saturating_sub(3.min(avail.saturating_sub(8)))),
-    };
-    let [status_area, body, bottom, footer_area] = Layout::vertical([
-        Constraint::Length(status_h),
-        Constraint::Length(body_h),
-        Constraint::Length(avail - body_h),
-        Constraint::Length(1),
-    ])
-    .areas(area);
+    let plan = Plan::new(area, app, skin.glyphs);
+    status::render(buf, plan.status, app, skin);
+    render_left(buf, &plan, app, skin);
+    if let Some(right) = plan.right {
+        render_right(buf, right, app, skin);
+    }
+    footer::render(buf, plan.footer, app, skin);
 
-    status::render(buf, status_area, app, skin);
+    match app.overlay {
+        Overlay::None => {}
+        Overlay::Help => popups::help(buf, area, app, skin),
+        Overlay::Quit(choice) => popups::quit(buf, area, app, choice, skin),
+    }
+}
 
-    let (left, right) = if has_right {
-        let [l, r] =
-            Layout::horizontal([Constraint::Length(heat_w), Constraint::Fill(1)]).areas(body);
-        (l, Some(r))
-    } else {
-        (body, None)
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Arrangement {
+    Both,
+    LogLeft,
+    LogBottom,
+}
+
+/// Where the parts of the screen go.
+struct Plan {
+    arrangement: Arrangement,
+    /// Height of one cell's heat map.
+    heat_h: u16,
+    status: Rect,
+    /// The heat map(s), and the log in [`Arrangement::LogLeft`].
+    left: Rect,
+    /// Genotype, resources and charts, when there is room beside the heat map.
+    right: Option<Rect>,
+    /// Under the body: the log, except in [`Arrangement::LogLeft`].
+    bottom: Rect,
+    footer: Rect,
+}
+
+impl Plan {
+    fn new(area: Rect, app: &App, glyphs: Glyphs) -> Plan {
+        let status_h: u16 = if area.height >= 30 { 2 } else { 1 };
+        let edges = app.arch.as_ref().map_or_else(
+            || num_edges(app.nodes()),
+            |a| a.normal.rows.max(a.reduce.rows),
+        );
+        let heat_h = heatmap::height(edges);
+        let avail = area.height - status_h - 1;
+        let heat_w = heatmap::width(app, glyphs);
+        let has_right = area.width.saturating_sub(heat_w) >= 24;
+        // Three arrangements, roomiest first:
+        // - both cells stacked on the left, the log along the bottom;
+        // - the focused cell on the left with the log under it, the right column full height;
+        // - the focused cell on the left, the log along the bottom (80x24).
+        let arrangement = if avail >= 2 * heat_h + 6 {
+            Arrangement::Both
+        } else if has_right && avail >= heat_h + 6 {
+            Arrangement::LogLeft
+        } else {
+            Arrangement::LogBottom
+        };
+        let body_h = match arrangement {
+            Arrangement::Both => 2 * heat_h,
+            Arrangement::LogLeft => avail,
+            Arrangement::LogBottom => {
+                heat_h.min(avail.saturating_sub(3.min(avail.saturating_sub(8))))
+            }
+        };
+        let [status, body, bottom, footer] = Layout::vertical([
+            Constraint::Length(status_h),
+            Constraint::Length(body_h),
+            Constraint::Length(avail - body_h),
+            Constraint::Length(1),
+        ])
+        .areas(area);
+        let (left, right) = if has_right {
+            let [l, r] =
+                Layout::horizontal([Constraint::Length(heat_w), Constraint::Fill(1)]).areas(body);
+            (l, Some(r))
+        } else {
+            (body, None)
+        };
+        Plan {
+            arrangement,
+            heat_h,
+            status,
+            left,
+            right,
+            bottom,
+            footer,
+        }
+    }
+}
+
+/// The heat map(s) and the log, as the plan arranges them.
+fn render_left(buf: &mut Buffer, plan: &Plan, app: &App, skin: Skin) {
+    let split = || {
+        let [top, low]: [Rect; 2] =
+            Layout::vertical([Constraint::Length(plan.heat_h), Constraint::Fill(1)])
+                .areas(plan.left);
+        (top, low)
     };
-    match layout {
+    match plan.arrangement {
         Arrangement::Both => {
-            let [top, low] =
-                Layout::vertical([Constraint::Length(heat_h), Constraint::Fill(1)]).areas(left);
+            let (top, low) = split();
             let focused = |c| app.cell == c;
             heatmap::render(
                 buf,
@@ -231,36 +288,18 @@ fn draw(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
                 focused(CellType::Reduce),
                 skin,
             );
-            log_pane::render(buf, bottom, app, skin);
+            log_pane::render(buf, plan.bottom, app, skin);
         }
         Arrangement::LogLeft => {
-            let [top, low] =
-                Layout::vertical([Constraint::Length(heat_h), Constraint::Fill(1)]).areas(left);
+            let (top, low) = split();
             heatmap::render(buf, top, app, app.cell, false, skin);
             log_pane::render(buf, low, app, skin);
         }
         Arrangement::LogBottom => {
-            heatmap::render(buf, left, app, app.cell, false, skin);
-            log_pane::render(buf, bottom, app, skin);
+            heatmap::render(buf, plan.left, app, app.cell, false, skin);
+            log_pane::render(buf, plan.bottom, app, skin);
         }
     }
-    if let Some(right) = right {
-        render_right(buf, right, app, skin);
-    }
-    footer::render(buf, footer_area, app, skin);
-
-    match app.overlay {
-        Overlay::None => {}
-        Overlay::Help => popups::help(buf, area, app, skin),
-        Overlay::Quit(choice) => popups::quit(buf, area, app, choice, skin),
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Arrangement {
-    Both,
-    LogLeft,
-    LogBottom,
 }
 
 fn render_right(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {

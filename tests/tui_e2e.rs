@@ -328,6 +328,74 @@ fn sighup_stops_cleanly_and_restores_the_terminal() {
     assert_clean_exit(t, &exit_file, &run_dir, "EXIT=130");
 }
 
+/// The state letter of process `pid` (`R`, `S`, `T` stopped, `Z`...), from `/proc/<pid>/stat`.
+fn proc_state(pid: i32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().next().map(str::to_string)
+}
+
+fn kill(signal: &str, pid: i32) {
+    let status = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+/// Suspended with `kill -STOP` and continued with `kill -CONT` (a shell's Ctrl-Z / `fg`, or a
+/// tmux re-attach), the monitor must repaint the whole screen: whatever was written over it
+/// meanwhile must go, even where no cell changes between frames (the footer's blank tail).
+#[test]
+fn sigcont_repaints_a_stale_screen() {
+    if !prerequisites() {
+        return;
+    }
+    const GARBAGE: &str = "XX-STALE-GARBAGE-XX";
+    let r = Running::start("cont");
+    let (t, pid) = (&r.t, r.pid);
+    let tty = t.display("#{pane_tty}");
+    kill("-STOP", pid);
+    let start = Instant::now();
+    while proc_state(pid).as_deref() != Some("T") {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "pid {pid} did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Over the footer's blank right-hand part (the last row) and the first pane's top border
+    // (row 3): cells that no frame changes, so only a full repaint removes the text.
+    let mut pane = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&tty)
+        .expect("open the pane's tty");
+    std::io::Write::write_all(
+        &mut pane,
+        format!("\x1b[999;80H{GARBAGE}\x1b[3;20H{GARBAGE}").as_bytes(),
+    )
+    .expect("write to the pane's tty");
+    drop(pane);
+    t.wait_for(
+        "the garbage on the stopped screen",
+        Duration::from_secs(5),
+        |s| s.matches(GARBAGE).count() == 2,
+    );
+    kill("-CONT", pid);
+    let s = t.wait_for(
+        "a full repaint after SIGCONT",
+        Duration::from_secs(10),
+        |s| !s.contains(GARBAGE),
+    );
+    assert!(
+        s.contains("RUNNING") && s.contains("normal cell") && s.contains("? help"),
+        "the whole screen is drawn again:\n{s}"
+    );
+    // Still a working monitor: stop it the usual way.
+    kill("-TERM", pid);
+    assert_clean_exit(t, &r.exit_file(), &r.run_dir(), "EXIT=130");
+}
+
 /// Whether process `pid` has ended (gone, or a zombie waiting to be reaped).
 fn ended(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {

@@ -92,22 +92,7 @@ fn chart(
     skin: Skin,
 ) {
     let g = skin.glyphs;
-    let marker_char = |s: &Series| match s.points {
-        None if g.ascii => "*".to_string(),
-        None => "─".to_string(),
-        Some(k) => match g.point_marker(k) {
-            ratatui::symbols::Marker::Custom(c) => c.to_string(),
-            _ => "o".to_string(),
-        },
-    };
-    let mut title_spans = vec![Span::raw(format!(" {title} "))];
-    for s in series {
-        title_spans.push(Span::styled(
-            format!("{} {} ", marker_char(s), s.name),
-            Style::new().fg(s.colour),
-        ));
-    }
-    let block = skin.block(Line::from(title_spans), false);
+    let block = skin.block(title_line(title, series, skin), false);
     let data: Vec<Vec<(f64, f64)>> = series.iter().map(|s| s.history.points()).collect();
     if data.iter().all(Vec::is_empty) {
         let inner = block.inner(area);
@@ -115,30 +100,7 @@ fn chart(
         Paragraph::new(Span::styled("no data yet", skin.dim())).render(inner, buf);
         return;
     }
-    let all = data.iter().flatten();
-    let (x0, x1, y0, y1) = all.fold(
-        (
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-        ),
-        |(a, b, c, d), p| (a.min(p.0), b.max(p.0), c.min(p.1), d.max(p.1)),
-    );
-    let (x0, x1) = if x1 > x0 {
-        (x0, x1)
-    } else {
-        (x0 - 1.0, x0 + 1.0)
-    };
-    let pad = ((y1 - y0) * 0.05).max(1e-3);
-    let (mut y0, mut y1) = (y0 - pad, y1 + pad);
-    if let Some((lo, hi)) = clamp {
-        y0 = y0.max(lo);
-        y1 = y1.min(hi);
-        if y1 <= y0 {
-            (y0, y1) = (lo, hi);
-        }
-    }
+    let ([x0, x1], [y0, y1]) = bounds(&data, clamp);
     let datasets: Vec<Dataset> = series
         .iter()
         .zip(&data)
@@ -168,4 +130,55 @@ fn chart(
                 .style(skin.dim()),
         )
         .render(area, buf);
+}
+
+/// The title with the legend: each series' marker and name in its colour.
+fn title_line<'a>(title: &str, series: &[Series], skin: Skin) -> Line<'a> {
+    let g = skin.glyphs;
+    let marker_char = |s: &Series| match s.points {
+        None if g.ascii => "*".to_string(),
+        None => "─".to_string(),
+        Some(k) => match g.point_marker(k) {
+            ratatui::symbols::Marker::Custom(c) => c.to_string(),
+            _ => "o".to_string(),
+        },
+    };
+    let mut title_spans = vec![Span::raw(format!(" {title} "))];
+    for s in series {
+        title_spans.push(Span::styled(
+            format!("{} {} ", marker_char(s), s.name),
+            Style::new().fg(s.colour),
+        ));
+    }
+    Line::from(title_spans)
+}
+
+/// The axes' bounds: all points, x widened when it is one step, y padded by 5 % and kept inside
+/// `clamp` (accuracy stays within 0..1).
+fn bounds(data: &[Vec<(f64, f64)>], clamp: Option<(f64, f64)>) -> ([f64; 2], [f64; 2]) {
+    let all = data.iter().flatten();
+    let (x0, x1, y0, y1) = all.fold(
+        (
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ),
+        |(a, b, c, d), p| (a.min(p.0), b.max(p.0), c.min(p.1), d.max(p.1)),
+    );
+    let (x0, x1) = if x1 > x0 {
+        (x0, x1)
+    } else {
+        (x0 - 1.0, x0 + 1.0)
+    };
+    let pad = ((y1 - y0) * 0.05).max(1e-3);
+    let (mut y0, mut y1) = (y0 - pad, y1 + pad);
+    if let Some((lo, hi)) = clamp {
+        y0 = y0.max(lo);
+        y1 = y1.min(hi);
+        if y1 <= y0 {
+            (y0, y1) = (lo, hi);
+        }
+    }
+    ([x0, x1], [y0, y1])
 }

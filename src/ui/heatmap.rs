@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
 use super::{Glyphs, Skin, fit};
-use crate::app::App;
+use crate::app::{App, CellView, CellWeights};
 use crate::arch::edge_endpoints;
 use crate::space::CellType;
 use crate::theme::HEAT_STEPS;
@@ -45,7 +45,6 @@ fn edge_label(e: usize, nodes: usize, glyphs: Glyphs) -> String {
 }
 
 pub fn render(buf: &mut Buffer, area: Rect, app: &App, cell: CellType, focused: bool, skin: Skin) {
-    let t = skin.theme;
     let g = skin.glyphs;
     let rule = if app.proximal() {
         format!("A, {} = selected by prox", g.selected())
@@ -70,34 +69,15 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, cell: CellType, focused: 
         .render(inner, buf);
         return;
     };
-    let ops = app.ops(cell);
     let view = app.cell_view(cell);
-    let active = app.cell == cell;
-    let nodes = app.nodes();
-    let label_w = usize::from(label_width(g));
-
-    // Header: op abbreviations over their columns.
-    let mut header = vec![Span::raw(" ".repeat(label_w))];
-    for (k, op) in ops.iter().enumerate().take(w.values.cols) {
-        let style = if active && k == view.op {
-            Style::new().fg(t.accent).add_modifier(Modifier::BOLD)
-        } else {
-            Style::new().fg(t.title)
-        };
-        header.push(Span::styled(
-            format!(" {:>4} ", crate::space::label(op)),
-            style,
-        ));
-    }
+    let grid = Grid::new(&w, app.cell == cell, view, app.nodes(), skin);
+    let row = |y| Rect {
+        y,
+        height: 1,
+        ..inner
+    };
     let mut y = inner.y;
-    fit(header, inner.width).render(
-        Rect {
-            y,
-            height: 1,
-            ..inner
-        },
-        buf,
-    );
+    fit(grid.header(app.ops(cell)), inner.width).render(row(y), buf);
     y += 1;
 
     // Edge rows, scrolled so that the focused edge stays visible.
@@ -108,19 +88,87 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, cell: CellType, focused: 
     } else {
         view.edge.saturating_sub(visible / 2).min(rows - visible)
     };
-    let (lo, hi) = w
-        .values
-        .data
-        .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(*v), hi.max(*v))
-        });
     for e in offset..(offset + visible).min(rows) {
         if y >= inner.bottom() {
             break;
         }
+        fit(grid.edge_row(e), inner.width).render(row(y), buf);
+        y += 1;
+    }
+
+    // Last row: the focused weight's history.
+    let last = row(inner.bottom() - 1);
+    if inner.height >= 3 {
+        history_line(app, cell, last, skin).render(last, buf);
+    }
+}
+
+/// The weights of one cell as the pane draws them, with the focus when the cell is shown.
+struct Grid<'a> {
+    w: &'a CellWeights,
+    /// Whether this is the cell the keys move in (the focus shows only then).
+    active: bool,
+    view: &'a CellView,
+    nodes: usize,
+    /// The smallest and largest value, for the colour scale.
+    lo: f32,
+    hi: f32,
+    skin: Skin<'a>,
+}
+
+impl<'a> Grid<'a> {
+    fn new(
+        w: &'a CellWeights,
+        active: bool,
+        view: &'a CellView,
+        nodes: usize,
+        skin: Skin<'a>,
+    ) -> Grid<'a> {
+        let (lo, hi) = w
+            .values
+            .data
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| {
+                (lo.min(*v), hi.max(*v))
+            });
+        Grid {
+            w,
+            active,
+            view,
+            nodes,
+            lo,
+            hi,
+            skin,
+        }
+    }
+
+    /// Op abbreviations over their columns.
+    fn header(&self, ops: &[String]) -> Vec<Span<'static>> {
+        let t = self.skin.theme;
+        let mut header = vec![Span::raw(
+            " ".repeat(usize::from(label_width(self.skin.glyphs))),
+        )];
+        for (k, op) in ops.iter().enumerate().take(self.w.values.cols) {
+            let style = if self.active && k == self.view.op {
+                Style::new().fg(t.accent).add_modifier(Modifier::BOLD)
+            } else {
+                Style::new().fg(t.title)
+            };
+            header.push(Span::styled(
+                format!(" {:>4} ", crate::space::label(op)),
+                style,
+            ));
+        }
+        header
+    }
+
+    /// One edge: its label, then each op's value with its mark.
+    fn edge_row(&self, e: usize) -> Vec<Span<'static>> {
+        let (t, g, skin) = (self.skin.theme, self.skin.glyphs, self.skin);
+        let w = self.w;
+        let label_w = usize::from(label_width(g));
         let kept = w.kept.get(e).copied().unwrap_or(false);
-        let focused_row = active && e == view.edge;
+        let focused_row = self.active && e == self.view.edge;
         let label_style = if focused_row {
             Style::new()
                 .fg(t.accent)
@@ -132,7 +180,11 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, cell: CellType, focused: 
         };
         let mut spans = vec![
             Span::styled(
-                format!("{:<width$}", edge_label(e, nodes, g), width = label_w - 1),
+                format!(
+                    "{:<width$}",
+                    edge_label(e, self.nodes, g),
+                    width = label_w - 1
+                ),
                 label_style,
             ),
             Span::raw(" "),
@@ -145,9 +197,9 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, cell: CellType, focused: 
             } else if marked {
                 Style::new().fg(t.selected).add_modifier(Modifier::BOLD)
             } else {
-                Style::new().fg(heat_colour(v, lo, hi, skin))
+                Style::new().fg(heat_colour(v, self.lo, self.hi, skin))
             };
-            if active && e == view.edge && k == view.op {
+            if focused_row && k == self.view.op {
                 style = style
                     .add_modifier(Modifier::REVERSED)
                     .remove_modifier(Modifier::DIM);
@@ -160,25 +212,7 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, cell: CellType, focused: 
             spans.push(Span::raw(" "));
             spans.push(Span::styled(format!("{v:4.2}{mark}"), style));
         }
-        fit(spans, inner.width).render(
-            Rect {
-                y,
-                height: 1,
-                ..inner
-            },
-            buf,
-        );
-        y += 1;
-    }
-
-    // Last row: the focused weight's history.
-    let last = Rect {
-        y: inner.bottom() - 1,
-        height: 1,
-        ..inner
-    };
-    if inner.height >= 3 {
-        history_line(app, cell, last, skin).render(last, buf);
+        spans
     }
 }
 

@@ -30,15 +30,13 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
     let mut rows: Vec<(String, Style)> = Vec::new();
     let end = app.log.len().saturating_sub(app.log_scroll);
     for line in app.log.iter().take(end).rev() {
-        let (prefix, style) = match line.level {
-            Level::Info => ("", Style::new().fg(t.info)),
-            Level::Warn => ("warning: ", Style::new().fg(t.warn)),
-            Level::Error => (
-                "error: ",
-                Style::new().fg(t.error).add_modifier(Modifier::BOLD),
-            ),
+        let style = match line.level {
+            Level::Info => Style::new().fg(t.info),
+            Level::Warn => Style::new().fg(t.warn),
+            Level::Error => Style::new().fg(t.error).add_modifier(Modifier::BOLD),
         };
-        let text = format!("{prefix}{}", line.text);
+        // The plain text with the level's prefix (`warning: `, `error: `), as headless prints it.
+        let text = line.to_string();
         let chars: Vec<char> = text.chars().collect();
         let pieces: Vec<String> = chars.chunks(width).map(|c| c.iter().collect()).collect();
         if rows.len() + pieces.len() > height {

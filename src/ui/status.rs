@@ -22,54 +22,32 @@ fn seg<'a>(keep: u8, spans: Vec<Span<'a>>) -> Segment<'a> {
 }
 
 pub fn render(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
-    let t = skin.theme;
-    let label = app.state_label();
-    let colour = match label {
-        StateLabel::WarmingUp => t.warming,
-        StateLabel::Running => t.running,
-        StateLabel::Paused => t.paused,
-        StateLabel::Saving | StateLabel::Stopping => t.saving,
-        StateLabel::Finished => t.finished,
-        StateLabel::Failed => t.failed,
-    };
-    let state = Span::styled(
-        format!(" {} ", label.text()),
-        Style::new()
-            .fg(colour)
-            .add_modifier(Modifier::BOLD | Modifier::REVERSED),
-    );
+    let line = pack(segments(app, area.height, skin), area.width);
+    line.render(Rect { height: 1, ..area }, buf);
+    if area.height >= 2 {
+        let second = Rect {
+            y: area.y + 1,
+            height: 1,
+            ..area
+        };
+        progress_line(app, second.width, skin).render(second, buf);
+    }
+}
+
+/// Every segment of the first status row, in display order (`pack` drops what does not fit).
+fn segments(app: &App, rows: u16, skin: Skin) -> Vec<Segment<'static>> {
     let text = skin.text();
-    let accent = Style::new().fg(t.accent).add_modifier(Modifier::BOLD);
+    let accent = Style::new()
+        .fg(skin.theme.accent)
+        .add_modifier(Modifier::BOLD);
     let sep = Span::styled(skin.glyphs.sep(), skin.dim());
 
-    let mut segs: Vec<Segment> = vec![seg(9, vec![state])];
+    let mut segs: Vec<Segment> = vec![seg(9, vec![state_span(app.state_label(), skin)])];
+    segs.extend(phase_note(app, skin));
     let global_step = app.step.as_ref().map_or_else(
         || app.info.as_ref().map_or(0, |i| i.start_step),
         |s| s.global_step,
     );
-    match &app.phase {
-        Phase::WarmingUp | Phase::Started if app.stopping.is_none() => {
-            let spin = skin
-                .glyphs
-                .spinner((app.elapsed.as_millis() / 250) as usize);
-            let what = if app.info.is_some() {
-                "first step"
-            } else {
-                "loading data, building the model"
-            };
-            segs.push(seg(8, vec![Span::styled(format!(" {spin} {what}"), text)]));
-        }
-        Phase::Failed { message } => {
-            segs.push(seg(
-                8,
-                vec![Span::styled(
-                    format!(" {message}"),
-                    Style::new().fg(t.failed),
-                )],
-            ));
-        }
-        _ => {}
-    }
     segs.push(seg(
         9,
         vec![
@@ -86,21 +64,7 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
             ],
         ));
     }
-    if let Some((frac, eta)) = app.progress() {
-        if area.height < 2 {
-            segs.push(seg(4, vec![Span::raw(" "), gauge_span(frac, 10, skin)]));
-        }
-        segs.push(seg(
-            6,
-            vec![Span::styled(format!(" {:.1}%", frac * 100.0), text)],
-        ));
-        if let Some(eta) = eta.filter(|_| matches!(app.phase, Phase::Running | Phase::Paused)) {
-            segs.push(seg(
-                5,
-                vec![sep.clone(), Span::styled(format!("ETA {}", hms(eta)), text)],
-            ));
-        }
-    }
+    segs.extend(progress_segments(app, rows, skin));
     if let Some(s) = &app.step {
         segs.push(seg(
             3,
@@ -117,10 +81,91 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
             ],
         ));
     }
+    segs.extend(run_segments(app, skin));
+    segs
+}
+
+/// The state as reversed text in its colour (` RUNNING `).
+fn state_span(label: StateLabel, skin: Skin) -> Span<'static> {
+    let t = skin.theme;
+    let colour = match label {
+        StateLabel::WarmingUp => t.warming,
+        StateLabel::Running => t.running,
+        StateLabel::Paused => t.paused,
+        StateLabel::Saving | StateLabel::Stopping => t.saving,
+        StateLabel::Finished => t.finished,
+        StateLabel::Failed => t.failed,
+    };
+    Span::styled(
+        format!(" {} ", label.text()),
+        Style::new()
+            .fg(colour)
+            .add_modifier(Modifier::BOLD | Modifier::REVERSED),
+    )
+}
+
+/// What the state label needs said next to it: the warm-up spinner, or the failure.
+fn phase_note(app: &App, skin: Skin) -> Option<Segment<'static>> {
+    match &app.phase {
+        Phase::WarmingUp | Phase::Started if app.stopping.is_none() => {
+            let spin = skin
+                .glyphs
+                .spinner((app.elapsed.as_millis() / 250) as usize);
+            let what = if app.info.is_some() {
+                "first step"
+            } else {
+                "loading data, building the model"
+            };
+            Some(seg(
+                8,
+                vec![Span::styled(format!(" {spin} {what}"), skin.text())],
+            ))
+        }
+        Phase::Failed { message } => Some(seg(
+            8,
+            vec![Span::styled(
+                format!(" {message}"),
+                Style::new().fg(skin.theme.failed),
+            )],
+        )),
+        _ => None,
+    }
+}
+
+/// The run's progress: a small gauge (one status row only), the percentage and the ETA.
+fn progress_segments(app: &App, rows: u16, skin: Skin) -> Vec<Segment<'static>> {
+    let text = skin.text();
+    let mut segs = Vec::new();
+    let Some((frac, eta)) = app.progress() else {
+        return segs;
+    };
+    if rows < 2 {
+        segs.push(seg(4, vec![Span::raw(" "), gauge_span(frac, 10, skin)]));
+    }
+    segs.push(seg(
+        6,
+        vec![Span::styled(format!(" {:.1}%", frac * 100.0), text)],
+    ));
+    if let Some(eta) = eta.filter(|_| matches!(app.phase, Phase::Running | Phase::Paused)) {
+        segs.push(seg(
+            5,
+            vec![
+                Span::styled(skin.glyphs.sep(), skin.dim()),
+                Span::styled(format!("ETA {}", hms(eta)), text),
+            ],
+        ));
+    }
+    segs
+}
+
+/// The tail of the row: the finished run's summary, what runs where, and the elapsed time.
+fn run_segments(app: &App, skin: Skin) -> Vec<Segment<'static>> {
+    let sep = Span::styled(skin.glyphs.sep(), skin.dim());
+    let mut segs = Vec::new();
     if let Phase::Finished { summary, .. } = &app.phase {
         segs.push(seg(
             8,
-            vec![sep.clone(), Span::styled(summary.clone(), text)],
+            vec![sep.clone(), Span::styled(summary.clone(), skin.text())],
         ));
     }
     if let Some(info) = &app.info {
@@ -143,18 +188,7 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
             Span::styled(format!("elapsed {}", hms(app.elapsed)), skin.dim()),
         ],
     ));
-
-    let line = pack(segs, area.width);
-    let rows = area.height;
-    line.render(Rect { height: 1, ..area }, buf);
-    if rows >= 2 {
-        let second = Rect {
-            y: area.y + 1,
-            height: 1,
-            ..area
-        };
-        progress_line(app, second.width, skin).render(second, buf);
-    }
+    segs
 }
 
 /// Keeps the most important segments that fit, in their original order.

@@ -1,0 +1,210 @@
+//! What the keys do: [`App::on_action`] turns an [`Action`] from the key table into state changes
+//! and worker commands, and runs the quit dialog ([`Overlay::Quit`], [`QuitChoice`]). No I/O:
+//! the commands are returned.
+
+use super::{Action, App, Phase, Stopping};
+use crate::exit;
+use crate::protocol::{Command, Level};
+use crate::space::CellType;
+
+/// The choices of the quit dialog, left to right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuitChoice {
+    SaveQuit,
+    Quit,
+    Cancel,
+}
+
+impl QuitChoice {
+    pub const ALL: [QuitChoice; 3] = [QuitChoice::SaveQuit, QuitChoice::Quit, QuitChoice::Cancel];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            QuitChoice::SaveQuit => "save & quit",
+            QuitChoice::Quit => "quit",
+            QuitChoice::Cancel => "cancel",
+        }
+    }
+
+    fn action(self) -> Action {
+        match self {
+            QuitChoice::SaveQuit => Action::SaveQuit,
+            QuitChoice::Quit => Action::QuitNoSave,
+            QuitChoice::Cancel => Action::Cancel,
+        }
+    }
+}
+
+/// A popup over the panes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overlay {
+    None,
+    Help,
+    Quit(QuitChoice),
+}
+
+impl App {
+    /// Runs an action as if its key had been pressed.
+    pub fn on_action(&mut self, action: Action) -> Vec<Command> {
+        self.dirty = true;
+        match self.overlay {
+            Overlay::Quit(choice) => return self.on_dialog(choice, action),
+            Overlay::Help if matches!(action, Action::Help | Action::Close) => {
+                self.overlay = Overlay::None;
+                return Vec::new();
+            }
+            _ => {}
+        }
+        match action {
+            Action::Pause => self.toggle_pause(),
+            Action::Checkpoint => self.if_running("checkpoint", Command::Checkpoint),
+            Action::Export => self.if_running("export", Command::Export),
+            Action::Quit | Action::Interrupt => self.quit_pressed(action == Action::Interrupt),
+            Action::Redraw => {
+                self.clear = true;
+                Vec::new()
+            }
+            Action::Help => {
+                self.overlay = if self.overlay == Overlay::Help {
+                    Overlay::None
+                } else {
+                    Overlay::Help
+                };
+                Vec::new()
+            }
+            Action::Close => {
+                self.overlay = Overlay::None;
+                Vec::new()
+            }
+            Action::NextCell | Action::PrevCell => {
+                self.cell = match self.cell {
+                    CellType::Normal => CellType::Reduce,
+                    CellType::Reduce => CellType::Normal,
+                };
+                Vec::new()
+            }
+            Action::NormalCell => {
+                self.cell = CellType::Normal;
+                Vec::new()
+            }
+            Action::ReduceCell => {
+                self.cell = CellType::Reduce;
+                Vec::new()
+            }
+            Action::EdgeUp | Action::EdgeDown | Action::OpLeft | Action::OpRight => {
+                self.move_focus(action);
+                Vec::new()
+            }
+            Action::LogUp => {
+                self.log_scroll = (self.log_scroll + 5).min(self.log.len().saturating_sub(1));
+                Vec::new()
+            }
+            Action::LogDown => {
+                self.log_scroll = self.log_scroll.saturating_sub(5);
+                Vec::new()
+            }
+            // Dialog actions outside the dialog do nothing.
+            Action::SaveQuit
+            | Action::QuitNoSave
+            | Action::Cancel
+            | Action::DialogNext
+            | Action::DialogPrev
+            | Action::Confirm => Vec::new(),
+        }
+    }
+
+    fn toggle_pause(&mut self) -> Vec<Command> {
+        if self.ended() || self.stopping.is_some() {
+            self.note(Level::Warn, "the run is not stepping; nothing to pause");
+            return Vec::new();
+        }
+        self.want_paused = !self.want_paused;
+        if self.want_paused {
+            vec![Command::Pause]
+        } else {
+            vec![Command::Resume]
+        }
+    }
+
+    fn if_running(&mut self, what: &str, cmd: Command) -> Vec<Command> {
+        if self.ended() {
+            self.note(Level::Warn, format!("the run has ended; cannot {what}"));
+            return Vec::new();
+        }
+        self.note(Level::Info, format!("{what} requested"));
+        vec![cmd]
+    }
+
+    fn quit_pressed(&mut self, interrupt: bool) -> Vec<Command> {
+        if self.ended() {
+            self.exit = Some(match self.phase {
+                Phase::Failed { .. } => exit::FAILED,
+                _ => exit::OK,
+            });
+            return Vec::new();
+        }
+        if self.stopping.is_some() {
+            if interrupt {
+                self.note(Level::Warn, "forced quit: not waiting for the worker");
+                self.exit = Some(exit::INTERRUPTED);
+            } else {
+                self.note(
+                    Level::Info,
+                    "already stopping; Ctrl-C again forces the quit",
+                );
+            }
+            return Vec::new();
+        }
+        self.overlay = Overlay::Quit(QuitChoice::SaveQuit);
+        Vec::new()
+    }
+
+    fn on_dialog(&mut self, choice: QuitChoice, action: Action) -> Vec<Command> {
+        let idx = QuitChoice::ALL
+            .iter()
+            .position(|c| *c == choice)
+            .unwrap_or(0);
+        let n = QuitChoice::ALL.len();
+        let chosen = match action {
+            Action::DialogNext => {
+                self.overlay = Overlay::Quit(QuitChoice::ALL[(idx + 1) % n]);
+                return Vec::new();
+            }
+            Action::DialogPrev => {
+                self.overlay = Overlay::Quit(QuitChoice::ALL[(idx + n - 1) % n]);
+                return Vec::new();
+            }
+            Action::Confirm => choice.action(),
+            other => other,
+        };
+        match chosen {
+            Action::SaveQuit | Action::QuitNoSave => {
+                self.overlay = Overlay::None;
+                let save = chosen == Action::SaveQuit;
+                if self.ended() {
+                    self.exit = Some(exit::OK);
+                    return Vec::new();
+                }
+                self.stopping = Some(Stopping {
+                    save,
+                    signal: None,
+                    deadline: None,
+                });
+                self.note(
+                    Level::Info,
+                    if save {
+                        "stopping: saving a checkpoint, then quitting"
+                    } else {
+                        "stopping without saving"
+                    },
+                );
+                vec![Command::Stop { save }]
+            }
+            Action::Cancel => {
+                self.overlay = Overlay::None;
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! The architecture pane's state: per cell, the focused edge and op and the history of every
+//! weight ([`CellView`]), and the display-ready weights of the latest snapshot ([`CellWeights`],
+//! from [`cell_weights`]).
+
+use super::{Action, App, History};
+use crate::arch::{ArchMatrix, edge_endpoints};
+use crate::protocol::ArchSnapshot;
+use crate::space::CellType;
+
+/// Per-cell view state: the focused edge and op, and the history of every weight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellView {
+    pub edge: usize,
+    pub op: usize,
+    /// One history per (edge, op), row-major, of the value the heat map shows.
+    pub history: Vec<History>,
+}
+
+impl CellView {
+    pub(super) fn new() -> CellView {
+        CellView {
+            edge: 0,
+            op: 0,
+            history: Vec::new(),
+        }
+    }
+}
+
+/// Derived, display-ready facts about one cell of the current architecture snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellWeights {
+    /// The values shown: A (NASP) or softmax(A) (DARTS).
+    pub values: ArchMatrix,
+    /// The marked op per edge: Ā's choice (NASP) or the argmax (DARTS).
+    pub marked: Vec<usize>,
+    /// Whether the edge is kept by the derived cell (dropped edges are dimmed).
+    pub kept: Vec<bool>,
+}
+
+impl App {
+    pub fn cell_view(&self, cell: CellType) -> &CellView {
+        match cell {
+            CellType::Normal => &self.normal,
+            CellType::Reduce => &self.reduce,
+        }
+    }
+
+    fn cell_view_mut(&mut self, cell: CellType) -> &mut CellView {
+        match cell {
+            CellType::Normal => &mut self.normal,
+            CellType::Reduce => &mut self.reduce,
+        }
+    }
+
+    /// Whether the heat map shows Ā-selection (NASP) rather than softmax/argmax (DARTS).
+    pub fn proximal(&self) -> bool {
+        self.info.as_ref().is_none_or(|i| i.proximal)
+    }
+
+    /// The op names of a cell (empty before `Started`).
+    pub fn ops(&self, cell: CellType) -> &[String] {
+        match (&self.info, cell) {
+            (Some(i), CellType::Normal) => &i.normal_ops,
+            (Some(i), CellType::Reduce) => &i.reduce_ops,
+            (None, _) => &[],
+        }
+    }
+
+    /// Display-ready weights of a cell, from the latest snapshot.
+    pub fn weights(&self, cell: CellType) -> Option<CellWeights> {
+        let snap = self.arch.as_ref()?;
+        Some(cell_weights(snap, cell, self.proximal(), self.nodes()))
+    }
+
+    /// Intermediate nodes per cell.
+    pub fn nodes(&self) -> usize {
+        self.info.as_ref().map_or(4, |i| i.nodes)
+    }
+
+    pub(super) fn move_focus(&mut self, action: Action) {
+        let edges = self.arch.as_ref().map_or(0, |a| match self.cell {
+            CellType::Normal => a.normal.rows,
+            CellType::Reduce => a.reduce.rows,
+        });
+        let ops = self.ops(self.cell).len();
+        let view = self.cell_view_mut(self.cell);
+        match action {
+            Action::EdgeUp => view.edge = view.edge.saturating_sub(1),
+            Action::EdgeDown if edges > 0 => view.edge = (view.edge + 1).min(edges - 1),
+            Action::OpLeft => view.op = view.op.saturating_sub(1),
+            Action::OpRight if ops > 0 => view.op = (view.op + 1).min(ops - 1),
+            _ => {}
+        }
+    }
+
+    pub(super) fn record_arch(&mut self, snap: &ArchSnapshot) {
+        let proximal = self.proximal();
+        let nodes = self.nodes();
+        for cell in [CellType::Normal, CellType::Reduce] {
+            let w = cell_weights(snap, cell, proximal, nodes);
+            let view = self.cell_view_mut(cell);
+            let n = w.values.data.len();
+            if view.history.len() != n {
+                view.history = (0..n).map(|_| History::new(240, 120)).collect();
+            }
+            let x = snap.global_step as f64;
+            for (h, v) in view.history.iter_mut().zip(&w.values.data) {
+                h.push(x, f64::from(*v));
+            }
+        }
+    }
+
+    pub(super) fn clamp_focus(&mut self) {
+        for cell in [CellType::Normal, CellType::Reduce] {
+            let (rows, cols) = match (&self.arch, cell) {
+                (Some(a), CellType::Normal) => (a.normal.rows, a.normal.cols),
+                (Some(a), CellType::Reduce) => (a.reduce.rows, a.reduce.cols),
+                (None, _) => continue,
+            };
+            let view = self.cell_view_mut(cell);
+            view.edge = view.edge.min(rows.saturating_sub(1));
+            view.op = view.op.min(cols.saturating_sub(1));
+        }
+    }
+}
+
+/// The display values of one cell: A with Ā's choice (NASP), or softmax(A) with its argmax
+/// (DARTS). Kept edges come from Ā (NASP) or from the genotype (DARTS: top-2 inputs per node).
+pub fn cell_weights(
+    snap: &ArchSnapshot,
+    cell: CellType,
+    proximal: bool,
+    nodes: usize,
+) -> CellWeights {
+    let (a, selected, genes) = match cell {
+        CellType::Normal => (&snap.normal, &snap.normal_selected, &snap.genotype.normal),
+        CellType::Reduce => (&snap.reduce, &snap.reduce_selected, &snap.genotype.reduce),
+    };
+    let argmax = |m: &ArchMatrix, r: usize| {
+        let row = m.row(r);
+        (0..row.len()).fold(0, |best, k| if row[k] > row[best] { k } else { best })
+    };
+    if proximal {
+        let marked = (0..a.rows)
+            .map(|r| {
+                selected
+                    .get(r)
+                    .copied()
+                    .flatten()
+                    .unwrap_or_else(|| argmax(a, r))
+            })
+            .collect();
+        let kept = (0..a.rows)
+            .map(|r| selected.get(r).copied().flatten().is_some())
+            .collect();
+        CellWeights {
+            values: a.clone(),
+            marked,
+            kept,
+        }
+    } else {
+        let p = a.softmax();
+        let marked = (0..p.rows).map(|r| argmax(&p, r)).collect();
+        let kept = (0..a.rows)
+            .map(|e| {
+                let (node, input) = edge_endpoints(e, nodes);
+                let n = node - 2;
+                // The genotype lists two (op, input) pairs per node, in node order.
+                genes.iter().skip(2 * n).take(2).any(|(_, i)| *i == input) && n < nodes
+            })
+            .collect();
+        CellWeights {
+            values: p,
+            marked,
+            kept,
+        }
+    }
+}

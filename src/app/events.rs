@@ -1,0 +1,183 @@
+//! What comes from outside the keyboard: the worker's events ([`Event`], logged in the words of
+//! [`Event::describe`]), the worker going away, signals, and the clock. Each handler changes the
+//! state and returns commands; none does I/O.
+
+use std::time::Duration;
+
+use super::{App, Overlay, Phase, SIGNAL_STOP_TIMEOUT, StateLabel, Stopping};
+use crate::exit;
+use crate::protocol::{Command, Event, Level, StepStats};
+
+impl App {
+    pub(super) fn on_signal(&mut self, sig: i32, what: &str) -> Vec<Command> {
+        self.dirty = true;
+        if sig == libc::SIGCONT {
+            // Back from a suspend (or a tmux re-attach): the screen may be stale.
+            self.clear = true;
+            return Vec::new();
+        }
+        if self.ended() {
+            self.exit = Some(exit::INTERRUPTED);
+            return Vec::new();
+        }
+        if let Some(s) = self.stopping.as_mut() {
+            if s.signal.is_none() {
+                s.signal = Some(sig);
+                s.deadline = Some(self.elapsed + SIGNAL_STOP_TIMEOUT);
+            }
+            return Vec::new();
+        }
+        self.overlay = Overlay::None;
+        self.note(
+            Level::Warn,
+            format!("{what}: saving a checkpoint and stopping"),
+        );
+        self.stopping = Some(Stopping {
+            save: true,
+            signal: Some(sig),
+            deadline: Some(self.elapsed + SIGNAL_STOP_TIMEOUT),
+        });
+        vec![Command::Stop { save: true }]
+    }
+
+    pub(super) fn on_tick(&mut self, elapsed: Duration) {
+        // Redraw when the shown clock (seconds) or the warm-up spinner moves.
+        let shown = |d: Duration| (d.as_secs(), d.as_millis() / 250);
+        let warming = self.state_label() == StateLabel::WarmingUp;
+        if shown(elapsed).0 != shown(self.elapsed).0
+            || (warming && shown(elapsed).1 != shown(self.elapsed).1)
+        {
+            self.dirty = true;
+        }
+        self.elapsed = elapsed;
+        if let Some(Stopping {
+            deadline: Some(d), ..
+        }) = self.stopping
+            && elapsed >= d
+        {
+            self.note(
+                Level::Error,
+                "the worker did not finish in time; quitting anyway",
+            );
+            self.exit = Some(exit::INTERRUPTED);
+        }
+    }
+
+    pub(super) fn on_worker_gone(&mut self) {
+        if self.worker_gone {
+            return;
+        }
+        let was_ended = self.ended();
+        self.worker_gone = true;
+        if let Some(s) = self.stopping {
+            self.exit = Some(s.exit_code());
+            return;
+        }
+        if !was_ended {
+            let message = "the search worker stopped without reporting (event channel closed)";
+            self.note(Level::Error, message);
+            self.phase = Phase::Failed {
+                message: message.to_string(),
+            };
+        }
+    }
+
+    /// Logs the event in its described words, then applies it.
+    pub(super) fn on_event(&mut self, ev: Event) {
+        if let Some(line) = ev.describe() {
+            self.push_log(line);
+        }
+        match ev {
+            Event::Started(info) => {
+                self.info = Some(info);
+                if self.phase == Phase::WarmingUp {
+                    self.phase = Phase::Started;
+                }
+            }
+            Event::Step(s) => self.on_step(s),
+            Event::Arch(snap) => {
+                self.record_arch(&snap);
+                self.arch = Some(snap);
+                self.clamp_focus();
+            }
+            Event::Epoch(e) => {
+                let x = self.step.as_ref().map_or(0.0, |s| s.global_step as f64);
+                self.valid_acc.push(x, e.valid_acc);
+                self.valid_loss.push(x, e.valid_loss);
+                self.last_epoch = Some(e);
+            }
+            Event::Paused { .. } => {
+                self.want_paused = true;
+                if !self.ended() {
+                    self.phase = Phase::Paused;
+                }
+            }
+            Event::Resumed => {
+                self.want_paused = false;
+                if self.phase == Phase::Paused {
+                    self.phase = Phase::Running;
+                }
+            }
+            Event::Saving => self.saving = true,
+            Event::CheckpointSaved { path, .. } => {
+                self.saving = false;
+                self.last_checkpoint = Some(path);
+            }
+            Event::Exported { paths } => self.last_export = paths,
+            Event::Log { level, .. } => {
+                if level == Level::Error {
+                    // An error answer to a checkpoint request ends the saving state.
+                    self.saving = false;
+                }
+            }
+            Event::Finished { summary, stopped } => {
+                self.saving = false;
+                self.phase = Phase::Finished { summary, stopped };
+                if let Some(s) = self.stopping {
+                    self.exit = Some(s.exit_code());
+                }
+            }
+            Event::Failed { message } => self.on_failed(message),
+        }
+    }
+
+    fn on_step(&mut self, s: StepStats) {
+        let x = s.global_step as f64;
+        self.train_loss.push(x, s.train_loss);
+        self.train_acc.push(x, s.train_acc);
+        self.arch_loss.push(x, s.arch_loss);
+        if matches!(self.phase, Phase::WarmingUp | Phase::Started) {
+            self.phase = if self.want_paused {
+                Phase::Paused
+            } else {
+                Phase::Running
+            };
+        }
+        self.step = Some(s);
+    }
+
+    fn on_failed(&mut self, message: String) {
+        self.saving = false;
+        self.phase = Phase::Failed { message };
+        // Nobody may be watching after a signal (ssh dropped): leave at once.
+        if matches!(
+            self.stopping,
+            Some(Stopping {
+                signal: Some(_),
+                ..
+            })
+        ) {
+            self.exit = Some(exit::FAILED);
+        }
+        self.stopping = None;
+    }
+}
+
+pub(super) fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        _ => "signal",
+    }
+}
