@@ -241,7 +241,7 @@ pub fn event_loop<B: Backend>(
         // Take whatever else the worker has queued before drawing (one frame for a burst).
         while app.exit_code().is_none() {
             match sources.events.try_recv() {
-                Ok(ev) => dispatch(app, Msg::Worker(ev), commands),
+                Ok(ev) => dispatch(app, worker_msg(ch, ev), commands),
                 Err(_) => break,
             }
         }
@@ -353,12 +353,7 @@ impl Sources {
                 Err(_) => { self.input = never(); Msg::InputClosed }
             },
             recv(self.events) -> m => match m {
-                Ok(ev) => {
-                    if let (Event::Started(info), Some(dev)) = (&ev, &ch.device) {
-                        let _ = dev.send(info.device.clone());
-                    }
-                    Msg::Worker(ev)
-                }
+                Ok(ev) => worker_msg(ch, ev),
                 Err(_) => { self.events = never(); Msg::WorkerGone }
             },
             recv(self.signals) -> m => match m {
@@ -374,6 +369,15 @@ impl Sources {
         };
         Some(msg)
     }
+}
+
+/// A worker event as a message for the app; `Started` also tells the resource sampler which
+/// device to read (whether the event woke the loop or came in a burst after another).
+fn worker_msg(ch: &Channels, ev: Event) -> Msg {
+    if let (Event::Started(info), Some(dev)) = (&ev, &ch.device) {
+        let _ = dev.send(info.device.clone());
+    }
+    Msg::Worker(ev)
 }
 
 fn dispatch(app: &mut App, msg: Msg, commands: &Sender<Command>) {
