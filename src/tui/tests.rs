@@ -317,3 +317,36 @@ fn ui_thread_cpu_is_measurable() {
         "{text}"
     );
 }
+
+/// `Started` queued behind another event (as on `--resume`, where "resumed from" comes first)
+/// still tells the resource sampler the run's device.
+#[test]
+fn the_sampler_learns_the_device_from_a_burst() {
+    let (input_tx, input_rx) = unbounded();
+    let (ev_tx, ev_rx) = unbounded();
+    let (cmd_tx, _cmd_rx) = unbounded();
+    let (dev_tx, dev_rx) = unbounded();
+    let mut info = fixtures::info(true);
+    info.device = "cuda:1".into();
+    ev_tx
+        .send(Event::Log {
+            level: crate::protocol::Level::Info,
+            text: "resumed from somewhere".into(),
+        })
+        .unwrap();
+    ev_tx.send(Event::Started(info)).unwrap();
+    ev_tx
+        .send(Event::Finished {
+            summary: "done".into(),
+            stopped: false,
+        })
+        .unwrap();
+    // As in the burst test: `q` then `d` ends the loop whether `Finished` is seen first or not.
+    input_tx.send(key('q')).unwrap();
+    input_tx.send(key('d')).unwrap();
+    let (mut ch, _sig, _res) = hand_fed(input_rx, ev_rx);
+    ch.device = Some(dev_tx);
+    let d = drive(&ch, &cmd_tx, 10);
+    assert_eq!(d.code, 0);
+    assert_eq!(dev_rx.try_recv().ok().as_deref(), Some("cuda:1"));
+}
