@@ -5,6 +5,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::arch::{ArchMatrix, Selection, derive_genotype, num_edges, proximal};
 use crate::config::{Algorithm, Config, Precision};
+use crate::engine::EngineError;
 use crate::engine::device_data::{DeviceData, EpochPlan};
 use crate::engine::native::CudaGraph;
 use crate::engine::optim::{Adam, Sgd, clip_grad_norm};
@@ -59,9 +60,9 @@ impl GraphState {
     /// Replays the captured pass on its side stream, after the work queued so far on the main
     /// stream, and goes back to the main stream without waiting: the sparse pass that follows
     /// runs beside it (until `Search::join_arch_pass`).
-    fn replay_captured(&mut self) -> Result<(), String> {
+    fn replay_captured(&mut self) -> Result<(), EngineError> {
         let Some(c) = &self.captured else {
-            return Err("replay before a capture".into());
+            return Err(EngineError::Graph("replay before a capture".into()));
         };
         c.graph.enter()?;
         let replayed = c.graph.replay();
@@ -165,7 +166,11 @@ impl Drop for Search {
 impl Search {
     /// Builds the supernet and architecture parameters for `cfg` on `device` (weights seeded by
     /// `cfg.seed`). `data` may be `None` for benchmarks that feed their own batches.
-    pub fn new(cfg: &Config, device: Device, data: Option<DeviceData>) -> Result<Search, String> {
+    pub fn new(
+        cfg: &Config,
+        device: Device,
+        data: Option<DeviceData>,
+    ) -> Result<Search, EngineError> {
         tch::manual_seed(cfg.seed as i64);
         let lists = cfg.model.op_lists();
         let vs = VarStore::new(device);
@@ -505,7 +510,7 @@ impl Search {
         }
         let joined = match &self.graph.captured {
             Some(c) => c.graph.join(),
-            None => Err("the captured graph is gone".into()),
+            None => Err(EngineError::Graph("the captured graph is gone".into())),
         };
         if let Err(e) = joined {
             self.graphs_off(format!(
@@ -530,15 +535,17 @@ impl Search {
 
     /// The Ā-weighted pass (what the graph records) with a libtorch error turned into `Err`
     /// instead of a panic, so that the caller can leave the side stream and fall back.
-    fn guarded_pass(&self, x: &Tensor, abar: &[Tensor; 2]) -> Result<ArchTrace, String> {
+    fn guarded_pass(&self, x: &Tensor, abar: &[Tensor; 2]) -> Result<ArchTrace, EngineError> {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.arch_pass_eager(x, abar, false)
         }))
         .map_err(|p| {
-            p.downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "the architecture pass panicked".into())
+            EngineError::Graph(
+                p.downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "the architecture pass panicked".into()),
+            )
         })
     }
 
@@ -548,7 +555,7 @@ impl Search {
         index: usize,
         x: &Tensor,
         abar: &[Tensor; 2],
-    ) -> Result<Option<ArchTrace>, String> {
+    ) -> Result<Option<ArchTrace>, EngineError> {
         if let Some(c) = &self.graph.captured {
             if c.x.size() != x.size() {
                 // E.g. an epoch's last, smaller batch.
@@ -915,7 +922,7 @@ fn op_of_param(name: &str, cells: usize) -> Option<(bool, usize, usize)> {
 }
 
 /// Builds the weight store for a model config alone (for parameter counts and shapes).
-pub fn build_supernet(cfg: &Config, device: Device) -> Result<(VarStore, Supernet), String> {
+pub fn build_supernet(cfg: &Config, device: Device) -> Result<(VarStore, Supernet), EngineError> {
     let vs = VarStore::new(device);
     let net = Supernet::new(&(vs.root() / "net"), &cfg.model, cfg.model.op_lists(), 10)?;
     Ok((vs, net))

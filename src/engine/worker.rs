@@ -442,7 +442,7 @@ fn run(
     let data = DeviceData::new(&images, cfg.data.train_portion, cfg.data.image_size, device);
     let dataset = images.description.clone();
     drop(images);
-    let mut s = Search::new(&cfg, device, Some(data))?;
+    let mut s = Search::new(&cfg, device, Some(data)).map_err(|e| e.to_string())?;
     let mut meters = Meters::default();
     if let Some((ckpt, meta)) = &resume {
         meters = checkpoint::load(ckpt, meta, &mut s).map_err(|e| e.to_string())?;
