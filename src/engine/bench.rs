@@ -124,7 +124,7 @@ pub fn run(
         summary = Some(format!("{text}  (over {steps} steps)"));
     }
     let mut notes = s.take_notices();
-    if cfg.cuda_graphs && device.is_cuda() && algorithm == Algorithm::Nasp {
+    if s.arch_graph_requested() {
         notes.push(format!(
             "CUDA graph of the architecture pass replayed in {} of {} steps",
             s.graph_replays(),

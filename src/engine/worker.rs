@@ -153,8 +153,8 @@ impl Loop<'_> {
             );
             return;
         }
-        let le = self.s.cfg.train.log_every.max(1) as u64;
-        let first_step = self.s.global_step - self.pending.len() as u64;
+        let le = self.s.config().train.log_every.max(1) as u64;
+        let first_step = self.s.progress().global_step - self.pending.len() as u64;
         for (i, (_, _, _, n)) in self.pending.iter().enumerate() {
             let (loss, correct, arch) = (
                 f64::from(vals[3 * i]),
@@ -174,9 +174,10 @@ impl Loop<'_> {
             self.ui_loss.2 += arch;
             self.ui_loss.3 += n;
             let step = first_step + i as u64 + 1;
-            if self.s.cfg.train.log_every > 0 && step.is_multiple_of(le) && m.window_count > 0 {
+            if self.s.config().train.log_every > 0 && step.is_multiple_of(le) && m.window_count > 0
+            {
                 let line = json!({
-                    "kind": "step", "epoch": self.s.epoch, "global_step": step,
+                    "kind": "step", "epoch": self.s.progress().epoch, "global_step": step,
                     "train_loss": m.window_loss / m.window_count as f64,
                     "train_acc": m.window_correct / m.window_count as f64,
                     "lr": self.s.lr(),
@@ -192,18 +193,7 @@ impl Loop<'_> {
     }
 
     fn arch_snapshot(&mut self) -> ArchSnapshot {
-        if self.s.cfg.algorithm != crate::config::Algorithm::Nasp {
-            self.s.refresh_host_arch();
-        }
-        ArchSnapshot {
-            global_step: self.s.global_step,
-            epoch: self.s.epoch,
-            normal: self.s.host_arch[0].clone(),
-            reduce: self.s.host_arch[1].clone(),
-            normal_selected: self.s.selection[0].ops.clone(),
-            reduce_selected: self.s.selection[1].ops.clone(),
-            genotype: self.s.genotype(),
-        }
+        self.s.arch_snapshot()
     }
 
     fn emit_progress(&mut self) {
@@ -214,9 +204,9 @@ impl Loop<'_> {
             return;
         }
         let stats = StepStats {
-            epoch: self.s.epoch,
-            step: self.s.step_in_epoch,
-            global_step: self.s.global_step,
+            epoch: self.s.progress().epoch,
+            step: self.s.progress().step_in_epoch,
+            global_step: self.s.progress().global_step,
             train_loss: l / n as f64,
             train_acc: c / n as f64,
             arch_loss: a / self.window_steps.max(1) as f64,
@@ -241,14 +231,14 @@ impl Loop<'_> {
             &self.s,
             &self.meters,
             &self.dir.path,
-            self.s.cfg.checkpoint.keep,
+            self.s.config().checkpoint.keep,
         ) {
             Ok(path) => {
                 self.dir
                     .log(&format!("[Info] checkpoint saved: {}", path.display()));
                 self.send(Event::CheckpointSaved {
                     path: path.display().to_string(),
-                    global_step: self.s.global_step,
+                    global_step: self.s.progress().global_step,
                 });
             }
             Err(e) => self.log(
@@ -259,14 +249,11 @@ impl Loop<'_> {
     }
 
     fn export(&mut self) {
-        if self.s.cfg.algorithm != crate::config::Algorithm::Nasp {
-            self.s.refresh_host_arch();
-        }
-        let g = self.s.genotype();
-        match self
-            .dir
-            .write_genotype(&format!("export-step{:09}", self.s.global_step), &g)
-        {
+        let g = self.s.current_genotype();
+        match self.dir.write_genotype(
+            &format!("export-step{:09}", self.s.progress().global_step),
+            &g,
+        ) {
             Ok(paths) => {
                 let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
                 self.dir
@@ -285,7 +272,7 @@ impl Loop<'_> {
                     *paused = true;
                     self.emit_progress();
                     self.send(Event::Paused {
-                        global_step: self.s.global_step,
+                        global_step: self.s.progress().global_step,
                     });
                 }
             }
@@ -349,16 +336,18 @@ impl Loop<'_> {
                 return stop.is_some();
             }
         };
-        let max = self.s.cfg.train.eval_batches;
-        self.dir
-            .log(&format!("[Info] validating epoch {}", self.s.epoch));
+        let max = self.s.config().train.eval_batches;
+        self.dir.log(&format!(
+            "[Info] validating epoch {}",
+            self.s.progress().epoch
+        ));
         let valid_start = Instant::now();
         let Some(eval) = self.s.evaluate_until(max, &mut cancel) else {
             return stop.or(Some(true));
         };
         let m = &self.meters;
         let stats = EpochStats {
-            epoch: self.s.epoch,
+            epoch: self.s.progress().epoch,
             train_loss: m.epoch_loss / m.epoch_count.max(1) as f64,
             train_acc: m.epoch_correct / m.epoch_count.max(1) as f64,
             valid_loss: eval.loss,
@@ -367,7 +356,7 @@ impl Loop<'_> {
             valid_seconds: valid_start.elapsed().as_secs_f64(),
         };
         self.dir.metric(&json!({
-            "kind": "epoch", "epoch": stats.epoch, "global_step": self.s.global_step,
+            "kind": "epoch", "epoch": stats.epoch, "global_step": self.s.progress().global_step,
             "train_loss": stats.train_loss, "train_acc": stats.train_acc,
             "valid_loss": stats.valid_loss, "valid_acc": stats.valid_acc, "seconds": stats.seconds,
             "valid_seconds": stats.valid_seconds,
@@ -375,12 +364,14 @@ impl Loop<'_> {
         let g = self.s.genotype();
         if let Err(e) = self
             .dir
-            .write_genotype(&format!("epoch-{:03}", self.s.epoch), &g)
+            .write_genotype(&format!("epoch-{:03}", self.s.progress().epoch), &g)
         {
             self.log(Level::Error, e);
         }
-        self.dir
-            .log(&format!("[Info] epoch {} genotype: {g}", self.s.epoch));
+        self.dir.log(&format!(
+            "[Info] epoch {} genotype: {g}",
+            self.s.progress().epoch
+        ));
         self.send(Event::Epoch(stats));
         let snap = self.arch_snapshot();
         self.send(Event::Arch(snap));
@@ -389,8 +380,8 @@ impl Loop<'_> {
         self.meters.epoch_count = 0;
         self.s.end_epoch();
         self.epoch_start = Instant::now();
-        let every = self.s.cfg.checkpoint.every_epochs;
-        if every > 0 && self.s.epoch.is_multiple_of(every) {
+        let every = self.s.config().checkpoint.every_epochs;
+        if every > 0 && self.s.progress().epoch.is_multiple_of(every) {
             self.checkpoint();
         }
         None
@@ -468,11 +459,11 @@ fn run(
         steps_per_epoch: s.steps_per_epoch(),
         batch_size: cfg.train.batch_size,
         nodes: cfg.model.nodes,
-        normal_ops: s.net.lists.normal.clone(),
-        reduce_ops: s.net.lists.reduce.clone(),
+        normal_ops: s.op_lists().normal.clone(),
+        reduce_ops: s.op_lists().reduce.clone(),
         params: s.param_count(),
-        start_step: s.global_step,
-        proximal: cfg.algorithm == crate::config::Algorithm::Nasp,
+        start_step: s.progress().global_step,
+        proximal: s.proximal(),
     };
     let _ = events.send(Event::Started(info));
     let now = Instant::now();
@@ -496,12 +487,10 @@ fn run(
     lp.send(Event::Arch(snap));
     let mut paused = false;
     let stop = 'outer: loop {
-        if lp.s.epoch >= lp.s.cfg.train.epochs {
+        if lp.s.progress().epoch >= lp.s.config().train.epochs {
             break None;
         }
-        if lp.s.plan.is_none() {
-            lp.s.prepare_plan();
-        }
+        lp.s.ensure_plan();
         while let Some(StepOut {
             loss,
             correct,
@@ -512,9 +501,13 @@ fn run(
                 break 'outer Some(save);
             }
             // An epoch that just ended is closed (validation, genotype) before --max-steps stops.
-            if lp.s.step_in_epoch >= lp.s.steps_per_epoch() {
+            if lp.s.progress().step_in_epoch >= lp.s.steps_per_epoch() {
                 None
-            } else if lp.opts.max_steps.is_some_and(|m| lp.s.global_step >= m) {
+            } else if lp
+                .opts
+                .max_steps
+                .is_some_and(|m| lp.s.progress().global_step >= m)
+            {
                 break 'outer Some(true);
             } else {
                 lp.s.step()
@@ -529,8 +522,8 @@ fn run(
             if lp.last_event.elapsed() >= lp.opts.event_interval {
                 lp.emit_progress();
             }
-            let every = lp.s.cfg.checkpoint.every_steps;
-            if every > 0 && lp.s.global_step.is_multiple_of(every as u64) {
+            let every = lp.s.config().checkpoint.every_steps;
+            if every > 0 && lp.s.progress().global_step.is_multiple_of(every as u64) {
                 lp.checkpoint();
             }
         }
@@ -541,7 +534,10 @@ fn run(
     };
     lp.emit_progress();
     let stopped = stop.is_some();
-    let reached_max = lp.opts.max_steps.is_some_and(|m| lp.s.global_step >= m);
+    let reached_max = lp
+        .opts
+        .max_steps
+        .is_some_and(|m| lp.s.progress().global_step >= m);
     if stop.unwrap_or(true) {
         lp.checkpoint();
     }
@@ -558,8 +554,8 @@ fn run(
         } else {
             "finished"
         },
-        lp.s.global_step,
-        lp.s.epoch
+        lp.s.progress().global_step,
+        lp.s.progress().epoch
     );
     lp.dir.log(&format!("[Info] {summary}"));
     lp.send(Event::Finished {
