@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod checkpoint;
+pub mod device;
 pub mod device_data;
 mod error;
 pub mod native;
