@@ -3,7 +3,9 @@
 
 pub mod bench;
 pub mod checkpoint;
+pub mod device;
 pub mod device_data;
+mod error;
 pub mod native;
 pub mod ops;
 pub mod optim;
@@ -11,3 +13,14 @@ pub mod resume;
 pub mod search;
 pub mod supernet;
 pub mod worker;
+
+pub use error::EngineError;
+
+/// libtorch's random generator is global and the unit tests run on parallel threads: every
+/// unit test that seeds it or draws from it (building a supernet draws its weights) holds this
+/// lock, so that a test whose numbers must be its own gets them.
+#[cfg(test)]
+pub(crate) fn test_rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    RNG.lock().unwrap_or_else(|e| e.into_inner())
+}

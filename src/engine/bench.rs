@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use crate::config::{Algorithm, Config};
+use crate::engine::EngineError;
 use crate::engine::search::Search;
 
 /// The figures of one algorithm.
@@ -34,6 +35,48 @@ fn sync(device: Device) {
     }
 }
 
+/// The most GPU memory this process held at the samples taken (NVML), on a CUDA device.
+struct GpuPeak {
+    gpu: Option<crate::gpu::Gpu>,
+    index: usize,
+    pid: u32,
+    peak_mb: Option<f64>,
+}
+
+impl GpuPeak {
+    fn open(device: Device) -> GpuPeak {
+        let gpu = device
+            .is_cuda()
+            .then(crate::gpu::Gpu::open)
+            .and_then(Result::ok);
+        let index = match device {
+            Device::Cuda(n) => n,
+            _ => 0,
+        };
+        GpuPeak {
+            gpu,
+            index,
+            pid: std::process::id(),
+            peak_mb: None,
+        }
+    }
+
+    /// Reads the process's GPU memory now and keeps the largest reading.
+    fn sample(&mut self) {
+        let Some(g) = &self.gpu else {
+            return;
+        };
+        if let Some(mb) = g
+            .stats_for_cuda(self.index, self.pid)
+            .ok()
+            .and_then(|st| st.process_bytes)
+            .map(|v| v as f64 / 1048576.0)
+        {
+            self.peak_mb = Some(self.peak_mb.map_or(mb, |p: f64| p.max(mb)));
+        }
+    }
+}
+
 /// Runs `warmup` + `steps` steps of `algorithm` with random batches of the config's size; with
 /// `profile`, the timed steps run under the libtorch profiler (which slows them down).
 pub fn run(
@@ -43,7 +86,7 @@ pub fn run(
     steps: usize,
     warmup: usize,
     profile: bool,
-) -> Result<BenchResult, String> {
+) -> Result<BenchResult, EngineError> {
     let mut cfg = cfg.clone();
     cfg.algorithm = algorithm;
     let mut s = Search::new(&cfg, device, None)?;
@@ -57,12 +100,7 @@ pub fn run(
     };
     let (xt, yt) = batch();
     let (xv, yv) = batch();
-    let gpu = device
-        .is_cuda()
-        .then(crate::gpu::Gpu::open)
-        .and_then(Result::ok);
-    let pid = std::process::id();
-    let mut peak_gpu: Option<f64> = None;
+    let mut gpu = GpuPeak::open(device);
     let mut times = Vec::with_capacity(steps);
     let mut summary = None;
     for i in 0..warmup + steps {
@@ -79,27 +117,14 @@ pub fn run(
         if i >= warmup {
             times.push(t0.elapsed().as_secs_f64() * 1000.0);
         }
-        if let Some(g) = &gpu {
-            let idx = match device {
-                Device::Cuda(n) => n,
-                _ => 0,
-            };
-            if let Some(mb) = g
-                .stats_for_cuda(idx, pid)
-                .ok()
-                .and_then(|st| st.process_bytes)
-                .map(|v| v as f64 / 1048576.0)
-            {
-                peak_gpu = Some(peak_gpu.map_or(mb, |p: f64| p.max(mb)));
-            }
-        }
+        gpu.sample();
     }
     if profile && steps > 0 {
         let text = crate::engine::native::profile_end(None, 30)?;
         summary = Some(format!("{text}  (over {steps} steps)"));
     }
     let mut notes = s.take_notices();
-    if cfg.cuda_graphs && device.is_cuda() && algorithm == Algorithm::Nasp {
+    if s.arch_graph_requested() {
         notes.push(format!(
             "CUDA graph of the architecture pass replayed in {} of {} steps",
             s.graph_replays(),
@@ -116,7 +141,7 @@ pub fn run(
         ms_min: times.first().copied().unwrap_or(f64::NAN),
         images_per_s: b as f64 * 1000.0 / median,
         peak_rss_mb: crate::gpu::peak_rss_bytes().unwrap_or(0) as f64 / 1048576.0,
-        peak_gpu_mb: peak_gpu,
+        peak_gpu_mb: gpu.peak_mb,
         profile: summary,
         notes,
     })

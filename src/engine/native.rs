@@ -1,13 +1,15 @@
 //! The few libtorch entry points tch does not expose, compiled from `csrc/` by build.rs: ATen's
 //! multi-tensor (`_foreach_*`) ops for the optimizer, the Kineto profiler for `bench
-//! --profile`, CUDA graphs, and the TF32 setting. Every call returns an error message instead of
-//! throwing.
+//! --profile`, CUDA graphs, and the TF32 setting. Every call returns an error
+//! ([`EngineError::Native`], with libtorch's message) instead of throwing.
 
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int};
 
 use tch::Tensor;
 use torch_sys::C_tensor;
+
+use crate::engine::EngineError;
 
 unsafe extern "C" {
     fn nasp_free_error(e: *mut c_char);
@@ -49,19 +51,20 @@ fn take_text(e: *mut c_char) -> Option<String> {
     Some(text)
 }
 
-fn check(e: *mut c_char) -> Result<(), String> {
-    take_text(e).map_or(Ok(()), Err)
+/// `Err` with libtorch's message when the C++ side returned one.
+fn check(e: *mut c_char) -> Result<(), EngineError> {
+    take_text(e).map_or(Ok(()), |text| Err(EngineError::Native(text)))
 }
 
 /// Scales `grads` in place so that their global L2 norm is at most `max_norm`; returns the norm
 /// before scaling (a 0-d device tensor; no host synchronisation).
-pub fn clip_grad_norm(grads: &[&Tensor], max_norm: f64) -> Result<Tensor, String> {
+pub fn clip_grad_norm(grads: &[&Tensor], max_norm: f64) -> Result<Tensor, EngineError> {
     let mut total: *mut C_tensor = std::ptr::null_mut();
     let p = ptrs(grads);
     // SAFETY: the pointers are live tch tensors for the duration of the call.
     check(unsafe { nasp_clip_grad_norm(p.as_ptr(), p.len(), max_norm, &mut total) })?;
     if total.is_null() {
-        return Err("no norm returned".into());
+        return Err(EngineError::Native("no norm returned".into()));
     }
     // SAFETY: on success the C++ side stored a new tensor that we now own.
     Ok(unsafe { Tensor::from_ptr(total) })
@@ -75,10 +78,12 @@ pub fn sgd_step(
     momentum: f64,
     lr: f64,
     first: bool,
-) -> Result<(), String> {
+) -> Result<(), EngineError> {
     let n = lists[0].len();
     if lists[1].len() != n || lists[2].len() != n {
-        return Err("parameter, gradient and buffer lists differ in length".into());
+        return Err(EngineError::Native(
+            "parameter, gradient and buffer lists differ in length".into(),
+        ));
     }
     let (p, g, b) = (ptrs(&lists[0]), ptrs(&lists[1]), ptrs(&lists[2]));
     // SAFETY: as above; the lists have equal length.
@@ -97,26 +102,26 @@ pub fn sgd_step(
 }
 
 /// Whether cuDNN convolutions and cuBLAS matrix products may use TF32 (process-wide).
-pub fn set_tf32(allow: bool) -> Result<(), String> {
+pub fn set_tf32(allow: bool) -> Result<(), EngineError> {
     // SAFETY: no arguments to keep alive.
     check(unsafe { nasp_set_tf32(allow) })
 }
 
 /// Starts the libtorch profiler (host ops, and device kernels with `cuda`).
-pub fn profile_begin(cuda: bool) -> Result<(), String> {
+pub fn profile_begin(cuda: bool) -> Result<(), EngineError> {
     // SAFETY: no arguments to keep alive.
     check(unsafe { nasp_profile_begin(cuda) })
 }
 
 /// Stops the profiler: a table of the `top` kernels by device time, and a Chrome trace written
 /// to `trace` when given.
-pub fn profile_end(trace: Option<&std::path::Path>, top: usize) -> Result<String, String> {
+pub fn profile_end(trace: Option<&std::path::Path>, top: usize) -> Result<String, EngineError> {
     let path = CString::new(
         trace
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default(),
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| EngineError::Native(e.to_string()))?;
     let mut summary: *mut c_char = std::ptr::null_mut();
     // SAFETY: `path` outlives the call; `summary` receives a string we then own.
     check(unsafe { nasp_profile_end(path.as_ptr(), top as c_int, &mut summary) })?;
@@ -146,12 +151,12 @@ pub struct CudaGraph {
 }
 
 impl CudaGraph {
-    pub fn new(device: usize) -> Result<CudaGraph, String> {
+    pub fn new(device: usize) -> Result<CudaGraph, EngineError> {
         let mut h = std::ptr::null_mut();
         // SAFETY: `h` receives a handle owned by the new value (freed in Drop).
         check(unsafe { nasp_graph_new(device as c_int, &mut h) })?;
         if h.is_null() {
-            return Err("no graph handle".into());
+            return Err(EngineError::Native("no graph handle".into()));
         }
         Ok(CudaGraph { h })
     }
@@ -159,35 +164,35 @@ impl CudaGraph {
     fn call(
         &self,
         op: unsafe extern "C" fn(*mut std::ffi::c_void) -> *mut c_char,
-    ) -> Result<(), String> {
+    ) -> Result<(), EngineError> {
         // SAFETY: `self.h` is a live handle (freed only in Drop); `op` is one of csrc/'s
         // nasp_graph_* functions, which take exactly that handle.
         check(unsafe { op(self.h) })
     }
     /// Makes the side stream current (after the work queued on the current one).
-    pub fn enter(&self) -> Result<(), String> {
+    pub fn enter(&self) -> Result<(), EngineError> {
         self.call(nasp_graph_enter)
     }
     /// Goes back to the previous stream, which waits for the side stream's work.
-    pub fn exit(&self) -> Result<(), String> {
+    pub fn exit(&self) -> Result<(), EngineError> {
         self.call(nasp_graph_exit)
     }
     /// Goes back to the previous stream without waiting: what is queued there from now on may
     /// run beside the side stream's work, until [`CudaGraph::join`].
-    pub fn leave(&self) -> Result<(), String> {
+    pub fn leave(&self) -> Result<(), EngineError> {
         self.call(nasp_graph_leave)
     }
     /// The current stream waits for the side stream's work queued so far (no host wait).
-    pub fn join(&self) -> Result<(), String> {
+    pub fn join(&self) -> Result<(), EngineError> {
         self.call(nasp_graph_join)
     }
-    pub fn capture_begin(&self) -> Result<(), String> {
+    pub fn capture_begin(&self) -> Result<(), EngineError> {
         self.call(nasp_graph_capture_begin)
     }
-    pub fn capture_end(&self) -> Result<(), String> {
+    pub fn capture_end(&self) -> Result<(), EngineError> {
         self.call(nasp_graph_capture_end)
     }
-    pub fn replay(&self) -> Result<(), String> {
+    pub fn replay(&self) -> Result<(), EngineError> {
         self.call(nasp_graph_replay)
     }
 }

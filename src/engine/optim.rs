@@ -3,7 +3,7 @@
 
 use tch::Tensor;
 
-use crate::engine::native;
+use crate::engine::{EngineError, native};
 
 /// SGD with momentum (no dampening, no Nesterov) and coupled weight decay, as PyTorch's.
 /// A parameter whose gradient is undefined this step is left alone entirely: no decay, no
@@ -51,11 +51,11 @@ impl Sgd {
             match r {
                 Ok(()) => {}
                 // Some parameters may already be updated: applying it again would be wrong.
-                Err(e) if e.starts_with("partial update") => {
+                Err(EngineError::Native(e)) if e.starts_with("partial update") => {
                     self.notices.push(format!("SGD step failed midway ({e})"));
                 }
                 Err(e) => {
-                    if let Some(text) = report_fallback(&e) {
+                    if let Some(text) = report_fallback(&e.to_string()) {
                         self.notices.push(text);
                     }
                     sgd_reference(&lists, self.weight_decay, self.momentum, lr, first);
@@ -119,7 +119,7 @@ pub fn clip_grad_norm(
     match native::clip_grad_norm(&defined, max_norm) {
         Ok(total) => Some(total),
         Err(e) => {
-            notices.extend(report_fallback(&e));
+            notices.extend(report_fallback(&e.to_string()));
             Some(clip_reference(grads, max_norm))
         }
     }
@@ -225,6 +225,7 @@ mod tests {
     /// creates the momentum buffers), with clipping in between.
     #[test]
     fn multi_tensor_kernels_match_the_per_tensor_reference() {
+        let _rng = crate::engine::test_rng_lock();
         tch::manual_seed(3);
         let shapes: [&[i64]; 4] = [&[4, 3, 3, 3], &[7], &[2, 5], &[1]];
         let make = || -> Vec<Tensor> {

@@ -1,0 +1,341 @@
+//! The blocks the candidate ops are made of: the non-affine batch norm, the bias-free
+//! convolution, and the ReLU-conv-BN, factorized-reduce and dilated-conv stacks. Each can be
+//! fused across edges ([`Bn::fuse`] and the `fuse` of each block): the parts' tensors move into
+//! one whose output is theirs side by side along channels (see `Op::fuse`).
+
+use tch::Tensor;
+use tch::nn;
+
+use super::{BnMode, from_nhwc, is_channels_last, nhwc};
+use crate::engine::EngineError;
+
+const BN_MOMENTUM: f64 = 0.1;
+const BN_EPS: f64 = 1e-5;
+
+/// Concatenates `parts` along dim 0 into one new tensor and moves each part's storage into it,
+/// so the parts (parameters and buffers the optimizer and checkpoints know by name) and the
+/// fused tensor share memory from then on.
+fn fuse_storage(parts: &[&Tensor]) -> Result<Tensor, EngineError> {
+    tch::no_grad(|| {
+        let fused = Tensor::f_cat(parts, 0)
+            .map_err(|e| EngineError::Fuse(format!("fusing weights: {e}")))?;
+        if parts.iter().any(|p| !p.is_contiguous()) {
+            return Err(EngineError::Fuse(
+                "fusing weights: a part is not contiguous".into(),
+            ));
+        }
+        let mut offset = 0i64;
+        for p in parts {
+            let (size, stride) = (p.size(), p.stride());
+            let _ = p
+                .shallow_clone()
+                .f_set_source_tensor_storage_offset_(&fused, offset, size, stride)
+                .map_err(|e| EngineError::Fuse(format!("fusing weights: {e}")))?;
+            offset += p.numel() as i64;
+        }
+        Ok(fused)
+    })
+}
+
+/// A non-affine batch norm (every BN inside a cell is one).
+#[derive(Debug)]
+pub struct Bn {
+    mean: Tensor,
+    var: Tensor,
+    /// Constant scale 1 and shift 0 (no gradient), handed to libtorch with the input: the same
+    /// normalisation, but on a GPU libtorch then runs it through cuDNN rather than its own
+    /// kernels (it takes cuDNN only for a batch norm with both). See [`Bn::set_unit_affine`].
+    unit_affine: Option<(Tensor, Tensor)>,
+}
+
+impl Bn {
+    pub(super) fn new(p: nn::Path, c: i64) -> Self {
+        let b = nn::batch_norm2d(
+            p,
+            c,
+            nn::BatchNormConfig {
+                affine: false,
+                momentum: BN_MOMENTUM,
+                eps: BN_EPS,
+                ..Default::default()
+            },
+        );
+        Bn {
+            mean: b.running_mean,
+            var: b.running_var,
+            unit_affine: None,
+        }
+    }
+
+    /// Gives this batch norm a constant unit scale and zero shift (see the field's note).
+    pub fn set_unit_affine(&mut self) {
+        let ones = self.mean.ones_like();
+        let zeros = self.mean.zeros_like();
+        self.unit_affine = Some((ones, zeros));
+    }
+
+    pub fn forward(&self, x: &Tensor, mode: BnMode) -> Tensor {
+        let (mean, var) = match mode {
+            BnMode::BatchOnly => (None, None),
+            _ => (Some(&self.mean), Some(&self.var)),
+        };
+        let (w, b) = match &self.unit_affine {
+            Some((w, b)) => (Some(w), Some(b)),
+            None => (None, None),
+        };
+        x.batch_norm(
+            w,
+            b,
+            mean,
+            var,
+            mode != BnMode::Eval,
+            BN_MOMENTUM,
+            BN_EPS,
+            true,
+        )
+    }
+
+    /// Channels `start..start + len` of this batch norm (views: updates reach this one).
+    pub fn slice(&self, start: i64, len: i64) -> Bn {
+        Bn {
+            mean: self.mean.narrow(0, start, len),
+            var: self.var.narrow(0, start, len),
+            unit_affine: self
+                .unit_affine
+                .as_ref()
+                .map(|(w, b)| (w.narrow(0, start, len), b.narrow(0, start, len))),
+        }
+    }
+
+    /// Channels this batch norm normalises.
+    pub fn channels(&self) -> i64 {
+        self.mean.size()[0]
+    }
+
+    /// The batch norms of `parts` as one over their channels side by side; the parts' buffers
+    /// move into it (shared memory).
+    pub fn fuse(parts: &[&Bn]) -> Result<Bn, EngineError> {
+        let mut fused = Bn {
+            mean: fuse_storage(&parts.iter().map(|b| &b.mean).collect::<Vec<_>>())?,
+            var: fuse_storage(&parts.iter().map(|b| &b.var).collect::<Vec<_>>())?,
+            unit_affine: None,
+        };
+        if parts.iter().any(|b| b.unit_affine.is_some()) {
+            fused.set_unit_affine();
+        }
+        Ok(fused)
+    }
+}
+
+/// A bias-free 2-d convolution.
+#[derive(Debug)]
+pub struct Conv {
+    w: Tensor,
+    stride: [i64; 2],
+    pad: [i64; 2],
+    dil: i64,
+    groups: i64,
+}
+
+impl Conv {
+    // Mirrors a conv layer's own arguments.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        p: nn::Path,
+        cin: i64,
+        cout: i64,
+        k: [i64; 2],
+        stride: [i64; 2],
+        pad: [i64; 2],
+        dil: i64,
+        groups: i64,
+    ) -> Self {
+        let cfg = nn::ConvConfigND::<[i64; 2]> {
+            stride,
+            padding: pad,
+            dilation: [dil, dil],
+            groups,
+            bias: false,
+            ..Default::default()
+        };
+        Conv {
+            w: nn::conv(p, cin, cout, k, cfg).ws,
+            stride,
+            pad,
+            dil,
+            groups,
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        x.conv2d(
+            &self.w,
+            None::<&Tensor>,
+            self.stride,
+            self.pad,
+            [self.dil, self.dil],
+            self.groups,
+        )
+    }
+
+    /// The convs of `parts.len()` edges as one. `shared_input`: the fused conv reads the one
+    /// input every edge reads (only for ungrouped convs); otherwise it reads the edges' inputs
+    /// side by side along channels. Either way its output is the edges' outputs side by side.
+    pub(super) fn fuse(parts: &[&Conv], shared_input: bool) -> Result<Conv, EngineError> {
+        let first = parts[0];
+        if shared_input && first.groups != 1 {
+            return Err(EngineError::Fuse(
+                "a grouped conv cannot read a shared input".into(),
+            ));
+        }
+        Ok(Conv {
+            w: fuse_storage(&parts.iter().map(|c| &c.w).collect::<Vec<_>>())?,
+            stride: first.stride,
+            pad: first.pad,
+            dil: first.dil,
+            groups: if shared_input {
+                1
+            } else {
+                first.groups * parts.len() as i64
+            },
+        })
+    }
+}
+
+/// ReLU → Conv(k×k) → BN.
+#[derive(Debug)]
+pub struct ReluConvBn {
+    pub(super) conv: Conv,
+    pub(crate) bn: Bn,
+}
+
+impl ReluConvBn {
+    pub fn new(p: nn::Path, cin: i64, cout: i64, k: i64, stride: i64, pad: i64) -> Self {
+        ReluConvBn {
+            conv: Conv::new(
+                &p / "conv",
+                cin,
+                cout,
+                [k, k],
+                [stride, stride],
+                [pad, pad],
+                1,
+                1,
+            ),
+            bn: Bn::new(&p / "bn", cout),
+        }
+    }
+    pub fn forward(&self, x: &Tensor, mode: BnMode) -> Tensor {
+        self.forward_relu(&x.relu(), mode)
+    }
+    /// The same on an input that is already ReLU'd.
+    pub fn forward_relu(&self, xr: &Tensor, mode: BnMode) -> Tensor {
+        self.bn.forward(&self.conv.forward(xr), mode)
+    }
+    pub(super) fn fuse(parts: &[&ReluConvBn]) -> Result<Self, EngineError> {
+        Ok(ReluConvBn {
+            conv: Conv::fuse(&parts.iter().map(|c| &c.conv).collect::<Vec<_>>(), true)?,
+            bn: Bn::fuse(&parts.iter().map(|c| &c.bn).collect::<Vec<_>>())?,
+        })
+    }
+}
+
+/// ReLU, two 1×1 stride-2 convs (the second on the input shifted by one pixel), concat, BN.
+#[derive(Debug)]
+pub struct FactorizedReduce {
+    c1: Conv,
+    c2: Conv,
+    pub(crate) bn: Bn,
+    /// How many edges this holds side by side (1 unless fused).
+    copies: i64,
+}
+
+impl FactorizedReduce {
+    pub fn new(p: nn::Path, cin: i64, cout: i64) -> Self {
+        FactorizedReduce {
+            c1: Conv::new(&p / "c1", cin, cout / 2, [1, 1], [2, 2], [0, 0], 1, 1),
+            c2: Conv::new(&p / "c2", cin, cout / 2, [1, 1], [2, 2], [0, 0], 1, 1),
+            bn: Bn::new(&p / "bn", cout),
+            copies: 1,
+        }
+    }
+    pub fn forward(&self, x: &Tensor, mode: BnMode) -> Tensor {
+        self.forward_relu(&x.relu(), mode)
+    }
+    /// The same on an input that is already ReLU'd.
+    pub fn forward_relu(&self, x: &Tensor, mode: BnMode) -> Tensor {
+        self.bn.forward(&self.pre_bn(x), mode)
+    }
+    pub(super) fn pre_bn(&self, x: &Tensor) -> Tensor {
+        let (h, w) = (x.size()[2], x.size()[3]);
+        let shifted = x.narrow(2, 1, h - 1).narrow(3, 1, w - 1);
+        let (a, b) = (self.c1.forward(x), self.c2.forward(&shifted));
+        if self.copies == 1 {
+            return Tensor::cat(&[a, b], 1);
+        }
+        // Each edge's halves next to each other: [edge][c1 | c2].
+        let sz = a.size();
+        if is_channels_last(&a) {
+            // The same interleave on the N × H × W × C memory order.
+            let per = [sz[0], sz[2], sz[3], self.copies, sz[1] / self.copies];
+            let halves = [nhwc(&a).reshape(per), nhwc(&b).reshape(per)];
+            from_nhwc(&Tensor::cat(&halves, 4).view([sz[0], sz[2], sz[3], 2 * sz[1]]))
+        } else {
+            let per = [sz[0], self.copies, sz[1] / self.copies, sz[2], sz[3]];
+            Tensor::cat(&[a.view(per), b.view(per)], 2).view([sz[0], 2 * sz[1], sz[2], sz[3]])
+        }
+    }
+    pub(super) fn fuse(parts: &[&FactorizedReduce]) -> Result<Self, EngineError> {
+        Ok(FactorizedReduce {
+            c1: Conv::fuse(&parts.iter().map(|f| &f.c1).collect::<Vec<_>>(), true)?,
+            c2: Conv::fuse(&parts.iter().map(|f| &f.c2).collect::<Vec<_>>(), true)?,
+            bn: Bn::fuse(&parts.iter().map(|f| &f.bn).collect::<Vec<_>>())?,
+            copies: parts.len() as i64,
+        })
+    }
+}
+
+/// ReLU → depthwise (dilated) conv → pointwise conv → BN.
+#[derive(Debug)]
+pub struct DilConv {
+    dw: Conv,
+    pw: Conv,
+    pub(super) bn: Bn,
+}
+
+impl DilConv {
+    pub fn new(p: nn::Path, c: i64, k: i64, stride: i64, pad: i64, dil: i64) -> Self {
+        DilConv {
+            dw: Conv::new(
+                &p / "dw",
+                c,
+                c,
+                [k, k],
+                [stride, stride],
+                [pad, pad],
+                dil,
+                c,
+            ),
+            pw: Conv::new(&p / "pw", c, c, [1, 1], [1, 1], [0, 0], 1, 1),
+            bn: Bn::new(&p / "bn", c),
+        }
+    }
+    pub fn forward(&self, x: &Tensor, mode: BnMode) -> Tensor {
+        self.forward_relu(&x.relu(), mode)
+    }
+    /// The same on an input that is already ReLU'd.
+    pub fn forward_relu(&self, xr: &Tensor, mode: BnMode) -> Tensor {
+        self.bn.forward(&self.pre_bn(xr), mode)
+    }
+    /// What the BN normalises: pointwise(depthwise(xr)).
+    pub(super) fn pre_bn(&self, xr: &Tensor) -> Tensor {
+        self.pw.forward(&self.dw.forward(xr))
+    }
+    pub(super) fn fuse(parts: &[&DilConv]) -> Result<Self, EngineError> {
+        Ok(DilConv {
+            dw: Conv::fuse(&parts.iter().map(|d| &d.dw).collect::<Vec<_>>(), false)?,
+            pw: Conv::fuse(&parts.iter().map(|d| &d.pw).collect::<Vec<_>>(), false)?,
+            bn: Bn::fuse(&parts.iter().map(|d| &d.bn).collect::<Vec<_>>())?,
+        })
+    }
+}

@@ -1,0 +1,420 @@
+//! One search: supernet, architecture parameters, optimizers, data, and the NASP / DARTS steps.
+//!
+//! This file holds [`Search`] itself: construction, the host copy of A and the proximal
+//! selection Ā, one step (the architecture step, then the weight step), the epoch bookkeeping,
+//! and what the worker, the checkpoints and the bench may read. The rest, by concern:
+//! `method` is what differs between NASP and DARTS (the one place that looks at the algorithm),
+//! `nasp` the NASP architecture gradient and the weight gradients of Ā's ops, `darts` the DARTS
+//! architecture gradients, `graph` the CUDA graph of the NASP architecture pass, `eval` the
+//! evaluation, and `state` what a checkpoint saves and restores.
+
+mod darts;
+mod eval;
+mod graph;
+mod method;
+mod nasp;
+mod state;
+#[cfg(test)]
+mod tests;
+
+use tch::nn::VarStore;
+use tch::{Device, Kind, Tensor};
+
+use crate::arch::{ArchMatrix, Selection, derive_genotype, proximal};
+use crate::config::{Config, Precision};
+use crate::engine::EngineError;
+use crate::engine::device_data::{DeviceData, EpochPlan};
+use crate::engine::optim::{Adam, Sgd, clip_grad_norm};
+use crate::engine::supernet::{CellMix, Supernet};
+use crate::genotype::Genotype;
+use crate::protocol::ArchSnapshot;
+use crate::rng::Rng;
+use crate::space::OpLists;
+
+pub use eval::Eval;
+pub use state::{ResumePoint, SavedState, StateError, TensorFile};
+
+use graph::GraphState;
+
+/// Where a search stands: the epoch, the steps done in it, and the steps done in all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub epoch: usize,
+    pub step_in_epoch: usize,
+    pub global_step: u64,
+}
+
+/// Figures of one step, as device tensors (read on the host only at the logging rate).
+pub struct StepOut {
+    pub loss: Tensor,
+    pub correct: Tensor,
+    pub count: usize,
+    pub arch_loss: Tensor,
+}
+
+/// The complete state of a search on one device. Its parts are private: the worker, the
+/// checkpoints and the bench go through the methods below.
+pub struct Search {
+    cfg: Config,
+    device: Device,
+    vs: VarStore,
+    net: Supernet,
+    params: Vec<Tensor>,
+    /// The VarStore name of each entry of `params` (keys the SGD buffers in checkpoints).
+    param_names: Vec<String>,
+    /// For each entry of `params` that belongs to a candidate op: (reduction cell?, edge, op).
+    param_ops: Vec<Option<(bool, usize, usize)>>,
+    sgd: Sgd,
+    /// Architecture parameters (A for NASP, α for DARTS): normal, reduce.
+    arch: [Tensor; 2],
+    adam: Adam,
+    /// Host copy of A, refreshed every NASP step and at logging time.
+    host_arch: [ArchMatrix; 2],
+    /// The current proximal selection Ā (normal, reduce), from `host_arch`.
+    selection: [Selection; 2],
+    data: Option<DeviceData>,
+    plan: Option<EpochPlan>,
+    progress: Progress,
+    /// RNG state at the start of the current epoch (the plan is re-drawn from it on resume).
+    epoch_rng: Rng,
+    /// RNG for draws inside steps (ε-greedy), saved as is.
+    step_rng: Rng,
+    /// NASP's parameter burden per op of the normal cell (see `method::burden`).
+    burden: Option<Tensor>,
+    autocast: bool,
+    /// Numerator of DARTS's finite-difference radius r = hvp_scale/‖v‖ (0.01 in the reference).
+    hvp_scale: f64,
+    /// The NASP architecture pass as a CUDA graph (see `graph`).
+    graph: GraphState,
+    /// What went wrong and was handled (a fallback), for the run's log: see `take_notices`.
+    notices: Vec<String>,
+    /// Ā uploaded right after the host read of A (when the device queue is empty), for the next
+    /// architecture step; `None` means "make it from `selection` when needed".
+    abar: Option<[Tensor; 2]>,
+}
+
+/// Half-precision kinds widen to fp32 for losses; fp32/fp64 stay as they are.
+fn wide(k: Kind) -> Kind {
+    match k {
+        Kind::Double => Kind::Double,
+        _ => Kind::Float,
+    }
+}
+
+/// Cross-entropy of logits against int64 labels (mean over the batch), in fp32.
+fn cross_entropy(logits: &Tensor, y: &Tensor) -> Tensor {
+    logits
+        .to_kind(wide(logits.kind()))
+        .log_softmax(-1, wide(logits.kind()))
+        .nll_loss(y)
+}
+
+/// How many of the batch's predictions are right (a device scalar).
+fn correct(logits: &Tensor, y: &Tensor) -> Tensor {
+    logits.argmax(-1, false).eq_tensor(y).sum(Kind::Float)
+}
+
+/// An empty selection, until the first host read of A makes the real one.
+fn no_selection() -> Selection {
+    Selection {
+        ops: vec![],
+        kept: vec![],
+    }
+}
+
+impl Search {
+    /// Builds the supernet and architecture parameters for `cfg` on `device` (weights seeded by
+    /// `cfg.seed`). `data` may be `None` for benchmarks that feed their own batches.
+    pub fn new(
+        cfg: &Config,
+        device: Device,
+        data: Option<DeviceData>,
+    ) -> Result<Search, EngineError> {
+        tch::manual_seed(cfg.seed as i64);
+        let lists = cfg.model.op_lists();
+        let vs = VarStore::new(device);
+        let mut net = Supernet::new(&(vs.root() / "net"), &cfg.model, lists.clone(), 10)?;
+        if cfg.cudnn_batch_norm && device.is_cuda() {
+            net.set_unit_affine_bn();
+        }
+        net.channels_last = cfg.channels_last_on(device.is_cuda());
+        let (params, param_names) = named_parameters(&vs);
+        let param_ops = param_names
+            .iter()
+            .map(|n| nasp::op_of_param(n, cfg.model.cells))
+            .collect();
+        let sgd = Sgd::new(params.len(), cfg.train.momentum, cfg.train.weight_decay);
+        let arch = method::initial_arch(cfg, &lists, device);
+        let adam = Adam::new(
+            &arch,
+            cfg.arch.lr,
+            (cfg.arch.betas[0], cfg.arch.betas[1]),
+            cfg.arch.weight_decay,
+        );
+        let mut s = Search {
+            cfg: cfg.clone(),
+            device,
+            vs,
+            net,
+            params,
+            param_names,
+            param_ops,
+            sgd,
+            host_arch: [ArchMatrix::filled(0, 0, 0.0), ArchMatrix::filled(0, 0, 0.0)],
+            selection: [no_selection(), no_selection()],
+            arch,
+            adam,
+            data,
+            plan: None,
+            progress: Progress::default(),
+            epoch_rng: Rng::new(cfg.seed),
+            step_rng: Rng::new(cfg.seed ^ 0xA5A5_A5A5),
+            burden: method::burden(cfg, &lists, device),
+            autocast: cfg.precision == Precision::Bf16 && device.is_cuda(),
+            abar: None,
+            hvp_scale: 0.01,
+            graph: GraphState::default(),
+            notices: Vec::new(),
+        };
+        s.refresh_host_arch();
+        Ok(s)
+    }
+
+    /// The config this search runs (as resolved, with the device's speed switches).
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Where the search stands.
+    pub fn progress(&self) -> Progress {
+        self.progress
+    }
+
+    /// The candidate ops of normal and reduction cells (columns of A).
+    pub fn op_lists(&self) -> &OpLists {
+        &self.net.lists
+    }
+
+    /// The fallbacks and errors handled since the last call (for the run's log), oldest first.
+    pub fn take_notices(&mut self) -> Vec<String> {
+        let mut out = std::mem::take(&mut self.notices);
+        out.append(&mut self.sgd.notices);
+        out
+    }
+
+    /// Number of weight parameters (elements).
+    pub fn param_count(&self) -> usize {
+        self.params.iter().map(|p| p.numel()).sum()
+    }
+
+    /// Learning rate of the current epoch.
+    pub fn lr(&self) -> f64 {
+        self.cfg.lr_at_epoch(self.progress.epoch)
+    }
+
+    /// Steps in one epoch.
+    pub fn steps_per_epoch(&self) -> usize {
+        self.data
+            .as_ref()
+            .map_or(1, |d| d.n_train.div_ceil(self.cfg.train.batch_size))
+    }
+
+    /// Copies A to the host (one synchronisation) and recomputes Ā.
+    fn refresh_host_arch(&mut self) {
+        self.abar = None;
+        self.read_host_arch();
+        self.selection = [self.select(0), self.select(1)];
+    }
+
+    /// Copies A to the host without recomputing Ā.
+    fn read_host_arch(&mut self) {
+        let a = &self.arch;
+        let flat = Tensor::cat(
+            &[a[0].detach().reshape([-1]), a[1].detach().reshape([-1])],
+            0,
+        )
+        .to_device(Device::Cpu);
+        let flat = match Vec::<f32>::try_from(flat) {
+            Ok(v) => v,
+            Err(e) => {
+                // The previous host copy (and selection) stays; say so in the run's log.
+                self.notices.push(format!(
+                    "cannot read the architecture parameters to the host ({e}); the selection stays as it was"
+                ));
+                return;
+            }
+        };
+        let (r, c0, c1) = (
+            self.arch[0].size()[0] as usize,
+            self.arch[0].size()[1] as usize,
+            self.arch[1].size()[1] as usize,
+        );
+        if flat.len() < r * (c0 + c1) {
+            return;
+        }
+        self.host_arch = [
+            ArchMatrix {
+                rows: r,
+                cols: c0,
+                data: flat[..r * c0].to_vec(),
+            },
+            ArchMatrix {
+                rows: r,
+                cols: c1,
+                data: flat[r * c0..r * (c0 + c1)].to_vec(),
+            },
+        ];
+    }
+
+    /// The proximal step for matrix `i` (with the optional ε-greedy draw).
+    fn select(&mut self, i: usize) -> Selection {
+        let m = &self.host_arch[i];
+        let eps = self.cfg.arch.greedy;
+        let random = if eps > 0.0 && self.step_rng.unit() < eps {
+            Some(
+                (0..m.rows)
+                    .map(|_| self.step_rng.below(m.cols as u64) as usize)
+                    .collect::<Vec<_>>(),
+            )
+        } else {
+            None
+        };
+        proximal(m, self.cfg.model.nodes, random.as_deref())
+    }
+
+    /// The genotype of the host copy of A as last read, by the configured rule.
+    pub fn genotype(&self) -> Genotype {
+        derive_genotype(
+            &self.host_arch[0],
+            &self.host_arch[1],
+            &self.net.lists,
+            self.cfg.model.nodes,
+            self.cfg.arch.genotype_rule,
+        )
+    }
+
+    /// The genotype of A as it is now (DARTS's host copy is read first; NASP's is current).
+    pub fn current_genotype(&mut self) -> Genotype {
+        self.sync_host_arch();
+        self.genotype()
+    }
+
+    /// A, Ā and the genotype for the monitor, as they are now (see `current_genotype`).
+    pub fn arch_snapshot(&mut self) -> ArchSnapshot {
+        self.sync_host_arch();
+        ArchSnapshot {
+            global_step: self.progress.global_step,
+            epoch: self.progress.epoch,
+            normal: self.host_arch[0].clone(),
+            reduce: self.host_arch[1].clone(),
+            normal_selected: self.selection[0].ops.clone(),
+            reduce_selected: self.selection[1].ops.clone(),
+            genotype: self.genotype(),
+        }
+    }
+
+    fn forward(&self, x: &Tensor, mix: CellMix, train: bool) -> Tensor {
+        tch::autocast(self.autocast, || self.net.forward(x, mix, train))
+    }
+
+    /// Gradient step on the weights with the current architecture; returns (loss, #correct).
+    fn weight_step(&mut self, x: &Tensor, y: &Tensor) -> (Tensor, Tensor) {
+        let mixing = self.mixing();
+        let logits = self.forward(x, mixing.cell_mix(&self.selection), true);
+        let loss = cross_entropy(&logits, y);
+        let mut grads = self.weight_grads(&loss);
+        clip_grad_norm(&mut grads, self.cfg.train.grad_clip, &mut self.notices);
+        let lr = self.lr();
+        self.sgd.step(&self.params, &grads, lr);
+        (loss.detach(), correct(&logits.detach(), y))
+    }
+
+    /// One search step on explicit batches (train: xt, yt; architecture: xv, yv): the
+    /// architecture step (Adam on A), then the weight step (SGD on w).
+    pub fn step_on(&mut self, xt: &Tensor, yt: &Tensor, xv: &Tensor, yv: &Tensor) -> StepOut {
+        let (grads, arch_loss) = self.arch_grad(xt, yt, xv, yv);
+        self.adam.step(&self.arch, &grads);
+        self.after_arch_step();
+        let (loss, correct) = self.weight_step(xt, yt);
+        self.progress.global_step += 1;
+        StepOut {
+            loss,
+            correct,
+            count: yt.size()[0] as usize,
+            arch_loss,
+        }
+    }
+
+    /// Starts the current epoch afresh: its first step, and its plan drawn from `epoch_rng`.
+    pub fn begin_epoch(&mut self) {
+        self.progress.step_in_epoch = 0;
+        self.prepare_plan();
+    }
+
+    /// Draws the plan of the current epoch unless it is drawn already (after a resume, it is
+    /// drawn again from the saved `epoch_rng`: the same plan).
+    pub fn ensure_plan(&mut self) {
+        if self.plan.is_none() {
+            self.prepare_plan();
+        }
+    }
+
+    /// (Re)draws the plan of the current epoch from `epoch_rng`.
+    fn prepare_plan(&mut self) {
+        if let Some(d) = &self.data {
+            let mut rng = self.epoch_rng.clone();
+            self.plan = Some(d.plan_epoch(&mut rng, self.cfg.train.batch_size));
+        }
+    }
+
+    /// Closes the epoch: advances the epoch RNG to the next epoch (the state a new plan starts
+    /// from) and the counters to its start.
+    pub fn end_epoch(&mut self) {
+        if let Some(d) = &self.data {
+            let mut rng = self.epoch_rng.clone();
+            let _ = d.plan_epoch(&mut rng, self.cfg.train.batch_size);
+            self.epoch_rng = rng;
+        }
+        self.progress.epoch += 1;
+        self.progress.step_in_epoch = 0;
+        self.plan = None;
+    }
+
+    /// One step of the current epoch from the data plan. `None` when the epoch is over.
+    pub fn step(&mut self) -> Option<StepOut> {
+        self.ensure_plan();
+        let (plan, data) = (self.plan.as_ref()?, self.data.as_ref()?);
+        if self.progress.step_in_epoch >= plan.steps {
+            return None;
+        }
+        let (xt, yt) = data.train_batch(plan, self.progress.step_in_epoch);
+        let (xv, yv) = data.valid_batch(plan, self.progress.step_in_epoch);
+        let out = self.step_on(&xt, &yt, &xv, &yv);
+        self.progress.step_in_epoch += 1;
+        Some(out)
+    }
+}
+
+/// The trainable variables of `vs` and the VarStore name of each.
+fn named_parameters(vs: &VarStore) -> (Vec<Tensor>, Vec<String>) {
+    let params = vs.trainable_variables();
+    let named = vs.variables();
+    let names = params
+        .iter()
+        .map(|p| {
+            named
+                .iter()
+                .find(|(_, t)| t.data_ptr() == p.data_ptr())
+                .map(|(k, _)| k.clone())
+                .unwrap_or_default()
+        })
+        .collect();
+    (params, names)
+}
+
+/// Builds the weight store for a model config alone (for parameter counts and shapes).
+pub fn build_supernet(cfg: &Config, device: Device) -> Result<(VarStore, Supernet), EngineError> {
+    let vs = VarStore::new(device);
+    let net = Supernet::new(&(vs.root() / "net"), &cfg.model, cfg.model.op_lists(), 10)?;
+    Ok((vs, net))
+}

@@ -1,0 +1,572 @@
+//! Unit tests of the search: the NASP architecture gradient against its reference, DARTS's
+//! second order against a finite difference, each speed switch against plain steps, evaluation.
+//! Every test that builds a search or draws from libtorch's generator holds
+//! [`crate::engine::test_rng_lock`].
+
+use std::collections::HashMap;
+
+use super::graph::GRAPH_WARMUP;
+use super::*;
+use crate::arch::ArchMatrix;
+use crate::config::Switch;
+use crate::engine::ops::{BnMode, is_channels_last};
+use crate::engine::test_rng_lock;
+use crate::space::Space;
+
+/// A tiny NASP search (C = 4, 3 cells, 4 × 8 px batches unless `extra` says otherwise).
+fn tiny(space: &str, extra: &[&str]) -> Config {
+    let mut sets = vec![
+        format!("model.space=\"{space}\""),
+        "model.channels=4".into(),
+        "model.cells=3".into(),
+        "train.batch_size=4".into(),
+        "data.image_size=8".into(),
+    ];
+    sets.extend(extra.iter().map(|s| s.to_string()));
+    Config::load(None, &sets).unwrap()
+}
+
+/// For the GPU tests: a CUDA device, and convolutions at fp32 precision (cuDNN's default
+/// TF32 rounds differently per algorithm, which would blur the comparisons).
+fn gpu_test_setup() {
+    assert!(tch::Cuda::is_available(), "no CUDA device");
+    crate::engine::native::set_tf32(false).unwrap();
+}
+
+/// Sets A to uniform random values (seeded) and re-selects Ā.
+fn random_arch(s: &mut Search, seed: i64) {
+    tch::manual_seed(seed);
+    for a in &s.arch {
+        let r = Tensor::rand(a.size(), (Kind::Float, a.device()));
+        tch::no_grad(|| a.shallow_clone().copy_(&r));
+    }
+    s.refresh_host_arch();
+}
+
+/// On a GPU: the NASP architecture gradient and the batch-norm statistics with the captured,
+/// replayed architecture pass equal those of eager passes, over steps whose Ā changes.
+#[test]
+#[ignore = "needs a CUDA device; scripts/gpu-check.sh runs it"]
+fn cuda_graph_arch_pass_matches_eager() {
+    let _rng = test_rng_lock();
+    gpu_test_setup();
+    let mut cfg = tiny("nasp", &["train.batch_size=8", "data.image_size=16"]);
+    let dev = Device::Cuda(0);
+    cfg.cuda_graphs = true;
+    let mut graphed = Search::new(&cfg, dev, None).unwrap();
+    cfg.cuda_graphs = false;
+    let mut eager = Search::new(&cfg, dev, None).unwrap();
+    tch::manual_seed(7);
+    for step in 0..6 {
+        for i in 0..2 {
+            let a = Tensor::rand(graphed.arch[i].size(), (Kind::Float, dev));
+            tch::no_grad(|| {
+                graphed.arch[i].shallow_clone().copy_(&a);
+                eager.arch[i].shallow_clone().copy_(&a);
+            });
+        }
+        graphed.refresh_host_arch();
+        eager.refresh_host_arch();
+        let x = Tensor::randn([8, 3, 16, 16], (Kind::Float, dev));
+        let y = Tensor::randint(10, [8], (Kind::Int64, dev));
+        let (gg, lg) = graphed.nasp_arch_grad(&x, &y, false);
+        let (ge, le) = eager.nasp_arch_grad(&x, &y, false);
+        assert!((lg.double_value(&[]) - le.double_value(&[])).abs() < 1e-4);
+        for i in 0..2 {
+            let d = (&gg[i] - &ge[i]).norm().double_value(&[]);
+            let n = ge[i].norm().double_value(&[]);
+            assert!(d <= 1e-4 * n.max(1e-12), "step {step} cell {i}: {d} vs {n}");
+        }
+        let (vg, ve) = (graphed.vs.variables(), eager.vs.variables());
+        for (k, v) in &vg {
+            let d = (v - &ve[k]).abs().max().double_value(&[]);
+            assert!(d < 1e-4, "step {step} {k}: {d}");
+        }
+    }
+    assert!(!graphed.graph.off, "the graph path was turned off");
+    assert!(graphed.graph.is_captured(), "nothing was captured");
+    assert_eq!(graphed.graph_replays(), 6 - GRAPH_WARMUP as u64);
+    assert_eq!(graphed.take_notices(), Vec::<String>::new());
+}
+
+/// `steps` NASP steps of two copies of one tiny search, the second changed by `switch` (a
+/// speed switch): same losses and architecture gradients, and every weight and batch-norm
+/// statistic moved by the same amount (within `tol` of its own change). A stays put
+/// (architecture learning rate 0): Adam's first steps turn a rounding-level difference of a
+/// near-zero gradient into a full step either way, which would compare the selections rather
+/// than the switch. Returns the switched search.
+fn switch_changes_nothing(
+    dev: Device,
+    steps: usize,
+    tol: f64,
+    switch: impl Fn(&mut Search),
+) -> Search {
+    let mut cfg = tiny("nasp", &["train.batch_size=8", "channels_last=false"]);
+    cfg.arch.lr = 0.0;
+    let mut plain = Search::new(&cfg, dev, None).unwrap();
+    let mut other = Search::new(&cfg, dev, None).unwrap();
+    switch(&mut other);
+    random_arch(&mut plain, 3);
+    // The same start for both, whatever other tests drew from the global RNG meanwhile.
+    tch::no_grad(|| {
+        let from = plain.vs.variables();
+        for (k, v) in other.vs.variables() {
+            v.shallow_clone().copy_(&from[&k]);
+        }
+        for i in 0..2 {
+            other.arch[i].shallow_clone().copy_(&plain.arch[i]);
+        }
+    });
+    other.refresh_host_arch();
+    let before: HashMap<String, Tensor> = plain
+        .vs
+        .variables()
+        .into_iter()
+        .map(|(k, v)| (k, v.copy()))
+        .collect();
+    let max = |t: &Tensor| t.abs().max().double_value(&[]);
+    // Within `tol` of `b`, plus rounding of values of size `scale` (a running mean near 0
+    // moves by rounding noise only).
+    let near = |a: &Tensor, b: &Tensor, scale: f64| {
+        max(&(a - b)) <= tol * max(b) + tol * 1e-3 * scale.max(1.0)
+    };
+    let close = |a: &Tensor, b: &Tensor| near(a, b, max(b));
+    for step in 0..steps {
+        let x = Tensor::randn([8, 3, 8, 8], (Kind::Float, dev));
+        let y = Tensor::randint(10, [8], (Kind::Int64, dev));
+        let p = plain.step_on(&x, &y, &x, &y);
+        let u = other.step_on(&x, &y, &x, &y);
+        assert!(close(&u.loss, &p.loss), "step {step}: loss");
+        assert!(close(&u.arch_loss, &p.arch_loss), "step {step}: arch loss");
+    }
+    let (vp, vu) = (plain.vs.variables(), other.vs.variables());
+    let mut moved = 0;
+    for (k, v) in &vp {
+        let (dp, du) = (v - &before[k], &vu[k] - &before[k]);
+        let scale = max(&before[k]);
+        assert!(
+            near(&du, &dp, scale),
+            "{k}: changed {} vs {}",
+            max(&du),
+            max(&dp)
+        );
+        moved += usize::from(max(&dp) > 0.0);
+    }
+    assert!(moved > 100, "only {moved} variables changed");
+    for i in 0..2 {
+        // Adam's first moment: a running mean of the architecture gradients.
+        let (g, h) = (&plain.adam.m[i], &other.adam.m[i]);
+        assert!(max(g) > 0.0);
+        assert!(close(h, g), "architecture gradient {i}");
+    }
+    // Evaluation mode (running statistics) too.
+    let x = Tensor::randn([8, 3, 8, 8], (Kind::Float, dev));
+    let eval = |s: &Search| tch::no_grad(|| s.forward(&x, CellMix::sparse(&s.selection), false));
+    assert!(close(&eval(&other), &eval(&plain)), "evaluation logits");
+    other
+}
+
+fn unit_affine(s: &mut Search) {
+    s.net.set_unit_affine_bn();
+}
+
+#[test]
+fn unit_affine_batch_norm_changes_nothing_on_cpu() {
+    let _rng = test_rng_lock();
+    switch_changes_nothing(Device::Cpu, 2, 1e-5, unit_affine);
+}
+
+#[test]
+fn channels_last_changes_nothing_on_cpu() {
+    let _rng = test_rng_lock();
+    switch_changes_nothing(Device::Cpu, 2, 1e-3, |s| s.net.channels_last = true);
+}
+
+/// With `channels_last`, the node outputs of a pass and everything the architecture pass
+/// traces (selected and Ā-weighted mixtures) are channels-last: a pass that fell back to
+/// N, C, H, W would pay a layout copy per op.
+fn check_channels_last_layout(dev: Device) {
+    for space in ["nasp", "darts"] {
+        let mut s = Search::new(&tiny(space, &[]), dev, None).unwrap();
+        s.net.channels_last = true;
+        random_arch(&mut s, 4);
+        let x = Tensor::randn([4, 3, 8, 8], (Kind::Float, dev));
+        let mix = CellMix::sparse(&s.selection);
+        let (_, nodes) = tch::no_grad(|| s.net.forward_nodes(&x, mix, BnMode::Train, false));
+        let abar = s.selection_tensors();
+        let w = s.softmax_weights(true);
+        let (_, dense) = tch::no_grad(|| {
+            s.net
+                .forward_nodes(&x, CellMix::dense(&w), BnMode::Train, false)
+        });
+        for (what, all) in [("sparse", &nodes), ("dense", &dense)] {
+            for (c, cell) in all.iter().enumerate() {
+                for (n, t) in cell.iter().enumerate() {
+                    let st = t.stride();
+                    assert!(
+                        is_channels_last(t),
+                        "{space} {what} cell {c} node {n}: {st:?}"
+                    );
+                }
+            }
+        }
+        for select in [true, false] {
+            let trace = s.arch_pass_eager(&x, &abar, select);
+            let traced = trace.tensors();
+            assert!(traced.len() > 10);
+            for t in traced {
+                let st = t.stride();
+                assert!(
+                    is_channels_last(t),
+                    "{space} select={select}: traced {st:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn channels_last_keeps_the_layout() {
+    let _rng = test_rng_lock();
+    check_channels_last_layout(Device::Cpu);
+}
+
+/// On a GPU channels-last activations take other kernels (cuDNN depthwise convolutions,
+/// channels-last batch norms): the same layout and the same search within rounding.
+#[test]
+#[ignore = "needs a CUDA device; scripts/gpu-check.sh runs it"]
+fn channels_last_matches_on_the_gpu() {
+    let _rng = test_rng_lock();
+    gpu_test_setup();
+    check_channels_last_layout(Device::Cuda(0));
+    switch_changes_nothing(Device::Cuda(0), 2, 1e-3, |s| s.net.channels_last = true);
+}
+
+/// On a GPU the unit-affine batch norms run through cuDNN instead of libtorch's kernels:
+/// the same search within rounding, and no libtorch batch-norm kernel left in a profiled
+/// step (while one without the switch has them).
+#[test]
+#[ignore = "needs a CUDA device; scripts/gpu-check.sh runs it"]
+fn cudnn_batch_norm_matches_native() {
+    let _rng = test_rng_lock();
+    gpu_test_setup();
+    let mut cudnn = switch_changes_nothing(Device::Cuda(0), 2, 1e-3, unit_affine);
+    let mut native = Search::new(&cudnn.cfg.clone(), Device::Cuda(0), None).unwrap();
+    for (s, want_native) in [(&mut cudnn, false), (&mut native, true)] {
+        let x = Tensor::randn([8, 3, 8, 8], (Kind::Float, Device::Cuda(0)));
+        let y = Tensor::randint(10, [8], (Kind::Int64, Device::Cuda(0)));
+        s.step_on(&x, &y, &x, &y);
+        crate::engine::native::profile_begin(true).unwrap();
+        s.step_on(&x, &y, &x, &y);
+        tch::Cuda::synchronize(0);
+        let kernels = crate::engine::native::profile_end(None, 100_000).unwrap();
+        let has_native = kernels.contains("batch_norm_collect_statistics")
+            || kernels.contains("batch_norm_backward");
+        assert_eq!(has_native, want_native, "kernels:\n{kernels}");
+    }
+}
+
+/// On a GPU, full steps with every speed switch on (the CUDA graph replayed beside the
+/// sparse pass, reading weights each weight step changed; cuDNN batch norms; channels-last)
+/// match plain eager steps, and the graph was captured and kept.
+#[test]
+#[ignore = "needs a CUDA device; scripts/gpu-check.sh runs it"]
+fn all_gpu_switches_match_plain_steps() {
+    let _rng = test_rng_lock();
+    gpu_test_setup();
+    let mut s = switch_changes_nothing(Device::Cuda(0), GRAPH_WARMUP + 4, 1e-3, |s| {
+        s.cfg.cuda_graphs = true;
+        s.net.channels_last = true;
+        s.net.set_unit_affine_bn();
+    });
+    assert!(!s.graph.off, "the graph path was turned off");
+    assert!(s.graph.is_captured(), "nothing was captured");
+    assert_eq!(
+        s.graph_replays(),
+        4,
+        "every step after warm-up replays the graph"
+    );
+    assert_eq!(s.take_notices(), Vec::<String>::new());
+}
+
+/// The architecture pass mixing by the host's selection (eager) and by Ā as data (what a
+/// CUDA graph records) give the same logits and the same traces.
+#[test]
+fn selected_and_weighted_mixtures_agree() {
+    let _rng = test_rng_lock();
+    for layout in ["false", "true"] {
+        for space in ["nasp", "darts"] {
+            let cfg = tiny(space, &[&format!("channels_last={layout}")]);
+            let mut s = Search::new(&cfg, Device::Cpu, None).unwrap();
+            random_arch(&mut s, 9);
+            let abar = s.selection_tensors();
+            let x = Tensor::randn([4, 3, 8, 8], (Kind::Float, Device::Cpu));
+            let a = s.arch_pass_eager(&x, &abar, true);
+            let b = s.arch_pass_eager(&x, &abar, false);
+            let d = (&a.logits - &b.logits).abs().max().double_value(&[]);
+            assert!(d < 1e-5, "{space} {layout}: logits differ by {d}");
+            assert!(a.logits.abs().max().double_value(&[]) > 0.0);
+            let (ta, tb) = (a.tensors(), b.tensors());
+            assert_eq!(ta.len(), tb.len());
+            for (u, v) in ta.iter().zip(&tb) {
+                let d = (*u - *v).abs().max().double_value(&[]);
+                assert!(d < 1e-4, "{space} {layout}: traces differ by {d}");
+            }
+        }
+    }
+}
+
+/// An evaluation asks its cancel callback before each chunk and stops when told.
+#[test]
+fn evaluation_stops_when_cancelled() {
+    let _rng = test_rng_lock();
+    let imgs = crate::dataset::synthetic(1200, 1);
+    let data = DeviceData::new(&imgs, 0.5, 8, Device::Cpu);
+    let mut s = Search::new(&tiny("nasp", &[]), Device::Cpu, Some(data)).unwrap();
+    let mut asked = 0;
+    let full = s.evaluate_until(0, &mut || {
+        asked += 1;
+        false
+    });
+    assert!(full.is_some_and(|e| e.loss.is_finite() && e.acc >= 0.0));
+    assert_eq!(asked, 2, "600 validation images in chunks of 512");
+    let mut asked = 0;
+    let cut = s.evaluate_until(0, &mut || {
+        asked += 1;
+        asked == 2
+    });
+    assert!(cut.is_none());
+}
+
+/// The NASP weight step asks autograd only for the parameters of Ā's ops; the gradients
+/// must be exactly those of asking for every parameter.
+#[test]
+fn nasp_weight_grads_cover_every_parameter_the_step_uses() {
+    let _rng = test_rng_lock();
+    let mut s = Search::new(&tiny("nasp", &[]), Device::Cpu, None).unwrap();
+    random_arch(&mut s, 4);
+    let x = Tensor::randn([4, 3, 8, 8], (Kind::Float, Device::Cpu));
+    let y = Tensor::randint(10, [4], (Kind::Int64, Device::Cpu));
+    let loss = || cross_entropy(&s.forward(&x, CellMix::sparse(&s.selection), true), &y);
+    let all = Tensor::run_backward(&[&loss()], &s.params, false, false);
+    let ours = s.weight_grads(&loss());
+    let mut used = 0;
+    for (i, (a, b)) in all.iter().zip(&ours).enumerate() {
+        assert_eq!(a.defined(), b.defined(), "{}", s.param_names[i]);
+        if a.defined() {
+            used += 1;
+            assert!((a - b).abs().max().double_value(&[]) < 1e-6);
+        }
+    }
+    assert!(
+        used > 10 && used < s.params.len() / 2,
+        "{used} of {}",
+        s.params.len()
+    );
+}
+
+/// A tiny search of algorithm `alg` (C = 4, 3 cells, 8 × 8 px batches of 8, seed 5).
+fn tiny_alg(alg: &str) -> Config {
+    let sets: Vec<String> = [
+        &format!("algorithm=\"{alg}\""),
+        "model.channels=4",
+        "model.cells=3",
+        "train.batch_size=8",
+        "data.image_size=8",
+        "seed=5",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    Config::load(None, &sets).unwrap()
+}
+
+/// A copy of every variable of `s`, by name order.
+fn snapshot(s: &Search) -> Vec<(String, Tensor)> {
+    let mut v: Vec<(String, Tensor)> =
+        s.vs.variables()
+            .into_iter()
+            .map(|(k, v)| (k, v.copy()))
+            .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// The NASP architecture pass (fused ops, autograd only through Ā's ops) against the reference
+/// pass (every op on its own edge, autograd through everything): same ∂L/∂Ā, and the same batch
+/// norm statistics recorded, in both search spaces.
+#[test]
+fn nasp_arch_gradient_equals_full_backward() {
+    let _rng = test_rng_lock();
+    // Both spaces, in both activation layouts.
+    for (space, layout) in [
+        (Space::Nasp, Switch::Off),
+        (Space::Darts, Switch::Off),
+        (Space::Nasp, Switch::On),
+        (Space::Darts, Switch::On),
+    ] {
+        let mut c = tiny_alg("nasp");
+        c.model.space = space;
+        c.channels_last = layout;
+        // With the parameter-burden term, which the fast path adds by hand.
+        c.arch.l2 = 0.3;
+        let mut s = Search::new(&c, Device::Cpu, None).unwrap();
+        // A non-trivial A so the selection differs from the all-0.5 start.
+        tch::manual_seed(11);
+        for a in &s.arch {
+            tch::no_grad(|| {
+                let mut a = a.shallow_clone();
+                a.copy_(&Tensor::rand(a.size(), (Kind::Float, Device::Cpu)));
+            });
+        }
+        s.refresh_host_arch();
+        let x = Tensor::randn([8, 3, 8, 8], (Kind::Float, Device::Cpu));
+        let y = Tensor::randint(10, [8], (Kind::Int64, Device::Cpu));
+        // Same BN state for both passes: snapshot and restore variables between them.
+        let before = snapshot(&s);
+        let (fast, fast_loss) = s.nasp_arch_grad(&x, &y, false);
+        let after_fast = snapshot(&s);
+        tch::no_grad(|| {
+            let live = s.vs.variables();
+            for (k, v) in &before {
+                live[k].shallow_clone().copy_(v);
+            }
+        });
+        let (full, full_loss) = s.nasp_arch_grad(&x, &y, true);
+        let dl = (fast_loss.double_value(&[]) - full_loss.double_value(&[])).abs();
+        assert!(
+            dl < 1e-4,
+            "{space:?} {layout:?}: architecture loss off by {dl}"
+        );
+        let after_full = snapshot(&s);
+        let mut stats_moved = 0;
+        for (((k, f), (_, r)), (_, b)) in after_fast.iter().zip(&after_full).zip(&before) {
+            let diff = (f - r).abs().max().double_value(&[]);
+            assert!(
+                diff < 1e-4,
+                "{space:?} {layout:?} {k}: fused pass left {diff} off the reference"
+            );
+            if (r - b).abs().max().double_value(&[]) > 0.0 {
+                stats_moved += 1;
+            }
+        }
+        assert!(
+            stats_moved > 100,
+            "{space:?} {layout:?}: only {stats_moved} buffers updated"
+        );
+        for i in 0..2 {
+            let diff = (&fast[i] - &full[i]).norm().double_value(&[]);
+            let scale = full[i].norm().double_value(&[]);
+            assert!(scale > 0.0);
+            assert!(
+                diff / scale < 1e-4,
+                "{space:?} {layout:?} cell {i}: relative error {}",
+                diff / scale
+            );
+            // Pruned edges still get gradient (they can re-enter the top two).
+            let g = ArchMatrix {
+                rows: 14,
+                cols: full[i].size()[1] as usize,
+                data: Vec::<f32>::try_from(full[i].reshape([-1])).unwrap(),
+            };
+            let dropped: Vec<usize> = (0..14)
+                .filter(|e| s.selection[i].ops[*e].is_none())
+                .collect();
+            assert!(dropped.iter().any(|e| g.row(*e).iter().any(|v| *v != 0.0)));
+        }
+    }
+}
+
+/// The unrolled objective F(α) = L_val(w − η(∇_w L_train(w, α) + λw), α) (first step: no momentum
+/// yet), evaluated in double precision; the weights are restored afterwards.
+fn unrolled_objective(s: &Search, xt: &Tensor, yt: &Tensor, xv: &Tensor, yv: &Tensor) -> f64 {
+    let eta = s.lr();
+    let lambda = s.cfg.train.weight_decay;
+    let saved: Vec<Tensor> = s.params.iter().map(|p| p.detach().copy()).collect();
+    let loss_t = s.dense_loss(&s.softmax_weights(true), xt, yt);
+    let g = Tensor::run_backward(&[&loss_t], &s.params, false, false);
+    tch::no_grad(|| {
+        for (p, g) in s.params.iter().zip(&g) {
+            if g.defined() {
+                let upd = (g + p * lambda) * eta;
+                let _ = p.shallow_clone().g_sub_(&upd);
+            }
+        }
+    });
+    let f = tch::no_grad(|| {
+        s.dense_loss(&s.softmax_weights(true), xv, yv)
+            .double_value(&[])
+    });
+    tch::no_grad(|| {
+        for (p, w) in s.params.iter().zip(&saved) {
+            p.shallow_clone().copy_(w);
+        }
+    });
+    f
+}
+
+#[test]
+fn darts2_arch_gradient_matches_a_double_precision_finite_difference() {
+    let _rng = test_rng_lock();
+    let c = tiny_alg("darts2");
+    let mut s = Search::new(&c, Device::Cpu, None).unwrap();
+    s.vs.double();
+    tch::manual_seed(3);
+    s.arch = [0, 1].map(|i| {
+        (Tensor::randn(s.arch[i].size(), (Kind::Double, Device::Cpu)) * 0.5).set_requires_grad(true)
+    });
+    let d = (Kind::Double, Device::Cpu);
+    let xt = Tensor::randn([8, 3, 8, 8], d);
+    let xv = Tensor::randn([8, 3, 8, 8], d);
+    let yt = Tensor::randint(10, [8], (Kind::Int64, Device::Cpu));
+    let yv = Tensor::randint(10, [8], (Kind::Int64, Device::Cpu));
+    // BN running statistics do not enter train-mode losses, so F is a pure function of α. In
+    // double precision a small finite-difference radius makes the Hessian-vector product close to
+    // exact (the reference's r = 0.01/‖v‖ is a float32 compromise, and crosses ReLU kinks here).
+    s.hvp_scale = 1e-6;
+    let (ours, _) = s.darts2_arch_grad(&xt, &yt, &xv, &yv);
+    let (first, _) = s.darts1_arch_grad(&xv, &yv);
+    let h = 1e-5;
+    let mut num = Vec::new();
+    let mut got = Vec::new();
+    let mut fo = Vec::new();
+    for (cell, e, k) in [
+        (0, 0, 1),
+        (0, 3, 4),
+        (0, 9, 7),
+        (0, 13, 2),
+        (1, 1, 3),
+        (1, 6, 5),
+        (1, 11, 0),
+    ] {
+        let shift = |delta: f64| {
+            tch::no_grad(|| {
+                let mut a = s.arch[cell].shallow_clone();
+                let mut entry = a.get(e).get(k);
+                let _ = entry.g_add_scalar_(delta);
+                let _ = &mut a;
+            })
+        };
+        shift(h);
+        let fp = unrolled_objective(&s, &xt, &yt, &xv, &yv);
+        shift(-2.0 * h);
+        let fm = unrolled_objective(&s, &xt, &yt, &xv, &yv);
+        shift(h);
+        num.push((fp - fm) / (2.0 * h));
+        got.push(ours[cell].double_value(&[e, k]));
+        fo.push(first[cell].double_value(&[e, k]));
+    }
+    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let diff: Vec<f64> = num.iter().zip(&got).map(|(a, b)| a - b).collect();
+    let rel = norm(&diff) / norm(&num);
+    assert!(
+        rel < 1e-4,
+        "darts2 vs finite difference: relative error {rel}\nfd   {num:?}\nours {got:?}"
+    );
+    // The second-order term is not negligible here, so the check can tell first from second order.
+    let diff1: Vec<f64> = num.iter().zip(&fo).map(|(a, b)| a - b).collect();
+    assert!(
+        norm(&diff1) / norm(&num) > 20.0 * rel,
+        "first order is as close: {fo:?}"
+    );
+}

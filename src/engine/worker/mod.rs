@@ -1,0 +1,84 @@
+//! The worker thread "search": owns every tch object, runs the search loop, answers commands and
+//! reports events. An error or a panic inside becomes `Event::Failed`.
+//!
+//! `setup` prepares a run (run directory, resume, device, data, the search), `run_loop` runs it
+//! (steps, commands, end of epoch, finish) and `meter` keeps its figures.
+
+mod meter;
+mod run_loop;
+mod setup;
+
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::config::Config;
+use crate::engine::EngineError;
+use crate::protocol::{Command, Event};
+
+pub use crate::engine::device::resolve_device;
+
+/// What the worker needs to start.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    pub config: Config,
+    pub run_dir: PathBuf,
+    pub data_dir: Option<PathBuf>,
+    pub max_steps: Option<u64>,
+    /// A run or checkpoint directory to continue.
+    pub resume: Option<PathBuf>,
+    /// Minimum time between two `Step` events.
+    pub event_interval: Duration,
+}
+
+/// The UI side of a running worker.
+pub struct WorkerHandle {
+    pub commands: Sender<Command>,
+    pub events: Receiver<Event>,
+    pub join: JoinHandle<()>,
+}
+
+/// Starts the worker thread.
+pub fn spawn(opts: WorkerOptions) -> std::io::Result<WorkerHandle> {
+    let (ctx, crx) = crossbeam_channel::unbounded();
+    let (etx, erx) = crossbeam_channel::unbounded();
+    let join = std::thread::Builder::new()
+        .name("search".into())
+        .spawn(move || {
+            let events = etx.clone();
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| run(&opts, &crx, &events)));
+            let failure = match outcome {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(panic) => Some(format!(
+                    "the search thread panicked: {}",
+                    panic
+                        .downcast_ref::<String>()
+                        .map(String::as_str)
+                        .or_else(|| panic.downcast_ref::<&str>().copied())
+                        .unwrap_or("unknown panic")
+                )),
+            };
+            if let Some(message) = failure {
+                let _ = etx.send(Event::Failed { message });
+            }
+        })?;
+    Ok(WorkerHandle {
+        commands: ctx,
+        events: erx,
+        join,
+    })
+}
+
+/// The whole run on the worker thread: set up, search until done or stopped, finish.
+fn run(
+    opts: &WorkerOptions,
+    commands: &Receiver<Command>,
+    events: &Sender<Event>,
+) -> Result<(), EngineError> {
+    setup::setup(opts, events)?.run(commands);
+    Ok(())
+}

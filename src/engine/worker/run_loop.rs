@@ -1,0 +1,328 @@
+//! The search loop on the worker thread: steps, the commands between them (pause, resume,
+//! checkpoint, export, stop), the end of each epoch (validation, genotype, checkpoint) and the
+//! end of the run.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use serde_json::json;
+
+use super::meter::Meter;
+use crate::engine::checkpoint::{self, Meters};
+use crate::engine::search::{Search, StepOut};
+use crate::protocol::{Command, Event, Level};
+use crate::rundir::RunDir;
+
+/// A run in progress.
+pub(super) struct Loop<'a> {
+    s: Search,
+    dir: RunDir,
+    events: &'a Sender<Event>,
+    meter: Meter,
+    /// Commands that arrived during an evaluation, handled at the next poll.
+    deferred: VecDeque<Command>,
+    /// `--max-steps`: stop (with a checkpoint) once the global step reaches it.
+    max_steps: Option<u64>,
+    /// Minimum time between two `Step` events.
+    event_interval: Duration,
+}
+
+impl<'a> Loop<'a> {
+    /// A run of `s` into `dir`, its clocks started now.
+    pub(super) fn new(
+        s: Search,
+        dir: RunDir,
+        events: &'a Sender<Event>,
+        meters: Meters,
+        (max_steps, event_interval): (Option<u64>, Duration),
+    ) -> Self {
+        Loop {
+            s,
+            dir,
+            events,
+            meter: Meter::new(meters),
+            deferred: VecDeque::new(),
+            max_steps,
+            event_interval,
+        }
+    }
+
+    /// Runs the search until its last epoch ends or a stop comes, then finishes the run.
+    pub(super) fn run(mut self, commands: &Receiver<Command>) {
+        let snap = self.s.arch_snapshot();
+        self.send(Event::Arch(snap));
+        let stop = self.epochs(commands);
+        self.finish(stop);
+    }
+
+    fn send(&self, e: Event) {
+        let _ = self.events.send(e);
+    }
+
+    fn log(&mut self, level: Level, text: String) {
+        self.dir.log(&format!("[{level:?}] {text}"));
+        self.send(Event::Log { level, text });
+    }
+
+    /// Epoch after epoch until the configured number is done (`None`) or a stop comes
+    /// (`Some(save)`).
+    fn epochs(&mut self, commands: &Receiver<Command>) -> Option<bool> {
+        let mut paused = false;
+        loop {
+            if self.s.progress().epoch >= self.s.config().train.epochs {
+                return None;
+            }
+            self.s.ensure_plan();
+            if let Some(save) = self.steps(commands, &mut paused) {
+                return Some(save);
+            }
+            self.emit_progress();
+            if let Some(save) = self.end_of_epoch(commands) {
+                return Some(save);
+            }
+        }
+    }
+
+    /// The steps of the current epoch, answering commands between them. `Some(save)`: stop.
+    fn steps(&mut self, commands: &Receiver<Command>, paused: &mut bool) -> Option<bool> {
+        loop {
+            if let Some(save) = self.poll(commands, paused) {
+                return Some(save);
+            }
+            let p = self.s.progress();
+            // An epoch that just ended is closed (validation, genotype) before --max-steps stops.
+            if p.step_in_epoch >= self.s.steps_per_epoch() {
+                return None;
+            }
+            if self.max_steps.is_some_and(|m| p.global_step >= m) {
+                return Some(true);
+            }
+            let out = self.s.step()?;
+            self.after_step(out);
+        }
+    }
+
+    /// Meters, notices, the `Step` event at its rate, and the checkpoint every `every_steps`.
+    fn after_step(&mut self, out: StepOut) {
+        self.meter.push(out);
+        for text in self.s.take_notices() {
+            self.log(Level::Warn, text);
+        }
+        if self.meter.since_event() >= self.event_interval {
+            self.emit_progress();
+        }
+        let every = self.s.config().checkpoint.every_steps;
+        if every > 0 && self.s.progress().global_step.is_multiple_of(every as u64) {
+            self.checkpoint();
+        }
+    }
+
+    /// Reads the pending device figures into the meters (one synchronisation).
+    fn drain_pending(&mut self) {
+        if let Err(n) = self.meter.drain(&self.s, &mut self.dir) {
+            self.log(
+                Level::Error,
+                format!("could not read the loss figures of {n} step(s) from the device; they are missing from the meters"),
+            );
+        }
+    }
+
+    /// The `Step` and `Arch` events of the window since the last ones (none if no step's
+    /// figures are in).
+    fn emit_progress(&mut self) {
+        self.drain_pending();
+        let Some(stats) = self.meter.window_stats(&self.s) else {
+            return;
+        };
+        self.send(Event::Step(stats));
+        let snap = self.s.arch_snapshot();
+        self.send(Event::Arch(snap));
+        self.meter.new_window();
+    }
+
+    fn checkpoint(&mut self) {
+        self.drain_pending();
+        self.send(Event::Saving);
+        let keep = self.s.config().checkpoint.keep;
+        match checkpoint::save(&self.s, self.meter.meters(), &self.dir.path, keep) {
+            Ok(path) => {
+                self.dir
+                    .log(&format!("[Info] checkpoint saved: {}", path.display()));
+                self.send(Event::CheckpointSaved {
+                    path: path.display().to_string(),
+                    global_step: self.s.progress().global_step,
+                });
+            }
+            Err(e) => self.log(
+                Level::Error,
+                format!("{e}; the search goes on, earlier checkpoints are untouched"),
+            ),
+        }
+    }
+
+    fn export(&mut self) {
+        let g = self.s.current_genotype();
+        let stem = format!("export-step{:09}", self.s.progress().global_step);
+        match self.dir.write_genotype(&stem, &g) {
+            Ok(paths) => {
+                let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+                self.dir
+                    .log(&format!("[Info] genotype exported: {}", paths.join(", ")));
+                self.send(Event::Exported { paths });
+            }
+            Err(e) => self.log(Level::Error, e),
+        }
+    }
+
+    /// Handles one command. Returns `Some(save)` when the run must stop.
+    fn handle(&mut self, c: Command, paused: &mut bool) -> Option<bool> {
+        match c {
+            Command::Pause => {
+                if !*paused {
+                    *paused = true;
+                    self.emit_progress();
+                    self.send(Event::Paused {
+                        global_step: self.s.progress().global_step,
+                    });
+                }
+            }
+            Command::Resume => {
+                if *paused {
+                    *paused = false;
+                    self.meter.restart_window_clock();
+                    self.send(Event::Resumed);
+                }
+            }
+            Command::Checkpoint => self.checkpoint(),
+            Command::Export => self.export(),
+            Command::Stop { save } => return Some(save),
+        }
+        None
+    }
+
+    /// Drains commands (blocking while paused). `Some(save)` = stop.
+    fn poll(&mut self, commands: &Receiver<Command>, paused: &mut bool) -> Option<bool> {
+        loop {
+            let c = if let Some(c) = self.deferred.pop_front() {
+                c
+            } else if *paused {
+                match commands.recv() {
+                    Ok(c) => c,
+                    Err(_) => return Some(true),
+                }
+            } else {
+                match commands.try_recv() {
+                    Ok(c) => c,
+                    Err(TryRecvError::Empty) => return None,
+                    // Nobody can steer us any more: save and stop.
+                    Err(TryRecvError::Disconnected) => return Some(true),
+                }
+            };
+            if let Some(save) = self.handle(c, paused) {
+                return Some(save);
+            }
+        }
+    }
+
+    /// Validation, genotype, epoch event and checkpoint. A stop that arrives during the
+    /// validation ends it early and is returned (`Some(save)`): the epoch then stays open, as
+    /// when a stop comes right after its last step, and a resumed run validates it.
+    fn end_of_epoch(&mut self, commands: &Receiver<Command>) -> Option<bool> {
+        self.drain_pending();
+        let mut stop = None;
+        let deferred = &mut self.deferred;
+        let mut cancel = || {
+            loop {
+                match commands.try_recv() {
+                    Ok(Command::Stop { save }) => stop = Some(save),
+                    Ok(other) => {
+                        deferred.push_back(other);
+                        continue;
+                    }
+                    Err(TryRecvError::Empty) => {}
+                    // Nobody can steer us any more: save and stop.
+                    Err(TryRecvError::Disconnected) => stop = Some(true),
+                }
+                return stop.is_some();
+            }
+        };
+        let max = self.s.config().train.eval_batches;
+        let epoch = self.s.progress().epoch;
+        self.dir.log(&format!("[Info] validating epoch {epoch}"));
+        let valid_start = Instant::now();
+        let Some(eval) = self.s.evaluate_until(max, &mut cancel) else {
+            return stop.or(Some(true));
+        };
+        let stats = self
+            .meter
+            .epoch_stats(epoch, eval, valid_start.elapsed().as_secs_f64());
+        self.close_epoch(stats);
+        None
+    }
+
+    /// After a full validation: the epoch's metrics line, genotype and events, the epoch closed,
+    /// and its checkpoint every `every_epochs`.
+    fn close_epoch(&mut self, stats: crate::protocol::EpochStats) {
+        self.dir.metric(&json!({
+            "kind": "epoch", "epoch": stats.epoch, "global_step": self.s.progress().global_step,
+            "train_loss": stats.train_loss, "train_acc": stats.train_acc,
+            "valid_loss": stats.valid_loss, "valid_acc": stats.valid_acc, "seconds": stats.seconds,
+            "valid_seconds": stats.valid_seconds,
+        }));
+        let g = self.s.genotype();
+        if let Err(e) = self
+            .dir
+            .write_genotype(&format!("epoch-{:03}", stats.epoch), &g)
+        {
+            self.log(Level::Error, e);
+        }
+        self.dir
+            .log(&format!("[Info] epoch {} genotype: {g}", stats.epoch));
+        self.send(Event::Epoch(stats));
+        let snap = self.s.arch_snapshot();
+        self.send(Event::Arch(snap));
+        self.meter.clear_epoch();
+        self.s.end_epoch();
+        self.meter.start_epoch_clock();
+        let every = self.s.config().checkpoint.every_epochs;
+        if every > 0 && self.s.progress().epoch.is_multiple_of(every) {
+            self.checkpoint();
+        }
+    }
+
+    /// The end of the run: a checkpoint unless stopped without saving, the final genotype and
+    /// the `Finished` event.
+    fn finish(&mut self, stop: Option<bool>) {
+        self.emit_progress();
+        let stopped = stop.is_some();
+        let reached_max = self
+            .max_steps
+            .is_some_and(|m| self.s.progress().global_step >= m);
+        if stop.unwrap_or(true) {
+            self.checkpoint();
+        }
+        let g = self.s.genotype();
+        if let Err(e) = self.dir.write_genotype("final", &g) {
+            self.log(Level::Error, e);
+        }
+        let p = self.s.progress();
+        let summary = format!(
+            "{} after {} steps (epoch {}); genotype: {g}",
+            if reached_max {
+                "reached --max-steps"
+            } else if stopped {
+                "stopped"
+            } else {
+                "finished"
+            },
+            p.global_step,
+            p.epoch
+        );
+        self.dir.log(&format!("[Info] {summary}"));
+        self.send(Event::Finished {
+            summary,
+            stopped: stopped && !reached_max,
+        });
+    }
+}

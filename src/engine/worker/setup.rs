@@ -1,0 +1,131 @@
+//! Setting a run up on the worker thread: the run directory, the checkpoint to resume from (via
+//! `engine::resume`), the device, the data, the search (restored from the checkpoint), and the
+//! `Started` event.
+
+use std::path::PathBuf;
+
+use crossbeam_channel::Sender;
+use tch::Device;
+
+use super::WorkerOptions;
+use super::run_loop::Loop;
+use crate::config::Config;
+use crate::dataset;
+use crate::engine::EngineError;
+use crate::engine::checkpoint::{self, Meta, Meters};
+use crate::engine::device::{device_label, resolve_device};
+use crate::engine::device_data::DeviceData;
+use crate::engine::resume;
+use crate::engine::search::Search;
+use crate::protocol::{Event, Level, RunInfo};
+use crate::rundir::RunDir;
+
+/// Prepares the run `opts` describes and says `Started`; the loop is ready to run.
+pub(super) fn setup<'a>(
+    opts: &WorkerOptions,
+    events: &'a Sender<Event>,
+) -> Result<Loop<'a>, EngineError> {
+    let mut dir = RunDir::open(&opts.run_dir).map_err(EngineError::RunDir)?;
+    let (cfg, resume) = resume_point(opts, &mut dir, events)?;
+    dir.write_config(&cfg.to_toml())
+        .map_err(EngineError::RunDir)?;
+    let (device, device_note) = resolve_device(&cfg.device).map_err(EngineError::Device)?;
+    if device.is_cuda() {
+        tch::Cuda::cudnn_set_benchmark(true);
+    }
+    let (data, dataset) = load_data(opts, &cfg, (device, &device_note), &mut dir, events)?;
+    let mut s = Search::new(&cfg, device, Some(data))?;
+    let mut meters = Meters::default();
+    if let Some((ckpt, meta)) = &resume {
+        meters = checkpoint::load(ckpt, meta, &mut s)?;
+        let text = format!(
+            "resumed from {} at epoch {} step {} (global step {})",
+            ckpt.display(),
+            meta.epoch,
+            meta.step_in_epoch,
+            meta.global_step
+        );
+        dir.log(&format!("[Info] {text}"));
+        let _ = events.send(Event::Log {
+            level: Level::Info,
+            text,
+        });
+    }
+    let _ = events.send(Event::Started(run_info(opts, &s, device, dataset)));
+    Ok(Loop::new(
+        s,
+        dir,
+        events,
+        meters,
+        (opts.max_steps, opts.event_interval),
+    ))
+}
+
+/// The config the run uses and, with `--resume`, the checkpoint it continues from (saying in
+/// the log what the user should know about it).
+fn resume_point(
+    opts: &WorkerOptions,
+    dir: &mut RunDir,
+    events: &Sender<Event>,
+) -> Result<(Config, Option<(PathBuf, Meta)>), EngineError> {
+    let Some(p) = &opts.resume else {
+        return Ok((opts.config.clone(), None));
+    };
+    let r = resume::prepare(p, &opts.config)?;
+    if let Some(n) = &r.note {
+        dir.log(&format!("[Warn] {n}"));
+        let _ = events.send(Event::Log {
+            level: Level::Warn,
+            text: n.clone(),
+        });
+    }
+    Ok((r.config, Some((r.checkpoint, r.meta))))
+}
+
+/// The images on the device, and their description (said in the log: a warning when they are
+/// synthetic).
+fn load_data(
+    opts: &WorkerOptions,
+    cfg: &Config,
+    (device, device_note): (Device, &str),
+    dir: &mut RunDir,
+    events: &Sender<Event>,
+) -> Result<(DeviceData, String), EngineError> {
+    let images = dataset::load(cfg, opts.data_dir.as_deref())?;
+    let layout = cfg.layout_name(device.is_cuda());
+    let note = format!(
+        "data: {}; device: {device_note}; activations {layout}",
+        images.description
+    );
+    dir.log(&format!("[Info] {note}"));
+    let _ = events.send(Event::Log {
+        level: if images.description.starts_with("synthetic") {
+            Level::Warn
+        } else {
+            Level::Info
+        },
+        text: note,
+    });
+    let data = DeviceData::new(&images, cfg.data.train_portion, cfg.data.image_size, device);
+    Ok((data, images.description))
+}
+
+/// What the monitor shows of the run from the start.
+fn run_info(opts: &WorkerOptions, s: &Search, device: Device, dataset: String) -> RunInfo {
+    let cfg = s.config();
+    RunInfo {
+        run_dir: opts.run_dir.display().to_string(),
+        algorithm: cfg.algorithm.name().to_string(),
+        device: device_label(device),
+        dataset,
+        epochs: cfg.train.epochs,
+        steps_per_epoch: s.steps_per_epoch(),
+        batch_size: cfg.train.batch_size,
+        nodes: cfg.model.nodes,
+        normal_ops: s.op_lists().normal.clone(),
+        reduce_ops: s.op_lists().reduce.clone(),
+        params: s.param_count(),
+        start_step: s.progress().global_step,
+        proximal: s.proximal(),
+    }
+}
