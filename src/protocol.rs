@@ -139,8 +139,9 @@ impl fmt::Display for LogLine {
     }
 }
 
-/// Sent by the worker.
-#[derive(Debug, Clone, PartialEq)]
+/// Sent by the worker. Serialisable: every event also goes, one JSON line each, into the run's
+/// `events.jsonl`, which other processes read (`watch`, `ctl --wait`, replays).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Event {
     /// The model is built and the data loaded; stepping starts.
     Started(RunInfo),
@@ -166,6 +167,9 @@ pub enum Event {
     Finished { summary: String, stopped: bool },
     /// The worker failed (an error or a caught panic); it has stopped.
     Failed { message: String },
+    /// A command from the run's inbox (`<run>/commands/`, sent by `ctl` or a watcher) was taken
+    /// and is being acted on; `id` names the command file.
+    Acknowledged { id: String, command: String },
 }
 
 impl Event {
@@ -202,6 +206,9 @@ impl Event {
             Event::Finished { summary, .. } => info(summary.clone()),
             Event::Failed { message } => {
                 Some(LogLine::new(Level::Error, format!("FAILED: {message}")))
+            }
+            Event::Acknowledged { id, command } => {
+                info(format!("{command} received from another process ({id})"))
             }
             Event::Step(_) | Event::Arch(_) | Event::Saving => None,
         }

@@ -138,6 +138,7 @@ impl App {
                 }
             }
             Event::Failed { message } => self.on_failed(message),
+            Event::Acknowledged { .. } => {}
         }
     }
 

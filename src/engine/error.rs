@@ -4,6 +4,7 @@
 
 use crate::dataset::DataError;
 use crate::engine::checkpoint::CheckpointError;
+use crate::rundir::RunDirError;
 
 /// What can go wrong in the engine.
 #[derive(Debug, thiserror::Error)]
@@ -14,9 +15,12 @@ pub enum EngineError {
     /// The training images could not be loaded.
     #[error(transparent)]
     Data(#[from] DataError),
-    /// The run directory could not be made or written (the text `RunDir` gives).
+    /// The run directory could not be made or written.
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
+    /// Another live process owns the run directory.
     #[error("{0}")]
-    RunDir(String),
+    RunInUse(String),
     /// The `device` setting names no usable device.
     #[error("{0}")]
     Device(String),

@@ -14,11 +14,32 @@ use std::path::{Path, PathBuf};
 
 use crate::genotype::Genotype;
 
-/// A run directory, opened for appending.
+/// A run directory, opened for appending (its `log.txt` is written by whoever reports the
+/// run's events: `engine::worker`'s sink).
 pub struct RunDir {
     pub path: PathBuf,
     metrics: File,
-    log: File,
+}
+
+/// A file of the run directory that cannot be made or written.
+#[derive(Debug, thiserror::Error)]
+pub enum RunDirError {
+    #[error("cannot create run directory {path}: {source}")]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Opens `<dir>/log.txt` for appending.
+pub fn open_log(dir: &Path) -> Result<File, RunDirError> {
+    let path = dir.join("log.txt");
+    open_append(&path).map_err(|source| RunDirError::Create { path, source })
 }
 
 /// Where runs go by default: `<user data dir>/runs` (e.g. `~/.local/share/nasp-tui/runs`;
@@ -67,25 +88,24 @@ fn open_append(path: &Path) -> std::io::Result<File> {
 
 impl RunDir {
     /// Creates (or reopens, on resume) the run directory.
-    pub fn open(path: &Path) -> Result<RunDir, String> {
-        let err = |e: std::io::Error, p: &Path| {
-            format!("cannot create run directory {}: {e}", p.display())
+    pub fn open(path: &Path) -> Result<RunDir, RunDirError> {
+        let err = |p: &Path| {
+            let path = p.to_path_buf();
+            move |source| RunDirError::Create { path, source }
         };
-        fs::create_dir_all(path.join("genotypes")).map_err(|e| err(e, path))?;
-        let metrics = open_append(&path.join("metrics.jsonl"))
-            .map_err(|e| err(e, &path.join("metrics.jsonl")))?;
-        let log = open_append(&path.join("log.txt")).map_err(|e| err(e, &path.join("log.txt")))?;
+        fs::create_dir_all(path.join("genotypes")).map_err(err(path))?;
+        let m = path.join("metrics.jsonl");
+        let metrics = open_append(&m).map_err(err(&m))?;
         Ok(RunDir {
             path: path.to_path_buf(),
             metrics,
-            log,
         })
     }
 
     /// Writes the resolved config.
-    pub fn write_config(&self, toml: &str) -> Result<(), String> {
-        let p = self.path.join("config.toml");
-        fs::write(&p, toml).map_err(|e| format!("cannot write {}: {e}", p.display()))
+    pub fn write_config(&self, toml: &str) -> Result<(), RunDirError> {
+        let path = self.path.join("config.toml");
+        fs::write(&path, toml).map_err(|source| RunDirError::Write { path, source })
     }
 
     /// Appends one JSON object to `metrics.jsonl`.
@@ -93,20 +113,17 @@ impl RunDir {
         let _ = writeln!(self.metrics, "{value}");
     }
 
-    /// Appends a line to `log.txt`.
-    pub fn log(&mut self, line: &str) {
-        let _ = writeln!(self.log, "{line}");
-    }
-
     /// Writes a genotype in both formats as `genotypes/<stem>.txt` and `.json`.
-    pub fn write_genotype(&self, stem: &str, g: &Genotype) -> Result<Vec<PathBuf>, String> {
+    pub fn write_genotype(&self, stem: &str, g: &Genotype) -> Result<Vec<PathBuf>, RunDirError> {
         let dir = self.path.join("genotypes");
         let txt = dir.join(format!("{stem}.txt"));
         let json = dir.join(format!("{stem}.json"));
-        fs::write(&txt, format!("{g}\n"))
-            .map_err(|e| format!("cannot write {}: {e}", txt.display()))?;
-        fs::write(&json, g.to_json() + "\n")
-            .map_err(|e| format!("cannot write {}: {e}", json.display()))?;
+        for (path, text) in [(&txt, format!("{g}\n")), (&json, g.to_json() + "\n")] {
+            fs::write(path, text).map_err(|source| RunDirError::Write {
+                path: path.clone(),
+                source,
+            })?;
+        }
         Ok(vec![txt, json])
     }
 }

@@ -79,6 +79,7 @@ pub struct Status {
     pub started: f64,
     pub algorithm: String,
     pub device: String,
+    /// Epochs done so far (the 0-based index of the epoch in progress).
     pub epoch: usize,
     pub epochs: usize,
     pub step: u64,

@@ -7,6 +7,7 @@
 mod meter;
 mod run_loop;
 mod setup;
+mod sink;
 
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
@@ -48,8 +49,9 @@ pub fn spawn(opts: WorkerOptions) -> std::io::Result<WorkerHandle> {
     let join = std::thread::Builder::new()
         .name("search".into())
         .spawn(move || {
-            let events = etx.clone();
-            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| run(&opts, &crx, &events)));
+            let mut sink = sink::Sink::new(&etx);
+            let outcome =
+                std::panic::catch_unwind(AssertUnwindSafe(|| run(&opts, &crx, &mut sink)));
             let failure = match outcome {
                 Ok(Ok(())) => None,
                 Ok(Err(e)) => Some(e.to_string()),
@@ -63,7 +65,7 @@ pub fn spawn(opts: WorkerOptions) -> std::io::Result<WorkerHandle> {
                 )),
             };
             if let Some(message) = failure {
-                let _ = etx.send(Event::Failed { message });
+                sink.emit(Event::Failed { message });
             }
         })?;
     Ok(WorkerHandle {
@@ -77,8 +79,8 @@ pub fn spawn(opts: WorkerOptions) -> std::io::Result<WorkerHandle> {
 fn run(
     opts: &WorkerOptions,
     commands: &Receiver<Command>,
-    events: &Sender<Event>,
+    sink: &mut sink::Sink,
 ) -> Result<(), EngineError> {
-    setup::setup(opts, events)?.run(commands);
+    setup::setup(opts, sink)?.run(commands);
     Ok(())
 }

@@ -1,25 +1,33 @@
 //! The search loop on the worker thread: steps, the commands between them (pause, resume,
-//! checkpoint, export, stop), the end of each epoch (validation, genotype, checkpoint) and the
-//! end of the run.
+//! checkpoint, export, stop: from this process's monitor, or from other processes through the
+//! run's inbox `<run>/commands/`), the end of each epoch (validation, genotype, checkpoint) and
+//! the end of the run. Every event goes out through the `Sink`.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use serde_json::json;
 
 use super::meter::Meter;
+use super::sink::Sink;
 use crate::engine::checkpoint::{self, Meters};
 use crate::engine::search::{Search, StepOut};
 use crate::protocol::{Command, Event, Level};
 use crate::rundir::RunDir;
+use crate::rundir::inbox::{self, Taken};
+
+/// How often the run's inbox is looked at (a directory listing; over NFS a round trip).
+const INBOX_EVERY: Duration = Duration::from_millis(500);
 
 /// A run in progress.
-pub(super) struct Loop<'a> {
+pub(super) struct Loop<'a, 's> {
     s: Search,
     dir: RunDir,
-    events: &'a Sender<Event>,
+    sink: &'s mut Sink<'a>,
     meter: Meter,
+    /// When the inbox was last looked at.
+    inbox_seen: Instant,
     /// Commands that arrived during an evaluation, handled at the next poll.
     deferred: VecDeque<Command>,
     /// `--max-steps`: stop (with a checkpoint) once the global step reaches it.
@@ -28,20 +36,21 @@ pub(super) struct Loop<'a> {
     event_interval: Duration,
 }
 
-impl<'a> Loop<'a> {
+impl<'a, 's> Loop<'a, 's> {
     /// A run of `s` into `dir`, its clocks started now.
     pub(super) fn new(
         s: Search,
         dir: RunDir,
-        events: &'a Sender<Event>,
+        sink: &'s mut Sink<'a>,
         meters: Meters,
         (max_steps, event_interval): (Option<u64>, Duration),
     ) -> Self {
         Loop {
             s,
             dir,
-            events,
+            sink,
             meter: Meter::new(meters),
+            inbox_seen: Instant::now(),
             deferred: VecDeque::new(),
             max_steps,
             event_interval,
@@ -56,13 +65,12 @@ impl<'a> Loop<'a> {
         self.finish(stop);
     }
 
-    fn send(&self, e: Event) {
-        let _ = self.events.send(e);
+    fn send(&mut self, e: Event) {
+        self.sink.emit(e);
     }
 
     fn log(&mut self, level: Level, text: String) {
-        self.dir.log(&format!("[{level:?}] {text}"));
-        self.send(Event::Log { level, text });
+        self.sink.log(level, text);
     }
 
     /// Epoch after epoch until the configured number is done (`None`) or a stop comes
@@ -147,8 +155,6 @@ impl<'a> Loop<'a> {
         let keep = self.s.config().checkpoint.keep;
         match checkpoint::save(&self.s, self.meter.meters(), &self.dir.path, keep) {
             Ok(path) => {
-                self.dir
-                    .log(&format!("[Info] checkpoint saved: {}", path.display()));
                 self.send(Event::CheckpointSaved {
                     path: path.display().to_string(),
                     global_step: self.s.progress().global_step,
@@ -167,11 +173,9 @@ impl<'a> Loop<'a> {
         match self.dir.write_genotype(&stem, &g) {
             Ok(paths) => {
                 let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-                self.dir
-                    .log(&format!("[Info] genotype exported: {}", paths.join(", ")));
                 self.send(Event::Exported { paths });
             }
-            Err(e) => self.log(Level::Error, e),
+            Err(e) => self.log(Level::Error, e.to_string()),
         }
     }
 
@@ -201,15 +205,24 @@ impl<'a> Loop<'a> {
         None
     }
 
-    /// Drains commands (blocking while paused). `Some(save)` = stop.
+    /// Drains commands, from the monitor and (every [`INBOX_EVERY`]) from the inbox; while
+    /// paused, waits for them, keeping the heartbeat. `Some(save)` = stop.
     fn poll(&mut self, commands: &Receiver<Command>, paused: &mut bool) -> Option<bool> {
         loop {
+            if self.inbox_seen.elapsed() >= INBOX_EVERY {
+                self.take_inbox();
+            }
             let c = if let Some(c) = self.deferred.pop_front() {
                 c
             } else if *paused {
-                match commands.recv() {
+                match commands.recv_timeout(INBOX_EVERY) {
                     Ok(c) => c,
-                    Err(_) => return Some(true),
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.sink.heartbeat();
+                        continue;
+                    }
+                    // Nobody can steer us any more: save and stop.
+                    Err(RecvTimeoutError::Disconnected) => return Some(true),
                 }
             } else {
                 match commands.try_recv() {
@@ -225,14 +238,35 @@ impl<'a> Loop<'a> {
         }
     }
 
+    /// Moves the inbox's commands to the queue.
+    fn take_inbox(&mut self) {
+        self.inbox_seen = Instant::now();
+        let taken = inbox_commands(&self.dir.path, self.sink);
+        self.deferred.extend(taken);
+    }
+
     /// Validation, genotype, epoch event and checkpoint. A stop that arrives during the
     /// validation ends it early and is returned (`Some(save)`): the epoch then stays open, as
     /// when a stop comes right after its last step, and a resumed run validates it.
     fn end_of_epoch(&mut self, commands: &Receiver<Command>) -> Option<bool> {
         self.drain_pending();
+        let max = self.s.config().train.eval_batches;
+        let epoch = self.s.progress().epoch;
+        self.sink.note(&format!("validating epoch {epoch}"));
         let mut stop = None;
         let deferred = &mut self.deferred;
+        let (sink, run_dir, inbox_seen) = (&mut *self.sink, &self.dir.path, &mut self.inbox_seen);
         let mut cancel = || {
+            sink.heartbeat();
+            if inbox_seen.elapsed() >= INBOX_EVERY {
+                *inbox_seen = Instant::now();
+                for c in inbox_commands(run_dir, sink) {
+                    match c {
+                        Command::Stop { save } => stop = Some(save),
+                        other => deferred.push_back(other),
+                    }
+                }
+            }
             loop {
                 match commands.try_recv() {
                     Ok(Command::Stop { save }) => stop = Some(save),
@@ -247,9 +281,6 @@ impl<'a> Loop<'a> {
                 return stop.is_some();
             }
         };
-        let max = self.s.config().train.eval_batches;
-        let epoch = self.s.progress().epoch;
-        self.dir.log(&format!("[Info] validating epoch {epoch}"));
         let valid_start = Instant::now();
         let Some(eval) = self.s.evaluate_until(max, &mut cancel) else {
             return stop.or(Some(true));
@@ -275,10 +306,10 @@ impl<'a> Loop<'a> {
             .dir
             .write_genotype(&format!("epoch-{:03}", stats.epoch), &g)
         {
-            self.log(Level::Error, e);
+            self.log(Level::Error, e.to_string());
         }
-        self.dir
-            .log(&format!("[Info] epoch {} genotype: {g}", stats.epoch));
+        self.sink
+            .note(&format!("epoch {} genotype: {g}", stats.epoch));
         self.send(Event::Epoch(stats));
         let snap = self.s.arch_snapshot();
         self.send(Event::Arch(snap));
@@ -304,7 +335,7 @@ impl<'a> Loop<'a> {
         }
         let g = self.s.genotype();
         if let Err(e) = self.dir.write_genotype("final", &g) {
-            self.log(Level::Error, e);
+            self.log(Level::Error, e.to_string());
         }
         let p = self.s.progress();
         let summary = format!(
@@ -319,10 +350,31 @@ impl<'a> Loop<'a> {
             p.global_step,
             p.epoch
         );
-        self.dir.log(&format!("[Info] {summary}"));
         self.send(Event::Finished {
             summary,
             stopped: stopped && !reached_max,
         });
     }
+}
+
+/// The commands waiting in the run's inbox, oldest first, each acknowledged in the events; a
+/// file that is not a command is said in the log (it was moved to `commands/rejected/`).
+fn inbox_commands(run_dir: &std::path::Path, sink: &mut Sink) -> Vec<Command> {
+    let mut out = Vec::new();
+    for taken in inbox::take(run_dir) {
+        match taken {
+            Taken::Command(env) => {
+                sink.emit(Event::Acknowledged {
+                    id: env.id,
+                    command: env.command.name().to_string(),
+                });
+                out.push(env.command.command());
+            }
+            Taken::Rejected { file, reason } => sink.log(
+                Level::Error,
+                format!("command file {}: {reason}", file.display()),
+            ),
+        }
+    }
+    out
 }

@@ -4,11 +4,11 @@
 
 use std::path::PathBuf;
 
-use crossbeam_channel::Sender;
 use tch::Device;
 
 use super::WorkerOptions;
 use super::run_loop::Loop;
+use super::sink::Sink;
 use crate::config::Config;
 use crate::dataset;
 use crate::engine::EngineError;
@@ -19,21 +19,23 @@ use crate::engine::resume;
 use crate::engine::search::Search;
 use crate::protocol::{Event, Level, RunInfo};
 use crate::rundir::RunDir;
+use crate::rundir::status::{Status, unix_now};
 
 /// Prepares the run `opts` describes and says `Started`; the loop is ready to run.
-pub(super) fn setup<'a>(
+pub(super) fn setup<'a, 's>(
     opts: &WorkerOptions,
-    events: &'a Sender<Event>,
-) -> Result<Loop<'a>, EngineError> {
-    let mut dir = RunDir::open(&opts.run_dir).map_err(EngineError::RunDir)?;
-    let (cfg, resume) = resume_point(opts, &mut dir, events)?;
-    dir.write_config(&cfg.to_toml())
-        .map_err(EngineError::RunDir)?;
+    sink: &'s mut Sink<'a>,
+) -> Result<Loop<'a, 's>, EngineError> {
+    refuse_if_owned(&opts.run_dir)?;
+    let dir = RunDir::open(&opts.run_dir)?;
+    sink.attach(&opts.run_dir)?;
+    let (cfg, resume) = resume_point(opts, sink)?;
+    dir.write_config(&cfg.to_toml())?;
     let (device, device_note) = resolve_device(&cfg.device).map_err(EngineError::Device)?;
     if device.is_cuda() {
         tch::Cuda::cudnn_set_benchmark(true);
     }
-    let (data, dataset) = load_data(opts, &cfg, (device, &device_note), &mut dir, events)?;
+    let (data, dataset) = load_data(opts, &cfg, (device, &device_note), sink)?;
     let mut s = Search::new(&cfg, device, Some(data))?;
     let mut meters = Meters::default();
     if let Some((ckpt, meta)) = &resume {
@@ -45,39 +47,49 @@ pub(super) fn setup<'a>(
             meta.step_in_epoch,
             meta.global_step
         );
-        dir.log(&format!("[Info] {text}"));
-        let _ = events.send(Event::Log {
-            level: Level::Info,
-            text,
-        });
+        sink.log(Level::Info, text);
     }
-    let _ = events.send(Event::Started(run_info(opts, &s, device, dataset)));
+    sink.emit(Event::Started(run_info(opts, &s, device, dataset)));
     Ok(Loop::new(
         s,
         dir,
-        events,
+        sink,
         meters,
         (opts.max_steps, opts.event_interval),
     ))
+}
+
+/// Refuses a run directory that a live process (this host: its pid exists; another host: its
+/// heartbeat is fresh) owns: two searches must never write one directory.
+fn refuse_if_owned(dir: &std::path::Path) -> Result<(), EngineError> {
+    let Ok(Some(owner)) = Status::read(dir) else {
+        return Ok(());
+    };
+    if owner.owner_alive(unix_now()) && owner.pid != std::process::id() {
+        return Err(EngineError::RunInUse(format!(
+            "run directory {} is in use by pid {} on {} ({}); watch it with `nasp-tui watch {}`, or choose another --run-dir",
+            dir.display(),
+            owner.pid,
+            owner.host,
+            owner.shown(unix_now()).label(),
+            dir.display()
+        )));
+    }
+    Ok(())
 }
 
 /// The config the run uses and, with `--resume`, the checkpoint it continues from (saying in
 /// the log what the user should know about it).
 fn resume_point(
     opts: &WorkerOptions,
-    dir: &mut RunDir,
-    events: &Sender<Event>,
+    sink: &mut Sink,
 ) -> Result<(Config, Option<(PathBuf, Meta)>), EngineError> {
     let Some(p) = &opts.resume else {
         return Ok((opts.config.clone(), None));
     };
     let r = resume::prepare(p, &opts.config)?;
     if let Some(n) = &r.note {
-        dir.log(&format!("[Warn] {n}"));
-        let _ = events.send(Event::Log {
-            level: Level::Warn,
-            text: n.clone(),
-        });
+        sink.log(Level::Warn, n.clone());
     }
     Ok((r.config, Some((r.checkpoint, r.meta))))
 }
@@ -88,8 +100,7 @@ fn load_data(
     opts: &WorkerOptions,
     cfg: &Config,
     (device, device_note): (Device, &str),
-    dir: &mut RunDir,
-    events: &Sender<Event>,
+    sink: &mut Sink,
 ) -> Result<(DeviceData, String), EngineError> {
     let images = dataset::load(cfg, opts.data_dir.as_deref())?;
     let layout = cfg.layout_name(device.is_cuda());
@@ -97,15 +108,12 @@ fn load_data(
         "data: {}; device: {device_note}; activations {layout}",
         images.description
     );
-    dir.log(&format!("[Info] {note}"));
-    let _ = events.send(Event::Log {
-        level: if images.description.starts_with("synthetic") {
-            Level::Warn
-        } else {
-            Level::Info
-        },
-        text: note,
-    });
+    let level = if images.description.starts_with("synthetic") {
+        Level::Warn
+    } else {
+        Level::Info
+    };
+    sink.log(level, note);
     let data = DeviceData::new(&images, cfg.data.train_portion, cfg.data.image_size, device);
     Ok((data, images.description))
 }
