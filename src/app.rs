@@ -62,6 +62,10 @@ pub struct App {
     pub overlay: Overlay,
     pub last_checkpoint: Option<String>,
     pub last_export: Vec<String>,
+    /// Checkpoints that could not be written (shown in the status line).
+    pub saves_failed: usize,
+    /// The run ended without its final checkpoint (exit code `exit::UNSAVED`).
+    pub unsaved: bool,
     worker_gone: bool,
     exit: Option<i32>,
     dirty: bool,
@@ -95,6 +99,8 @@ impl App {
             overlay: Overlay::None,
             last_checkpoint: None,
             last_export: Vec::new(),
+            saves_failed: 0,
+            unsaved: false,
             worker_gone: false,
             exit: None,
             dirty: true,

@@ -7,5 +7,8 @@ pub const OK: i32 = 0;
 pub const FAILED: i32 = 1;
 /// A usage or config error: bad flags, config keys, theme or key files, unusable checkpoints.
 pub const USAGE: i32 = 2;
+/// The run ended, but its final checkpoint could not be written (a full disk, say): the summary
+/// names the newest checkpoint there is, which a resume would start from.
+pub const UNSAVED: i32 = 3;
 /// Interrupted (SIGTERM, SIGHUP, SIGINT): the search saved a checkpoint, then stopped.
 pub const INTERRUPTED: i32 = 130;

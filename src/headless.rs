@@ -129,6 +129,7 @@ impl Printer<'_> {
                 self.line(&format!("run directory: {}", info.run_dir));
                 None
             }
+            Event::Finished { unsaved: true, .. } => Some(exit::UNSAVED),
             Event::Finished { .. } if self.interrupted => Some(exit::INTERRUPTED),
             Event::Finished { .. } => Some(exit::OK),
             Event::Failed { .. } => Some(exit::FAILED),
@@ -235,6 +236,7 @@ mod tests {
         etx.send(Event::Finished {
             summary: "stopped after 9 steps (epoch 0); genotype: x".into(),
             stopped: true,
+            unsaved: false,
         })
         .expect("send");
         let (code, text) = printer.join().expect("the printer thread");

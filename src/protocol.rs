@@ -159,12 +159,26 @@ pub enum Event {
     Saving,
     /// A checkpoint was written to `path`.
     CheckpointSaved { path: String, global_step: u64 },
+    /// A checkpoint could not be written (the search goes on; earlier checkpoints are intact).
+    /// `failed`: how many saves of this process failed so far.
+    CheckpointFailed {
+        global_step: u64,
+        reason: String,
+        failed: usize,
+    },
     /// The genotype was written to these files.
     Exported { paths: Vec<String> },
     /// Something to show in the log pane.
     Log { level: Level, text: String },
-    /// The run ended: all epochs done, `--max-steps` reached, or stopped.
-    Finished { summary: String, stopped: bool },
+    /// The run ended: all epochs done, `--max-steps` reached, or stopped. `unsaved`: a final
+    /// checkpoint was wanted and could not be written (the summary says which checkpoint is
+    /// the newest); the process then exits with `exit::UNSAVED`.
+    Finished {
+        summary: String,
+        stopped: bool,
+        #[serde(default)]
+        unsaved: bool,
+    },
     /// The worker failed (an error or a caught panic); it has stopped.
     Failed { message: String },
     /// A command from the run's inbox (`<run>/commands/`, sent by `ctl` or a watcher) was taken
@@ -207,6 +221,16 @@ impl Event {
             Event::Failed { message } => {
                 Some(LogLine::new(Level::Error, format!("FAILED: {message}")))
             }
+            Event::CheckpointFailed {
+                global_step,
+                reason,
+                failed,
+            } => Some(LogLine::new(
+                Level::Error,
+                format!(
+                    "checkpoint at step {global_step} failed ({failed} so far): {reason}; the search goes on, earlier checkpoints are untouched"
+                ),
+            )),
             Event::Acknowledged { id, command } => {
                 info(format!("{command} received from another process ({id})"))
             }
@@ -264,7 +288,8 @@ mod tests {
         assert_eq!(
             text(&Event::Finished {
                 summary: "stopped after 9 steps (epoch 0); genotype: x".into(),
-                stopped: true
+                stopped: true,
+                unsaved: false,
             }),
             "stopped after 9 steps (epoch 0); genotype: x"
         );

@@ -139,6 +139,7 @@ impl App {
         if self.ended() {
             self.exit = Some(match self.phase {
                 Phase::Failed { .. } => exit::FAILED,
+                _ if self.unsaved => exit::UNSAVED,
                 _ => exit::OK,
             });
             return Vec::new();

@@ -130,12 +130,25 @@ impl App {
                     self.saving = false;
                 }
             }
-            Event::Finished { summary, stopped } => {
+            Event::Finished {
+                summary,
+                stopped,
+                unsaved,
+            } => {
                 self.saving = false;
+                self.unsaved = unsaved;
                 self.phase = Phase::Finished { summary, stopped };
                 if let Some(s) = self.stopping {
-                    self.exit = Some(s.exit_code());
+                    self.exit = Some(if unsaved {
+                        exit::UNSAVED
+                    } else {
+                        s.exit_code()
+                    });
                 }
+            }
+            Event::CheckpointFailed { .. } => {
+                self.saving = false;
+                self.saves_failed += 1;
             }
             Event::Failed { message } => self.on_failed(message),
             Event::Acknowledged { .. } => {}

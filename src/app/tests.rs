@@ -112,6 +112,7 @@ fn quit_dialog_save_and_quit_then_finished_exits_0() {
     app.update(Msg::Worker(Event::Finished {
         summary: "stopped at step 400".into(),
         stopped: true,
+        unsaved: false,
     }));
     assert_eq!(app.exit_code(), Some(0));
 }
@@ -222,6 +223,7 @@ fn finished_run_stays_up_and_quits_with_0() {
     app.update(Msg::Worker(Event::Finished {
         summary: "50 epochs".into(),
         stopped: false,
+        unsaved: false,
     }));
     assert_eq!(app.state_label(), StateLabel::Finished);
     assert_eq!(app.exit_code(), None);
@@ -249,6 +251,7 @@ fn signal_stops_with_save_and_exits_130() {
     app.update(Msg::Worker(Event::Finished {
         summary: "stopped".into(),
         stopped: true,
+        unsaved: false,
     }));
     assert_eq!(app.exit_code(), Some(130));
 }

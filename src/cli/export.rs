@@ -1,4 +1,6 @@
-//! `nasp-tui export RUN_DIR|CHECKPOINT`: print the genotype a checkpoint holds.
+//! `nasp-tui export RUN_DIR|CHECKPOINT`: print the newest genotype of a run (its own genotype
+//! files when they are newer than its newest checkpoint), saying on stderr which step and which
+//! file it comes from.
 
 use std::path::PathBuf;
 
@@ -7,6 +9,8 @@ use clap::Args;
 use super::CliError;
 use crate::engine::checkpoint;
 use crate::exit;
+use crate::genotype::Genotype;
+use crate::rundir::genotypes;
 
 #[derive(Args)]
 pub struct ExportArgs {
@@ -17,6 +21,25 @@ pub struct ExportArgs {
     format: String,
 }
 
+/// The newest genotype under `path`: (genotype, step, the file it was read from).
+fn newest(path: &std::path::Path) -> Result<(Genotype, u64, PathBuf), CliError> {
+    let from_files = genotypes::newest(path);
+    let from_checkpoint = checkpoint::locate(path);
+    match (from_checkpoint, from_files) {
+        (Ok((dir, meta, note)), files) => {
+            if let Some(n) = note {
+                eprintln!("warning: {n}");
+            }
+            match files {
+                Some((step, file, g)) if step > meta.global_step => Ok((g, step, file)),
+                _ => Ok((meta.genotype, meta.global_step, dir.join(checkpoint::META))),
+            }
+        }
+        (Err(_), Some((step, file, g))) => Ok((g, step, file)),
+        (Err(e), None) => Err(e.into()),
+    }
+}
+
 pub fn run(a: &ExportArgs) -> Result<i32, CliError> {
     if a.format != "darts" && a.format != "json" {
         return Err(CliError::Usage(format!(
@@ -24,14 +47,12 @@ pub fn run(a: &ExportArgs) -> Result<i32, CliError> {
             a.format
         )));
     }
-    let (_, meta, note) = checkpoint::locate(&a.path)?;
-    if let Some(n) = note {
-        eprintln!("warning: {n}");
-    }
+    let (g, step, file) = newest(&a.path)?;
+    eprintln!("genotype of step {step}, from {}", file.display());
     if a.format == "json" {
-        println!("{}", meta.genotype.to_json());
+        println!("{}", g.to_json());
     } else {
-        println!("{}", meta.genotype);
+        println!("{g}");
     }
     Ok(exit::OK)
 }

@@ -4,6 +4,7 @@
 //! tensors.
 
 pub mod events;
+pub mod genotypes;
 pub mod inbox;
 pub mod listing;
 pub mod status;
@@ -113,8 +114,15 @@ impl RunDir {
         let _ = writeln!(self.metrics, "{value}");
     }
 
-    /// Writes a genotype in both formats as `genotypes/<stem>.txt` and `.json`.
-    pub fn write_genotype(&self, stem: &str, g: &Genotype) -> Result<Vec<PathBuf>, RunDirError> {
+    /// Writes the genotype of step `global_step` in both formats as `genotypes/<stem>.txt` and
+    /// `.json`, and notes the pair in `genotypes/index.jsonl` (so that `export` can tell which
+    /// file holds the newest genotype).
+    pub fn write_genotype(
+        &self,
+        stem: &str,
+        g: &Genotype,
+        global_step: u64,
+    ) -> Result<Vec<PathBuf>, RunDirError> {
         let dir = self.path.join("genotypes");
         let txt = dir.join(format!("{stem}.txt"));
         let json = dir.join(format!("{stem}.json"));
@@ -124,6 +132,18 @@ impl RunDir {
                 source,
             })?;
         }
+        let index = dir.join(genotypes::INDEX);
+        let entry = genotypes::Entry {
+            step: global_step,
+            file: format!("{stem}.json"),
+        };
+        let line = serde_json::to_string(&entry).unwrap_or_default();
+        open_append(&index)
+            .and_then(|mut f| writeln!(f, "{line}"))
+            .map_err(|source| RunDirError::Write {
+                path: index,
+                source,
+            })?;
         Ok(vec![txt, json])
     }
 }

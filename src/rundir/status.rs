@@ -92,6 +92,12 @@ pub struct Status {
     /// The last line the run ended with (`Finished` summary or `Failed` message).
     #[serde(default)]
     pub message: Option<String>,
+    /// Checkpoints of this process that could not be written.
+    #[serde(default)]
+    pub saves_failed: usize,
+    /// The step of the newest checkpoint this process wrote.
+    #[serde(default)]
+    pub newest_checkpoint: Option<u64>,
 }
 
 /// Seconds since the Unix epoch, as `f64`.
@@ -202,6 +208,8 @@ mod tests {
             ms_per_step: Some(300.0),
             arch: None,
             message: None,
+            saves_failed: 0,
+            newest_checkpoint: None,
         }
     }
 

@@ -61,6 +61,7 @@ fn harness(answer_stop: bool) -> Harness {
                     v.push(Event::Finished {
                         summary: "stopped".into(),
                         stopped: true,
+                        unsaved: false,
                     });
                     v
                 }
@@ -248,6 +249,7 @@ fn frame_rate_is_capped_under_an_event_burst() {
         let _ = ev_tx.send(Event::Finished {
             summary: "done".into(),
             stopped: true,
+            unsaved: false,
         });
         (ev_tx, input_tx)
     });
@@ -339,6 +341,7 @@ fn the_sampler_learns_the_device_from_a_burst() {
         .send(Event::Finished {
             summary: "done".into(),
             stopped: false,
+            unsaved: false,
         })
         .unwrap();
     // As in the burst test: `q` then `d` ends the loop whether `Finished` is seen first or not.

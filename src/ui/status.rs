@@ -44,6 +44,22 @@ fn segments(app: &App, rows: u16, skin: Skin) -> Vec<Segment<'static>> {
 
     let mut segs: Vec<Segment> = vec![seg(9, vec![state_span(app.state_label(), skin)])];
     segs.extend(phase_note(app, skin));
+    if app.saves_failed > 0 {
+        // A run that cannot save must say so where the eye goes first (high priority).
+        segs.push(seg(
+            9,
+            vec![Span::styled(
+                format!(
+                    " {} save{} failed",
+                    app.saves_failed,
+                    if app.saves_failed == 1 { "" } else { "s" }
+                ),
+                Style::new()
+                    .fg(skin.theme.failed)
+                    .add_modifier(Modifier::BOLD),
+            )],
+        ));
+    }
     let global_step = app.step.as_ref().map_or_else(
         || app.info.as_ref().map_or(0, |i| i.start_step),
         |s| s.global_step,

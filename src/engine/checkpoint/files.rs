@@ -21,7 +21,7 @@ use crate::rng::Rng;
 pub const FORMAT_VERSION: u32 = 1;
 pub const WEIGHTS: &str = "weights.safetensors";
 pub const STATE: &str = "state.safetensors";
-const META: &str = "meta.json";
+pub const META: &str = "meta.json";
 
 /// Host-side running sums carried across a resume so the logged figures are the same.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -66,6 +66,24 @@ pub enum CheckpointError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+impl CheckpointError {
+    /// The cause alone, without the path, in lower case: "no space left on device".
+    pub fn cause(&self) -> String {
+        let text = match self {
+            CheckpointError::Bad { reason, .. } => reason.clone(),
+            CheckpointError::Write { source, .. } => {
+                // io::Error says "No space left on device (os error 28)".
+                let t = source.to_string();
+                t.split(" (os error").next().unwrap_or(&t).to_string()
+            }
+        };
+        let mut c = text.chars();
+        c.next()
+            .map(|f| f.to_lowercase().chain(c).collect())
+            .unwrap_or_default()
+    }
 }
 
 pub fn bad(path: &Path, reason: impl Into<String>) -> CheckpointError {

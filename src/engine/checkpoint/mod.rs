@@ -13,7 +13,7 @@ use tch::Tensor;
 use crate::engine::search::{Progress, ResumePoint, Search, TensorFile};
 
 pub use files::{
-    CheckpointError, FORMAT_VERSION, Meta, Meters, STATE, WEIGHTS, bad, list, locate, verify,
+    CheckpointError, FORMAT_VERSION, META, Meta, Meters, STATE, WEIGHTS, bad, list, locate, verify,
 };
 
 /// Writes a checkpoint of `s` into `<run_dir>/checkpoints` and returns its directory.
@@ -31,7 +31,7 @@ pub fn save(
             let refs: Vec<(&str, &Tensor)> = tensors.iter().map(|(k, t)| (k.as_str(), t)).collect();
             Tensor::write_safetensors(&refs, &path).map_err(|e| CheckpointError::Write {
                 path: path.clone(),
-                source: std::io::Error::other(e.to_string()),
+                source: io_error(&e.to_string()),
             })?;
             checksums.insert(file.to_string(), files::seal(&path)?);
         }
@@ -86,4 +86,31 @@ pub fn load(dir: &Path, meta: &Meta, s: &mut Search) -> Result<Meters, Checkpoin
         bad(&dir.join(file), e.reason)
     })?;
     Ok(meta.meters.clone())
+}
+
+/// The operating system's error inside a libtorch/safetensors write error (whose text carries
+/// it as `Os { code: 28, ... }`), so that a full disk reads "No space left on device" like any
+/// other write; the whole text when there is none.
+fn io_error(text: &str) -> std::io::Error {
+    text.split("code: ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .map_or_else(
+            || std::io::Error::other(text.to_string()),
+            std::io::Error::from_raw_os_error,
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_write_error_keeps_the_os_error() {
+        let e = super::io_error(
+            "safetensors error /x/w.safetensors: IoError(Os { code: 28, kind: StorageFull, message: \"No space left on device\" })",
+        );
+        assert_eq!(e.raw_os_error(), Some(28));
+        assert!(e.to_string().starts_with("No space left on device"), "{e}");
+        assert_eq!(super::io_error("odd").to_string(), "odd");
+    }
 }

@@ -28,6 +28,7 @@ pub(super) struct Loop<'a, 's> {
     meter: Meter,
     /// When the inbox was last looked at.
     inbox_seen: Instant,
+    saves: Saves,
     /// Commands that arrived during an evaluation, handled at the next poll.
     deferred: VecDeque<Command>,
     /// `--max-steps`: stop (with a checkpoint) once the global step reaches it.
@@ -51,6 +52,7 @@ impl<'a, 's> Loop<'a, 's> {
             sink,
             meter: Meter::new(meters),
             inbox_seen: Instant::now(),
+            saves: Saves::default(),
             deferred: VecDeque::new(),
             max_steps,
             event_interval,
@@ -149,28 +151,47 @@ impl<'a, 's> Loop<'a, 's> {
         self.meter.new_window();
     }
 
-    fn checkpoint(&mut self) {
+    /// The step of the checkpoint this run resumed from (the newest until it saves one).
+    pub(super) fn resumed_at(&mut self, step: u64) {
+        self.saves.newest = Some(step);
+    }
+
+    /// Writes a checkpoint; `false` (said as `CheckpointFailed`) when it could not.
+    fn checkpoint(&mut self) -> bool {
         self.drain_pending();
         self.send(Event::Saving);
         let keep = self.s.config().checkpoint.keep;
+        let global_step = self.s.progress().global_step;
         match checkpoint::save(&self.s, self.meter.meters(), &self.dir.path, keep) {
             Ok(path) => {
+                self.saves.newest = Some(global_step);
                 self.send(Event::CheckpointSaved {
                     path: path.display().to_string(),
-                    global_step: self.s.progress().global_step,
+                    global_step,
                 });
+                true
             }
-            Err(e) => self.log(
-                Level::Error,
-                format!("{e}; the search goes on, earlier checkpoints are untouched"),
-            ),
+            Err(e) => {
+                self.saves.failed += 1;
+                self.saves.failed_at = Some(global_step);
+                self.saves.cause = Some(e.cause());
+                self.send(Event::CheckpointFailed {
+                    global_step,
+                    reason: e.to_string(),
+                    failed: self.saves.failed,
+                });
+                false
+            }
         }
     }
 
     fn export(&mut self) {
         let g = self.s.current_genotype();
         let stem = format!("export-step{:09}", self.s.progress().global_step);
-        match self.dir.write_genotype(&stem, &g) {
+        match self
+            .dir
+            .write_genotype(&stem, &g, self.s.progress().global_step)
+        {
             Ok(paths) => {
                 let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
                 self.send(Event::Exported { paths });
@@ -198,7 +219,9 @@ impl<'a, 's> Loop<'a, 's> {
                     self.send(Event::Resumed);
                 }
             }
-            Command::Checkpoint => self.checkpoint(),
+            Command::Checkpoint => {
+                self.checkpoint();
+            }
             Command::Export => self.export(),
             Command::Stop { save } => return Some(save),
         }
@@ -302,10 +325,11 @@ impl<'a, 's> Loop<'a, 's> {
             "valid_seconds": stats.valid_seconds,
         }));
         let g = self.s.genotype();
-        if let Err(e) = self
-            .dir
-            .write_genotype(&format!("epoch-{:03}", stats.epoch), &g)
-        {
+        if let Err(e) = self.dir.write_genotype(
+            &format!("epoch-{:03}", stats.epoch),
+            &g,
+            self.s.progress().global_step,
+        ) {
             self.log(Level::Error, e.to_string());
         }
         self.sink
@@ -330,15 +354,18 @@ impl<'a, 's> Loop<'a, 's> {
         let reached_max = self
             .max_steps
             .is_some_and(|m| self.s.progress().global_step >= m);
-        if stop.unwrap_or(true) {
-            self.checkpoint();
-        }
+        let step = self.s.progress().global_step;
+        // A periodic save may have just tried this very step: not twice (saved, or failed on a
+        // state that has not changed since).
+        let unsaved = stop.unwrap_or(true)
+            && self.saves.newest != Some(step)
+            && (self.saves.failed_at == Some(step) || !self.checkpoint());
         let g = self.s.genotype();
-        if let Err(e) = self.dir.write_genotype("final", &g) {
+        if let Err(e) = self.dir.write_genotype("final", &g, step) {
             self.log(Level::Error, e.to_string());
         }
         let p = self.s.progress();
-        let summary = format!(
+        let mut summary = format!(
             "{} after {} steps (epoch {}); genotype: {g}",
             if reached_max {
                 "reached --max-steps"
@@ -350,9 +377,13 @@ impl<'a, 's> Loop<'a, 's> {
             p.global_step,
             p.epoch
         );
+        if let Some(report) = self.saves.report(p.global_step) {
+            summary = format!("{summary}; {report}");
+        }
         self.send(Event::Finished {
             summary,
             stopped: stopped && !reached_max,
+            unsaved,
         });
     }
 }
@@ -377,4 +408,90 @@ fn inbox_commands(run_dir: &std::path::Path, sink: &mut Sink) -> Vec<Command> {
         }
     }
     out
+}
+
+/// What the run's saves came to, for the end-of-run summary.
+#[derive(Debug, Default)]
+struct Saves {
+    /// Saves of this process that failed, and the cause of the last failure.
+    failed: usize,
+    cause: Option<String>,
+    /// The step of the newest checkpoint there is (written, or resumed from).
+    newest: Option<u64>,
+    /// The step of the last save that failed.
+    failed_at: Option<u64>,
+}
+
+impl Saves {
+    /// "newest checkpoint: step 10 (50 steps older; 5 saves failed: no space left on device)",
+    /// when a save failed or the newest checkpoint is older than `last_step`; `None` otherwise.
+    fn report(&self, last_step: u64) -> Option<String> {
+        let failed = (self.failed > 0).then(|| {
+            format!(
+                "{} save{} failed: {}",
+                self.failed,
+                if self.failed == 1 { "" } else { "s" },
+                self.cause.as_deref().unwrap_or("unknown error")
+            )
+        });
+        match (self.newest, failed) {
+            (Some(n), failed) if n < last_step => Some(format!(
+                "newest checkpoint: step {n} ({} steps older{})",
+                last_step - n,
+                failed.map(|f| format!("; {f}")).unwrap_or_default()
+            )),
+            (None, failed) if last_step > 0 => Some(format!(
+                "no checkpoint was saved{}",
+                failed.map(|f| format!(" ({f})")).unwrap_or_default()
+            )),
+            (_, Some(f)) => Some(format!("newest checkpoint: the last step; {f}")),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Saves;
+
+    #[test]
+    fn the_save_report_names_the_newest_checkpoint_and_the_failures() {
+        let ok = Saves {
+            newest: Some(60),
+            ..Saves::default()
+        };
+        assert_eq!(ok.report(60), None);
+        let full = Saves {
+            failed: 5,
+            cause: Some("no space left on device".into()),
+            newest: Some(10),
+            failed_at: Some(60),
+        };
+        assert_eq!(
+            full.report(60).as_deref(),
+            Some(
+                "newest checkpoint: step 10 (50 steps older; 5 saves failed: no space left on device)"
+            )
+        );
+        let quit = Saves {
+            newest: Some(10),
+            ..Saves::default()
+        };
+        assert_eq!(
+            quit.report(12).as_deref(),
+            Some("newest checkpoint: step 10 (2 steps older)")
+        );
+        let none = Saves::default();
+        assert_eq!(none.report(5).as_deref(), Some("no checkpoint was saved"));
+        let late = Saves {
+            failed: 1,
+            cause: Some("x".into()),
+            newest: Some(9),
+            failed_at: Some(8),
+        };
+        assert_eq!(
+            late.report(9).as_deref(),
+            Some("newest checkpoint: the last step; 1 save failed: x")
+        );
+    }
 }

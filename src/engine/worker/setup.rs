@@ -50,13 +50,12 @@ pub(super) fn setup<'a, 's>(
         sink.log(Level::Info, text);
     }
     sink.emit(Event::Started(run_info(opts, &s, device, dataset)));
-    Ok(Loop::new(
-        s,
-        dir,
-        sink,
-        meters,
-        (opts.max_steps, opts.event_interval),
-    ))
+    let resumed_at = resume.as_ref().map(|(_, meta)| meta.global_step);
+    let mut run = Loop::new(s, dir, sink, meters, (opts.max_steps, opts.event_interval));
+    if let Some(step) = resumed_at {
+        run.resumed_at(step);
+    }
+    Ok(run)
 }
 
 /// Refuses a run directory that a live process (this host: its pid exists; another host: its

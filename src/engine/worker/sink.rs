@@ -68,6 +68,8 @@ impl<'a> Sink<'a> {
             ms_per_step: None,
             arch: None,
             message: None,
+            saves_failed: 0,
+            newest_checkpoint: None,
         });
         self.write_status();
         match EventWriter::open(dir) {
@@ -164,7 +166,17 @@ impl<'a> Sink<'a> {
             }
             Event::Paused { .. } => set(s, RunState::Paused),
             Event::Resumed => set(s, RunState::Running),
-            Event::Finished { summary, stopped } => {
+            Event::CheckpointSaved { global_step, .. } => {
+                s.newest_checkpoint = Some(*global_step);
+                false
+            }
+            Event::CheckpointFailed { failed, .. } => {
+                s.saves_failed = *failed;
+                true
+            }
+            Event::Finished {
+                summary, stopped, ..
+            } => {
                 s.message = Some(summary.clone());
                 set(
                     s,
