@@ -31,6 +31,10 @@ pub struct BenchArgs {
     /// Profile the timed steps (libtorch profiler) and print where the device time goes.
     #[arg(long)]
     profile: bool,
+    /// Also time the run directory's event log: appending one step's events (Step + Arch, at
+    /// this config's model size) and replacing status.json, against NASP's step time.
+    #[arg(long)]
+    events: bool,
     /// Print one JSON line per algorithm (used for the per-algorithm child processes).
     #[arg(long, hide = true)]
     child: bool,
@@ -102,6 +106,10 @@ pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
                 x.ms_median / y.ms_median
             );
         }
+    }
+    if a.events {
+        let nasp = results.iter().find(|r| r.algorithm == "nasp");
+        event_log_cost(&cfg, nasp.map(|r| r.ms_median))?;
     }
     if let Some(peer) = &a.peer {
         for r in results
@@ -241,4 +249,97 @@ fn peer_python() -> PathBuf {
                 .find(|p| p.is_file())
         })
         .unwrap_or_else(|| PathBuf::from("python3"))
+}
+
+/// Times what the worker's sink adds per step on a run directory in the temp folder: the `Step`
+/// and `Arch` records (the most a step can emit) and a `status.json` replacement (at most once
+/// a second), and prints them beside NASP's step time.
+fn event_log_cost(cfg: &Config, nasp_ms: Option<f64>) -> Result<(), CliError> {
+    use crate::arch::{ArchMatrix, GenotypeRule, derive_genotype, num_edges, proximal};
+    use crate::protocol::{ArchSnapshot, Event, StepStats};
+    use crate::rundir::events::EventWriter;
+    use crate::rundir::status::{RunState, Status};
+    let fail = |e: std::io::Error| CliError::Failed(format!("event-log bench: {e}"));
+    let dir = std::env::temp_dir().join(format!("nasp-tui-events-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(fail)?;
+    let lists = cfg.model.op_lists();
+    let nodes = cfg.model.nodes;
+    let edges = num_edges(nodes);
+    // Values with many digits, as a trained A has.
+    let m = |cols: usize, k: f32| {
+        let data = (0..edges * cols)
+            .map(|i| (0.5 + 0.37 * ((i as f32 + k) * 0.618).sin()).clamp(0.0, 1.0))
+            .collect();
+        ArchMatrix {
+            rows: edges,
+            cols,
+            data,
+        }
+    };
+    let mut w = EventWriter::open(&dir).map_err(fail)?;
+    let n = 2000;
+    let t0 = std::time::Instant::now();
+    for i in 0..n {
+        let (normal, reduce) = (m(lists.normal.len(), i as f32), m(lists.reduce.len(), 1.0));
+        let snap = ArchSnapshot {
+            global_step: i,
+            epoch: 0,
+            normal_selected: proximal(&normal, nodes, None).ops,
+            reduce_selected: proximal(&reduce, nodes, None).ops,
+            genotype: derive_genotype(&normal, &reduce, &lists, nodes, GenotypeRule::Proximal),
+            normal,
+            reduce,
+        };
+        let step = StepStats {
+            epoch: 0,
+            step: i as usize,
+            global_step: i,
+            train_loss: 2.0 + 1e-4 * i as f64,
+            train_acc: 0.3123456,
+            arch_loss: 2.1234567,
+            lr: 0.0251234,
+            ms_per_step: 123.456789,
+            images_per_s: 456.789123,
+        };
+        w.append(&Event::Step(step), 1.8e9).map_err(fail)?;
+        w.append(&Event::Arch(snap), 1.8e9).map_err(fail)?;
+    }
+    let per_step_us = t0.elapsed().as_secs_f64() * 1e6 / n as f64;
+    let bytes_per_step = w.len() as f64 / n as f64;
+    let status = Status {
+        state: RunState::Running,
+        pid: std::process::id(),
+        host: String::new(),
+        heartbeat: 0.0,
+        started: 0.0,
+        algorithm: "nasp".into(),
+        device: "cpu".into(),
+        epoch: 0,
+        epochs: 50,
+        step: 0,
+        steps_per_epoch: 391,
+        train_acc: Some(0.3),
+        valid_acc: Some(0.3),
+        ms_per_step: Some(100.0),
+        arch: None,
+        message: None,
+        saves_failed: 0,
+        newest_checkpoint: None,
+    };
+    let t1 = std::time::Instant::now();
+    for _ in 0..200 {
+        status.write(&dir).map_err(fail)?;
+    }
+    let status_us = t1.elapsed().as_secs_f64() * 1e6 / 200.0;
+    let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "event log: {per_step_us:.1} us and {bytes_per_step:.0} bytes per step (Step + Arch); status.json {status_us:.1} us (at most 1/s){}",
+        nasp_ms
+            .map(|ms| format!(
+                "; {:.3} % of nasp's {ms:.1} ms/step",
+                100.0 * per_step_us / (ms * 1000.0)
+            ))
+            .unwrap_or_default()
+    );
+    Ok(())
 }
