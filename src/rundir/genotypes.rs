@@ -31,7 +31,7 @@ pub fn newest(run_dir: &Path) -> Option<(u64, PathBuf, Genotype)> {
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
     entries.reverse();
-    entries.sort_by(|a, b| b.step.cmp(&a.step));
+    entries.sort_by_key(|e| std::cmp::Reverse(e.step));
     entries.into_iter().find_map(|e| {
         let path = dir.join(&e.file);
         let g = Genotype::from_json(&fs::read_to_string(&path).ok()?).ok()?;
