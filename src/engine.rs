@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod device;
 pub mod device_data;
 mod error;
+pub mod init;
 pub mod native;
 pub mod ops;
 pub mod optim;

@@ -115,6 +115,16 @@ impl<'de> Deserialize<'de> for Switch {
     }
 }
 
+/// How the network's weights start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Init {
+    /// The reference implementations' (PyTorch 0.3.1) initialisation: see `engine::init`.
+    Reference,
+    /// libtorch's defaults (Kaiming-uniform), what nasp-tui used before.
+    Kaiming,
+}
+
 /// Where the images come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -148,6 +158,9 @@ pub struct Config {
     /// through cuDNN and picks its channels-last batch-norm kernels. `auto` (default): on the
     /// CPU, off on a GPU until measured there. Same results either way.
     pub channels_last: Switch,
+    /// How the weights start: `reference` (default: the reference code's PyTorch 0.3.1 draws)
+    /// or `kaiming` (libtorch's defaults).
+    pub init: Init,
     pub data: DataConfig,
     pub model: ModelConfig,
     pub train: TrainConfig,
@@ -240,6 +253,7 @@ impl Default for Config {
             cuda_graphs: false,
             cudnn_batch_norm: false,
             channels_last: Switch::Auto,
+            init: Init::Reference,
             data: DataConfig::default(),
             model: ModelConfig::default(),
             train: TrainConfig::default(),

@@ -134,6 +134,9 @@ impl Search {
         let lists = cfg.model.op_lists();
         let vs = VarStore::new(device);
         let mut net = Supernet::new(&(vs.root() / "net"), &cfg.model, lists.clone(), 10)?;
+        if cfg.init == crate::config::Init::Reference {
+            crate::engine::init::apply_reference(&vs);
+        }
         if cfg.cudnn_batch_norm && device.is_cuda() {
             net.set_unit_affine_bn();
         }

@@ -570,3 +570,91 @@ fn darts2_arch_gradient_matches_a_double_precision_finite_difference() {
         "first order is as close: {fo:?}"
     );
 }
+
+/// `init = "reference"`: every weight inside the reference's bounds, spread like the uniform
+/// draw, per layer type, in both spaces; `kaiming` keeps libtorch's (larger) draws.
+#[test]
+fn reference_init_bounds_per_layer_type() {
+    let _rng = test_rng_lock();
+    let c = 16i64;
+    let size = format!("model.channels={c}");
+    for space in ["darts", "nasp"] {
+        let s = Search::new(&tiny(space, &[&size]), Device::Cpu, None).unwrap();
+        let mut seen = HashMap::<&str, usize>::new();
+        for (name, t) in s.vs.variables() {
+            let shape = t.size();
+            let max = t.abs().max().double_value(&[]);
+            let (kind, lo, hi) = match (name.rsplit('.').next().unwrap(), shape.len()) {
+                ("running_mean" | "running_var", _) => continue,
+                ("weight", 1) => ("bn scale", 0.0, 1.0),
+                ("bias", 1) if name.contains("classifier") => {
+                    let b =
+                        1.0 / (s.vs.variables()["net.classifier.weight"].size()[1] as f64).sqrt();
+                    ("linear bias", -b, b)
+                }
+                ("bias", 1) => ("bn shift", 0.0, 0.0),
+                ("weight", 2) => {
+                    let b = 1.0 / (shape[1] as f64).sqrt();
+                    ("linear", -b, b)
+                }
+                ("weight", 4) if name.contains(".dw.") => {
+                    // Depthwise: the full C_in (= C_out), not C_in / groups = 1.
+                    let b = 1.0 / ((shape[0] * shape[2] * shape[3]) as f64).sqrt();
+                    ("depthwise conv", -b, b)
+                }
+                ("weight", 4) => {
+                    let b = 1.0 / ((shape[1] * shape[2] * shape[3]) as f64).sqrt();
+                    ("conv", -b, b)
+                }
+                other => panic!("{name}: an unexpected parameter {other:?}"),
+            };
+            *seen.entry(kind).or_default() += 1;
+            let min = t.min().double_value(&[]);
+            let top = t.max().double_value(&[]);
+            assert!(
+                min >= lo - 1e-7 && top <= hi + 1e-7,
+                "{space} {name} ({kind}): [{min}, {top}] outside [{lo}, {hi}]"
+            );
+            if t.numel() >= 200 && hi > lo {
+                // The standard deviation of U(lo, hi) is (hi - lo)/√12.
+                let std = f64::try_from(t.std(true)).unwrap();
+                let want = (hi - lo) / 12f64.sqrt();
+                assert!(
+                    (std / want - 1.0).abs() < 0.15,
+                    "{space} {name}: std {std} vs {want}"
+                );
+            }
+            assert!(max.is_finite());
+        }
+        for kind in [
+            "conv",
+            "depthwise conv",
+            "linear",
+            "linear bias",
+            "bn scale",
+            "bn shift",
+        ] {
+            assert!(
+                seen.get(kind).copied().unwrap_or(0) > 0,
+                "{space}: no {kind} seen: {seen:?}"
+            );
+        }
+        // A depthwise 3 × 3 at C = 16 draws within ±1/√144 = ±0.083; libtorch's Kaiming-uniform
+        // (fan-in 9) within ±0.82: the kaiming setting keeps those larger draws.
+        let k = Search::new(
+            &tiny(space, &[&size, "init=\"kaiming\""]),
+            Device::Cpu,
+            None,
+        )
+        .unwrap();
+        let dw_max = |s: &Search| {
+            s.vs.variables()
+                .iter()
+                .filter(|(n, t)| n.contains(".dw.") && t.size()[2] == 3)
+                .map(|(_, t)| t.abs().max().double_value(&[]))
+                .fold(0.0, f64::max)
+        };
+        assert!(dw_max(&s) <= 1.0 / 12.0 + 1e-7);
+        assert!(dw_max(&k) > 0.3, "kaiming: {}", dw_max(&k));
+    }
+}
