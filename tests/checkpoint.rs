@@ -273,12 +273,14 @@ fn saving_where_it_cannot_write_is_an_error_event_and_the_search_goes_on() {
         &["--max-steps", "4", "--set", "checkpoint.every_steps=2"],
     );
     let t = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{t}");
+    // Every save failed, the final one too: the run says so and exits with 3 (exit::UNSAVED).
+    assert_eq!(o.status.code(), Some(3), "{t}");
     assert!(
-        t.contains("error: cannot write checkpoint") && t.contains("the search goes on"),
+        t.contains("cannot write checkpoint") && t.contains("the search goes on"),
         "{t}"
     );
     assert!(t.contains("reached --max-steps after 4 steps"), "{t}");
+    assert!(t.contains("no checkpoint was saved (2 saves failed: "), "{t}");
     assert_eq!(
         std::fs::read(run.path().join("checkpoints")).unwrap(),
         b"not a directory"
