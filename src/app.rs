@@ -17,6 +17,7 @@ mod phase;
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use crate::config::OnHangup;
 pub use crate::protocol::LogLine;
 use crate::protocol::{ArchSnapshot, Command, EpochStats, Level, RunInfo, StepStats};
 use crate::space::CellType;
@@ -63,6 +64,10 @@ pub struct App {
     pub last_checkpoint: Option<String>,
     pub last_export: Vec<String>,
     worker_gone: bool,
+    /// What SIGHUP (or the terminal's input ending) does: detach (the default) or stop.
+    pub on_hangup: OnHangup,
+    /// The UI leaves (with `exit`) but the search goes on without it.
+    detach: bool,
     exit: Option<i32>,
     dirty: bool,
     clear: bool,
@@ -96,6 +101,8 @@ impl App {
             last_checkpoint: None,
             last_export: Vec::new(),
             worker_gone: false,
+            on_hangup: OnHangup::Detach,
+            detach: false,
             exit: None,
             dirty: true,
             clear: false,
@@ -109,6 +116,12 @@ impl App {
     /// The exit code once the UI should leave.
     pub fn exit_code(&self) -> Option<i32> {
         self.exit
+    }
+
+    /// Whether the UI leaves to let the search go on detached (with `d`, or on a hangup under
+    /// `ui.on_hangup = "detach"`), rather than because the run is over.
+    pub fn detaching(&self) -> bool {
+        self.detach
     }
 
     /// Whether something visible changed since the last call (and resets it).
