@@ -17,6 +17,7 @@ mod phase;
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use crate::config::OnHangup;
 pub use crate::protocol::LogLine;
 use crate::protocol::{ArchSnapshot, Command, EpochStats, Level, RunInfo, StepStats};
 use crate::space::CellType;
@@ -67,6 +68,10 @@ pub struct App {
     /// The run ended without its final checkpoint (exit code `exit::UNSAVED`).
     pub unsaved: bool,
     worker_gone: bool,
+    /// What SIGHUP (or the terminal's input ending) does: detach (the default) or stop.
+    pub on_hangup: OnHangup,
+    /// The UI leaves (with `exit`) but the search goes on without it.
+    detach: bool,
     exit: Option<i32>,
     dirty: bool,
     clear: bool,
@@ -102,6 +107,8 @@ impl App {
             saves_failed: 0,
             unsaved: false,
             worker_gone: false,
+            on_hangup: OnHangup::Detach,
+            detach: false,
             exit: None,
             dirty: true,
             clear: false,
@@ -115,6 +122,12 @@ impl App {
     /// The exit code once the UI should leave.
     pub fn exit_code(&self) -> Option<i32> {
         self.exit
+    }
+
+    /// Whether the UI leaves to let the search go on detached (with `d`, or on a hangup under
+    /// `ui.on_hangup = "detach"`), rather than because the run is over.
+    pub fn detaching(&self) -> bool {
+        self.detach
     }
 
     /// Whether something visible changed since the last call (and resets it).

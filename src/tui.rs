@@ -13,6 +13,7 @@
 //! visible changed, and never more often than `fps` times a second. A full repaint (clear, then
 //! draw) follows Ctrl-L and SIGCONT, when the screen may hold something else.
 
+pub mod detach;
 pub mod input;
 pub mod sampler;
 pub mod stderr;
@@ -46,6 +47,10 @@ pub struct TuiOptions {
     /// SIGTERM/SIGHUP/SIGINT/SIGCONT numbers (from [`crate::signals::register`]); `None` makes `run`
     /// register its own.
     pub signals: Option<Receiver<i32>>,
+    /// What a hangup does (`ui.on_hangup`).
+    pub on_hangup: crate::config::OnHangup,
+    /// Lines for the log pane before the run's own (e.g. other live runs).
+    pub notes: Vec<String>,
 }
 
 impl TuiOptions {
@@ -65,6 +70,8 @@ impl TuiOptions {
             log_path,
             run_dir,
             signals: None,
+            on_hangup: crate::config::OnHangup::default(),
+            notes: Vec::new(),
         }
     }
 }
@@ -121,18 +128,34 @@ fn locale_says_utf8(get: impl Fn(&str) -> Option<String>) -> bool {
 }
 
 /// Runs the monitor until the user quits, a signal stops the run, or (after the worker is gone)
-/// the user leaves. Returns the exit code: 0 normal, 130 after a signal, 1 after FAILED.
+/// the user leaves. Returns the exit code: 0 normal (or detached), 130 after a signal, 1 after
+/// FAILED.
 pub fn run(
     opts: TuiOptions,
     commands: Sender<Command>,
     events: Receiver<Event>,
 ) -> anyhow::Result<i32> {
+    run_detachable(opts, commands, events).map(detach::Ending::code)
+}
+
+/// [`run`], telling a detach apart: then the terminal is restored, the last lines printed on it
+/// say how to come back, and the process no longer touches it ([`detach::leave_terminal`]); the
+/// caller keeps the command channel open and waits for the worker ([`detach::wait`]).
+pub fn run_detachable(
+    opts: TuiOptions,
+    commands: Sender<Command>,
+    events: Receiver<Event>,
+) -> anyhow::Result<detach::Ending> {
     let started = Instant::now();
     let signals = match opts.signals {
         Some(rx) => rx,
         None => crate::signals::register().context("cannot register signal handlers")?,
     };
     let mut app = App::new(opts.keymap);
+    app.on_hangup = opts.on_hangup;
+    for line in &opts.notes {
+        app.note(Level::Info, line.clone());
+    }
     app.note(
         Level::Info,
         format!("run directory: {}", opts.run_dir.display()),
@@ -177,6 +200,10 @@ pub fn run(
     drop(channels);
     drop(guard);
     drop(redirect);
+    let detached = app.detaching();
+    if detached && let Err(e) = detach::quiet_stdin() {
+        append_line(&opts.log_path, &format!("[Warn] cannot quiet stdin: {e}"));
+    }
     if !input.stop() {
         append_line(
             &opts.log_path,
@@ -185,7 +212,11 @@ pub fn run(
     }
     sampler.stop();
     record_ui_cpu(&opts.log_path, started.elapsed());
-    Ok(code)
+    if !detached {
+        return Ok(detach::Ending::Exit(code));
+    }
+    detach::say_goodbye_and_leave(&opts.run_dir, &opts.log_path);
+    Ok(detach::Ending::Detached)
 }
 
 /// Appends `line` to the run's log (best effort: the UI is already gone).

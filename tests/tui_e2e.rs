@@ -113,11 +113,16 @@ fn prerequisites() -> bool {
     true
 }
 
-/// `sh -c` line: run the search, then record its exit code and keep the pane open.
-fn search_command(run_dir: &Path, exit_file: &Path, config_dir: &Path) -> String {
+/// `--set` arguments for the old behaviour on a hangup (checkpoint, exit 130), as written inside
+/// [`search_command`]'s single quotes.
+const ON_HANGUP_STOP: &str = "--set ui.on_hangup=\\\"stop\\\"";
+
+/// `sh -c` line: run the search (with `extra` arguments), then record its exit code and keep
+/// the pane open.
+fn search_command(run_dir: &Path, exit_file: &Path, config_dir: &Path, extra: &str) -> String {
     format!(
         "sh -c 'env OMP_NUM_THREADS=1 LANG=C.UTF-8 NASP_TUI_CONFIG_DIR={cfg} {BIN} search --config {CONFIG} \
-         --data-dir {CIFAR} --run-dir {run}; echo EXIT=$? > {exit}; sleep 600'",
+         --data-dir {CIFAR} --run-dir {run} {extra}; echo EXIT=$? > {exit}; sleep 600'",
         cfg = config_dir.display(),
         run = run_dir.display(),
         exit = exit_file.display(),
@@ -190,7 +195,10 @@ fn pause_resume_export_and_save_quit_in_tmux() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let run_dir = tmp.path().join("run");
     let exit_file = tmp.path().join("exit");
-    let t = Tmux::start("main", &search_command(&run_dir, &exit_file, tmp.path()));
+    let t = Tmux::start(
+        "main",
+        &search_command(&run_dir, &exit_file, tmp.path(), ""),
+    );
 
     let s = t.wait_for("RUNNING", Duration::from_secs(180), |s| {
         s.contains("RUNNING") && step(s).is_some()
@@ -292,10 +300,13 @@ struct Running {
 }
 
 impl Running {
-    fn start(name: &str) -> Running {
+    fn start(name: &str, extra: &str) -> Running {
         let tmp = tempfile::tempdir().expect("tempdir");
         let (run_dir, exit_file) = (tmp.path().join("run"), tmp.path().join("exit"));
-        let t = Tmux::start(name, &search_command(&run_dir, &exit_file, tmp.path()));
+        let t = Tmux::start(
+            name,
+            &search_command(&run_dir, &exit_file, tmp.path(), extra),
+        );
         t.wait_for("RUNNING", Duration::from_secs(180), |s| {
             s.contains("RUNNING") && step(s).is_some()
         });
@@ -313,12 +324,24 @@ impl Running {
     }
 }
 
+impl Drop for Running {
+    /// A detached search outlives its tmux server: a failed test must not leave it running.
+    fn drop(&mut self) {
+        if !ended(self.pid) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &self.pid.to_string()])
+                .status();
+        }
+    }
+}
+
+/// `ui.on_hangup = "stop"`: SIGHUP keeps the old behaviour (checkpoint, exit 130).
 #[test]
-fn sighup_stops_cleanly_and_restores_the_terminal() {
+fn sighup_stops_cleanly_under_on_hangup_stop() {
     if !prerequisites() {
         return;
     }
-    let r = Running::start("hup");
+    let r = Running::start("hup", ON_HANGUP_STOP);
     let (t, pid, run_dir, exit_file) = (&r.t, r.pid, r.run_dir(), r.exit_file());
     let killed = Command::new("kill")
         .args(["-HUP", &pid.to_string()])
@@ -352,7 +375,7 @@ fn sigcont_repaints_a_stale_screen() {
         return;
     }
     const GARBAGE: &str = "XX-STALE-GARBAGE-XX";
-    let r = Running::start("cont");
+    let r = Running::start("cont", "");
     let (t, pid) = (&r.t, r.pid);
     let tty = t.display("#{pane_tty}");
     kill("-STOP", pid);
@@ -408,14 +431,15 @@ fn ended(pid: i32) -> bool {
 }
 
 /// The terminal itself goes away (as when an ssh connection drops): the tmux server and its
-/// pseudo-terminals are killed. The search must save a checkpoint and the process must end,
-/// not linger on the dead terminal (crossterm's reader can spin on it forever).
+/// pseudo-terminals are killed. Under `ui.on_hangup = "stop"` the search must save a checkpoint
+/// and the process must end, not linger on the dead terminal (crossterm's reader can spin on it
+/// forever).
 #[test]
-fn losing_the_terminal_saves_and_ends_the_process() {
+fn losing_the_terminal_saves_and_ends_the_process_under_on_hangup_stop() {
     if !prerequisites() {
         return;
     }
-    let r = Running::start("gone");
+    let r = Running::start("gone", ON_HANGUP_STOP);
     let (pid, run_dir) = (r.pid, r.run_dir());
     assert!(r.t.cmd(&["kill-server"]).status.success());
     let start = Instant::now();
@@ -432,4 +456,201 @@ fn losing_the_terminal_saves_and_ends_the_process() {
         !files_in(&run_dir.join("checkpoints")).is_empty(),
         "a checkpoint was saved on the way out"
     );
+}
+
+/// `status.json`'s step and heartbeat, and the size of `events.jsonl`.
+fn progress(run_dir: &Path) -> (u64, f64, u64) {
+    let status: serde_json::Value = std::fs::read_to_string(run_dir.join("status.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let events = std::fs::metadata(run_dir.join("events.jsonl")).map_or(0, |m| m.len());
+    (
+        status["step"].as_u64().unwrap_or(0),
+        status["heartbeat"].as_f64().unwrap_or(0.0),
+        events,
+    )
+}
+
+/// The detached process is alive and its search steps on: status step and heartbeat move and
+/// the event log grows.
+fn assert_keeps_stepping(pid: i32, run_dir: &Path) {
+    let before = progress(run_dir);
+    let start = Instant::now();
+    loop {
+        assert!(!ended(pid), "the detached process {pid} ended");
+        let now = progress(run_dir);
+        if now.0 > before.0 + 5 && now.1 > before.1 && now.2 > before.2 {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the search did not step on: {before:?} then {now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Nothing of process `pid` points at the terminal any more: stdout and stderr go to the run's
+/// log, stdin is a pipe, no descriptor is the pane's tty, and no input thread is left reading.
+fn assert_off_the_terminal(pid: i32, run_dir: &Path, tty: &str) {
+    let start = Instant::now();
+    while !std::fs::read_to_string(run_dir.join("log.txt"))
+        .unwrap_or_default()
+        .contains("detached from the terminal")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the log never says the process detached"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let fd = |n: &str| std::fs::read_link(format!("/proc/{pid}/fd/{n}")).expect("readlink fd");
+    let log = std::fs::canonicalize(run_dir.join("log.txt")).expect("log.txt");
+    assert_eq!(fd("1"), log, "stdout goes to the log");
+    assert_eq!(fd("2"), log, "stderr goes to the log");
+    assert!(
+        fd("0").to_string_lossy().starts_with("pipe:"),
+        "stdin is a pipe: {:?}",
+        fd("0")
+    );
+    for e in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fds")
+        .flatten()
+    {
+        let target = std::fs::read_link(e.path()).unwrap_or_default();
+        assert_ne!(
+            target.to_string_lossy(),
+            tty,
+            "fd {:?} still points at the terminal",
+            e.file_name()
+        );
+    }
+    let start = Instant::now();
+    loop {
+        let threads: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .expect("tasks")
+            .flatten()
+            .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+            .map(|c| c.trim().to_string())
+            .collect();
+        if !threads.iter().any(|c| c == "nasp-tui-input") {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the input thread is still there (stuck on the terminal?): {threads:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `nasp-tui ctl RUN stop --wait 30`, then the process ends within a minute with a checkpoint.
+fn ctl_stop(pid: i32, run_dir: &Path) {
+    let out = Command::new(BIN)
+        .arg("ctl")
+        .arg(run_dir)
+        .args(["stop", "--wait", "30"])
+        .output()
+        .expect("run ctl");
+    assert!(
+        out.status.success(),
+        "ctl stop: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let start = Instant::now();
+    while !ended(pid) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the detached process {pid} did not end after ctl stop"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        !files_in(&run_dir.join("checkpoints")).is_empty(),
+        "a checkpoint was saved on the way out"
+    );
+}
+
+/// The last line on the screen after a detach names `nasp-tui watch <run>`.
+fn wait_for_detach_line(t: &Tmux, run_dir: &Path) -> String {
+    let want = format!("come back with: nasp-tui watch {}", run_dir.display());
+    let s = t.wait_for("the detach message", Duration::from_secs(30), |s| {
+        s.lines().rev().find(|l| !l.trim().is_empty()) == Some(want.as_str())
+    });
+    assert_eq!(
+        t.display("#{alternate_on}"),
+        "0",
+        "the terminal is restored"
+    );
+    assert!(s.contains("nasp-tui: detached"), "{s}");
+    s
+}
+
+/// `d`: the terminal is restored, the last line says how to come back, the process goes on
+/// stepping without writing to the terminal, and `ctl stop` ends it (exit 0) with a checkpoint.
+#[test]
+fn d_detaches_and_the_search_keeps_stepping() {
+    if !prerequisites() {
+        return;
+    }
+    let r = Running::start("detach", "");
+    let (t, pid, run_dir) = (&r.t, r.pid, r.run_dir());
+    let tty = t.display("#{pane_tty}");
+    t.keys(&["d"]);
+    let shown = wait_for_detach_line(t, &run_dir);
+    assert_keeps_stepping(pid, &run_dir);
+    assert_off_the_terminal(pid, &run_dir, &tty);
+    assert_eq!(t.screen(), shown, "nothing written after the detach line");
+    ctl_stop(pid, &run_dir);
+    assert_eq!(wait_exit(&r.exit_file(), Duration::from_secs(10)), "EXIT=0");
+    assert_eq!(t.screen(), shown, "nothing written on the way out either");
+}
+
+/// SIGHUP (default `ui.on_hangup = "detach"`): a checkpoint, the detach message, the search
+/// steps on; SIGTERM still stops it (checkpoint, exit 130).
+#[test]
+fn sighup_checkpoints_and_detaches() {
+    if !prerequisites() {
+        return;
+    }
+    let r = Running::start("hupdetach", "");
+    let (t, pid, run_dir) = (&r.t, r.pid, r.run_dir());
+    kill("-HUP", pid);
+    wait_for_detach_line(t, &run_dir);
+    let start = Instant::now();
+    while files_in(&run_dir.join("checkpoints")).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no checkpoint after SIGHUP"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_keeps_stepping(pid, &run_dir);
+    kill("-HUP", pid);
+    kill("-INT", pid);
+    assert_keeps_stepping(pid, &run_dir);
+    kill("-TERM", pid);
+    assert_eq!(
+        wait_exit(&r.exit_file(), Duration::from_secs(60)),
+        "EXIT=130"
+    );
+}
+
+/// The terminal goes away (the tmux server is killed, as when ssh drops) under the default
+/// `ui.on_hangup = "detach"`: the search steps on, off the dead terminal, until `ctl stop`.
+#[test]
+fn losing_the_terminal_leaves_the_search_stepping() {
+    if !prerequisites() {
+        return;
+    }
+    let r = Running::start("gonedetach", "");
+    let (pid, run_dir) = (r.pid, r.run_dir());
+    let tty = r.t.display("#{pane_tty}");
+    assert!(r.t.cmd(&["kill-server"]).status.success());
+    assert_keeps_stepping(pid, &run_dir);
+    assert_off_the_terminal(pid, &run_dir, &tty);
+    assert_keeps_stepping(pid, &run_dir);
+    ctl_stop(pid, &run_dir);
 }

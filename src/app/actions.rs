@@ -60,6 +60,7 @@ impl App {
             Action::Checkpoint => self.if_running("checkpoint", Command::Checkpoint),
             Action::Export => self.if_running("export", Command::Export),
             Action::Quit | Action::Interrupt => self.quit_pressed(action == Action::Interrupt),
+            Action::Detach => self.detach_pressed(),
             Action::Redraw => {
                 self.clear = true;
                 Vec::new()
@@ -157,6 +158,25 @@ impl App {
             return Vec::new();
         }
         self.overlay = Overlay::Quit(QuitChoice::SaveQuit);
+        Vec::new()
+    }
+
+    /// `d`: leave the UI and let the search go on without the terminal (unless it is over or
+    /// already stopping).
+    fn detach_pressed(&mut self) -> Vec<Command> {
+        if self.ended() || self.stopping.is_some() {
+            self.note(
+                Level::Warn,
+                "the run is not stepping; nothing to detach from",
+            );
+            return Vec::new();
+        }
+        self.note(
+            Level::Info,
+            "detaching: the search goes on without this terminal",
+        );
+        self.detach = true;
+        self.exit = Some(exit::OK);
         Vec::new()
     }
 

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::{App, Overlay, Phase, SIGNAL_STOP_TIMEOUT, StateLabel, Stopping};
+use crate::config::OnHangup;
 use crate::exit;
 use crate::protocol::{Command, Event, Level, StepStats};
 
@@ -28,6 +29,15 @@ impl App {
             return Vec::new();
         }
         self.overlay = Overlay::None;
+        if sig == libc::SIGHUP && self.on_hangup == OnHangup::Detach {
+            self.note(
+                Level::Warn,
+                format!("{what}: saving a checkpoint; the search goes on detached"),
+            );
+            self.detach = true;
+            self.exit = Some(exit::OK);
+            return vec![Command::Checkpoint];
+        }
         self.note(
             Level::Warn,
             format!("{what}: saving a checkpoint and stopping"),

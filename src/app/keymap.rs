@@ -27,6 +27,7 @@ pub enum Action {
     Checkpoint,
     Export,
     Quit,
+    Detach,
     Interrupt,
     Redraw,
     Help,

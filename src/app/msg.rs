@@ -21,8 +21,8 @@ pub enum Msg {
     WorkerGone,
     /// Time passed; carries the time since the UI started (injected so updates stay pure).
     Tick(Duration),
-    /// A signal arrived (the number): SIGTERM, SIGHUP or SIGINT stop the run with a checkpoint;
-    /// SIGCONT (back from a `kill -STOP` or Ctrl-Z) asks for a full repaint.
+    /// A signal arrived (the number): SIGTERM or SIGINT stop the run with a checkpoint; SIGHUP
+    /// too under `ui.on_hangup = "stop"`, else it checkpoints and the UI detaches; SIGCONT (back from a `kill -STOP` or Ctrl-Z) asks for a full repaint.
     Signal(i32),
     /// A fresh resource sample (about once a second).
     Resources(ResourceSample),

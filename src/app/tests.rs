@@ -259,6 +259,7 @@ fn signal_stops_with_save_and_exits_130() {
 #[test]
 fn signal_stop_gives_up_after_the_timeout() {
     let mut app = running_app();
+    app.on_hangup = OnHangup::Stop;
     app.update(Msg::Tick(Duration::from_secs(5)));
     app.update(Msg::Signal(libc::SIGHUP));
     app.update(Msg::Tick(Duration::from_secs(34)));
@@ -270,12 +271,67 @@ fn signal_stop_gives_up_after_the_timeout() {
 #[test]
 fn input_closed_acts_like_sighup() {
     let mut app = running_app();
+    app.on_hangup = OnHangup::Stop;
     assert_eq!(
         app.update(Msg::InputClosed),
         vec![Command::Stop { save: true }]
     );
     app.update(Msg::WorkerGone);
     assert_eq!(app.exit_code(), Some(130));
+}
+
+#[test]
+fn hangup_checkpoints_and_detaches_by_default() {
+    for msg in [Msg::Signal(libc::SIGHUP), Msg::InputClosed] {
+        let mut app = running_app();
+        assert_eq!(app.on_hangup, OnHangup::Detach);
+        app.update(key('q'));
+        assert_eq!(
+            app.update(msg.clone()),
+            vec![Command::Checkpoint],
+            "{msg:?}"
+        );
+        assert!(app.detaching(), "{msg:?}");
+        assert_eq!(app.exit_code(), Some(0), "the UI leaves at once");
+        assert_eq!(app.overlay, Overlay::None);
+        assert!(app.stopping.is_none(), "the search is not stopped");
+    }
+    // SIGTERM and SIGINT still stop the run.
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        let mut app = running_app();
+        assert_eq!(
+            app.update(Msg::Signal(sig)),
+            vec![Command::Stop { save: true }]
+        );
+        assert!(!app.detaching());
+    }
+}
+
+#[test]
+fn d_detaches_but_keeps_its_meaning_in_the_quit_dialog() {
+    let mut app = running_app();
+    assert!(
+        app.update(key('d')).is_empty(),
+        "no command: the search goes on"
+    );
+    assert!(app.detaching());
+    assert_eq!(app.exit_code(), Some(0));
+
+    // In the quit dialog `d` is still "quit without saving".
+    let mut app = running_app();
+    app.update(key('q'));
+    assert_eq!(app.update(key('d')), vec![Command::Stop { save: false }]);
+    assert!(!app.detaching());
+
+    // Nothing to detach from once the run is over.
+    let mut app = running_app();
+    app.update(Msg::Worker(Event::Finished {
+        summary: "done".into(),
+        stopped: false,
+    }));
+    app.update(key('d'));
+    assert!(!app.detaching());
+    assert_eq!(app.exit_code(), None);
 }
 
 #[test]

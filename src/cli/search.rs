@@ -2,7 +2,7 @@
 //! start the worker, and hand its channels to the TUI or the headless printer.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -11,6 +11,9 @@ use super::{CliError, ConfigArgs};
 use crate::config::Config;
 use crate::engine::resume;
 use crate::engine::worker::{self, WorkerHandle, WorkerOptions};
+use crate::rundir::listing::find_runs;
+use crate::rundir::status::{Shown, unix_now};
+use crate::tui::detach::{self, Ending};
 use crate::{exit, headless, rundir, signals, tui};
 
 #[derive(Args, Default)]
@@ -66,8 +69,17 @@ pub fn run(a: SearchArgs) -> Result<i32, CliError> {
     let tui_opts = if headless {
         None
     } else {
-        let t = tui::TuiOptions::resolve(a.theme.as_deref(), &cfg.ui.theme, cfg.ui.fps, &run_dir)
-            .map_err(|e| CliError::Usage(e.to_string()))?;
+        let mut t =
+            tui::TuiOptions::resolve(a.theme.as_deref(), &cfg.ui.theme, cfg.ui.fps, &run_dir)
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+        t.on_hangup = cfg.ui.on_hangup;
+        if a.run_dir.is_none() && a.resume.is_none() {
+            // A new run under the runs root (`nasp-tui` with no arguments): name the live ones.
+            t.notes = live_runs(&rundir::runs_root(), unix_now());
+            for line in &t.notes {
+                eprintln!("{line}");
+            }
+        }
         Some(t)
     };
     let opts = WorkerOptions {
@@ -96,15 +108,64 @@ pub fn run(a: SearchArgs) -> Result<i32, CliError> {
             Duration::from_secs(2),
         ),
         Some(mut t) => {
-            t.signals = Some(signals);
-            tui::run(t, handle.commands.clone(), handle.events.clone()).unwrap_or_else(|e| {
-                eprintln!("error: {e:#}");
-                exit::FAILED
-            })
+            t.signals = Some(signals.clone());
+            let log_path = t.log_path.clone();
+            match tui::run_detachable(t, handle.commands.clone(), handle.events.clone()) {
+                Ok(Ending::Exit(code)) => code,
+                // The search goes on without the terminal; `handle.commands` stays open (a closed
+                // channel would stop the worker) until it ends.
+                Ok(Ending::Detached) => detach::wait(
+                    &handle.commands,
+                    &handle.events,
+                    &signals,
+                    &mut log(&log_path),
+                ),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    exit::FAILED
+                }
+            }
         }
     };
     finish(handle);
     Ok(code)
+}
+
+/// One line per live run under `root` (STALE ones are left out): its state, step and owner,
+/// and how to watch it.
+fn live_runs(root: &Path, now: f64) -> Vec<String> {
+    find_runs(root)
+        .iter()
+        .filter_map(|l| {
+            let s = l.status.as_ref()?;
+            let shown = s.shown(now);
+            let live = matches!(shown, Shown::Said(state) if state.live());
+            live.then(|| {
+                format!(
+                    "live run: {} ({} at step {}, pid {} on {}); watch it: nasp-tui watch {}",
+                    l.path.display(),
+                    shown.label(),
+                    s.step,
+                    s.pid,
+                    s.host,
+                    l.path.display()
+                )
+            })
+        })
+        .collect()
+}
+
+/// Where a detached process notes what it does: the run's log (stderr, itself sent to the log
+/// once detached, when the file cannot be opened).
+fn log(path: &std::path::Path) -> Box<dyn std::io::Write> {
+    match std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        Ok(f) => Box::new(f),
+        Err(_) => Box::new(std::io::stderr()),
+    }
 }
 
 /// After a forced quit (or the UI giving up on a stuck stop) do not hang on the worker: give it
@@ -117,5 +178,63 @@ fn finish(handle: WorkerHandle) {
     }
     if handle.join.is_finished() {
         let _ = handle.join.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rundir::status::{RunState, Status, host_name};
+
+    fn status(state: RunState, heartbeat: f64, pid: u32) -> Status {
+        Status {
+            state,
+            pid,
+            host: host_name(),
+            heartbeat,
+            started: heartbeat - 100.0,
+            algorithm: "nasp".into(),
+            device: "cpu".into(),
+            epoch: 1,
+            epochs: 50,
+            step: 123,
+            steps_per_epoch: 390,
+            train_acc: None,
+            valid_acc: None,
+            ms_per_step: None,
+            arch: None,
+            message: None,
+        }
+    }
+
+    #[test]
+    fn live_runs_are_named_with_how_to_watch_them() {
+        let root = tempfile::tempdir().unwrap();
+        let now = unix_now();
+        let me = std::process::id();
+        // A pid that no process has (above the kernel's pid_max limit).
+        let gone = 4_194_305;
+        for (name, st) in [
+            ("live", status(RunState::Running, now - 1.0, me)),
+            ("paused", status(RunState::Paused, now - 2.0, me)),
+            ("done", status(RunState::Finished, now - 1.0, me)),
+            ("stale", status(RunState::Running, now - 3600.0, gone)),
+        ] {
+            let dir = root.path().join("sweep").join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            st.write(&dir).unwrap();
+        }
+        let lines = live_runs(root.path(), now);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        let live = root.path().join("sweep/live");
+        let want = format!(
+            "live run: {} (RUNNING at step 123, pid {me} on {}); watch it: nasp-tui watch {}",
+            live.display(),
+            host_name(),
+            live.display()
+        );
+        assert!(lines.contains(&want), "{lines:?}");
+        assert!(lines.iter().any(|l| l.contains("PAUSED")), "{lines:?}");
+        assert!(live_runs(&root.path().join("nothing-here"), now).is_empty());
     }
 }

@@ -241,6 +241,19 @@ pub struct CheckpointConfig {
 pub struct UiConfig {
     pub fps: u32,
     pub theme: String,
+    /// What the TUI does when its terminal goes away (SIGHUP: the ssh link dropped).
+    pub on_hangup: OnHangup,
+}
+
+/// `ui.on_hangup`: what the TUI does when its terminal goes away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnHangup {
+    /// Save a checkpoint, then keep searching without a terminal (`nasp-tui watch` comes back).
+    #[default]
+    Detach,
+    /// Save a checkpoint and stop (exit 130).
+    Stop,
 }
 
 impl Default for Config {
@@ -342,6 +355,7 @@ impl Default for UiConfig {
         UiConfig {
             fps: 10,
             theme: "default".into(),
+            on_hangup: OnHangup::Detach,
         }
     }
 }
@@ -592,5 +606,22 @@ mod tests {
         let c = Config::load(None, &["arch.l2=0.5".into()]).unwrap();
         let back = Config::from_toml_str(&c.to_toml(), "test").unwrap();
         assert_eq!(c, back);
+    }
+
+    #[test]
+    fn on_hangup_is_detach_or_stop() {
+        assert_eq!(Config::default().ui.on_hangup, OnHangup::Detach);
+        let c = Config::load(None, &["ui.on_hangup=\"stop\"".into()]).unwrap();
+        assert_eq!(c.ui.on_hangup, OnHangup::Stop);
+        let back = Config::from_toml_str(&c.to_toml(), "test").unwrap();
+        assert_eq!(back.ui.on_hangup, OnHangup::Stop);
+        let fixture = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/invalid_configs/bad_on_hangup.toml"
+        );
+        let e = Config::load(Some(Path::new(fixture)), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ui.on_hangup:") && e.contains("exit"), "{e}");
     }
 }

@@ -58,6 +58,15 @@ pub(super) fn default_bindings() -> Vec<Binding> {
             &[Key::ch('q')],
         ),
         b(
+            A::Detach,
+            "detach",
+            Main,
+            S::Training,
+            "detach: leave the search running",
+            None,
+            &[Key::ch('d')],
+        ),
+        b(
             A::Interrupt,
             "interrupt",
             Main,
