@@ -10,5 +10,6 @@ pub const USAGE: i32 = 2;
 /// The run ended, but its final checkpoint could not be written (a full disk, say): the summary
 /// names the newest checkpoint there is, which a resume would start from.
 pub const UNSAVED: i32 = 3;
-/// Interrupted (SIGTERM, SIGHUP, SIGINT): the search saved a checkpoint, then stopped.
+/// Interrupted (SIGTERM, SIGINT; SIGHUP under `ui.on_hangup = "stop"`): the search saved a
+/// checkpoint, then stopped.
 pub const INTERRUPTED: i32 = 130;

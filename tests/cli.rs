@@ -11,6 +11,7 @@ fn invalid_configs_name_the_key_and_exit_2() {
         ("out_of_range.toml", "data.train_portion"),
         ("bad_algorithm.toml", "enas"),
         ("not_toml.toml", "not_toml.toml"),
+        ("bad_on_hangup.toml", "ui.on_hangup"),
     ] {
         let p = common::fixture(&format!("invalid_configs/{file}"));
         let o = run(&[
