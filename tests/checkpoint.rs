@@ -280,7 +280,10 @@ fn saving_where_it_cannot_write_is_an_error_event_and_the_search_goes_on() {
         "{t}"
     );
     assert!(t.contains("reached --max-steps after 4 steps"), "{t}");
-    assert!(t.contains("no checkpoint was saved (2 saves failed: "), "{t}");
+    assert!(
+        t.contains("no checkpoint was saved (2 saves failed: "),
+        "{t}"
+    );
     assert_eq!(
         std::fs::read(run.path().join("checkpoints")).unwrap(),
         b"not a directory"

@@ -328,6 +328,7 @@ fn d_detaches_but_keeps_its_meaning_in_the_quit_dialog() {
     app.update(Msg::Worker(Event::Finished {
         summary: "done".into(),
         stopped: false,
+        unsaved: false,
     }));
     app.update(key('d'));
     assert!(!app.detaching());

@@ -204,6 +204,8 @@ mod tests {
             ms_per_step: None,
             arch: None,
             message: None,
+            saves_failed: 0,
+            newest_checkpoint: None,
         }
     }
 

@@ -157,6 +157,7 @@ pub fn wait(
                 Err(_) => signals = never(),
             },
             recv(events) -> ev => match ev {
+                Ok(Event::Finished { unsaved: true, .. }) => return exit::UNSAVED,
                 Ok(Event::Finished { .. }) if interrupted => return exit::INTERRUPTED,
                 Ok(Event::Finished { .. }) => return exit::OK,
                 Ok(Event::Failed { .. }) => return exit::FAILED,
@@ -184,6 +185,7 @@ mod tests {
         Event::Finished {
             summary: "stopped".into(),
             stopped: true,
+            unsaved: false,
         }
     }
 
