@@ -12,6 +12,7 @@ mod heatmap;
 mod log_pane;
 mod popups;
 mod resources;
+pub mod runs;
 mod status;
 
 #[cfg(test)]
@@ -325,7 +326,7 @@ fn render_right(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
 
 /// Last pass over the frame: in ASCII mode, replace anything a widget drew outside ASCII (chart
 /// axes, scroll marks) so that a non-UTF-8 terminal never receives a multi-byte character.
-fn finish(buf: &mut Buffer, glyphs: Glyphs) {
+pub(crate) fn finish(buf: &mut Buffer, glyphs: Glyphs) {
     if !glyphs.ascii {
         return;
     }

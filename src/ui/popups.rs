@@ -24,14 +24,15 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 /// The help lines: (section title or key text, help text).
 fn help_rows(app: &App) -> Vec<(String, &'static str, bool)> {
     let mut rows = Vec::new();
-    for section in [Section::Training, Section::Navigation, Section::General] {
+    let mut sections = vec![Section::Training, Section::Navigation, Section::General];
+    if app.replay.is_some() {
+        sections.insert(0, Section::Replay);
+    }
+    for section in sections {
         rows.push((section.title().to_string(), "", true));
-        for b in app
-            .keymap()
-            .bindings()
-            .iter()
-            .filter(|b| b.section == section && b.context == Context::Main)
-        {
+        for b in app.keymap().bindings().iter().filter(|b| {
+            b.section == section && matches!(b.context, Context::Main | Context::Replay)
+        }) {
             let keys = b
                 .keys
                 .iter()
@@ -99,16 +100,21 @@ pub fn quit(buf: &mut Buffer, area: Rect, app: &App, choice: QuitChoice, skin: S
     if inner.height < 3 {
         return;
     }
+    let question = if app.is_watcher() {
+        " Leave the watcher? The search goes on unless stopped."
+    } else {
+        " Stop the search?"
+    };
     fit(
         vec![Span::styled(
-            " Stop the search?",
+            question,
             skin.text().add_modifier(Modifier::BOLD),
         )],
         inner.width,
     )
     .render(line(0), buf);
     let mut buttons = vec![Span::raw(" ")];
-    for c in QuitChoice::ALL {
+    for &c in app.quit_choices() {
         let style = if c == choice {
             Style::new()
                 .fg(skin.theme.accent)
@@ -127,13 +133,23 @@ pub fn quit(buf: &mut Buffer, area: Rect, app: &App, choice: QuitChoice, skin: S
             km.first_key(a)
                 .map_or_else(|| "-".to_string(), |k| k.to_string())
         };
-        let hint = format!(
-            " {}: save & quit  {}: quit  {}: cancel  {}: choose",
-            k(Action::SaveQuit),
-            k(Action::QuitNoSave),
-            k(Action::Cancel),
-            k(Action::Confirm)
-        );
+        let hint = if app.is_watcher() {
+            format!(
+                " {}: leave  {}: stop search & save  {}: cancel  {}: choose",
+                k(Action::Leave),
+                k(Action::SaveQuit),
+                k(Action::Cancel),
+                k(Action::Confirm)
+            )
+        } else {
+            format!(
+                " {}: save & quit  {}: quit  {}: cancel  {}: choose",
+                k(Action::SaveQuit),
+                k(Action::QuitNoSave),
+                k(Action::Cancel),
+                k(Action::Confirm)
+            )
+        };
         fit(vec![Span::styled(hint, skin.dim())], inner.width).render(line(4), buf);
     }
 }
