@@ -150,3 +150,7 @@ impl App {
         *self = folded;
     }
 }
+
+#[cfg(test)]
+#[path = "replay_tests.rs"]
+mod tests;

@@ -47,12 +47,34 @@ pub fn replay(dir: &Path, keymap: KeyMap, why: &str) -> App {
         notes.push((Level::Warn, e.to_string()));
     }
     notes.extend(batch.warnings.into_iter().map(|w| (Level::Warn, w)));
+    if let Some(n) = cut_short(&path) {
+        notes.push((
+            Level::Warn,
+            format!(
+                "{}: the last line is cut short ({n} bytes): skipped",
+                path.display()
+            ),
+        ));
+    }
     let events = batch
         .records
         .into_iter()
         .map(|Record { time, event, .. }| (time, event))
         .collect();
     App::replay(keymap, events, notes)
+}
+
+/// The length of a last line without its newline (a writer that died mid-line), if any.
+fn cut_short(path: &Path) -> Option<usize> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(1 << 16))).ok()?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes).ok()?;
+    let start = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let tail = &bytes[start..];
+    (!tail.iter().all(u8::is_ascii_whitespace)).then_some(tail.len())
 }
 
 /// The run's `Started` facts: op names and nodes (from the first lines of its event log).

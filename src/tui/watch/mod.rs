@@ -126,3 +126,6 @@ fn open_run<B: Backend>(terminal: &mut Terminal<B>, ui: &Ui, dir: &Path) -> i32 
 fn no_link() -> std::io::Error {
     std::io::Error::other("a replay has no link")
 }
+
+#[cfg(test)]
+mod tests;
