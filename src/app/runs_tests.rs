@@ -1,7 +1,7 @@
 //! The runs table from fabricated run directories: states (STALE included), order, selection
 //! and the consensus counts.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::{RunRow, RunsIntent, RunsTable, SortKey};
 use crate::app::keymap::Action;
@@ -116,7 +116,7 @@ fn three_runs_their_states_and_the_consensus() {
     assert_eq!(names, vec!["done", "live", "killed"], "most steps first");
     assert_eq!(
         t.on_action(Action::RunsOpen),
-        Some(RunsIntent::Open(PathBuf::from(dir.path().join("killed"))))
+        Some(RunsIntent::Open(dir.path().join("killed")))
     );
     assert_eq!(t.on_action(Action::RunsQuit), Some(RunsIntent::Quit));
 }
