@@ -216,6 +216,12 @@ impl Plan {
         let heat_h = heatmap::height(edges);
         let avail = area.height - status_h - 1;
         let heat_w = heatmap::width(app, glyphs);
+        // The stability column only where the right column keeps a useful width.
+        let heat_w = if area.width >= heat_w + heatmap::HELD_WIDTH + 60 {
+            heat_w + heatmap::HELD_WIDTH
+        } else {
+            heat_w
+        };
         let has_right = area.width.saturating_sub(heat_w) >= 24;
         // Three arrangements, roomiest first:
         // - both cells stacked on the left, the log along the bottom;
