@@ -112,31 +112,17 @@ impl App {
                 self.move_cursor(action);
                 Vec::new()
             }
-            Action::NextCell | Action::PrevCell => {
-                self.cell = match self.cell {
-                    CellType::Normal => CellType::Reduce,
-                    CellType::Reduce => CellType::Normal,
-                };
-                Vec::new()
-            }
-            Action::NormalCell => {
-                self.cell = CellType::Normal;
-                Vec::new()
-            }
-            Action::ReduceCell => {
-                self.cell = CellType::Reduce;
-                Vec::new()
-            }
-            Action::EdgeUp | Action::EdgeDown | Action::OpLeft | Action::OpRight => {
-                self.move_focus(action);
-                Vec::new()
-            }
-            Action::LogUp => {
-                self.log_scroll = (self.log_scroll + 5).min(self.log.len().saturating_sub(1));
-                Vec::new()
-            }
-            Action::LogDown => {
-                self.log_scroll = self.log_scroll.saturating_sub(5);
+            Action::NextCell
+            | Action::PrevCell
+            | Action::NormalCell
+            | Action::ReduceCell
+            | Action::EdgeUp
+            | Action::EdgeDown
+            | Action::OpLeft
+            | Action::OpRight
+            | Action::LogUp
+            | Action::LogDown => {
+                self.on_view_action(action);
                 Vec::new()
             }
             // Dialog actions outside the dialog do nothing.
@@ -153,6 +139,34 @@ impl App {
             | Action::RunsSort
             | Action::RunsReverse
             | Action::RunsQuit => Vec::new(),
+        }
+    }
+
+    /// The keys that only change what is shown: cell, focus, log scroll.
+    fn on_view_action(&mut self, action: Action) {
+        match action {
+            Action::NextCell | Action::PrevCell => {
+                self.cell = match self.cell {
+                    CellType::Normal => CellType::Reduce,
+                    CellType::Reduce => CellType::Normal,
+                };
+            }
+            Action::NormalCell => {
+                self.cell = CellType::Normal;
+            }
+            Action::ReduceCell => {
+                self.cell = CellType::Reduce;
+            }
+            Action::EdgeUp | Action::EdgeDown | Action::OpLeft | Action::OpRight => {
+                self.move_focus(action);
+            }
+            Action::LogUp => {
+                self.log_scroll = (self.log_scroll + 5).min(self.log.len().saturating_sub(1));
+            }
+            Action::LogDown => {
+                self.log_scroll = self.log_scroll.saturating_sub(5);
+            }
+            _ => {}
         }
     }
 
