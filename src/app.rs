@@ -13,6 +13,9 @@ pub mod history;
 pub mod keymap;
 pub mod msg;
 mod phase;
+mod replay;
+pub mod runs;
+mod stability;
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -28,6 +31,11 @@ pub use history::History;
 pub use keymap::{Action, Context, KeyMap};
 pub use msg::{GpuSample, Msg, ResourceSample};
 pub use phase::{Phase, StateLabel, Stopping};
+pub use replay::{Replay, ReplayCursor};
+pub use stability::Stability;
+
+/// The chart smoothing weights `s` steps through (exponential moving average; 0 = raw points).
+pub const SMOOTHING: [f64; 6] = [0.0, 0.6, 0.8, 0.9, 0.95, 0.99];
 
 /// Lines kept in the log pane.
 pub const LOG_CAPACITY: usize = 500;
@@ -75,6 +83,16 @@ pub struct App {
     exit: Option<i32>,
     dirty: bool,
     clear: bool,
+    /// A watcher attached to a live run through its directory (`nasp-tui watch`).
+    attached: bool,
+    /// A replay of an ended run: the recorded events and the time cursor.
+    pub replay: Option<Replay>,
+    /// The charts' smoothing weight (one of [`SMOOTHING`]).
+    pub smoothing: f64,
+    /// Per cell: how stable the selection is (steps since each edge's op changed, changes in the
+    /// last epoch).
+    pub normal_stability: Stability,
+    pub reduce_stability: Stability,
 }
 
 impl App {
@@ -112,7 +130,38 @@ impl App {
             exit: None,
             dirty: true,
             clear: false,
+            attached: false,
+            replay: None,
+            smoothing: SMOOTHING[1],
+            normal_stability: Stability::default(),
+            reduce_stability: Stability::default(),
         }
+    }
+
+    /// A watcher of a live run: the same monitor, whose commands go to the run's inbox and whose
+    /// quit, signals and Esc leave it (the search goes on).
+    pub fn attached(keymap: KeyMap) -> App {
+        App {
+            attached: true,
+            ..App::new(keymap)
+        }
+    }
+
+    /// Whether this monitor watches a run another process owns (attached or replaying).
+    pub fn is_watcher(&self) -> bool {
+        self.attached || self.replay.is_some()
+    }
+
+    fn next_smoothing(&mut self) {
+        let i = SMOOTHING
+            .iter()
+            .position(|s| (*s - self.smoothing).abs() < 1e-9)
+            .map_or(0, |i| (i + 1) % SMOOTHING.len());
+        self.smoothing = SMOOTHING[i];
+        self.note(
+            Level::Info,
+            format!("chart smoothing {:.2} (s: next)", self.smoothing),
+        );
     }
 
     pub fn keymap(&self) -> &KeyMap {
@@ -149,12 +198,16 @@ impl App {
     pub fn key_context(&self) -> Context {
         match self.overlay {
             Overlay::Quit(_) => Context::Dialog,
+            _ if self.replay.is_some() => Context::Replay,
             _ => Context::Main,
         }
     }
 
     /// The state to show as text.
     pub fn state_label(&self) -> StateLabel {
+        if self.replay.is_some() {
+            return StateLabel::Replay;
+        }
         match &self.phase {
             Phase::Failed { .. } => StateLabel::Failed,
             Phase::Finished { .. } => StateLabel::Finished,

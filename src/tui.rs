@@ -18,6 +18,7 @@ pub mod input;
 pub mod sampler;
 pub mod stderr;
 pub mod terminal;
+pub mod watch;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -12,6 +12,7 @@ mod heatmap;
 mod log_pane;
 mod popups;
 mod resources;
+pub mod runs;
 mod status;
 
 #[cfg(test)]
@@ -215,6 +216,12 @@ impl Plan {
         let heat_h = heatmap::height(edges);
         let avail = area.height - status_h - 1;
         let heat_w = heatmap::width(app, glyphs);
+        // The stability column only where the right column keeps a useful width.
+        let heat_w = if area.width >= heat_w + heatmap::HELD_WIDTH + 60 {
+            heat_w + heatmap::HELD_WIDTH
+        } else {
+            heat_w
+        };
         let has_right = area.width.saturating_sub(heat_w) >= 24;
         // Three arrangements, roomiest first:
         // - both cells stacked on the left, the log along the bottom;
@@ -325,7 +332,7 @@ fn render_right(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
 
 /// Last pass over the frame: in ASCII mode, replace anything a widget drew outside ASCII (chart
 /// axes, scroll marks) so that a non-UTF-8 terminal never receives a multi-byte character.
-fn finish(buf: &mut Buffer, glyphs: Glyphs) {
+pub(crate) fn finish(buf: &mut Buffer, glyphs: Glyphs) {
     if !glyphs.ascii {
         return;
     }

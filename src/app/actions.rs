@@ -13,24 +13,37 @@ pub enum QuitChoice {
     SaveQuit,
     Quit,
     Cancel,
+    /// A watcher's: leave, the search goes on.
+    Leave,
+    /// A watcher's: stop the search with a checkpoint (through the run's inbox).
+    StopSearch,
 }
 
 impl QuitChoice {
     pub const ALL: [QuitChoice; 3] = [QuitChoice::SaveQuit, QuitChoice::Quit, QuitChoice::Cancel];
+    /// The choices of a watcher attached to a live run.
+    pub const WATCHER: [QuitChoice; 3] = [
+        QuitChoice::Leave,
+        QuitChoice::StopSearch,
+        QuitChoice::Cancel,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
             QuitChoice::SaveQuit => "save & quit",
             QuitChoice::Quit => "quit",
             QuitChoice::Cancel => "cancel",
+            QuitChoice::Leave => "leave",
+            QuitChoice::StopSearch => "stop search & save",
         }
     }
 
     fn action(self) -> Action {
         match self {
-            QuitChoice::SaveQuit => Action::SaveQuit,
+            QuitChoice::SaveQuit | QuitChoice::StopSearch => Action::SaveQuit,
             QuitChoice::Quit => Action::QuitNoSave,
             QuitChoice::Cancel => Action::Cancel,
+            QuitChoice::Leave => Action::Leave,
         }
     }
 }
@@ -55,6 +68,12 @@ impl App {
             }
             _ => {}
         }
+        if self.replay.is_some()
+            && matches!(action, Action::Pause | Action::Checkpoint | Action::Export)
+        {
+            self.note(Level::Warn, "a replay of an ended run: nothing to steer");
+            return Vec::new();
+        }
         match action {
             Action::Pause => self.toggle_pause(),
             Action::Checkpoint => self.if_running("checkpoint", Command::Checkpoint),
@@ -74,34 +93,37 @@ impl App {
                 Vec::new()
             }
             Action::Close => {
+                if self.overlay == Overlay::None && self.is_watcher() {
+                    // A watcher leaves on Esc (back to the runs table, if it came from there).
+                    self.exit = Some(exit::OK);
+                }
                 self.overlay = Overlay::None;
                 Vec::new()
             }
-            Action::NextCell | Action::PrevCell => {
-                self.cell = match self.cell {
-                    CellType::Normal => CellType::Reduce,
-                    CellType::Reduce => CellType::Normal,
-                };
+            Action::Smoothing => {
+                self.next_smoothing();
                 Vec::new()
             }
-            Action::NormalCell => {
-                self.cell = CellType::Normal;
+            Action::ReplayBack
+            | Action::ReplayForward
+            | Action::ReplayPageBack
+            | Action::ReplayPageForward
+            | Action::ReplayStart
+            | Action::ReplayEnd => {
+                self.move_cursor(action);
                 Vec::new()
             }
-            Action::ReduceCell => {
-                self.cell = CellType::Reduce;
-                Vec::new()
-            }
-            Action::EdgeUp | Action::EdgeDown | Action::OpLeft | Action::OpRight => {
-                self.move_focus(action);
-                Vec::new()
-            }
-            Action::LogUp => {
-                self.log_scroll = (self.log_scroll + 5).min(self.log.len().saturating_sub(1));
-                Vec::new()
-            }
-            Action::LogDown => {
-                self.log_scroll = self.log_scroll.saturating_sub(5);
+            Action::NextCell
+            | Action::PrevCell
+            | Action::NormalCell
+            | Action::ReduceCell
+            | Action::EdgeUp
+            | Action::EdgeDown
+            | Action::OpLeft
+            | Action::OpRight
+            | Action::LogUp
+            | Action::LogDown => {
+                self.on_view_action(action);
                 Vec::new()
             }
             // Dialog actions outside the dialog do nothing.
@@ -110,7 +132,42 @@ impl App {
             | Action::Cancel
             | Action::DialogNext
             | Action::DialogPrev
-            | Action::Confirm => Vec::new(),
+            | Action::Confirm
+            | Action::Leave
+            | Action::RunsUp
+            | Action::RunsDown
+            | Action::RunsOpen
+            | Action::RunsSort
+            | Action::RunsReverse
+            | Action::RunsQuit => Vec::new(),
+        }
+    }
+
+    /// The keys that only change what is shown: cell, focus, log scroll.
+    fn on_view_action(&mut self, action: Action) {
+        match action {
+            Action::NextCell | Action::PrevCell => {
+                self.cell = match self.cell {
+                    CellType::Normal => CellType::Reduce,
+                    CellType::Reduce => CellType::Normal,
+                };
+            }
+            Action::NormalCell => {
+                self.cell = CellType::Normal;
+            }
+            Action::ReduceCell => {
+                self.cell = CellType::Reduce;
+            }
+            Action::EdgeUp | Action::EdgeDown | Action::OpLeft | Action::OpRight => {
+                self.move_focus(action);
+            }
+            Action::LogUp => {
+                self.log_scroll = (self.log_scroll + 5).min(self.log.len().saturating_sub(1));
+            }
+            Action::LogDown => {
+                self.log_scroll = self.log_scroll.saturating_sub(5);
+            }
+            _ => {}
         }
     }
 
@@ -136,7 +193,20 @@ impl App {
         vec![cmd]
     }
 
+    /// The quit dialog's choices: a watcher's, or those of the process that owns the search.
+    pub fn quit_choices(&self) -> &'static [QuitChoice] {
+        if self.is_watcher() {
+            &QuitChoice::WATCHER
+        } else {
+            &QuitChoice::ALL
+        }
+    }
+
     fn quit_pressed(&mut self, interrupt: bool) -> Vec<Command> {
+        if self.replay.is_some() || (self.is_watcher() && self.ended()) {
+            self.exit = Some(exit::OK);
+            return Vec::new();
+        }
         if self.ended() {
             self.exit = Some(match self.phase {
                 Phase::Failed { .. } => exit::FAILED,
@@ -157,7 +227,7 @@ impl App {
             }
             return Vec::new();
         }
-        self.overlay = Overlay::Quit(QuitChoice::SaveQuit);
+        self.overlay = Overlay::Quit(self.quit_choices()[0]);
         Vec::new()
     }
 
@@ -181,24 +251,30 @@ impl App {
     }
 
     fn on_dialog(&mut self, choice: QuitChoice, action: Action) -> Vec<Command> {
-        let idx = QuitChoice::ALL
-            .iter()
-            .position(|c| *c == choice)
-            .unwrap_or(0);
-        let n = QuitChoice::ALL.len();
+        let choices = self.quit_choices();
+        let idx = choices.iter().position(|c| *c == choice).unwrap_or(0);
+        let n = choices.len();
         let chosen = match action {
             Action::DialogNext => {
-                self.overlay = Overlay::Quit(QuitChoice::ALL[(idx + 1) % n]);
+                self.overlay = Overlay::Quit(choices[(idx + 1) % n]);
                 return Vec::new();
             }
             Action::DialogPrev => {
-                self.overlay = Overlay::Quit(QuitChoice::ALL[(idx + n - 1) % n]);
+                self.overlay = Overlay::Quit(choices[(idx + n - 1) % n]);
                 return Vec::new();
             }
             Action::Confirm => choice.action(),
+            // A watcher cannot stop a run without saving: its "quit" is leaving.
+            Action::QuitNoSave if self.is_watcher() => Action::Leave,
             other => other,
         };
         match chosen {
+            Action::Leave if self.is_watcher() => {
+                self.overlay = Overlay::None;
+                self.note(Level::Info, "leaving the watcher; the search goes on");
+                self.exit = Some(exit::OK);
+                Vec::new()
+            }
             Action::SaveQuit | Action::QuitNoSave => {
                 self.overlay = Overlay::None;
                 let save = chosen == Action::SaveQuit;

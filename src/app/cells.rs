@@ -2,7 +2,7 @@
 //! weight ([`CellView`]), and the display-ready weights of the latest snapshot ([`CellWeights`],
 //! from [`cell_weights`]).
 
-use super::{Action, App, History};
+use super::{Action, App, History, Stability};
 use crate::arch::{ArchMatrix, edge_endpoints};
 use crate::protocol::ArchSnapshot;
 use crate::space::CellType;
@@ -93,11 +93,28 @@ impl App {
         }
     }
 
+    /// How stable a cell's selection is.
+    pub fn stability(&self, cell: CellType) -> &Stability {
+        match cell {
+            CellType::Normal => &self.normal_stability,
+            CellType::Reduce => &self.reduce_stability,
+        }
+    }
+
     pub(super) fn record_arch(&mut self, snap: &ArchSnapshot) {
         let proximal = self.proximal();
         let nodes = self.nodes();
+        let window = self
+            .info
+            .as_ref()
+            .map_or(1000, |i| i.steps_per_epoch as u64);
         for cell in [CellType::Normal, CellType::Reduce] {
             let w = cell_weights(snap, cell, proximal, nodes);
+            let stability = match cell {
+                CellType::Normal => &mut self.normal_stability,
+                CellType::Reduce => &mut self.reduce_stability,
+            };
+            stability.record(snap.global_step, &w.marked, window);
             let view = self.cell_view_mut(cell);
             let n = w.values.data.len();
             if view.history.len() != n {

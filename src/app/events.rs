@@ -17,6 +17,11 @@ impl App {
             self.clear = true;
             return Vec::new();
         }
+        if self.is_watcher() {
+            // A watcher owns nothing: it leaves, the search goes on.
+            self.exit = Some(exit::INTERRUPTED);
+            return Vec::new();
+        }
         if self.ended() {
             self.exit = Some(exit::INTERRUPTED);
             return Vec::new();
@@ -84,7 +89,11 @@ impl App {
             return;
         }
         if !was_ended {
-            let message = "the search worker stopped without reporting (event channel closed)";
+            let message = if self.attached {
+                "the run's process is gone without a last word (STALE): no more events will come"
+            } else {
+                "the search worker stopped without reporting (event channel closed)"
+            };
             self.note(Level::Error, message);
             self.phase = Phase::Failed {
                 message: message.to_string(),

@@ -48,14 +48,33 @@ pub enum Action {
     DialogNext,
     DialogPrev,
     Confirm,
+    /// Quit dialog of a watcher: leave it, the search goes on.
+    Leave,
+    ReplayBack,
+    ReplayForward,
+    ReplayPageBack,
+    ReplayPageForward,
+    ReplayStart,
+    ReplayEnd,
+    /// Charts: the next smoothing weight.
+    Smoothing,
+    RunsUp,
+    RunsDown,
+    RunsOpen,
+    RunsSort,
+    RunsReverse,
+    RunsQuit,
 }
 
 /// Where a binding applies: the main screen, or the quit dialog (the help overlay takes the main
-/// bindings and closes on `Help`/`Close`).
+/// bindings and closes on `Help`/`Close`); in a replay, the replay keys first, then the main
+/// ones; the runs table of `watch` has its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Context {
     Main,
     Dialog,
+    Replay,
+    Runs,
 }
 
 /// Help-overlay sections.
@@ -65,6 +84,8 @@ pub enum Section {
     Navigation,
     General,
     QuitDialog,
+    Replay,
+    Runs,
 }
 
 impl Section {
@@ -74,6 +95,8 @@ impl Section {
             Section::Navigation => "Architecture pane",
             Section::General => "General",
             Section::QuitDialog => "Quit dialog",
+            Section::Replay => "Replay (an ended run)",
+            Section::Runs => "Runs table",
         }
     }
 }
@@ -113,11 +136,17 @@ impl KeyMap {
         if ev.kind == KeyEventKind::Release {
             return None;
         }
-        self.bindings
-            .iter()
-            .filter(|b| b.context == context)
-            .find(|b| b.keys.iter().any(|k| k.matches(ev)))
-            .map(|b| b.action)
+        let find = |c: Context| {
+            self.bindings
+                .iter()
+                .filter(|b| b.context == c)
+                .find(|b| b.keys.iter().any(|k| k.matches(ev)))
+                .map(|b| b.action)
+        };
+        match context {
+            Context::Replay => find(Context::Replay).or_else(|| find(Context::Main)),
+            c => find(c),
+        }
     }
 
     /// All bindings, in table order (help overlay).

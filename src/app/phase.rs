@@ -33,6 +33,8 @@ pub enum StateLabel {
     Stopping,
     Finished,
     Failed,
+    /// A replay of an ended run (the time cursor moves through it).
+    Replay,
 }
 
 impl StateLabel {
@@ -45,6 +47,7 @@ impl StateLabel {
             StateLabel::Stopping => "STOPPING",
             StateLabel::Finished => "FINISHED",
             StateLabel::Failed => "FAILED",
+            StateLabel::Replay => "REPLAY",
         }
     }
 }

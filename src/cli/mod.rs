@@ -8,6 +8,7 @@ mod export;
 mod info;
 mod ls;
 mod search;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +47,8 @@ enum Cmd {
     Ctl(ctl::CtlArgs),
     /// List the runs under a folder (default: the user's runs root), newest first.
     Ls(ls::LsArgs),
+    /// Watch a run (live, or a replay once ended) or a table of runs, through their directories.
+    Watch(watch::WatchArgs),
 }
 
 /// The config flags the search and bench share.
@@ -110,6 +113,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Cmd::Info) => Ok(info::run()),
         Some(Cmd::Ls(a)) => ls::run(&a),
         Some(Cmd::Ctl(a)) => ctl::run(&a),
+        Some(Cmd::Watch(a)) => watch::run(&a),
     };
     let code = result.unwrap_or_else(|e| {
         eprintln!("error: {e}");

@@ -1,6 +1,8 @@
 //! Loss and accuracy over global steps: train loss and architecture (validation-batch) loss;
 //! train accuracy per step and validation accuracy per epoch. Each series has its own marker as
-//! well as colour, and the legend lives in the title, so `mono` keeps them apart.
+//! well as colour, and the legend lives in the title, so `mono` keeps them apart. Line series
+//! draw their raw points dimmed under an exponential moving average (TensorBoard's debiased
+//! smoothing, the weight in the title, `s` changes it; 0 draws the raw line).
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -54,6 +56,7 @@ fn loss(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
             },
         ],
         None,
+        app.smoothing,
         skin,
     );
 }
@@ -79,8 +82,23 @@ fn accuracy(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
             },
         ],
         Some((0.0, 1.0)),
+        app.smoothing,
         skin,
     );
+}
+
+/// Exponential moving average, debiased at the start (TensorBoard's smoothing).
+pub fn smooth(points: &[(f64, f64)], weight: f64) -> Vec<(f64, f64)> {
+    let mut avg = 0.0;
+    let mut norm = 0.0;
+    points
+        .iter()
+        .map(|&(x, y)| {
+            avg = avg * weight + (1.0 - weight) * y;
+            norm = norm * weight + (1.0 - weight);
+            (x, avg / norm)
+        })
+        .collect()
 }
 
 fn chart(
@@ -89,11 +107,22 @@ fn chart(
     title: &str,
     series: &[Series],
     clamp: Option<(f64, f64)>,
+    smoothing: f64,
     skin: Skin,
 ) {
     let g = skin.glyphs;
-    let block = skin.block(title_line(title, series, skin), false);
+    let title = if smoothing > 0.0 {
+        format!("{title} (smooth {smoothing:.2})")
+    } else {
+        title.to_string()
+    };
+    let block = skin.block(title_line(&title, series, skin), false);
     let data: Vec<Vec<(f64, f64)>> = series.iter().map(|s| s.history.points()).collect();
+    let smoothed: Vec<Option<Vec<(f64, f64)>>> = series
+        .iter()
+        .zip(&data)
+        .map(|(s, d)| (s.points.is_none() && smoothing > 0.0).then(|| smooth(d, smoothing)))
+        .collect();
     if data.iter().all(Vec::is_empty) {
         let inner = block.inner(area);
         block.render(area, buf);
@@ -101,17 +130,34 @@ fn chart(
         return;
     }
     let ([x0, x1], [y0, y1]) = bounds(&data, clamp);
-    let datasets: Vec<Dataset> = series
-        .iter()
-        .zip(&data)
-        .map(|(s, d)| {
-            let ds = Dataset::default().data(d).style(Style::new().fg(s.colour));
-            match s.points {
-                None => ds.marker(g.line_marker()).graph_type(GraphType::Line),
-                Some(k) => ds.marker(g.point_marker(k)).graph_type(GraphType::Scatter),
-            }
-        })
-        .collect();
+    let mut datasets: Vec<Dataset> = Vec::new();
+    for ((s, d), sm) in series.iter().zip(&data).zip(&smoothed) {
+        let ds = Dataset::default().data(d).style(Style::new().fg(s.colour));
+        datasets.push(match (s.points, sm) {
+            (Some(k), _) => ds.marker(g.point_marker(k)).graph_type(GraphType::Scatter),
+            (None, None) => ds.marker(g.line_marker()).graph_type(GraphType::Line),
+            // Raw points dimmed, the smoothed line over them.
+            (None, Some(_)) => ds
+                .marker(g.line_marker())
+                .graph_type(GraphType::Scatter)
+                .style(
+                    Style::new()
+                        .fg(s.colour)
+                        .add_modifier(ratatui::style::Modifier::DIM),
+                ),
+        });
+    }
+    for (s, sm) in series.iter().zip(&smoothed) {
+        if let Some(sm) = sm {
+            datasets.push(
+                Dataset::default()
+                    .data(sm)
+                    .style(Style::new().fg(s.colour))
+                    .marker(g.line_marker())
+                    .graph_type(GraphType::Line),
+            );
+        }
+    }
     let label = |v: f64| Span::styled(format!("{v:.2}"), skin.dim());
     let step_label = |v: f64| Span::styled(format!("{v:.0}"), skin.dim());
     Chart::new(datasets)

@@ -11,11 +11,12 @@ use crate::app::keymap::Context;
 
 pub fn render(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
     let mut spans = Vec::new();
+    let replay = app.replay.is_some();
     for b in app
         .keymap()
         .bindings()
         .iter()
-        .filter(|b| b.context == Context::Main)
+        .filter(|b| b.context == Context::Main || (replay && b.context == Context::Replay))
     {
         let (Some(hint), Some(key)) = (b.hint, b.keys.first()) else {
             continue;

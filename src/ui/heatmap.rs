@@ -1,5 +1,8 @@
-//! Architecture weights of one cell: edges × ops, each value as a number (`0.62`), coloured by
-//! size; the op the search selects on each edge carries a symbol (`●`, ASCII `*`) as well as
+//! Architecture weights of one cell: edges × ops, each value with three decimals (`.623`: A
+//! moves by thousandths per step), coloured on each row's own scale (so a row's movement shows
+//! even when all its values sit near 0.5); the last column is how long the edge's selection has
+//! held (steps since its op last changed), and the title counts the cell's selection changes
+//! over the last epoch. The op the search selects on each edge carries a symbol (`●`, ASCII `*`) as well as
 //! colour, edges the node drops are dimmed (their best op marked `○`/`o`), and the focused
 //! weight is shown in reverse video with its history as a sparkline on the last row.
 
@@ -17,6 +20,8 @@ use crate::theme::HEAT_STEPS;
 
 /// Columns per op: a space, four digits, the marker.
 const COL_W: u16 = 6;
+/// The stability column: a space and four characters (`12`, `1.2k`).
+const HELD_W: u16 = 5;
 
 /// Rows the pane needs to show `edges` edges without scrolling.
 pub fn height(edges: usize) -> u16 {
@@ -29,7 +34,10 @@ fn label_width(glyphs: Glyphs) -> u16 {
     if glyphs.ascii { 5 } else { 4 }
 }
 
-/// Columns the pane needs.
+/// Columns the stability column (`held`) adds, drawn when the layout gives room for it.
+pub const HELD_WIDTH: u16 = HELD_W;
+
+/// Columns the pane needs (without the stability column).
 pub fn width(app: &App, glyphs: Glyphs) -> u16 {
     let cols = app
         .ops(CellType::Normal)
@@ -37,6 +45,25 @@ pub fn width(app: &App, glyphs: Glyphs) -> u16 {
         .max(app.ops(CellType::Reduce).len());
     let cols = if cols == 0 { 8 } else { cols };
     label_width(glyphs) + COL_W * u16::try_from(cols).unwrap_or(16) + 2
+}
+
+/// A value in four columns with three decimals where it can (`.503`, `1.00`).
+fn num4(v: f32) -> String {
+    let s = format!("{v:.3}");
+    match s.strip_prefix('0') {
+        Some(rest) => rest.to_string(),
+        None => format!("{v:4.2}"),
+    }
+}
+
+/// A step count in four columns (`12`, `1.2k`, `45k`, `3.1M`).
+fn count4(n: u64) -> String {
+    match n {
+        n if n < 1000 => n.to_string(),
+        n if n < 10_000 => format!("{:.1}k", n as f64 / 1e3),
+        n if n < 1_000_000 => format!("{}k", n / 1000),
+        n => format!("{:.1}M", n as f64 / 1e6),
+    }
 }
 
 fn edge_label(e: usize, nodes: usize, glyphs: Glyphs) -> String {
@@ -47,10 +74,12 @@ fn edge_label(e: usize, nodes: usize, glyphs: Glyphs) -> String {
 pub fn render(buf: &mut Buffer, area: Rect, app: &App, cell: CellType, focused: bool, skin: Skin) {
     let g = skin.glyphs;
     let rule = if app.proximal() {
-        format!("A, {} = selected by prox", g.selected())
+        format!("A ({} = prox)", g.selected())
     } else {
-        format!("softmax(A), {} = argmax", g.selected())
+        format!("softmax(A) ({} = argmax)", g.selected())
     };
+    let changes = app.stability(cell).changes_last_epoch();
+    let rule = format!("{rule} · {changes} changes/epoch · colour per row");
     let title = Line::from(vec![
         Span::raw(format!(" {} cell ", cell.name())),
         Span::styled(format!("{rule} "), skin.dim()),
@@ -71,13 +100,16 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, cell: CellType, focused: 
     };
     let view = app.cell_view(cell);
     let grid = Grid::new(&w, app.cell == cell, view, app.nodes(), skin);
+    let held = app.stability(cell);
     let row = |y| Rect {
         y,
         height: 1,
         ..inner
     };
     let mut y = inner.y;
-    fit(grid.header(app.ops(cell)), inner.width).render(row(y), buf);
+    let mut header = grid.header(app.ops(cell));
+    header.push(Span::styled(" held", skin.dim()));
+    fit(header, inner.width).render(row(y), buf);
     y += 1;
 
     // Edge rows, scrolled so that the focused edge stays visible.
@@ -92,7 +124,10 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, cell: CellType, focused: 
         if y >= inner.bottom() {
             break;
         }
-        fit(grid.edge_row(e), inner.width).render(row(y), buf);
+        let mut spans = grid.edge_row(e);
+        let since = held.steps_since_change(e).map_or_else(String::new, count4);
+        spans.push(Span::styled(format!(" {since:>4}"), skin.dim()));
+        fit(spans, inner.width).render(row(y), buf);
         y += 1;
     }
 
@@ -110,9 +145,6 @@ struct Grid<'a> {
     active: bool,
     view: &'a CellView,
     nodes: usize,
-    /// The smallest and largest value, for the colour scale.
-    lo: f32,
-    hi: f32,
     skin: Skin<'a>,
 }
 
@@ -124,20 +156,11 @@ impl<'a> Grid<'a> {
         nodes: usize,
         skin: Skin<'a>,
     ) -> Grid<'a> {
-        let (lo, hi) = w
-            .values
-            .data
-            .iter()
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| {
-                (lo.min(*v), hi.max(*v))
-            });
         Grid {
             w,
             active,
             view,
             nodes,
-            lo,
-            hi,
             skin,
         }
     }
@@ -189,6 +212,14 @@ impl<'a> Grid<'a> {
             ),
             Span::raw(" "),
         ];
+        // Colour on the row's own scale: movement within an edge stays visible.
+        let (row_lo, row_hi) = w
+            .values
+            .row(e)
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| {
+                (lo.min(*v), hi.max(*v))
+            });
         for k in 0..w.values.cols {
             let v = w.values.get(e, k);
             let marked = w.marked.get(e) == Some(&k);
@@ -197,7 +228,7 @@ impl<'a> Grid<'a> {
             } else if marked {
                 Style::new().fg(t.selected).add_modifier(Modifier::BOLD)
             } else {
-                Style::new().fg(heat_colour(v, self.lo, self.hi, skin))
+                Style::new().fg(heat_colour(v, row_lo, row_hi, skin))
             };
             if focused_row && k == self.view.op {
                 style = style
@@ -210,7 +241,7 @@ impl<'a> Grid<'a> {
                 _ => " ",
             };
             spans.push(Span::raw(" "));
-            spans.push(Span::styled(format!("{v:4.2}{mark}"), style));
+            spans.push(Span::styled(format!("{}{mark}", num4(v)), style));
         }
         spans
     }

@@ -43,7 +43,19 @@ fn segments(app: &App, rows: u16, skin: Skin) -> Vec<Segment<'static>> {
     let sep = Span::styled(skin.glyphs.sep(), skin.dim());
 
     let mut segs: Vec<Segment> = vec![seg(9, vec![state_span(app.state_label(), skin)])];
-    segs.extend(phase_note(app, skin));
+    if let Some(r) = &app.replay {
+        let c = r.cursor();
+        let t = hms(std::time::Duration::from_secs_f64(c.seconds.max(0.0)));
+        segs.push(seg(
+            9,
+            vec![Span::styled(
+                format!(" at {t} (event {}/{})", c.at, c.len),
+                accent,
+            )],
+        ));
+    } else {
+        segs.extend(phase_note(app, skin));
+    }
     if app.saves_failed > 0 {
         // A run that cannot save must say so where the eye goes first (high priority).
         segs.push(seg(
@@ -111,6 +123,7 @@ fn state_span(label: StateLabel, skin: Skin) -> Span<'static> {
         StateLabel::Saving | StateLabel::Stopping => t.saving,
         StateLabel::Finished => t.finished,
         StateLabel::Failed => t.failed,
+        StateLabel::Replay => t.accent,
     };
     Span::styled(
         format!(" {} ", label.text()),

@@ -1,0 +1,112 @@
+//! The watcher's link and loading against real files: a run that has not started yet, lines
+//! cut short or garbage, commands into the inbox, a replay of a damaged log.
+
+use std::io::Write;
+use std::time::Duration;
+
+use super::{Link, load};
+use crate::app::{KeyMap, fixtures};
+use crate::protocol::{Command, Event, Level};
+use crate::rundir::events::{EVENTS_FILE, EventWriter};
+use crate::rundir::inbox::{self, Taken, Verb};
+
+fn next(link: &Link) -> Event {
+    link.events
+        .recv_timeout(Duration::from_secs(5))
+        .expect("an event within 5 s")
+}
+
+fn append_raw(dir: &std::path::Path, bytes: &[u8]) {
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join(EVENTS_FILE))
+        .expect("open the log");
+    f.write_all(bytes).expect("append");
+}
+
+#[test]
+fn waits_for_the_first_event_skips_bad_lines_and_sends_commands() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let link = Link::spawn(dir.path()).expect("link");
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        link.events.try_recv().is_err(),
+        "nothing before the run's first event"
+    );
+
+    let mut w = EventWriter::open(dir.path()).expect("writer");
+    w.append(&Event::Started(fixtures::info(true)), 1.0)
+        .expect("append");
+    assert!(matches!(next(&link), Event::Started(_)));
+
+    // A garbage line, then a line cut short: a warning for the first, nothing for the second
+    // until it is complete.
+    append_raw(
+        dir.path(),
+        b"this is not json\n{\"seq\":3,\"time\":2.0,\"event\":\"Res",
+    );
+    match next(&link) {
+        Event::Log { level, text } => {
+            assert_eq!(level, Level::Warn);
+            assert!(
+                text.contains("events.jsonl") && text.contains("unreadable"),
+                "{text}"
+            );
+        }
+        other => panic!("expected a warning, got {other:?}"),
+    }
+    append_raw(dir.path(), b"umed\"}\n");
+    assert_eq!(next(&link), Event::Resumed);
+
+    for cmd in [
+        Command::Pause,
+        Command::Checkpoint,
+        Command::Export,
+        Command::Stop { save: false },
+    ] {
+        link.commands.send(cmd).expect("send");
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let taken: Vec<Verb> = inbox::take(dir.path())
+        .into_iter()
+        .filter_map(|t| match t {
+            Taken::Command(e) => Some(e.command),
+            Taken::Rejected { .. } => None,
+        })
+        .collect();
+    assert_eq!(
+        taken,
+        vec![Verb::Pause, Verb::Checkpoint, Verb::Export, Verb::Stop]
+    );
+}
+
+#[test]
+fn a_damaged_log_replays_with_warnings() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut w = EventWriter::open(dir.path()).expect("writer");
+    for ev in fixtures::script(true) {
+        w.append(&ev, 1.0).expect("append");
+    }
+    append_raw(
+        dir.path(),
+        b"{\"seq\":99,\"garbage\n{\"seq\":100,\"time\":1.0,\"ev",
+    );
+    let app = load::replay(dir.path(), KeyMap::default(), "FINISHED");
+    assert_eq!(app.arch.as_ref().map(|a| a.global_step), Some(400));
+    let warnings: Vec<&str> = app
+        .log
+        .iter()
+        .filter(|l| l.level == Level::Warn)
+        .map(|l| l.text.as_str())
+        .collect();
+    assert_eq!(
+        warnings.len(),
+        2,
+        "the garbage line and the cut last line: {warnings:?}"
+    );
+    assert!(
+        warnings[0].contains("skipped an unreadable line"),
+        "{warnings:?}"
+    );
+    assert!(warnings[1].contains("cut short"), "{warnings:?}");
+}
