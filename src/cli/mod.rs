@@ -3,6 +3,7 @@
 //! place that turns errors into exit codes (`crate::exit`).
 
 mod bench;
+mod check;
 mod ctl;
 mod export;
 mod info;
@@ -46,6 +47,8 @@ enum Cmd {
     Ctl(ctl::CtlArgs),
     /// List the runs under a folder (default: the user's runs root), newest first.
     Ls(ls::LsArgs),
+    /// Planted-architecture self-check: can the architecture step find a known architecture?
+    Check(check::CheckArgs),
 }
 
 /// The config flags the search and bench share.
@@ -110,6 +113,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Cmd::Info) => Ok(info::run()),
         Some(Cmd::Ls(a)) => ls::run(&a),
         Some(Cmd::Ctl(a)) => ctl::run(&a),
+        Some(Cmd::Check(a)) => check::run(&a),
     };
     let code = result.unwrap_or_else(|e| {
         eprintln!("error: {e}");
