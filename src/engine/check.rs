@@ -305,3 +305,59 @@ fn argmax(row: &[f32]) -> usize {
     }
     best
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::test_rng_lock;
+
+    /// The check's spec at test size (the built-in default config, as `nasp-tui check` uses).
+    fn spec(seed: u64, cells: usize, steps: usize) -> CheckSpec {
+        let sets = [
+            format!("seed={seed}"),
+            format!("model.cells={cells}"),
+            "model.channels=8".to_string(),
+            "data.image_size=16".to_string(),
+            "train.batch_size=64".to_string(),
+        ];
+        let text = include_str!("../../configs/default.toml");
+        CheckSpec {
+            cfg: Config::load_text(text, "default.toml", &sets).unwrap(),
+            images: 1024,
+            steps,
+            shuffle_labels: false,
+        }
+    }
+
+    fn check(spec: &CheckSpec, fault: Fault) -> Recovery {
+        let _rng = test_rng_lock();
+        run_with(spec, Device::Cpu, 0, fault, &mut |_| {}, &mut |_| {}).unwrap()
+    }
+
+    /// The same spec recovers the plant with the real gradient (tests/check.rs runs it through
+    /// the command line) and not with the gradient's sign flipped: the check sees a wrong sign.
+    #[test]
+    fn a_flipped_gradient_fails_the_check() {
+        let s = spec(1, 2, 80);
+        let good = check(&s, Fault::None);
+        assert!(good.fraction() >= 0.85, "{good:?}");
+        let bad = check(&s, Fault::FlipSign);
+        assert!(bad.fraction() < 0.5, "{bad:?}");
+    }
+
+    /// Gradient columns shifted by one op (the gradient of op k lands on op k + 1): the check
+    /// sees a gradient paired with the wrong ops.
+    #[test]
+    fn op_columns_shifted_by_one_fail_the_check() {
+        let bad = check(&spec(1, 2, 80), Fault::ShiftOps);
+        assert!(bad.fraction() < 0.5, "{bad:?}");
+    }
+
+    #[test]
+    fn cell_types_present() {
+        assert_eq!(cell_types(1), [false, true]);
+        assert_eq!(cell_types(2), [false, true]);
+        assert_eq!(cell_types(3), [true, true]);
+        assert_eq!(cell_types(8), [true, true]);
+    }
+}
