@@ -2,6 +2,7 @@
 //! worker thread and the benchmark.
 
 pub mod bench;
+pub mod check;
 pub mod checkpoint;
 pub mod device;
 pub mod device_data;

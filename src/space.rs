@@ -221,6 +221,46 @@ mod tests {
         assert_eq!(OpKind::Factorized { k: 7 }.params(12), 2016);
     }
 
+    /// The op lists against the reference code's, name for name and in order (spec §1.5): the
+    /// column order of A and the genotype names depend on it. Any swap or rename fails.
+    #[test]
+    fn op_lists_match_the_reference_lists_in_order() {
+        let darts = [
+            "none",
+            "max_pool_3x3",
+            "avg_pool_3x3",
+            "skip_connect",
+            "sep_conv_3x3",
+            "sep_conv_5x5",
+            "dil_conv_3x3",
+            "dil_conv_5x5",
+        ];
+        let normal = [
+            "skip_connect",
+            "conv_3x1_1x3",
+            "dil_conv_3x3",
+            "conv 1x1",
+            "conv 3x3",
+            "sep_3x3",
+            "sep_5x5",
+            "sep_7x7",
+        ];
+        let reduce = [
+            "skip_connect",
+            "avg_pool_3x3",
+            "max_pool_3x3",
+            "max_pool_5x5",
+            "max_pool_7x7",
+        ];
+        assert_eq!(DARTS_OPS, darts);
+        assert_eq!(NASP_NORMAL_OPS, normal);
+        assert_eq!(NASP_REDUCE_OPS, reduce);
+        assert_eq!(Space::Darts.ops(CellType::Normal), darts);
+        assert_eq!(Space::Darts.ops(CellType::Reduce), darts);
+        assert_eq!(Space::Nasp.ops(CellType::Normal), normal);
+        assert_eq!(Space::Nasp.ops(CellType::Reduce), reduce);
+    }
+
     #[test]
     fn every_listed_op_is_in_the_table_once() {
         for list in [DARTS_OPS, NASP_NORMAL_OPS, NASP_REDUCE_OPS] {

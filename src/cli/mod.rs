@@ -3,6 +3,7 @@
 //! place that turns errors into exit codes (`crate::exit`).
 
 mod bench;
+mod check;
 mod ctl;
 mod export;
 mod info;
@@ -49,6 +50,8 @@ enum Cmd {
     Ls(ls::LsArgs),
     /// Watch a run (live, or a replay once ended) or a table of runs, through their directories.
     Watch(watch::WatchArgs),
+    /// Planted-architecture self-check: can the architecture step find a known architecture?
+    Check(check::CheckArgs),
 }
 
 /// The config flags the search and bench share.
@@ -95,7 +98,7 @@ impl CliError {
 pub fn run(cli: Cli) -> ExitCode {
     if matches!(
         cli.command,
-        Some(Cmd::Info | Cmd::Export(_) | Cmd::Bench(_) | Cmd::Ls(_))
+        Some(Cmd::Info | Cmd::Export(_) | Cmd::Bench(_) | Cmd::Ls(_) | Cmd::Ctl(_) | Cmd::Check(_))
     ) {
         // Output piped into a program that stops reading (`nasp-tui info | head`) ends these
         // commands quietly instead of a panic on the failed write. A search keeps Rust's
@@ -114,6 +117,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Cmd::Ls(a)) => ls::run(&a),
         Some(Cmd::Ctl(a)) => ctl::run(&a),
         Some(Cmd::Watch(a)) => watch::run(&a),
+        Some(Cmd::Check(a)) => check::run(&a),
     };
     let code = result.unwrap_or_else(|e| {
         eprintln!("error: {e}");

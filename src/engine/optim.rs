@@ -273,6 +273,46 @@ mod tests {
         assert_eq!(adam.t, 1);
     }
 
+    /// Adam's weight decay is coupled L2 (added to the gradient, as PyTorch's `Adam`, not
+    /// AdamW): three steps against the formula in f64. Dropping the decay, or decoupling it
+    /// (`p -= lr·wd·p` beside the update), fails; so does a missing bias correction.
+    #[test]
+    fn adam_weight_decay_is_coupled_l2() {
+        let (lr, b1, b2, wd, eps) = (0.01, 0.5, 0.999, 0.3, 1e-8);
+        let start = [1.0f64, -0.5, 0.2];
+        let grads = [[0.05f64, -0.02, 0.4], [-0.1, 0.03, 0.2], [0.02, 0.01, -0.3]];
+        let p = Tensor::from_slice(&start).set_requires_grad(false);
+        let mut adam = Adam::new(&[p.shallow_clone()], lr, (b1, b2), wd);
+        let (mut want, mut m, mut v) = (start, [0.0f64; 3], [0.0f64; 3]);
+        for (t, g) in grads.iter().enumerate() {
+            adam.step(&[p.shallow_clone()], &[Tensor::from_slice(g)]);
+            let t = t as i32 + 1;
+            for j in 0..3 {
+                let gj = g[j] + wd * want[j];
+                m[j] = b1 * m[j] + (1.0 - b1) * gj;
+                v[j] = b2 * v[j] + (1.0 - b2) * gj * gj;
+                let mh = m[j] / (1.0 - b1.powi(t));
+                let vh = v[j] / (1.0 - b2.powi(t));
+                want[j] -= lr * mh / (vh.sqrt() + eps);
+            }
+            let got = Vec::<f64>::try_from(&p).unwrap();
+            for j in 0..3 {
+                assert!(
+                    (got[j] - want[j]).abs() < 1e-12,
+                    "step {t}: {got:?} vs {want:?}"
+                );
+            }
+        }
+        // The decay matters here: without it the first entry ends elsewhere.
+        let q = Tensor::from_slice(&start);
+        let mut plain = Adam::new(&[q.shallow_clone()], lr, (b1, b2), 0.0);
+        for g in &grads {
+            plain.step(&[q.shallow_clone()], &[Tensor::from_slice(g)]);
+        }
+        let q = Vec::<f64>::try_from(&q).unwrap();
+        assert!((q[0] - want[0]).abs() > 1e-4, "{q:?} vs {want:?}");
+    }
+
     #[test]
     fn clip_scales_to_max_norm() {
         let mut g = vec![

@@ -335,9 +335,7 @@ impl Search {
     /// One search step on explicit batches (train: xt, yt; architecture: xv, yv): the
     /// architecture step (Adam on A), then the weight step (SGD on w).
     pub fn step_on(&mut self, xt: &Tensor, yt: &Tensor, xv: &Tensor, yv: &Tensor) -> StepOut {
-        let (grads, arch_loss) = self.arch_grad(xt, yt, xv, yv);
-        self.adam.step(&self.arch, &grads);
-        self.after_arch_step();
+        let arch_loss = self.arch_step_on(xt, yt, xv, yv);
         let (loss, correct) = self.weight_step(xt, yt);
         self.progress.global_step += 1;
         StepOut {
@@ -346,6 +344,60 @@ impl Search {
             count: yt.size()[0] as usize,
             arch_loss,
         }
+    }
+
+    /// The architecture step alone (the first half of [`Search::step_on`]): the gradient of A
+    /// (at Ā for NASP), Adam, and for NASP the clip to [0, 1] and the re-selection of Ā. The
+    /// weights are left as they are. Returns the architecture loss (a device scalar).
+    pub fn arch_step_on(&mut self, xt: &Tensor, yt: &Tensor, xv: &Tensor, yv: &Tensor) -> Tensor {
+        self.arch_step_edited(xt, yt, xv, yv, |_| {})
+    }
+
+    /// [`Search::arch_step_on`] with `edit` applied to the gradient before Adam sees it (the
+    /// planted-architecture check's own tests break the gradient with it, to show it can fail).
+    pub(crate) fn arch_step_edited(
+        &mut self,
+        xt: &Tensor,
+        yt: &Tensor,
+        xv: &Tensor,
+        yv: &Tensor,
+        edit: impl FnOnce(&mut [Tensor; 2]),
+    ) -> Tensor {
+        let (mut grads, arch_loss) = self.arch_grad(xt, yt, xv, yv);
+        edit(&mut grads);
+        self.adam.step(&self.arch, &grads);
+        self.after_arch_step();
+        arch_loss
+    }
+
+    /// Sets A (normal, reduce; each edges × ops of this search) and re-selects Ā.
+    pub fn set_arch(&mut self, normal: &ArchMatrix, reduce: &ArchMatrix) {
+        for (a, m) in self.arch.iter().zip([normal, reduce]) {
+            let t = Tensor::from_slice(&m.data)
+                .view([m.rows as i64, m.cols as i64])
+                .to_device(self.device);
+            tch::no_grad(|| a.shallow_clone().copy_(&t));
+        }
+        self.refresh_host_arch();
+    }
+
+    /// The current proximal selection Ā (normal, reduce) of the host copy of A.
+    pub fn selection(&self) -> &[Selection; 2] {
+        &self.selection
+    }
+
+    /// Logits of the network of Ā alone (only the selected ops, weight 1) on `x`, without
+    /// autograd, batch-norm by the batch's statistics (as in every pass of a step).
+    pub fn selected_logits(&self, x: &Tensor) -> Tensor {
+        tch::no_grad(|| self.forward(x, CellMix::sparse(&self.selection), true))
+    }
+
+    /// Makes this search's variables (weights and batch-norm statistics) copies of `from`'s
+    /// (the same model config; A and the optimizers are left alone).
+    pub fn copy_weights(&mut self, from: &Search) -> Result<(), EngineError> {
+        self.vs
+            .copy(&from.vs)
+            .map_err(|e| EngineError::Native(format!("cannot copy the weights: {e}")))
     }
 
     /// Starts the current epoch afresh: its first step, and its plan drawn from `epoch_rng`.

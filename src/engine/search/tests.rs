@@ -477,18 +477,21 @@ fn nasp_arch_gradient_equals_full_backward() {
     }
 }
 
-/// The unrolled objective F(α) = L_val(w − η(∇_w L_train(w, α) + λw), α) (first step: no momentum
-/// yet), evaluated in double precision; the weights are restored afterwards.
+/// The unrolled objective F(α) = L_val(w − η(μ·m + ∇_w L_train(w, α) + λw), α) with the SGD
+/// momentum buffers m as they are (zeros before the first weight step), evaluated in double
+/// precision; the weights are restored afterwards.
 fn unrolled_objective(s: &Search, xt: &Tensor, yt: &Tensor, xv: &Tensor, yv: &Tensor) -> f64 {
     let eta = s.lr();
     let lambda = s.cfg.train.weight_decay;
+    let mu = s.cfg.train.momentum;
     let saved: Vec<Tensor> = s.params.iter().map(|p| p.detach().copy()).collect();
     let loss_t = s.dense_loss(&s.softmax_weights(true), xt, yt);
     let g = Tensor::run_backward(&[&loss_t], &s.params, false, false);
     tch::no_grad(|| {
-        for (p, g) in s.params.iter().zip(&g) {
+        for (i, (p, g)) in s.params.iter().zip(&g).enumerate() {
             if g.defined() {
-                let upd = (g + p * lambda) * eta;
+                let m = s.sgd.buffer_or_zeros(i, p);
+                let upd = (m * mu + g + p * lambda) * eta;
                 let _ = p.shallow_clone().g_sub_(&upd);
             }
         }
@@ -505,6 +508,59 @@ fn unrolled_objective(s: &Search, xt: &Tensor, yt: &Tensor, xv: &Tensor, yv: &Te
     f
 }
 
+/// DARTS second order's ∇_α against central differences of the unrolled objective on a few
+/// entries: relative error below 1e-4, and first order clearly further off.
+fn check_darts2_against_fd(s: &mut Search, b: [&Tensor; 4], when: &str) {
+    let [xt, yt, xv, yv] = b;
+    let (ours, _) = s.darts2_arch_grad(xt, yt, xv, yv);
+    let (first, _) = s.darts1_arch_grad(xv, yv);
+    let h = 1e-5;
+    let mut num = Vec::new();
+    let mut got = Vec::new();
+    let mut fo = Vec::new();
+    for (cell, e, k) in [
+        (0, 0, 1),
+        (0, 3, 4),
+        (0, 9, 7),
+        (0, 13, 2),
+        (1, 1, 3),
+        (1, 6, 5),
+        (1, 11, 0),
+    ] {
+        let shift = |delta: f64| {
+            tch::no_grad(|| {
+                let a = s.arch[cell].shallow_clone();
+                let mut entry = a.get(e).get(k);
+                let _ = entry.g_add_scalar_(delta);
+            })
+        };
+        shift(h);
+        let fp = unrolled_objective(s, xt, yt, xv, yv);
+        shift(-2.0 * h);
+        let fm = unrolled_objective(s, xt, yt, xv, yv);
+        shift(h);
+        num.push((fp - fm) / (2.0 * h));
+        got.push(ours[cell].double_value(&[e, k]));
+        fo.push(first[cell].double_value(&[e, k]));
+    }
+    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let diff: Vec<f64> = num.iter().zip(&got).map(|(a, b)| a - b).collect();
+    let rel = norm(&diff) / norm(&num);
+    assert!(
+        rel < 1e-4,
+        "{when}: darts2 vs finite difference: relative error {rel}\nfd   {num:?}\nours {got:?}"
+    );
+    // The second-order term is not negligible here, so the check can tell first from second order.
+    let diff1: Vec<f64> = num.iter().zip(&fo).map(|(a, b)| a - b).collect();
+    assert!(
+        norm(&diff1) / norm(&num) > 20.0 * rel,
+        "{when}: first order is as close: {fo:?}"
+    );
+}
+
+/// At the first step (no momentum yet) and again after a weight step (momentum buffers non-zero:
+/// the virtual step's μ·m term is then part of the objective; leaving it out, or using the
+/// buffer with the wrong sign, fails the second check).
 #[test]
 fn darts2_arch_gradient_matches_a_double_precision_finite_difference() {
     let _rng = test_rng_lock();
@@ -524,51 +580,16 @@ fn darts2_arch_gradient_matches_a_double_precision_finite_difference() {
     // double precision a small finite-difference radius makes the Hessian-vector product close to
     // exact (the reference's r = 0.01/‖v‖ is a float32 compromise, and crosses ReLU kinks here).
     s.hvp_scale = 1e-6;
-    let (ours, _) = s.darts2_arch_grad(&xt, &yt, &xv, &yv);
-    let (first, _) = s.darts1_arch_grad(&xv, &yv);
-    let h = 1e-5;
-    let mut num = Vec::new();
-    let mut got = Vec::new();
-    let mut fo = Vec::new();
-    for (cell, e, k) in [
-        (0, 0, 1),
-        (0, 3, 4),
-        (0, 9, 7),
-        (0, 13, 2),
-        (1, 1, 3),
-        (1, 6, 5),
-        (1, 11, 0),
-    ] {
-        let shift = |delta: f64| {
-            tch::no_grad(|| {
-                let mut a = s.arch[cell].shallow_clone();
-                let mut entry = a.get(e).get(k);
-                let _ = entry.g_add_scalar_(delta);
-                let _ = &mut a;
-            })
-        };
-        shift(h);
-        let fp = unrolled_objective(&s, &xt, &yt, &xv, &yv);
-        shift(-2.0 * h);
-        let fm = unrolled_objective(&s, &xt, &yt, &xv, &yv);
-        shift(h);
-        num.push((fp - fm) / (2.0 * h));
-        got.push(ours[cell].double_value(&[e, k]));
-        fo.push(first[cell].double_value(&[e, k]));
-    }
-    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
-    let diff: Vec<f64> = num.iter().zip(&got).map(|(a, b)| a - b).collect();
-    let rel = norm(&diff) / norm(&num);
-    assert!(
-        rel < 1e-4,
-        "darts2 vs finite difference: relative error {rel}\nfd   {num:?}\nours {got:?}"
-    );
-    // The second-order term is not negligible here, so the check can tell first from second order.
-    let diff1: Vec<f64> = num.iter().zip(&fo).map(|(a, b)| a - b).collect();
-    assert!(
-        norm(&diff1) / norm(&num) > 20.0 * rel,
-        "first order is as close: {fo:?}"
-    );
+    check_darts2_against_fd(&mut s, [&xt, &yt, &xv, &yv], "first step");
+    let _ = s.weight_step(&xt, &yt);
+    let m: f64 = (0..s.params.len())
+        .map(|i| {
+            let b = s.sgd.buffer_or_zeros(i, &s.params[i]);
+            b.abs().sum(Kind::Double).double_value(&[])
+        })
+        .sum();
+    assert!(m > 0.0, "the momentum buffers are still zero");
+    check_darts2_against_fd(&mut s, [&xt, &yt, &xv, &yv], "second step");
 }
 
 /// `init = "reference"`: every weight inside the reference's bounds, spread like the uniform
@@ -657,4 +678,25 @@ fn reference_init_bounds_per_layer_type() {
         assert!(dw_max(&s) <= 1.0 / 12.0 + 1e-7);
         assert!(dw_max(&k) > 0.3, "kaiming: {}", dw_max(&k));
     }
+}
+
+/// The `l2` regulariser's burden: each normal op's share of the parameters at C = 12, in the
+/// normal list's order (spec §3.8's table); none without `l2` or under DARTS. A changed
+/// formula, C or order fails.
+#[test]
+fn burden_values_match_the_spec_table() {
+    let want = [
+        0.0, 0.15965, 0.04656, 0.02661, 0.23947, 0.09313, 0.16408, 0.27051,
+    ];
+    let c = tiny("nasp", &["arch.l2=0.5"]);
+    let lists = c.model.op_lists();
+    let b = method::burden(&c, &lists, Device::Cpu).unwrap();
+    let got = Vec::<f32>::try_from(b.reshape([-1])).unwrap();
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want) {
+        assert!((f64::from(*g) - w).abs() < 1e-5, "{got:?} vs {want:?}");
+    }
+    assert!(method::burden(&tiny("nasp", &[]), &lists, Device::Cpu).is_none());
+    let d = tiny("nasp", &["arch.l2=0.5", "algorithm=\"darts1\""]);
+    assert!(method::burden(&d, &lists, Device::Cpu).is_none());
 }

@@ -1,0 +1,160 @@
+//! `nasp-tui check`: the planted-architecture self-check (see `engine::check`). Its last line
+//! is `recovered X of Y`; it exits 0 when X/Y reaches `--min`, 1 otherwise, 2 on a bad option.
+
+use std::time::Instant;
+
+use clap::Args;
+
+use super::{BUILT_IN_DEFAULT, CliError};
+use crate::config::{Algorithm, Config};
+use crate::engine::check::{self, CheckSpec, CheckStep, Planted};
+use crate::engine::device::resolve_device;
+use crate::exit;
+
+/// Images per batch: the teacher labels and the student steps on the same fixed batches.
+const BATCH: usize = 64;
+/// Image side in pixels.
+const IMAGE_SIZE: i64 = 16;
+
+#[derive(Args, Clone)]
+pub struct CheckArgs {
+    /// The teacher's seed (its weights, its random A, the images).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Cells of the supernet (with 3 or more there are normal and reduction cells).
+    #[arg(long, default_value_t = 3)]
+    cells: usize,
+    /// Initial channels C.
+    #[arg(long, default_value_t = 8)]
+    channels: i64,
+    /// Architecture steps of the student.
+    #[arg(long, default_value_t = 240)]
+    steps: usize,
+    /// The student's algorithm: nasp | darts1.
+    #[arg(long, default_value = "nasp")]
+    algo: String,
+    /// Labelled N(0, 1) images (whole batches of 64).
+    #[arg(long, default_value_t = 2048)]
+    images: usize,
+    /// The control: permute the labels across the images (recovery should collapse).
+    #[arg(long)]
+    shuffle_labels: bool,
+    /// The share of planted (edge, op) pairs to recover for exit code 0, in [0, 1].
+    #[arg(long, default_value_t = 0.85)]
+    min: f64,
+    /// auto | cpu | cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Progress line every this many steps (0: only the last).
+    #[arg(long, default_value_t = 40)]
+    report_every: usize,
+}
+
+/// The option's name and why it is wrong, for the first bad one.
+fn validate(a: &CheckArgs) -> Result<Algorithm, CliError> {
+    let bad = |m: String| Err(CliError::Usage(m));
+    if a.cells == 0 {
+        return bad(format!("--cells {}: must be at least 1", a.cells));
+    }
+    if a.channels < 1 {
+        return bad(format!("--channels {}: must be at least 1", a.channels));
+    }
+    if a.steps == 0 {
+        return bad(format!("--steps {}: must be at least 1", a.steps));
+    }
+    if a.images < BATCH {
+        return bad(format!(
+            "--images {}: must be at least one batch ({BATCH})",
+            a.images
+        ));
+    }
+    if !(0.0..=1.0).contains(&a.min) {
+        return bad(format!("--min {}: must be between 0 and 1", a.min));
+    }
+    match Algorithm::parse(&a.algo) {
+        Some(alg @ (Algorithm::Nasp | Algorithm::Darts1)) => Ok(alg),
+        _ => bad(format!("--algo {:?}: use nasp or darts1", a.algo)),
+    }
+}
+
+/// The config of the check: the built-in default's space, ops and architecture optimiser, with
+/// the check's sizes.
+fn config(a: &CheckArgs, alg: Algorithm) -> Result<Config, CliError> {
+    let sets = [
+        format!("seed={}", a.seed),
+        format!("algorithm=\"{}\"", alg.name()),
+        format!("model.cells={}", a.cells),
+        format!("model.channels={}", a.channels),
+        format!("data.image_size={IMAGE_SIZE}"),
+        format!("train.batch_size={BATCH}"),
+        "cuda_graphs=false".to_string(),
+    ];
+    Ok(Config::load_text(
+        BUILT_IN_DEFAULT,
+        "built-in configs/default.toml",
+        &sets,
+    )?)
+}
+
+fn print_planted(p: &Planted) {
+    for (cell, pairs) in &p.cells {
+        let list: Vec<String> = pairs.iter().map(|(e, op)| format!("{e}:{op}")).collect();
+        println!("planted {cell}: {}", list.join(" "));
+    }
+    println!(
+        "labels: {} images in {} batches, commonest class {:.0}%",
+        p.images,
+        p.batches,
+        100.0 * p.majority_share
+    );
+}
+
+pub fn run(a: &CheckArgs) -> Result<i32, CliError> {
+    let alg = validate(a)?;
+    let cfg = config(a, alg)?;
+    let (device, _) = resolve_device(&a.device).map_err(CliError::Usage)?;
+    let start = Instant::now();
+    println!(
+        "check: teacher seed {}, {} cells, C = {}, {IMAGE_SIZE} px, {} steps of {}{}",
+        a.seed,
+        a.cells,
+        a.channels,
+        a.steps,
+        alg.name(),
+        if a.shuffle_labels {
+            ", labels shuffled"
+        } else {
+            ""
+        }
+    );
+    let spec = CheckSpec {
+        cfg,
+        images: a.images,
+        steps: a.steps,
+        shuffle_labels: a.shuffle_labels,
+    };
+    let mut on_step = |s: &CheckStep| {
+        println!(
+            "step {}: arch loss {:.4}, {} of {} ({:.1} s)",
+            s.step,
+            s.loss,
+            s.recovery.recovered,
+            s.recovery.total,
+            start.elapsed().as_secs_f64()
+        );
+    };
+    let rec = check::run(
+        &spec,
+        device,
+        a.report_every,
+        &mut print_planted,
+        &mut on_step,
+    )
+    .map_err(|e| CliError::Failed(e.to_string()))?;
+    println!("recovered {} of {}", rec.recovered, rec.total);
+    Ok(if rec.fraction() >= a.min {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
+}

@@ -1,0 +1,85 @@
+//! The shipped CIFAR-10 configs against the spec's hyper-parameters (§2.2, §3.6): a changed
+//! value in `configs/cifar10-*.toml` (or a default it leaves out) fails here, naming the file.
+
+use std::path::Path;
+
+use nasp_tui::config::{Algorithm, Config};
+use nasp_tui::space::Space;
+
+fn load(name: &str) -> Config {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("configs")
+        .join(name);
+    Config::load(Some(&p), &[]).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// What both papers' search runs share: 50 epochs, batch 64, C = 16, 8 cells, 4 nodes, SGD lr
+/// 0.025 → 0.001 cosine, momentum 0.9, wd 3e-4, clip 5; Adam 3e-4, betas (0.5, 0.999), wd 1e-3;
+/// a 50/50 split of the training set; seed 2.
+fn check_common(name: &str, c: &Config) {
+    let t = &c.train;
+    let shared = [
+        ("epochs", t.epochs as f64, 50.0),
+        ("batch_size", t.batch_size as f64, 64.0),
+        ("lr", t.lr, 0.025),
+        ("lr_min", t.lr_min, 0.001),
+        ("momentum", t.momentum, 0.9),
+        ("weight_decay", t.weight_decay, 3e-4),
+        ("grad_clip", t.grad_clip, 5.0),
+        ("arch.lr", c.arch.lr, 3e-4),
+        ("arch.betas[0]", c.arch.betas[0], 0.5),
+        ("arch.betas[1]", c.arch.betas[1], 0.999),
+        ("arch.weight_decay", c.arch.weight_decay, 1e-3),
+        ("channels", c.model.channels as f64, 16.0),
+        ("cells", c.model.cells as f64, 8.0),
+        ("nodes", c.model.nodes as f64, 4.0),
+        ("train_portion", c.data.train_portion, 0.5),
+        ("seed", c.seed as f64, 2.0),
+    ];
+    for (key, got, want) in shared {
+        assert!(
+            (got - want).abs() <= 1e-12 * want.abs().max(1.0),
+            "{name}: {key} = {got}, spec {want}"
+        );
+    }
+}
+
+#[test]
+fn cifar10_nasp_matches_the_nasp_reference() {
+    let c = load("cifar10-nasp.toml");
+    check_common("cifar10-nasp.toml", &c);
+    assert_eq!(c.algorithm, Algorithm::Nasp);
+    assert_eq!(c.model.space, Space::Nasp);
+    assert_eq!(c.arch.init, 0.5);
+    assert_eq!(c.arch.l2, 0.0);
+    assert_eq!(c.arch.greedy, 0.0);
+}
+
+#[test]
+fn cifar10_darts_matches_the_darts_reference() {
+    let c = load("cifar10-darts.toml");
+    check_common("cifar10-darts.toml", &c);
+    assert_eq!(c.algorithm, Algorithm::Darts1);
+    assert_eq!(c.model.space, Space::Darts);
+    assert_eq!(c.arch.init_std, 1e-3);
+}
+
+#[test]
+fn cifar10_nasp_darts_is_nasp_on_the_seven_darts_ops() {
+    let c = load("cifar10-nasp-darts.toml");
+    check_common("cifar10-nasp-darts.toml", &c);
+    assert_eq!(c.algorithm, Algorithm::Nasp);
+    let seven = [
+        "max_pool_3x3",
+        "avg_pool_3x3",
+        "skip_connect",
+        "sep_conv_3x3",
+        "sep_conv_5x5",
+        "dil_conv_3x3",
+        "dil_conv_5x5",
+    ];
+    let lists = c.model.op_lists();
+    assert_eq!(lists.normal, seven);
+    assert_eq!(lists.reduce, seven);
+    assert_eq!(c.arch.init, 0.5);
+}
