@@ -97,7 +97,7 @@ impl ArchMatrix {
 }
 
 /// Index of the largest value; ties go to the lowest index.
-fn argmax(row: &[f32]) -> usize {
+pub fn argmax(row: &[f32]) -> usize {
     let mut best = 0;
     for (i, v) in row.iter().enumerate() {
         if *v > row[best] {

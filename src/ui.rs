@@ -405,6 +405,17 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// How long ago, short: "12s", "5m", "3h", "2d".
+pub fn age(seconds: f64) -> String {
+    let s = seconds.max(0.0);
+    match s {
+        s if s < 120.0 => format!("{s:.0}s"),
+        s if s < 7200.0 => format!("{:.0}m", s / 60.0),
+        s if s < 172_800.0 => format!("{:.0}h", s / 3600.0),
+        s => format!("{:.0}d", s / 86_400.0),
+    }
+}
+
 /// `h:mm:ss`.
 pub fn hms(d: std::time::Duration) -> String {
     let s = d.as_secs();

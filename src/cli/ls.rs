@@ -10,6 +10,7 @@ use crate::exit;
 use crate::rundir::listing::{Listed, find_runs};
 use crate::rundir::runs_root;
 use crate::rundir::status::unix_now;
+use crate::ui::age;
 
 #[derive(Args)]
 pub struct LsArgs {
@@ -18,17 +19,6 @@ pub struct LsArgs {
     /// One JSON object per run, in an array.
     #[arg(long)]
     json: bool,
-}
-
-/// "12s", "5m", "3h", "2d": how long ago.
-pub fn age(seconds: f64) -> String {
-    let s = seconds.max(0.0);
-    match s {
-        s if s < 120.0 => format!("{s:.0}s"),
-        s if s < 7200.0 => format!("{:.0}m", s / 60.0),
-        s if s < 172_800.0 => format!("{:.0}h", s / 3600.0),
-        s => format!("{:.0}d", s / 86_400.0),
-    }
 }
 
 /// The state column: the owner's word, STALE, `?` for an unreadable status, `-` for none.

@@ -287,23 +287,12 @@ fn recovery(s: &mut Search, planted: &[Vec<(usize, usize)>; 2], present: [bool; 
             let hit = if proximal {
                 s.selection()[i].ops.get(e) == Some(&Some(k))
             } else {
-                argmax(alphas[i].row(e)) == k
+                crate::arch::argmax(alphas[i].row(e)) == k
             };
             rec.recovered += usize::from(hit);
         }
     }
     rec
-}
-
-/// Index of the largest value (ties: the lowest).
-fn argmax(row: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, v) in row.iter().enumerate() {
-        if *v > row[best] {
-            best = i;
-        }
-    }
-    best
 }
 
 #[cfg(test)]

@@ -43,17 +43,6 @@ fn pct(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{:.1}%", 100.0 * v))
 }
 
-/// "12s", "5m", "3h", "2d".
-pub fn age(seconds: f64) -> String {
-    let s = seconds.max(0.0);
-    match s {
-        s if s < 120.0 => format!("{s:.0}s"),
-        s if s < 7200.0 => format!("{:.0}m", s / 60.0),
-        s if s < 172_800.0 => format!("{:.0}h", s / 3600.0),
-        s => format!("{:.0}d", s / 86_400.0),
-    }
-}
-
 /// One row as text: name, state, epoch, step, train, valid, ms/step, device, host, age.
 pub fn row_text(r: &RunRow, name_w: usize) -> String {
     let name: String = r.name.chars().take(name_w).collect();
@@ -67,7 +56,7 @@ pub fn row_text(r: &RunRow, name_w: usize) -> String {
         r.ms_per_step.map_or("-".into(), |m| format!("{m:.0}")),
         r.device.chars().take(7).collect::<String>(),
         r.host.chars().take(10).collect::<String>(),
-        age(r.age_s),
+        super::age(r.age_s),
     )
 }
 
