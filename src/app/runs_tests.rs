@@ -27,9 +27,7 @@ fn status(state: RunState, pid: u32, heartbeat: f64, step: u64, arch: ArchSnapsh
         valid_acc: Some(0.25),
         ms_per_step: Some(130.0),
         arch: Some(arch),
-        message: None,
-        saves_failed: 0,
-        newest_checkpoint: None,
+        ..Status::starting(heartbeat)
     }
 }
 

@@ -308,23 +308,10 @@ fn event_log_cost(cfg: &Config, nasp_ms: Option<f64>) -> Result<(), CliError> {
     let bytes_per_step = w.len() as f64 / n as f64;
     let status = Status {
         state: RunState::Running,
-        pid: std::process::id(),
-        host: String::new(),
-        heartbeat: 0.0,
-        started: 0.0,
-        algorithm: "nasp".into(),
-        device: "cpu".into(),
-        epoch: 0,
-        epochs: 50,
-        step: 0,
-        steps_per_epoch: 391,
         train_acc: Some(0.3),
         valid_acc: Some(0.3),
         ms_per_step: Some(100.0),
-        arch: None,
-        message: None,
-        saves_failed: 0,
-        newest_checkpoint: None,
+        ..Status::starting(0.0)
     };
     let t1 = std::time::Instant::now();
     for _ in 0..200 {

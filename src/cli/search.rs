@@ -199,13 +199,7 @@ mod tests {
             epochs: 50,
             step: 123,
             steps_per_epoch: 390,
-            train_acc: None,
-            valid_acc: None,
-            ms_per_step: None,
-            arch: None,
-            message: None,
-            saves_failed: 0,
-            newest_checkpoint: None,
+            ..Status::starting(heartbeat)
         }
     }
 

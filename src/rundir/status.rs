@@ -130,6 +130,30 @@ pub fn pid_alive(pid: u32) -> bool {
 }
 
 impl Status {
+    /// This process starting a run at Unix time `now`: nothing known yet but who owns it.
+    pub fn starting(now: f64) -> Status {
+        Status {
+            state: RunState::Starting,
+            pid: std::process::id(),
+            host: host_name(),
+            heartbeat: now,
+            started: now,
+            algorithm: String::new(),
+            device: String::new(),
+            epoch: 0,
+            epochs: 0,
+            step: 0,
+            steps_per_epoch: 0,
+            train_acc: None,
+            valid_acc: None,
+            ms_per_step: None,
+            arch: None,
+            message: None,
+            saves_failed: 0,
+            newest_checkpoint: None,
+        }
+    }
+
     /// Whether the owner is still there: a live state, and a recent heartbeat or (on this
     /// host, where it can be checked) a process with its pid. STALE is an old heartbeat and no
     /// such process; from another host only the heartbeat can tell.

@@ -13,7 +13,7 @@ use crossbeam_channel::Sender;
 
 use crate::protocol::{Event, Level};
 use crate::rundir::events::EventWriter;
-use crate::rundir::status::{HEARTBEAT, RunState, Status, host_name, unix_now};
+use crate::rundir::status::{HEARTBEAT, RunState, Status, unix_now};
 use crate::rundir::{RunDirError, open_log};
 
 /// `status.json` is rewritten at most this often for progress alone (state changes: at once).
@@ -50,27 +50,7 @@ impl<'a> Sink<'a> {
         self.log = Some(open_log(dir)?);
         self.dir = Some(dir.to_path_buf());
         // Owned from now on: a second search on this directory is refused (see `setup`).
-        let now = unix_now();
-        self.status = Some(Status {
-            state: RunState::Starting,
-            pid: std::process::id(),
-            host: host_name(),
-            heartbeat: now,
-            started: now,
-            algorithm: String::new(),
-            device: String::new(),
-            epoch: 0,
-            epochs: 0,
-            step: 0,
-            steps_per_epoch: 0,
-            train_acc: None,
-            valid_acc: None,
-            ms_per_step: None,
-            arch: None,
-            message: None,
-            saves_failed: 0,
-            newest_checkpoint: None,
-        });
+        self.status = Some(Status::starting(unix_now()));
         self.write_status();
         match EventWriter::open(dir) {
             Ok(w) => self.events = Some(w),

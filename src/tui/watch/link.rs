@@ -56,20 +56,12 @@ fn link_loop(dir: &Path, commands: &Receiver<Command>, events: &Sender<Event>) {
     loop {
         // Everything there is now (a long run arrives in slices), then wait.
         loop {
-            let batch = reader.poll::<Event>();
+            let mut batch = reader.poll::<Event>();
+            let more = !batch.records.is_empty() || !batch.warnings.is_empty();
             if batch.restarted {
                 let text = format!("{} was replaced: reading it again", EVENTS_FILE);
-                if events
-                    .send(Event::Log {
-                        level: Level::Warn,
-                        text,
-                    })
-                    .is_err()
-                {
-                    return;
-                }
+                batch.warnings.insert(0, text);
             }
-            let more = !batch.records.is_empty() || !batch.warnings.is_empty();
             for text in batch.warnings {
                 if events
                     .send(Event::Log {
