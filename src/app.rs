@@ -85,6 +85,9 @@ pub struct App {
     clear: bool,
     /// A watcher attached to a live run through its directory (`nasp-tui watch`).
     attached: bool,
+    /// The watched run ended (finished, failed or gone) without this watcher stopping it: the
+    /// live view leaves for a replay of the whole run.
+    to_replay: bool,
     /// A replay of an ended run: the recorded events and the time cursor.
     pub replay: Option<Replay>,
     /// The charts' smoothing weight (one of [`SMOOTHING`]).
@@ -131,6 +134,7 @@ impl App {
             dirty: true,
             clear: false,
             attached: false,
+            to_replay: false,
             replay: None,
             smoothing: SMOOTHING[1],
             normal_stability: Stability::default(),
@@ -171,6 +175,11 @@ impl App {
     /// The exit code once the UI should leave.
     pub fn exit_code(&self) -> Option<i32> {
         self.exit
+    }
+
+    /// Whether the live view left because the watched run ended: open its replay next.
+    pub fn replay_next(&self) -> bool {
+        self.to_replay
     }
 
     /// Whether the UI leaves to let the search go on detached (with `d`, or on a hangup under

@@ -100,6 +100,12 @@ pub fn rss_bytes() -> Option<u64> {
     proc_status_kb("VmRSS:").map(|kb| kb * 1024)
 }
 
+/// `VmRSS` of process `pid` (of this host) in bytes; `None` when it is gone or unreadable.
+pub fn rss_bytes_of(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status_kb(&text, "VmRSS:").map(|kb| kb * 1024)
+}
+
 fn proc_status_kb(key: &str) -> Option<u64> {
     status_kb(&std::fs::read_to_string("/proc/self/status").ok()?, key)
 }

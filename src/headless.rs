@@ -4,6 +4,7 @@
 //! is on one, and epochs as a fuller progress line of their own.
 
 use std::io::Write;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, select};
@@ -11,6 +12,7 @@ use crossbeam_channel::{Receiver, Sender, select};
 use crate::exit;
 use crate::gpu::{Gpu, GpuStats};
 use crate::protocol::{Command, EpochStats, Event, StepStats};
+use crate::tui::detach;
 
 /// Formats a progress line for a `Step` event.
 pub fn step_line(s: &StepStats, steps_per_epoch: usize) -> String {
@@ -50,8 +52,20 @@ pub fn gpu_text(m: &GpuStats) -> String {
     )
 }
 
+/// What SIGHUP does to a headless search (`ui.on_hangup`).
+#[derive(Debug, Clone, Copy)]
+pub enum Hangup<'a> {
+    /// Save a checkpoint and stop, as SIGTERM and SIGINT do.
+    Stop,
+    /// Save a checkpoint and go on. With `leave` (the output goes to the terminal, or to a pipe
+    /// that dies with it: see [`output_dies_with_the_terminal`]), stdout and stderr move to the
+    /// run's `log` and the process waits for the search without printing, as a detached TUI
+    /// does; otherwise (output to a file) printing goes on.
+    Detach { log: &'a Path, leave: bool },
+}
+
 /// Runs until the worker finishes or fails. `signals` delivers SIGTERM/SIGHUP/SIGINT (and SIGCONT,
-/// ignored) numbers.
+/// ignored) numbers; SIGHUP does what `hangup` says.
 /// Returns the exit code: 0 done, 1 failed, 130 interrupted.
 pub fn run(
     commands: &Sender<Command>,
@@ -59,6 +73,7 @@ pub fn run(
     signals: &Receiver<i32>,
     out: &mut dyn Write,
     line_every: Duration,
+    hangup: Hangup,
 ) -> i32 {
     let mut printer = Printer {
         out,
@@ -70,14 +85,23 @@ pub fn run(
     };
     loop {
         select! {
-            recv(signals) -> sig => {
+            recv(signals) -> sig => match (sig, hangup) {
                 // SIGCONT (after a `kill -STOP`) only means "go on": nothing to redraw here.
-                if let Ok(sig) = sig && sig != crate::signals::SIGCONT && !printer.interrupted {
+                (Ok(crate::signals::SIGCONT) | Err(_), _) => {}
+                _ if printer.interrupted => {}
+                (Ok(crate::signals::SIGHUP), Hangup::Detach { log, leave }) => {
+                    let _ = commands.send(Command::Checkpoint);
+                    if leave {
+                        return leave_terminal(commands, events, signals, log);
+                    }
+                    printer.line("SIGHUP: saving a checkpoint; the search goes on");
+                }
+                (Ok(sig), _) => {
                     printer.interrupted = true;
                     printer.line(&format!("signal {sig}: saving a checkpoint and stopping"));
                     let _ = commands.send(Command::Stop { save: true });
                 }
-            }
+            },
             recv(events) -> ev => {
                 let Ok(ev) = ev else {
                     printer.line("error: the search thread ended without a result");
@@ -89,6 +113,42 @@ pub fn run(
             }
         }
     }
+}
+
+/// Off the terminal after a hangup: stdin an empty pipe, stdout and stderr to the run's `log`
+/// (where the run's events are written anyway), then wait for the search without printing.
+fn leave_terminal(
+    commands: &Sender<Command>,
+    events: &Receiver<Event>,
+    signals: &Receiver<i32>,
+    log: &Path,
+) -> i32 {
+    let mut note = detach::log_file(log);
+    let _ = writeln!(
+        note,
+        "[Warn] SIGHUP: saving a checkpoint and going on without the terminal (output: {})",
+        log.display()
+    );
+    let said = match detach::quiet_stdin().and_then(|()| detach::leave_terminal(log)) {
+        Ok(own_session) => format!(
+            "[Info] detached from the terminal (own session: {own_session}); come back with: \
+             nasp-tui watch {}",
+            log.parent().unwrap_or(log).display()
+        ),
+        Err(e) => format!("[Error] cannot leave the terminal: {e}"),
+    };
+    let _ = writeln!(note, "{said}");
+    detach::wait(commands, events, signals, &mut note)
+}
+
+/// Whether stdout is the terminal, or a pipe (to `tee`, say) that ends with it: after a hangup,
+/// writing there would fail (EIO, SIGPIPE). A file stays writable.
+pub fn output_dies_with_the_terminal() -> bool {
+    use std::io::IsTerminal;
+    use std::os::unix::fs::FileTypeExt;
+    std::io::stdout().is_terminal()
+        || std::fs::metadata("/proc/self/fd/1")
+            .is_ok_and(|m| m.file_type().is_fifo() || m.file_type().is_socket())
 }
 
 /// What the headless loop remembers between events.
@@ -198,6 +258,7 @@ mod tests {
             &signals,
             &mut out,
             Duration::from_secs(3600),
+            Hangup::Stop,
         );
         assert_eq!(code, exit::FAILED);
         let text = String::from_utf8(out).expect("utf-8");
@@ -224,7 +285,14 @@ mod tests {
         let (stx, signals) = unbounded();
         let printer = std::thread::spawn(move || {
             let mut out = Vec::new();
-            let code = run(&commands, &events, &signals, &mut out, Duration::ZERO);
+            let code = run(
+                &commands,
+                &events,
+                &signals,
+                &mut out,
+                Duration::ZERO,
+                Hangup::Stop,
+            );
             (code, String::from_utf8(out).expect("utf-8"))
         });
         stx.send(crate::signals::SIGCONT).expect("send");
@@ -249,5 +317,46 @@ mod tests {
             )
         );
         assert!(crx.try_recv().is_err(), "one stop, nothing for SIGCONT");
+    }
+
+    /// `ui.on_hangup = "detach"` with the output in a file: SIGHUP saves and the search goes on
+    /// (printing), SIGTERM still stops it.
+    #[test]
+    fn sighup_under_detach_checkpoints_and_goes_on() {
+        let (commands, crx) = unbounded();
+        let (etx, events) = unbounded();
+        let (stx, signals) = unbounded();
+        let printer = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let log = Path::new("unused-log.txt");
+            let hangup = Hangup::Detach { log, leave: false };
+            let code = run(
+                &commands,
+                &events,
+                &signals,
+                &mut out,
+                Duration::ZERO,
+                hangup,
+            );
+            (code, String::from_utf8(out).expect("utf-8"))
+        });
+        stx.send(crate::signals::SIGHUP).expect("send");
+        let wait = Duration::from_secs(10);
+        assert_eq!(crx.recv_timeout(wait), Ok(Command::Checkpoint));
+        etx.send(Event::Step(fixtures::step(3))).expect("send");
+        stx.send(crate::signals::SIGTERM).expect("send");
+        assert_eq!(crx.recv_timeout(wait), Ok(Command::Stop { save: true }));
+        etx.send(Event::Finished {
+            summary: "stopped".into(),
+            stopped: true,
+            unsaved: false,
+        })
+        .expect("send");
+        let (code, text) = printer.join().expect("the printer thread");
+        assert_eq!(code, exit::INTERRUPTED);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "SIGHUP: saving a checkpoint; the search goes on");
+        assert!(lines[1].starts_with("epoch "), "still printing: {text}");
+        assert!(!Path::new("unused-log.txt").exists());
     }
 }

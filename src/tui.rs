@@ -14,6 +14,7 @@
 //! draw) follows Ctrl-L and SIGCONT, when the screen may hold something else.
 
 pub mod detach;
+pub mod foreground;
 pub mod input;
 pub mod sampler;
 pub mod stderr;

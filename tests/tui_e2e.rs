@@ -151,7 +151,22 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-/// The nasp-tui process: the child of the pane's shell.
+/// The parent of process `pid`.
+fn parent_of(pid: i32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The run's `status.json` (null when it cannot be read yet).
+fn status(run_dir: &Path) -> serde_json::Value {
+    std::fs::read_to_string(run_dir.join("status.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+/// The nasp-tui process under the pane's shell (the stand-in, whose child runs the search).
 fn child_of(parent: u32) -> Option<i32> {
     for e in std::fs::read_dir("/proc").ok()?.flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
@@ -291,11 +306,13 @@ fn pause_resume_export_and_save_quit_in_tmux() {
     );
 }
 
-/// A search running in its own tmux session `name`: the session, the nasp-tui process id, and
-/// its temporary folder (run directory `run`, exit-code file `exit`).
+/// A search running in its own tmux session `name`: the session, the search process's id (its
+/// `status.json` says it), the stand-in the pane's shell waits for, and its temporary folder (run
+/// directory `run`, exit-code file `exit`).
 struct Running {
     t: Tmux,
     pid: i32,
+    stand_in: i32,
     tmp: tempfile::TempDir,
 }
 
@@ -311,8 +328,18 @@ impl Running {
             s.contains("RUNNING") && step(s).is_some()
         });
         let shell: u32 = t.display("#{pane_pid}").parse().expect("pane pid");
-        let pid = child_of(shell).expect("nasp-tui process under the pane's shell");
-        Running { t, pid, tmp }
+        let stand_in = child_of(shell).expect("nasp-tui process under the pane's shell");
+        let pid = status(&tmp.path().join("run"))["pid"]
+            .as_i64()
+            .expect("status.json names the search process") as i32;
+        assert_ne!(pid, stand_in, "the search runs in a child of the stand-in");
+        assert_eq!(parent_of(pid), Some(stand_in as u32));
+        Running {
+            t,
+            pid,
+            stand_in,
+            tmp,
+        }
     }
 
     fn run_dir(&self) -> PathBuf {
@@ -335,20 +362,19 @@ impl Drop for Running {
     }
 }
 
-/// `ui.on_hangup = "stop"`: SIGHUP keeps the old behaviour (checkpoint, exit 130).
+/// `ui.on_hangup = "stop"`: SIGHUP keeps the old behaviour (checkpoint, exit 130). The signal
+/// goes to the stand-in the shell started, which passes it on to the search and exits with the
+/// search's exit code.
 #[test]
 fn sighup_stops_cleanly_under_on_hangup_stop() {
     if !prerequisites() {
         return;
     }
     let r = Running::start("hup", ON_HANGUP_STOP);
-    let (t, pid, run_dir, exit_file) = (&r.t, r.pid, r.run_dir(), r.exit_file());
-    let killed = Command::new("kill")
-        .args(["-HUP", &pid.to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
+    let (t, run_dir, exit_file) = (&r.t, r.run_dir(), r.exit_file());
+    kill("-HUP", r.stand_in);
     assert_clean_exit(t, &exit_file, &run_dir, "EXIT=130");
+    assert!(ended(r.pid), "the search process ended too");
 }
 
 /// The state letter of process `pid` (`R`, `S`, `T` stopped, `Z`...), from `/proc/<pid>/stat`.
@@ -460,10 +486,7 @@ fn losing_the_terminal_saves_and_ends_the_process_under_on_hangup_stop() {
 
 /// `status.json`'s step and heartbeat, and the size of `events.jsonl`.
 fn progress(run_dir: &Path) -> (u64, f64, u64) {
-    let status: serde_json::Value = std::fs::read_to_string(run_dir.join("status.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
+    let status = status(run_dir);
     let events = std::fs::metadata(run_dir.join("events.jsonl")).map_or(0, |m| m.len());
     (
         status["step"].as_u64().unwrap_or(0),
@@ -588,8 +611,10 @@ fn wait_for_detach_line(t: &Tmux, run_dir: &Path) -> String {
     s
 }
 
-/// `d`: the terminal is restored, the last line says how to come back, the process goes on
-/// stepping without writing to the terminal, and `ctl stop` ends it (exit 0) with a checkpoint.
+/// `d`: the terminal is restored, the last line says how to come back, the shell gets its
+/// prompt back at once (the stand-in exits 0) while the search goes on stepping without writing
+/// to the terminal; a new watcher re-attaches to it, and when `ctl stop` ends the run (with a
+/// checkpoint) the watcher goes on as the run's replay.
 #[test]
 fn d_detaches_and_the_search_keeps_stepping() {
     if !prerequisites() {
@@ -600,12 +625,43 @@ fn d_detaches_and_the_search_keeps_stepping() {
     let tty = t.display("#{pane_tty}");
     t.keys(&["d"]);
     let shown = wait_for_detach_line(t, &run_dir);
+    assert_eq!(
+        wait_exit(&r.exit_file(), Duration::from_secs(10)),
+        "EXIT=0",
+        "the shell's command ended (its prompt is back) right after the detach"
+    );
+    assert!(ended(r.stand_in));
     assert_keeps_stepping(pid, &run_dir);
     assert_off_the_terminal(pid, &run_dir, &tty);
     assert_eq!(t.screen(), shown, "nothing written after the detach line");
+    let w = reattach("reattach", &run_dir);
     ctl_stop(pid, &run_dir);
-    assert_eq!(wait_exit(&r.exit_file(), Duration::from_secs(10)), "EXIT=0");
+    w.wait_for(
+        "the watcher's replay of the ended run",
+        Duration::from_secs(30),
+        |s| s.contains("REPLAY") && s.contains("the run ended while watched"),
+    );
+    w.keys(&["q"]);
     assert_eq!(t.screen(), shown, "nothing written on the way out either");
+}
+
+/// A new watcher (in a terminal of its own) attached to the run: its step count moves.
+fn reattach(name: &str, run_dir: &Path) -> Tmux {
+    let w = Tmux::start(
+        name,
+        &format!(
+            "sh -c 'env LANG=C.UTF-8 {BIN} watch {}; sleep 600'",
+            run_dir.display()
+        ),
+    );
+    let s = w.wait_for("the watcher", Duration::from_secs(30), |s| {
+        s.contains("RUNNING") && step(s).is_some()
+    });
+    let first = step(&s).unwrap_or(0);
+    w.wait_for("the watched step to move", Duration::from_secs(30), |s| {
+        step(s).is_some_and(|n| n > first)
+    });
+    w
 }
 
 /// SIGHUP (default `ui.on_hangup = "detach"`): a checkpoint, the detach message, the search
@@ -627,15 +683,25 @@ fn sighup_checkpoints_and_detaches() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    assert_eq!(
+        wait_exit(&r.exit_file(), Duration::from_secs(10)),
+        "EXIT=0",
+        "the stand-in left at the detach"
+    );
     assert_keeps_stepping(pid, &run_dir);
     kill("-HUP", pid);
     kill("-INT", pid);
     assert_keeps_stepping(pid, &run_dir);
     kill("-TERM", pid);
-    assert_eq!(
-        wait_exit(&r.exit_file(), Duration::from_secs(60)),
-        "EXIT=130"
-    );
+    let start = Instant::now();
+    while !ended(pid) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "SIGTERM did not end the detached search"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(status(&run_dir)["state"], "stopped", "{}", status(&run_dir));
 }
 
 /// The terminal goes away (the tmux server is killed, as when ssh drops) under the default
@@ -651,6 +717,67 @@ fn losing_the_terminal_leaves_the_search_stepping() {
     assert!(r.t.cmd(&["kill-server"]).status.success());
     assert_keeps_stepping(pid, &run_dir);
     assert_off_the_terminal(pid, &run_dir, &tty);
+    let w = reattach("gonewatch", &run_dir);
+    w.keys(&["q"]);
+    w.wait_for("the watcher's dialog", Duration::from_secs(10), |s| {
+        s.contains("Leave the watcher?")
+    });
+    w.keys(&["q"]);
     assert_keeps_stepping(pid, &run_dir);
     ctl_stop(pid, &run_dir);
+}
+
+/// A headless search in a terminal that goes away (default `ui.on_hangup = "detach"`): a
+/// checkpoint, then it steps on with its output in the run's log, and a watcher attaches to it.
+#[test]
+fn a_headless_search_survives_a_lost_terminal() {
+    if !prerequisites() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (run_dir, exit_file) = (tmp.path().join("run"), tmp.path().join("exit"));
+    let t = Tmux::start(
+        "headlessgone",
+        &search_command(&run_dir, &exit_file, tmp.path(), "--headless"),
+    );
+    t.wait_for("progress lines", Duration::from_secs(180), |s| {
+        s.contains("ms/step")
+    });
+    let pid = status(&run_dir)["pid"].as_i64().expect("pid") as i32;
+    let guard = Killer(pid);
+    let tty = t.display("#{pane_tty}");
+    assert!(t.cmd(&["kill-server"]).status.success());
+    let start = Instant::now();
+    while files_in(&run_dir.join("checkpoints")).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no checkpoint after the hangup"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_keeps_stepping(pid, &run_dir);
+    assert_off_the_terminal(pid, &run_dir, &tty);
+    let log = std::fs::read_to_string(run_dir.join("log.txt")).unwrap_or_default();
+    assert!(
+        log.contains("SIGHUP: saving a checkpoint and going on"),
+        "{log}"
+    );
+    let w = reattach("headlesswatch", &run_dir);
+    drop(w);
+    assert_keeps_stepping(pid, &run_dir);
+    ctl_stop(pid, &run_dir);
+    drop(guard);
+}
+
+/// Kills a process left running by a failed test.
+struct Killer(i32);
+
+impl Drop for Killer {
+    fn drop(&mut self) {
+        if !ended(self.0) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &self.0.to_string()])
+                .status();
+        }
+    }
 }

@@ -98,6 +98,7 @@ impl App {
             self.phase = Phase::Failed {
                 message: message.to_string(),
             };
+            self.leave_for_replay();
         }
     }
 
@@ -157,6 +158,7 @@ impl App {
                 self.saving = false;
                 self.unsaved = unsaved;
                 self.phase = Phase::Finished { summary, stopped };
+                self.leave_for_replay();
                 if let Some(s) = self.stopping {
                     self.exit = Some(if unsaved {
                         exit::UNSAVED
@@ -189,9 +191,19 @@ impl App {
         self.step = Some(s);
     }
 
+    /// A watcher whose run ended by itself (not by this watcher's stop) leaves the live view for
+    /// the run's replay.
+    fn leave_for_replay(&mut self) {
+        if self.attached && self.stopping.is_none() {
+            self.to_replay = true;
+            self.exit = Some(exit::OK);
+        }
+    }
+
     fn on_failed(&mut self, message: String) {
         self.saving = false;
         self.phase = Phase::Failed { message };
+        self.leave_for_replay();
         // Nobody may be watching after a signal (ssh dropped): leave at once.
         if matches!(
             self.stopping,

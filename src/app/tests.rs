@@ -385,3 +385,45 @@ fn heat_map_values_darts_vs_nasp() {
     assert_eq!(w.marked[3], fixtures::strongest_normal_op(3));
     assert_eq!(w.kept.iter().filter(|k| **k).count(), 8);
 }
+
+/// A watcher whose run ends by itself (finished, failed) leaves the live view for the run's
+/// replay; a watcher that stopped the run itself just leaves; the run's own monitor stays up.
+#[test]
+fn a_watched_run_that_ends_opens_its_replay() {
+    let finished = || Event::Finished {
+        summary: "done".into(),
+        stopped: false,
+        unsaved: false,
+    };
+    let watcher = || {
+        let mut app = App::attached(KeyMap::default());
+        for ev in fixtures::script(true) {
+            app.update(Msg::Worker(ev));
+        }
+        assert!(!app.replay_next());
+        app
+    };
+    let mut done = watcher();
+    done.update(Msg::Worker(finished()));
+    assert!(done.replay_next());
+    assert_eq!(done.exit_code(), Some(0));
+
+    let mut failed = watcher();
+    failed.update(Msg::Worker(Event::Failed {
+        message: "boom".into(),
+    }));
+    assert!(failed.replay_next());
+
+    let mut stopper = watcher();
+    stopper.update(key('q'));
+    assert_eq!(stopper.update(key('s')), vec![Command::Stop { save: true }]);
+    assert_eq!(stopper.exit_code(), None, "waits for the run to stop");
+    stopper.update(Msg::Worker(finished()));
+    assert!(!stopper.replay_next(), "its own stop: it leaves");
+    assert_eq!(stopper.exit_code(), Some(0));
+
+    let mut own = running_app();
+    own.update(Msg::Worker(finished()));
+    assert!(!own.replay_next());
+    assert_eq!(own.exit_code(), None, "the run's own monitor stays up");
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 
 use super::{CliError, ConfigArgs};
-use crate::config::Config;
+use crate::config::{Config, OnHangup};
 use crate::engine::resume;
 use crate::engine::worker::{self, WorkerHandle, WorkerOptions};
 use crate::rundir::listing::find_runs;
@@ -82,6 +82,8 @@ pub fn run(a: SearchArgs) -> Result<i32, CliError> {
         }
         Some(t)
     };
+    let on_hangup = cfg.ui.on_hangup;
+    let log_path = run_dir.join("log.txt");
     let opts = WorkerOptions {
         config: cfg,
         run_dir,
@@ -90,6 +92,13 @@ pub fn run(a: SearchArgs) -> Result<i32, CliError> {
         resume: a.resume.clone(),
         event_interval: Duration::from_millis(100),
     };
+    if tui_opts.is_some()
+        && let Err(e) = tui::foreground::split()
+    {
+        eprintln!(
+            "warning: cannot fork ({e}); after a detach the prompt returns when the search ends"
+        );
+    }
     // One registration for both monitors (SIGCONT included: the TUI redraws after a resume).
     let signals = signals::register().unwrap_or_else(|e| {
         eprintln!(
@@ -106,10 +115,16 @@ pub fn run(a: SearchArgs) -> Result<i32, CliError> {
             &signals,
             &mut std::io::stdout(),
             Duration::from_secs(2),
+            match on_hangup {
+                OnHangup::Detach => headless::Hangup::Detach {
+                    log: &log_path,
+                    leave: headless::output_dies_with_the_terminal(),
+                },
+                OnHangup::Stop => headless::Hangup::Stop,
+            },
         ),
         Some(mut t) => {
             t.signals = Some(signals.clone());
-            let log_path = t.log_path.clone();
             match tui::run_detachable(t, handle.commands.clone(), handle.events.clone()) {
                 Ok(Ending::Exit(code)) => code,
                 // The search goes on without the terminal; `handle.commands` stays open (a closed
@@ -118,7 +133,7 @@ pub fn run(a: SearchArgs) -> Result<i32, CliError> {
                     &handle.commands,
                     &handle.events,
                     &signals,
-                    &mut log(&log_path),
+                    &mut detach::log_file(&log_path),
                 ),
                 Err(e) => {
                     eprintln!("error: {e:#}");
@@ -153,19 +168,6 @@ fn live_runs(root: &Path, now: f64) -> Vec<String> {
             })
         })
         .collect()
-}
-
-/// Where a detached process notes what it does: the run's log (stderr, itself sent to the log
-/// once detached, when the file cannot be opened).
-fn log(path: &std::path::Path) -> Box<dyn std::io::Write> {
-    match std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-    {
-        Ok(f) => Box::new(f),
-        Err(_) => Box::new(std::io::stderr()),
-    }
 }
 
 /// After a forced quit (or the UI giving up on a stuck stop) do not hang on the worker: give it

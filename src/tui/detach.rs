@@ -69,6 +69,17 @@ pub(super) fn say_goodbye_and_leave(run_dir: &Path, log_path: &Path) {
         Err(e) => format!("[Error] cannot send stdout/stderr to the log: {e}"),
     };
     super::append_line(log_path, &said);
+    // The farewell is on the screen: the shell may take the terminal back.
+    super::foreground::release();
+}
+
+/// Where a detached process notes what it does: the run's log (stderr, itself sent to the log
+/// once detached, when the file cannot be opened).
+pub fn log_file(path: &Path) -> Box<dyn Write> {
+    match OpenOptions::new().create(true).append(true).open(path) {
+        Ok(f) => Box::new(f),
+        Err(_) => Box::new(io::stderr()),
+    }
 }
 
 /// Points fd 0 at the read end of an empty, non-blocking pipe whose write end stays open (and

@@ -1,6 +1,7 @@
-//! Resource sampling off the UI thread, about once a second: this process's RSS (`VmRSS` from
-//! `/proc/self/status`) and, for CUDA runs, NVML's view of the device (used/total memory,
-//! utilisation, this process's memory). NVML is loaded at run time; if it cannot be loaded the
+//! Resource sampling off the UI thread, about once a second: the search process's RSS (`VmRSS`
+//! from `/proc/<pid>/status`) and, for CUDA runs, NVML's view of the device (used/total memory,
+//! utilisation, that process's memory). The search process is this one, or for a watcher the
+//! watched run's process when it runs on this host. NVML is loaded at run time; if it cannot be loaded the
 //! pane says "no GPU" and the reason.
 //!
 //! The NVML reading itself (and the device mapping) lives in `crate::gpu`.
@@ -23,7 +24,13 @@ pub struct Sampler {
 }
 
 impl Sampler {
+    /// Samples this process.
     pub fn spawn() -> std::io::Result<Sampler> {
+        Sampler::spawn_for(std::process::id())
+    }
+
+    /// Samples process `pid` (of this host).
+    pub fn spawn_for(pid: u32) -> std::io::Result<Sampler> {
         let (dev_tx, dev_rx) = unbounded::<String>();
         let (tx, rx) = unbounded();
         let handle = std::thread::Builder::new()
@@ -37,8 +44,8 @@ impl Sampler {
                         Err(RecvTimeoutError::Disconnected) => break,
                     }
                     let sample = ResourceSample {
-                        rss_bytes: read_rss(),
-                        gpu: gpu.sample(),
+                        rss_bytes: crate::gpu::rss_bytes_of(pid),
+                        gpu: gpu.sample(pid),
                     };
                     if tx.send(sample).is_err() {
                         break;
@@ -91,30 +98,23 @@ impl Gpu {
         }
     }
 
-    fn sample(&self) -> GpuSample {
+    fn sample(&self, pid: u32) -> GpuSample {
         match self {
             Gpu::None => GpuSample::NotUsed,
             Gpu::Unavailable(why) => GpuSample::Unavailable(why.clone()),
-            Gpu::Nvml { gpu, cuda_index } => {
-                match gpu.stats_for_cuda(*cuda_index, std::process::id()) {
-                    Ok(s) => GpuSample::Device {
-                        index: s.index,
-                        name: s.name,
-                        used_bytes: s.used_bytes,
-                        total_bytes: s.total_bytes,
-                        util_percent: s.utilization_pct,
-                        process_bytes: s.process_bytes,
-                    },
-                    Err(why) => GpuSample::Unavailable(why),
-                }
-            }
+            Gpu::Nvml { gpu, cuda_index } => match gpu.stats_for_cuda(*cuda_index, pid) {
+                Ok(s) => GpuSample::Device {
+                    index: s.index,
+                    name: s.name,
+                    used_bytes: s.used_bytes,
+                    total_bytes: s.total_bytes,
+                    util_percent: s.utilization_pct,
+                    process_bytes: s.process_bytes,
+                },
+                Err(why) => GpuSample::Unavailable(why),
+            },
         }
     }
-}
-
-/// `VmRSS` of this process in bytes.
-pub fn read_rss() -> Option<u64> {
-    crate::gpu::rss_bytes()
 }
 
 #[cfg(test)]
@@ -123,15 +123,15 @@ mod tests {
 
     #[test]
     fn rss_parsing_and_cpu_runs() {
-        assert!(read_rss().is_some_and(|b| b > 0));
-        assert_eq!(Gpu::open("cpu").sample(), GpuSample::NotUsed);
+        assert!(crate::gpu::rss_bytes().is_some_and(|b| b > 0));
+        assert_eq!(Gpu::open("cpu").sample(1), GpuSample::NotUsed);
     }
 
     /// On a GPU machine: `cargo test --release --lib -- --ignored nvml_reads_the_gpu`.
     #[test]
     #[ignore = "needs an NVIDIA GPU and driver"]
     fn nvml_reads_the_gpu() {
-        match Gpu::open("cuda:0").sample() {
+        match Gpu::open("cuda:0").sample(std::process::id()) {
             GpuSample::Device {
                 total_bytes,
                 used_bytes,
@@ -151,5 +151,30 @@ mod tests {
         assert!(first.rss_bytes.is_some());
         assert_eq!(first.gpu, GpuSample::NotUsed);
         s.stop();
+    }
+
+    /// A watcher samples the watched process: a child's RSS, not its own.
+    #[test]
+    fn sampler_reads_another_process() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let s = Sampler::spawn_for(child.id()).unwrap();
+        let got = s.samples.recv_timeout(Duration::from_secs(3)).unwrap();
+        let want = crate::gpu::rss_bytes_of(child.id()).unwrap();
+        let own = crate::gpu::rss_bytes().unwrap();
+        let rss = got.rss_bytes.unwrap();
+        assert!(
+            rss <= want * 2 && rss * 2 >= want && rss * 4 < own,
+            "{rss} {want} {own}"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+        s.stop();
+        let gone = Sampler::spawn_for(child.id()).unwrap();
+        let after = gone.samples.recv_timeout(Duration::from_secs(3)).unwrap();
+        assert_eq!(after.rss_bytes, None, "an ended process has no RSS");
+        gone.stop();
     }
 }

@@ -3,6 +3,8 @@
 //! ```text
 //! one live run:   link thread ── tails events.jsonl (0.5 s) ──Event──▶ the same UI loop + App
 //!                             ◀─ writes <run>/commands/ ◀──Command──   (quit, Esc, signals leave)
+//!                 its process's RSS and GPU memory sampled when it runs on this host; when the
+//!                 run ends (not by this watcher's stop), the screen goes on as its replay
 //! one ended run:  events.jsonl read once ─▶ App::replay (time cursor), no link
 //! several runs:   status.json of each, polled every second ─▶ RunsTable; Enter opens one of the
 //!                 above on the same terminal, Esc comes back
@@ -23,9 +25,11 @@ use crossbeam_channel::{Receiver, never, unbounded};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
 
+use super::sampler::Sampler;
 use super::{Channels, View, event_loop, input, terminal};
 use crate::app::{App, KeyMap};
 use crate::protocol::Level;
+use crate::rundir::status::{Status, host_name};
 use crate::theme::Theme;
 use crate::ui::Glyphs;
 
@@ -84,22 +88,13 @@ pub fn run(target: &Target, opts: &WatchOptions) -> anyhow::Result<i32> {
     Ok(code)
 }
 
-/// The monitor on one run (live or replay) until the user leaves it; returns the exit code.
+/// The monitor on one run (live or replay) until the user leaves it; returns the exit code. A
+/// live run that ends while watched (not stopped by this watcher) goes on as its replay.
 fn open_run<B: Backend>(terminal: &mut Terminal<B>, ui: &Ui, dir: &Path) -> i32 {
     let keymap = ui.keymap.clone();
     let (mut app, link) = match load::opening(dir) {
-        load::Opening::Live => (App::attached(keymap), Link::spawn(dir)),
-        load::Opening::Replay(why) => (load::replay(dir, keymap, why), Err(no_link())),
-    };
-    let (events, commands, _keep) = match link {
-        Ok(l) => (l.events, l.commands, None),
-        Err(e) => {
-            if app.replay.is_none() {
-                app.note(Level::Error, format!("cannot follow the run: {e}"));
-            }
-            let (tx, rx) = unbounded();
-            (never(), tx, Some(rx))
-        }
+        load::Opening::Live => (App::attached(keymap.clone()), Link::spawn(dir)),
+        load::Opening::Replay(why) => (load::replay(dir, keymap.clone(), why), Err(no_link())),
     };
     if app.replay.is_none() {
         app.note(
@@ -111,16 +106,75 @@ fn open_run<B: Backend>(terminal: &mut Terminal<B>, ui: &Ui, dir: &Path) -> i32 
             ),
         );
     }
+    let sampler = if app.replay.is_none() {
+        owner_sampler(dir, &mut app)
+    } else {
+        None
+    };
+    let code = show(terminal, ui, &mut app, link, sampler.as_ref());
+    if let Some(s) = sampler {
+        s.stop();
+    }
+    if !app.replay_next() {
+        return code;
+    }
+    let why = match load::opening(dir) {
+        load::Opening::Replay(why) => why,
+        load::Opening::Live => "ended",
+    };
+    let mut replay = load::replay(dir, keymap, why);
+    replay.note(
+        Level::Info,
+        "the run ended while watched: this is its replay (q leaves)".to_string(),
+    );
+    show(terminal, ui, &mut replay, Err(no_link()), None)
+}
+
+/// A resource sampler on the run's process when it runs on this host (its RSS and GPU memory
+/// are readable here); otherwise a note says why the resources pane stays empty.
+fn owner_sampler(dir: &Path, app: &mut App) -> Option<Sampler> {
+    let status = Status::read(dir).ok()??;
+    if status.host != host_name() {
+        app.note(
+            Level::Info,
+            format!(
+                "the run's process is on {}: its memory cannot be read from here",
+                status.host
+            ),
+        );
+        return None;
+    }
+    Sampler::spawn_for(status.pid).ok()
+}
+
+/// Runs the UI loop on `app`, following the run through `link` when there is one.
+fn show<B: Backend>(
+    terminal: &mut Terminal<B>,
+    ui: &Ui,
+    app: &mut App,
+    link: std::io::Result<Link>,
+    sampler: Option<&Sampler>,
+) -> i32 {
+    let (events, commands, _keep) = match link {
+        Ok(l) => (l.events, l.commands, None),
+        Err(e) => {
+            if app.replay.is_none() {
+                app.note(Level::Error, format!("cannot follow the run: {e}"));
+            }
+            let (tx, rx) = unbounded();
+            (never(), tx, Some(rx))
+        }
+    };
     let channels = Channels {
         input: ui.input.clone(),
         events,
         signals: ui.signals.clone(),
-        resources: never(),
-        device: None,
+        resources: sampler.map_or_else(never, |s| s.samples.clone()),
+        device: sampler.map(|s| s.device.clone()),
     };
     let started = ui.started;
     let clock = move || -> Duration { started.elapsed() };
-    event_loop(terminal, &mut app, &channels, &commands, ui.view, &clock)
+    event_loop(terminal, app, &channels, &commands, ui.view, &clock)
 }
 
 fn no_link() -> std::io::Error {
