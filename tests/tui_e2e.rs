@@ -3,115 +3,16 @@
 //! `tmux`) and the real CIFAR-10 beside the checkout; without either it says so and passes.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+mod common;
+
+use common::tmux::{Tmux, prerequisites, step};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nasp-tui");
 const CIFAR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/cifar10");
 const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tui.toml");
-
-/// A private tmux server (its own socket) with one session; killed on drop.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(name: &str, shell_command: &str) -> Tmux {
-        let socket = format!("nasp-tui-e2e-{}-{name}", std::process::id());
-        let t = Tmux { socket };
-        let out = t.cmd(&[
-            "new-session",
-            "-d",
-            "-s",
-            "e2e",
-            "-x",
-            "120",
-            "-y",
-            "40",
-            shell_command,
-        ]);
-        assert!(
-            out.status.success(),
-            "tmux new-session: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        t
-    }
-
-    fn cmd(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("run tmux")
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "e2e"]).stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "e2e"];
-        args.extend_from_slice(keys);
-        assert!(self.cmd(&args).status.success());
-    }
-
-    fn display(&self, format: &str) -> String {
-        String::from_utf8_lossy(
-            &self
-                .cmd(&["display-message", "-p", "-t", "e2e", format])
-                .stdout,
-        )
-        .trim()
-        .to_string()
-    }
-
-    /// Polls the screen until `pred` holds; panics with the screen after `timeout`.
-    fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.screen();
-            if pred(&s) {
-                return s;
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "timed out waiting for {what}; screen:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]);
-    }
-}
-
-/// The global step shown in the status line (`step N`).
-fn step(screen: &str) -> Option<u64> {
-    let line = screen.lines().next()?;
-    let at = line.find("step ")? + 5;
-    let digits: String = line[at..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
-}
-
-fn prerequisites() -> bool {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("SKIPPED: tmux is not installed (apt-get install tmux)");
-        return false;
-    }
-    if !Path::new(CIFAR).join("data_batch_1.bin").is_file() {
-        eprintln!("SKIPPED: CIFAR-10 not found at {CIFAR}");
-        return false;
-    }
-    true
-}
 
 /// `--set` arguments for the old behaviour on a hangup (checkpoint, exit 130), as written inside
 /// [`search_command`]'s single quotes.
