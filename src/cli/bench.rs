@@ -1,7 +1,7 @@
 //! `nasp-tui bench`: time search steps of each algorithm, each in a child process of its own (so
 //! that its peak memory is its own), and optionally the PyTorch peer at the same sizes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use clap::Args;
@@ -21,7 +21,7 @@ pub struct BenchArgs {
     algo: String,
     /// Timed steps per algorithm (after the warm-up).
     #[arg(long, default_value_t = 10)]
-    steps: usize,
+    pub steps: usize,
     /// Untimed warm-up steps.
     #[arg(long, default_value_t = 2)]
     warmup: usize,
@@ -35,6 +35,14 @@ pub struct BenchArgs {
     /// this config's model size) and replacing status.json, against NASP's step time.
     #[arg(long)]
     events: bool,
+    /// A table of sizes instead of one: CHANNELS/CELLS/BATCHES, comma-separated lists whose
+    /// combinations are measured (default 8,12,16/5,8/16,32,64); ours (nasp, darts1) beside the
+    /// peer's (`--peer` is required), in rounds, with medians and the targets' ratios.
+    #[arg(long, num_args = 0..=1, default_missing_value = super::bench_sizes::DEFAULT_SIZES, value_name = "C/CELLS/BATCH")]
+    sizes: Option<String>,
+    /// Rounds over the size table (medians over rounds).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
     /// Print one JSON line per algorithm (used for the per-algorithm child processes).
     #[arg(long, hide = true)]
     child: bool,
@@ -58,6 +66,14 @@ pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
             })
         })
         .collect::<Result<_, _>>()?;
+    if let Some(spec) = &a.sizes {
+        let Some(peer) = &a.peer else {
+            return Err(CliError::Usage(
+                "--sizes compares with the peer: give --peer ../shared/bench/peer_step.py".into(),
+            ));
+        };
+        return super::bench_sizes::run(a, &cfg, spec, peer);
+    }
     let (device, note) = worker::resolve_device(&cfg.device).map_err(CliError::Usage)?;
     if device.is_cuda() {
         tch::Cuda::cudnn_set_benchmark(true);
@@ -89,7 +105,7 @@ pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
     );
     let mut results: Vec<BenchResult> = Vec::new();
     for alg in &algos {
-        match run_child(a, *alg)? {
+        match run_child(a, *alg, &[])? {
             Some(r) => {
                 print_result(&r);
                 results.push(r);
@@ -122,8 +138,13 @@ pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
     Ok(exit::OK)
 }
 
-/// Runs one algorithm's timing in a child process; `None` (after saying why) when it failed.
-fn run_child(a: &BenchArgs, alg: Algorithm) -> Result<Option<BenchResult>, CliError> {
+/// Runs one algorithm's timing in a child process, with `sets` after the command line's own
+/// `--set`s; `None` (after saying why) when it failed.
+pub fn run_child(
+    a: &BenchArgs,
+    alg: Algorithm,
+    sets: &[String],
+) -> Result<Option<BenchResult>, CliError> {
     let exe = std::env::current_exe().map_err(|e| CliError::Failed(e.to_string()))?;
     let mut cmd = Command::new(&exe);
     cmd.arg("bench")
@@ -140,7 +161,7 @@ fn run_child(a: &BenchArgs, alg: Algorithm) -> Result<Option<BenchResult>, CliEr
     if let Some(c) = &a.config.config {
         cmd.arg("--config").arg(c);
     }
-    for s in &a.config.sets {
+    for s in a.config.sets.iter().chain(sets) {
         cmd.arg("--set").arg(s);
     }
     if let Some(d) = &a.config.device {
@@ -191,11 +212,33 @@ fn run_peer(
     steps: usize,
     ours: &BenchResult,
 ) -> Result<(), CliError> {
+    match peer_figures(peer, cfg, steps, &ours.algorithm)? {
+        Ok((ms, rss)) => println!(
+            "peer {:<7} {:>9.1} ms/step  peak RSS {:>7.0} MB | ours/peer: time {:.3}, RSS {:.3}",
+            ours.algorithm,
+            ms,
+            rss,
+            ours.ms_median / ms,
+            ours.peak_rss_mb / rss
+        ),
+        Err(why) => eprintln!("warning: {why}"),
+    }
+    Ok(())
+}
+
+/// The peer's median ms/step and peak RSS (MB) for `algorithm` at the sizes of `cfg`; the inner
+/// error says why it printed no result (out of memory, say).
+pub fn peer_figures(
+    peer: &Path,
+    cfg: &Config,
+    steps: usize,
+    algorithm: &str,
+) -> Result<Result<(f64, f64), String>, CliError> {
     let py = peer_python();
     let (m, c) = (&cfg.model, cfg.model.channels.to_string());
     let out = Command::new(&py)
         .arg(peer)
-        .args(["--mode", &ours.algorithm, "--C", &c])
+        .args(["--mode", algorithm, "--C", &c])
         .args(["--layers", &m.cells.to_string()])
         .args(["--batch", &cfg.train.batch_size.to_string()])
         .args(["--hw", &cfg.data.image_size.to_string()])
@@ -208,22 +251,14 @@ fn run_peer(
             .find_map(|w| w.strip_prefix(k))
             .and_then(|v| v.parse::<f64>().ok())
     };
-    match (field("ms_per_step="), field("peak_rss_mb=")) {
-        (Some(ms), Some(rss)) => println!(
-            "peer {:<7} {:>9.1} ms/step  peak RSS {:>7.0} MB | ours/peer: time {:.3}, RSS {:.3}",
-            ours.algorithm,
-            ms,
-            rss,
-            ours.ms_median / ms,
-            ours.peak_rss_mb / rss
-        ),
-        _ => eprintln!(
-            "warning: the peer printed no result: {} {}",
+    Ok(match (field("ms_per_step="), field("peak_rss_mb=")) {
+        (Some(ms), Some(rss)) => Ok((ms, rss)),
+        _ => Err(format!(
+            "the peer printed no result: {} {}",
             text.trim(),
             String::from_utf8_lossy(&out.stderr).trim()
-        ),
-    }
-    Ok(())
+        )),
+    })
 }
 
 /// The Python with the same torch the build links against: `NASP_TUI_PYTHON`, else the first

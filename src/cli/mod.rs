@@ -3,6 +3,7 @@
 //! place that turns errors into exit codes (`crate::exit`).
 
 mod bench;
+mod bench_sizes;
 mod check;
 mod ctl;
 mod export;
