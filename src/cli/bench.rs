@@ -31,6 +31,10 @@ pub struct BenchArgs {
     /// Profile the timed steps (libtorch profiler) and print where the device time goes.
     #[arg(long)]
     profile: bool,
+    /// Time each phase of the step (all-ops pass, sparse pass, products, Adam, host work, weight
+    /// step...) and print where a step's time goes.
+    #[arg(long)]
+    phases: bool,
     /// Also time the run directory's event log: appending one step's events (Step + Arch, at
     /// this config's model size) and replacing status.json, against NASP's step time.
     #[arg(long)]
@@ -80,7 +84,11 @@ pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
     }
     if a.child {
         for alg in algos {
-            match bench::run(&cfg, alg, device, a.steps, a.warmup, a.profile) {
+            let insight = bench::Insight {
+                profile: a.profile,
+                phases: a.phases,
+            };
+            match bench::run(&cfg, alg, device, a.steps, a.warmup, insight) {
                 Ok(r) => println!("{}", serde_json::to_string(&r).unwrap_or_default()),
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -158,6 +166,9 @@ pub fn run_child(
     if a.profile {
         cmd.arg("--profile");
     }
+    if a.phases {
+        cmd.arg("--phases");
+    }
     if let Some(c) = &a.config.config {
         cmd.arg("--config").arg(c);
     }
@@ -198,6 +209,13 @@ fn print_result(r: &BenchResult) {
     );
     for n in &r.notes {
         println!("        note: {n}");
+    }
+    let timed: f64 = r.phases.iter().map(|(_, ms)| ms).sum();
+    for (phase, ms) in &r.phases {
+        println!(
+            "        {ms:>9.1} ms/step {:>5.1} %  {phase}",
+            100.0 * ms / timed
+        );
     }
     if let Some(p) = &r.profile {
         print!("{p}");

@@ -23,6 +23,10 @@ pub struct BenchResult {
     /// With `--profile`: device time per kernel over the timed steps (see `native::profile_end`).
     #[serde(default)]
     pub profile: Option<String>,
+    /// With `--phases`: milliseconds per step in each phase of the step (see
+    /// `search::phases`), in the step's order.
+    #[serde(default)]
+    pub phases: Vec<(String, f64)>,
     /// What the run should be read with: fallbacks the search took, how often the CUDA graph
     /// was replayed.
     #[serde(default)]
@@ -77,16 +81,25 @@ impl GpuPeak {
     }
 }
 
-/// Runs `warmup` + `steps` steps of `algorithm` with random batches of the config's size; with
-/// `profile`, the timed steps run under the libtorch profiler (which slows them down).
+/// How a bench looks inside the steps (both off: plain timing).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Insight {
+    /// The timed steps run under the libtorch profiler (which slows them down).
+    pub profile: bool,
+    /// The timed steps record the wall time of each phase.
+    pub phases: bool,
+}
+
+/// Runs `warmup` + `steps` steps of `algorithm` with random batches of the config's size.
 pub fn run(
     cfg: &Config,
     algorithm: Algorithm,
     device: Device,
     steps: usize,
     warmup: usize,
-    profile: bool,
+    insight: Insight,
 ) -> Result<BenchResult, EngineError> {
+    let profile = insight.profile;
     let mut cfg = cfg.clone();
     cfg.algorithm = algorithm;
     let mut s = Search::new(&cfg, device, None)?;
@@ -107,6 +120,9 @@ pub fn run(
         sync(device);
         if profile && i == warmup {
             crate::engine::native::profile_begin(device.is_cuda())?;
+        }
+        if insight.phases {
+            s.time_phases(i == warmup);
         }
         let t0 = Instant::now();
         let out = s.step_on(&xt, &yt, &xv, &yv);
@@ -131,6 +147,11 @@ pub fn run(
             warmup + steps
         ));
     }
+    let phases = s
+        .phase_times()
+        .into_iter()
+        .map(|(p, ms)| (p, ms / steps.max(1) as f64))
+        .collect();
     times.sort_by(f64::total_cmp);
     let median = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
     Ok(BenchResult {
@@ -143,6 +164,7 @@ pub fn run(
         peak_rss_mb: crate::gpu::peak_rss_bytes().unwrap_or(0) as f64 / 1048576.0,
         peak_gpu_mb: gpu.peak_mb,
         profile: summary,
+        phases,
         notes,
     })
 }

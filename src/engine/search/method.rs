@@ -77,11 +77,13 @@ impl Search {
         xv: &Tensor,
         yv: &Tensor,
     ) -> ([Tensor; 2], Tensor) {
-        match self.cfg.algorithm {
+        let out = match self.cfg.algorithm {
             Algorithm::Nasp => self.nasp_arch_grad(xv, yv, false),
             Algorithm::Darts1 => self.darts1_arch_grad(xv, yv),
             Algorithm::Darts2 => self.darts2_arch_grad(xt, yt, xv, yv),
-        }
+        };
+        self.mark("arch: gradient (rest)");
+        out
     }
 
     /// After Adam's step on A. NASP: prox_C2 (the box [0, 1]), then the host reads A for the

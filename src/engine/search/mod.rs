@@ -13,6 +13,7 @@ mod eval;
 mod graph;
 mod method;
 mod nasp;
+mod phases;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -35,6 +36,7 @@ pub use eval::Eval;
 pub use state::{ResumePoint, SavedState, StateError, TensorFile};
 
 use graph::GraphState;
+use phases::PhaseClock;
 
 /// Where a search stands: the epoch, the steps done in it, and the steps done in all.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -91,6 +93,8 @@ pub struct Search {
     /// Ā uploaded right after the host read of A (when the device queue is empty), for the next
     /// architecture step; `None` means "make it from `selection` when needed".
     abar: Option<[Tensor; 2]>,
+    /// Per-phase timing of the steps (`bench --phases`); `None` (no cost) otherwise.
+    phases: Option<PhaseClock>,
 }
 
 /// Half-precision kinds widen to fp32 for losses; fp32/fp64 stay as they are.
@@ -175,6 +179,7 @@ impl Search {
             burden: method::burden(cfg, &lists, device),
             autocast: cfg.precision == Precision::Bf16 && device.is_cuda(),
             abar: None,
+            phases: None,
             hvp_scale: 0.01,
             graph: GraphState::default(),
             notices: Vec::new(),
@@ -325,16 +330,51 @@ impl Search {
         let mixing = self.mixing();
         let logits = self.forward(x, mixing.cell_mix(&self.selection), true);
         let loss = cross_entropy(&logits, y);
+        self.mark("weight step: forward");
         let mut grads = self.weight_grads(&loss);
+        self.mark("weight step: backward");
         clip_grad_norm(&mut grads, self.cfg.train.grad_clip, &mut self.notices);
         let lr = self.lr();
         self.sgd.step(&self.params, &grads, lr);
+        self.mark("weight step: clip + SGD");
         (loss.detach(), correct(&logits.detach(), y))
+    }
+
+    /// Times the phases of the steps from now on (`bench --phases`); `reset` forgets the times
+    /// so far (after the warm-up).
+    pub fn time_phases(&mut self, reset: bool) {
+        match &mut self.phases {
+            Some(c) if reset => c.reset(),
+            Some(_) => {}
+            None => self.phases = Some(PhaseClock::default()),
+        }
+    }
+
+    /// Milliseconds per phase over the steps timed (see [`Search::time_phases`]).
+    pub fn phase_times(&self) -> Vec<(String, f64)> {
+        self.phases
+            .as_ref()
+            .map(PhaseClock::totals)
+            .unwrap_or_default()
+    }
+
+    /// The time since the previous mark belongs to `phase` (when timing; on a GPU after waiting
+    /// for the device).
+    fn mark(&mut self, phase: &'static str) {
+        if let Some(c) = &mut self.phases {
+            if let Device::Cuda(i) = self.device {
+                tch::Cuda::synchronize(i as i64);
+            }
+            c.mark(phase);
+        }
     }
 
     /// One search step on explicit batches (train: xt, yt; architecture: xv, yv): the
     /// architecture step (Adam on A), then the weight step (SGD on w).
     pub fn step_on(&mut self, xt: &Tensor, yt: &Tensor, xv: &Tensor, yv: &Tensor) -> StepOut {
+        if let Some(c) = &mut self.phases {
+            c.start();
+        }
         let arch_loss = self.arch_step_on(xt, yt, xv, yv);
         let (loss, correct) = self.weight_step(xt, yt);
         self.progress.global_step += 1;
@@ -366,7 +406,9 @@ impl Search {
         let (mut grads, arch_loss) = self.arch_grad(xt, yt, xv, yv);
         edit(&mut grads);
         self.adam.step(&self.arch, &grads);
+        self.mark("Adam on A");
         self.after_arch_step();
+        self.mark("clip A, host read, proximal selection, upload of Ā");
         arch_loss
     }
 

@@ -57,6 +57,7 @@ impl Search {
             return ([g[0].shallow_clone(), g[1].shallow_clone()], loss.detach());
         }
         let trace = self.arch_trace(x, &abar);
+        self.mark("arch: all-ops pass (no autograd)");
         let (logits, nodes) = tch::autocast(self.autocast, || {
             self.net
                 .forward_nodes(x, CellMix::sparse(&self.selection), BnMode::BatchOnly, true)
@@ -64,7 +65,9 @@ impl Search {
         // The sparse pass's loss is the architecture loss (same values as the all-ops pass: Ā
         // is one-hot on kept edges, both normalise by the batch's statistics).
         let ce = cross_entropy(&logits, y);
+        self.mark("arch: sparse pass forward");
         let node_grads = node_grads(&ce, &nodes);
+        self.mark("arch: sparse pass backward");
         self.join_arch_pass();
         let cols = [abar[0].size()[1], abar[1].size()[1]];
         let mut grads = self.net.arch_grads(&trace, &node_grads, cols);
@@ -72,6 +75,7 @@ impl Search {
         if let Some(b) = &self.burden {
             grads[0] = &grads[0] + &abar[0].detach() * b * (2.0 * self.cfg.arch.l2);
         }
+        self.mark("arch: products and burden");
         (grads, loss)
     }
 
