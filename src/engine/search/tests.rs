@@ -701,10 +701,10 @@ fn burden_values_match_the_spec_table() {
     assert!(method::burden(&d, &lists, Device::Cpu).is_none());
 }
 
-/// One NASP architecture step as spec §3.3 orders it, computed by hand on the host from the
-/// state of a search: Ā = prox(A); ∂L/∂Ā by autograd through every op mixed by Ā (the
-/// reference pass, with the burden term at Ā); Adam with its coupled decay on the continuous A;
-/// the clip to [0, 1]; and the next Ā = prox of the clipped A. Returns (A after, Ā after).
+/// NASP architecture steps as spec §3.3 orders them, computed by hand on the host from a
+/// search's weights and A: Ā = prox(A); ∂L/∂Ā by autograd through every op mixed by Ā (the
+/// reference pass, with the burden term at Ā); Adam (its moments kept here, in f64) with its
+/// coupled decay on the continuous A; the clip to [0, 1]. The next step's Ā is prox of that A.
 struct HandStep {
     m: Vec<Vec<f64>>,
     v: Vec<Vec<f64>>,
@@ -735,7 +735,8 @@ impl HandStep {
         }
     }
 
-    /// One architecture step on (x, y) from `a` with `s`'s weights and hyper-parameters.
+    /// One architecture step on (x, y) from `a` with `s`'s weights and hyper-parameters, in
+    /// `order`; returns A after it.
     fn step(
         &mut self,
         s: &Search,
@@ -768,7 +769,7 @@ impl HandStep {
         let mut out = [a[0].clone(), a[1].clone()];
         for i in 0..2 {
             let g = Vec::<f32>::try_from(g[i].reshape([-1])).unwrap();
-            for j in 0..g.len() {
+            for (j, gj) in g.iter().enumerate() {
                 let mut p = f64::from(a[i].data[j]);
                 if order == Order::ClipBeforeAdam {
                     p = p.clamp(0.0, 1.0);
@@ -778,7 +779,7 @@ impl HandStep {
                 } else {
                     p
                 };
-                let gj = f64::from(g[j]) + wd * decay_at;
+                let gj = f64::from(*gj) + wd * decay_at;
                 self.m[i][j] = b1 * self.m[i][j] + (1.0 - b1) * gj;
                 self.v[i][j] = b2 * self.v[i][j] + (1.0 - b2) * gj * gj;
                 p -= lr * (self.m[i][j] / bc1) / ((self.v[i][j] / bc2).sqrt() + 1e-8);
