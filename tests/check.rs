@@ -3,7 +3,7 @@
 //! The sizes are smaller than the default (2 cells: reduction cells only, 8 planted pairs) to
 //! keep each run to seconds; one run keeps 3 cells so that a normal cell is planted too. The
 //! faulty gradients (sign flipped, op columns shifted) are unit tests in `engine::check`: they
-//! are not reachable from the command line.
+//! are not reachable from the command line. A DARTS student is refused (exit 2, saying why).
 
 mod common;
 
@@ -75,7 +75,14 @@ fn bad_options_are_usage_errors_naming_the_option() {
         (&["check", "--steps", "0"][..], "--steps"),
         (&["check", "--images", "10"][..], "--images"),
         (&["check", "--algo", "enas"][..], "--algo"),
-        (&["check", "--algo", "darts2"][..], "--algo"),
+        (
+            &["check", "--algo", "darts1"][..],
+            "--algo darts1: not supported",
+        ),
+        (
+            &["check", "--algo", "darts2"][..],
+            "--algo darts2: not supported",
+        ),
     ] {
         let o = run(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));

@@ -14,7 +14,9 @@
 //! - NASP: the pairs of S* that the student's Ā keeps (same edge kept, same op);
 //! - DARTS: the planted kept edges whose α row has its largest value at the planted op (DARTS
 //!   has no edge selection of its own; the top-2 edge choice of its genotype rule is a
-//!   different question, left out).
+//!   different question, left out). `nasp-tui check` refuses a DARTS student (its relaxation
+//!   cannot reproduce a sparse plant, and its recovery depends on the teacher seed; see the
+//!   README's Self-check); the count is kept here for experiments.
 //!
 //! Only the cell types the network has count (with 1 or 2 cells every cell is a reduction
 //! cell). The labels do not depend on A's values beyond S*, so S* is the only architecture

@@ -700,3 +700,186 @@ fn burden_values_match_the_spec_table() {
     let d = tiny("nasp", &["arch.l2=0.5", "algorithm=\"darts1\""]);
     assert!(method::burden(&d, &lists, Device::Cpu).is_none());
 }
+
+/// NASP architecture steps as spec §3.3 orders them, computed by hand on the host from a
+/// search's weights and A: Ā = prox(A); ∂L/∂Ā by autograd through every op mixed by Ā (the
+/// reference pass, with the burden term at Ā); Adam (its moments kept here, in f64) with its
+/// coupled decay on the continuous A; the clip to [0, 1]. The next step's Ā is prox of that A.
+struct HandStep {
+    m: Vec<Vec<f64>>,
+    v: Vec<Vec<f64>>,
+    t: i32,
+}
+
+/// Where the hand-made step differs from the order of spec §3.3 (the wrong orders the test
+/// must tell apart from the right one).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Order {
+    /// prox → gradient at Ā → Adam (decay on A) → clip → re-select.
+    Spec,
+    /// The gradient of the loss mixed by the continuous A instead of Ā.
+    GradientAtA,
+    /// The clip before Adam (A leaves the box).
+    ClipBeforeAdam,
+    /// Adam's decay on Ā instead of A.
+    DecayOnAbar,
+}
+
+impl HandStep {
+    fn new(arch: &[ArchMatrix; 2]) -> Self {
+        let zeros = |m: &ArchMatrix| vec![0.0; m.data.len()];
+        HandStep {
+            m: arch.iter().map(zeros).collect(),
+            v: arch.iter().map(zeros).collect(),
+            t: 0,
+        }
+    }
+
+    /// One architecture step on (x, y) from `a` with `s`'s weights and hyper-parameters, in
+    /// `order`; returns A after it.
+    fn step(
+        &mut self,
+        s: &Search,
+        a: &[ArchMatrix; 2],
+        x: &Tensor,
+        y: &Tensor,
+        order: Order,
+    ) -> [ArchMatrix; 2] {
+        let nodes = s.cfg.model.nodes;
+        let abar: Vec<ArchMatrix> = a
+            .iter()
+            .map(|m| proximal(m, nodes, None).to_matrix(m.cols))
+            .collect();
+        let point = |m: &ArchMatrix| {
+            Tensor::from_slice(&m.data)
+                .view([m.rows as i64, m.cols as i64])
+                .set_requires_grad(true)
+        };
+        let at = if order == Order::GradientAtA {
+            [point(&a[0]), point(&a[1])]
+        } else {
+            [point(&abar[0]), point(&abar[1])]
+        };
+        let loss = s.nasp_arch_loss(&at, x, y);
+        let g = Tensor::run_backward(&[&loss], &[&at[0], &at[1]], false, false);
+        self.t += 1;
+        let c = &s.cfg.arch;
+        let (b1, b2, wd, lr) = (c.betas[0], c.betas[1], c.weight_decay, c.lr);
+        let (bc1, bc2) = (1.0 - b1.powi(self.t), 1.0 - b2.powi(self.t));
+        let mut out = [a[0].clone(), a[1].clone()];
+        for i in 0..2 {
+            let g = Vec::<f32>::try_from(g[i].reshape([-1])).unwrap();
+            for (j, gj) in g.iter().enumerate() {
+                let mut p = f64::from(a[i].data[j]);
+                if order == Order::ClipBeforeAdam {
+                    p = p.clamp(0.0, 1.0);
+                }
+                let decay_at = if order == Order::DecayOnAbar {
+                    f64::from(abar[i].data[j])
+                } else {
+                    p
+                };
+                let gj = f64::from(*gj) + wd * decay_at;
+                self.m[i][j] = b1 * self.m[i][j] + (1.0 - b1) * gj;
+                self.v[i][j] = b2 * self.v[i][j] + (1.0 - b2) * gj * gj;
+                p -= lr * (self.m[i][j] / bc1) / ((self.v[i][j] / bc2).sqrt() + 1e-8);
+                if order != Order::ClipBeforeAdam {
+                    p = p.clamp(0.0, 1.0);
+                }
+                out[i].data[j] = p as f32;
+            }
+        }
+        out
+    }
+}
+
+/// A of `s` as host matrices (normal, reduce).
+fn arch_of(s: &Search) -> [ArchMatrix; 2] {
+    [0, 1].map(|i| ArchMatrix {
+        rows: s.arch[i].size()[0] as usize,
+        cols: s.arch[i].size()[1] as usize,
+        data: Vec::<f32>::try_from(s.arch[i].detach().reshape([-1])).unwrap(),
+    })
+}
+
+fn max_diff(a: &[ArchMatrix; 2], b: &[ArchMatrix; 2]) -> f64 {
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| x.data.iter().zip(&y.data))
+        .map(|(p, q)| f64::from((p - q).abs()))
+        .fold(0.0, f64::max)
+}
+
+/// The NASP step's order (spec §3.3: prox → gradient at Ā → Adam → clip → re-select) over three
+/// architecture steps: the search's A and Ā after each step equal a step computed by hand, in
+/// that order, from the same state (a second search with the same seed, which never steps).
+/// Each wrong order — the gradient at A instead of Ā, the clip before Adam, Adam's decay on Ā
+/// instead of A, or Ā re-selected from the A before the step — ends measurably away from what
+/// the search does, so the comparison would catch it. A large architecture lr and decay, a
+/// burden term and an A near the box's edges make every term visible.
+#[test]
+fn nasp_step_order_is_prox_gradient_adam_clip_reselect() {
+    let _rng = test_rng_lock();
+    let mut c = tiny_alg("nasp");
+    c.arch.lr = 0.05;
+    c.arch.weight_decay = 0.2;
+    c.arch.l2 = 0.3;
+    let mut search = Search::new(&c, Device::Cpu, None).unwrap();
+    let hand = Search::new(&c, Device::Cpu, None).unwrap();
+    // A uniform in [0, 1], with a tenth of its entries on the box's edges.
+    let mut rng = crate::rng::Rng::new(17);
+    let mut start = arch_of(&search);
+    for m in &mut start {
+        for v in &mut m.data {
+            let u = rng.unit();
+            *v = if u < 0.05 {
+                0.0
+            } else if u < 0.1 {
+                1.0
+            } else {
+                rng.unit() as f32
+            };
+        }
+    }
+    search.set_arch(&start[0], &start[1]);
+    let mut want = start.clone();
+    let mut by_hand = HandStep::new(&start);
+    let mut wrong: Vec<(Order, [ArchMatrix; 2], HandStep)> = [
+        Order::GradientAtA,
+        Order::ClipBeforeAdam,
+        Order::DecayOnAbar,
+    ]
+    .into_iter()
+    .map(|o| (o, start.clone(), HandStep::new(&start)))
+    .collect();
+    tch::manual_seed(23);
+    let nodes = c.model.nodes;
+    for step in 1..=3 {
+        let x = Tensor::randn([8, 3, 8, 8], (Kind::Float, Device::Cpu));
+        let y = Tensor::randint(10, [8], (Kind::Int64, Device::Cpu));
+        let before = want.clone();
+        want = by_hand.step(&hand, &want, &x, &y, Order::Spec);
+        for (o, a, h) in &mut wrong {
+            *a = h.step(&hand, a, &x, &y, *o);
+        }
+        let _ = search.arch_step_on(&x, &y, &x, &y);
+        let got = arch_of(&search);
+        let d = max_diff(&got, &want);
+        assert!(d < 1e-4, "step {step}: A is {d} off the spec's order");
+        // Ā re-selected from the A after Adam and the clip.
+        let want_sel = got.clone().map(|m| proximal(&m, nodes, None));
+        assert_eq!(search.selection, want_sel, "step {step}: Ā");
+        // The wrong orders are far off (the tolerance above would catch each).
+        for (o, a, _) in &wrong {
+            let d = max_diff(&got, a);
+            assert!(d > 5e-3, "step {step}: {o:?} is only {d} off");
+        }
+        // Ā re-selected before Adam and the clip (from the A the step started with) differs.
+        let stale = before.map(|m| proximal(&m, nodes, None));
+        assert_ne!(search.selection, stale, "step {step}: Ā did not change");
+        // The clip held: every entry in the box, some on its edges.
+        let flat: Vec<f32> = got.iter().flat_map(|m| m.data.clone()).collect();
+        assert!(flat.iter().all(|v| (0.0..=1.0).contains(v)));
+        assert!(flat.iter().any(|v| *v == 0.0 || *v == 1.0), "step {step}");
+    }
+}
