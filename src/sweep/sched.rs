@@ -220,8 +220,8 @@ pub fn sweep_labels(sweep: &Path, file: &SweepFile) -> (HashMap<String, String>,
                 };
                 let st = by_job.get(job.job_id.as_str()).and_then(|m| m.get(&i));
                 let text = match st {
-                    Some(st) => format!("{} {}", job.job_id, label(st, started(&r.name))),
-                    None => format!("{} gone from the queue", job.job_id),
+                    Some(st) => format!("{}_{i} {}", job.job_id, label(st, started(&r.name))),
+                    None => format!("{}_{i} gone from the queue", job.job_id),
                 };
                 out.insert(r.name.clone(), text);
             }
