@@ -156,13 +156,18 @@ fn three_searches_complete_and_the_table_shows_their_scheduler_states() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("submitted job array"), "{}", text(&o));
     let job = job_id(&dir);
+    // Again at once: the tasks are queued or running, nothing is submitted twice.
+    let o = sweep(&dir, &["--seeds", "3", "--set", "train.epochs=1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("nothing to submit"), "{}", text(&o));
+    assert_eq!(job_id(&dir), job);
     let script = std::fs::read_to_string(dir.join("sweep.sbatch")).unwrap();
     assert!(script.contains("#SBATCH --requeue"), "{script}");
     // Watch the table until every task has completed; note every scheduler state seen.
     let mut seen: HashSet<String> = HashSet::new();
     wait_until("three COMPLETED tasks", Duration::from_secs(120), || {
         let t = table(&dir);
-        for (_, (_, sched)) in &t {
+        for (_, sched) in t.values() {
             seen.insert(sched.clone());
         }
         t.len() == 3
@@ -182,7 +187,7 @@ fn three_searches_complete_and_the_table_shows_their_scheduler_states() {
     }
     // The table as drawn: the scheduler column beside the run's own state.
     let rows = refresh_rows(
-        &[dir.clone()],
+        std::slice::from_ref(&dir),
         &mut HashMap::new(),
         &mut SchedCache::default(),
         &mut Vec::new(),
@@ -228,7 +233,7 @@ fn preempted_tasks_continue_from_their_checkpoints() {
         Duration::from_secs(60),
         || {
             let t = table(&dir);
-            for (_, (_, s)) in &t {
+            for (_, s) in t.values() {
                 seen.insert(s.clone());
             }
             t.values()

@@ -270,12 +270,24 @@ fn run_local(a: &SweepArgs, plan: &Plan) -> Result<i32, CliError> {
 
 fn run_slurm(a: &SweepArgs, mut plan: Plan) -> Result<i32, CliError> {
     let gpu = plan.configs.iter().any(|c| c.device.starts_with("cuda"));
-    let to_do = plan.to_do();
+    let mut to_do = plan.to_do();
     if !a.dry_run {
         // Before anything is written: can jobs be submitted at all?
         slurm::check_available()?;
+        // A task still queued (or starting) in an earlier job is not submitted twice.
+        let queued = queued_tasks(&plan.file);
+        for i in &queued {
+            if to_do.contains(i) {
+                println!(
+                    "  [{i}] {}: still in the queue of job {}, not submitted again",
+                    plan.file.runs[*i].name,
+                    plan.file.job_of(*i).map_or("?", |j| j.job_id.as_str())
+                );
+            }
+        }
+        to_do.retain(|i| !queued.contains(i));
         if to_do.is_empty() {
-            println!("nothing to submit: every run has finished or is running");
+            println!("nothing to submit: every run has finished, is running or is queued");
             return Ok(exit::OK);
         }
     }
@@ -311,24 +323,41 @@ fn run_slurm(a: &SweepArgs, mut plan: Plan) -> Result<i32, CliError> {
     Ok(exit::OK)
 }
 
+/// The runs (by index) whose newest job still holds their task in a state that will run it.
+fn queued_tasks(file: &SweepFile) -> Vec<usize> {
+    let mut states = std::collections::HashMap::new();
+    (0..file.runs.len())
+        .filter(|&i| {
+            let Some(job) = file.job_of(i) else {
+                return false;
+            };
+            let tasks = states
+                .entry(job.job_id.clone())
+                .or_insert_with(|| crate::sweep::sched::squeue(&job.job_id).unwrap_or_default());
+            tasks.get(&i).is_some_and(|t| !final_state(&t.state))
+        })
+        .collect()
+}
+
+/// A Slurm job state after which the task will not run again by itself.
+fn final_state(state: &str) -> bool {
+    matches!(
+        state,
+        "COMPLETED"
+            | "FAILED"
+            | "CANCELLED"
+            | "TIMEOUT"
+            | "OUT_OF_MEMORY"
+            | "NODE_FAIL"
+            | "BOOT_FAIL"
+            | "DEADLINE"
+            | "PREEMPTED"
+    )
+}
+
 /// Whether `squeue` still lists a pending or running task of the job.
 fn slurm_pending(job: &str) -> bool {
-    crate::sweep::sched::squeue(job).is_ok_and(|m| {
-        m.values().any(|s| {
-            !matches!(
-                s.state.as_str(),
-                "COMPLETED"
-                    | "FAILED"
-                    | "CANCELLED"
-                    | "TIMEOUT"
-                    | "OUT_OF_MEMORY"
-                    | "NODE_FAIL"
-                    | "BOOT_FAIL"
-                    | "DEADLINE"
-                    | "PREEMPTED"
-            )
-        })
-    })
+    crate::sweep::sched::squeue(job).is_ok_and(|m| m.values().any(|s| !final_state(&s.state)))
 }
 
 /// `sweep-run SWEEP_DIR NAME`: the run's headless search, from its checkpoint when it has one;
@@ -396,13 +425,18 @@ pub fn drain(a: &SweepDrainArgs) -> Result<i32, CliError> {
 
 /// `report PATH... [--format md|json]`.
 pub fn report(a: &ReportArgs) -> Result<i32, CliError> {
-    let r = report::collect(&a.paths).map_err(CliError::Usage)?;
-    match a.format.as_str() {
-        "md" | "markdown" => print!("{}", r.markdown()),
-        "json" => println!("{}", r.json()),
+    let json = match a.format.as_str() {
+        "md" | "markdown" => false,
+        "json" => true,
         other => {
             return Err(CliError::Usage(format!("--format {other}: use md or json")));
         }
+    };
+    let r = report::collect(&a.paths).map_err(CliError::Usage)?;
+    if json {
+        println!("{}", r.json());
+    } else {
+        print!("{}", r.markdown());
     }
     Ok(exit::OK)
 }

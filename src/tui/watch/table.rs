@@ -117,7 +117,7 @@ pub fn refresh_rows(
             rows.push(row);
         }
     }
-    notes.extend(sched.notes.drain(..));
+    notes.append(&mut sched.notes);
     rows
 }
 
