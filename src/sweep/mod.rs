@@ -401,7 +401,18 @@ pub fn plan(req: &Request) -> Result<Plan, SweepError> {
                 "no seeds: give --seeds N with N ≥ 1".into(),
             ));
         }
-        Some(s) => s.clone(),
+        Some(s) => {
+            if let Some(d) = s
+                .iter()
+                .enumerate()
+                .find_map(|(i, x)| s[..i].contains(x).then_some(x))
+            {
+                return Err(SweepError::Usage(format!(
+                    "--seed-list: seed {d} is given twice (two identical runs)"
+                )));
+            }
+            s.clone()
+        }
         None => vec![base.seed],
     };
     let mut runs = expand(&seeds, &req.grid);
@@ -622,5 +633,9 @@ mod tests {
         fs::create_dir_all(other.join("x")).unwrap();
         let e = plan(&request(&other, &[])).err().unwrap().to_string();
         assert!(e.contains("not empty"), "{e}");
+        let mut twice = request(&tmp.path().join("twice"), &[]);
+        twice.seeds = Some(vec![3, 1, 3]);
+        let e = plan(&twice).err().unwrap().to_string();
+        assert!(e.contains("seed 3 is given twice"), "{e}");
     }
 }
