@@ -1,7 +1,7 @@
 //! The Slurm launcher: `<sweep>/sweep.sbatch`, a job array with one task per run, submitted
 //! with `sbatch --parsable`. Each task runs `nasp-tui sweep-run` on its run directory (which
 //! resumes from the run's checkpoint when it has one). Ahead of the time limit the batch shell
-//! gets SIGUSR1 (`--signal=B:USR1@GRACE`): it stops the search with SIGTERM (the search saves a
+//! gets SIGUSR1 (`--signal=B:USR1@GRACE`, see [`grace_s`]): it stops the search with SIGTERM (the search saves a
 //! checkpoint and exits), then requeues its own task, which later continues from that
 //! checkpoint. Cancellation, preemption and `scontrol requeue` send SIGTERM to the task's
 //! processes; the search checkpoints the same way before Slurm's `KillWait` runs out.
@@ -16,7 +16,48 @@ pub const SCRIPT: &str = "sweep.sbatch";
 /// The tasks' output folder inside the sweep folder (`<job>_<task>.out`).
 pub const OUTPUT_DIR: &str = "slurm";
 /// Seconds before the time limit at which a task checkpoints and requeues itself.
-pub const GRACE_S: u32 = 120;
+pub const GRACE_S: u64 = 120;
+
+/// Seconds of a Slurm time limit (`M`, `M:S`, `H:M:S`, `D-H`, `D-H:M`, `D-H:M:S`).
+fn time_limit_s(t: &str) -> Option<u64> {
+    let (days, rest) = match t.split_once('-') {
+        Some((d, r)) => (d.parse::<u64>().ok()?, r),
+        None => (0, t),
+    };
+    let parts: Vec<u64> = rest
+        .split(':')
+        .map(|p| p.parse::<u64>().ok())
+        .collect::<Option<_>>()?;
+    let s = match (t.contains('-'), parts.as_slice()) {
+        (false, [m]) => m * 60,
+        (false, [m, s]) => m * 60 + s,
+        (_, [h, m, s]) => h * 3600 + m * 60 + s,
+        (true, [h]) => h * 3600,
+        (true, [h, m]) => h * 3600 + m * 60,
+        _ => return None,
+    };
+    Some(days * 86_400 + s)
+}
+
+/// The warning time for the time limit the sbatch options set: [`GRACE_S`], or a quarter of a
+/// limit shorter than eight minutes (so a short job still does some work before it requeues).
+pub fn grace_s(slurm_args: &[String]) -> u64 {
+    let limit = slurm_args.iter().enumerate().find_map(|(i, a)| {
+        a.strip_prefix("--time=")
+            .or_else(|| a.strip_prefix("-t"))
+            .filter(|v| !v.is_empty())
+            .or_else(|| {
+                (a == "--time" || a == "-t")
+                    .then(|| slurm_args.get(i + 1).map(String::as_str))
+                    .flatten()
+            })
+            .and_then(time_limit_s)
+    });
+    match limit {
+        Some(l) if l < 4 * GRACE_S => (l / 4).max(1),
+        _ => GRACE_S,
+    }
+}
 
 /// Whether `program` is on PATH.
 pub fn on_path(program: &str) -> bool {
@@ -80,7 +121,8 @@ pub fn script(sweep_dir: &Path, file: &SweepFile, exe: &Path, gpu: bool) -> Stri
     s.push_str(&format!("#SBATCH --output={dir}/{OUTPUT_DIR}/%A_%a.out\n"));
     s.push_str("#SBATCH --open-mode=append\n");
     s.push_str("#SBATCH --requeue\n");
-    s.push_str(&format!("#SBATCH --signal=B:USR1@{GRACE_S}\n"));
+    let grace = grace_s(&file.slurm_args);
+    s.push_str(&format!("#SBATCH --signal=B:USR1@{grace}\n"));
     let user_gres = file
         .slurm_args
         .iter()
@@ -200,6 +242,20 @@ mod tests {
     use super::*;
     use crate::sweep::{GridAxis, Launcher, PlannedRun, expand};
 
+    #[test]
+    fn the_warning_comes_before_the_time_limit() {
+        let g = |a: &[&str]| grace_s(&a.iter().map(ToString::to_string).collect::<Vec<_>>());
+        assert_eq!(g(&[]), 120);
+        assert_eq!(g(&["--time=4:00:00"]), 120);
+        assert_eq!(g(&["--time=2"]), 30);
+        assert_eq!(g(&["-t", "1:00"]), 15);
+        assert_eq!(g(&["-t3:20"]), 50);
+        assert_eq!(g(&["--time=1-00"]), 120);
+        assert_eq!(g(&["--time=0-0:4:0"]), 60);
+        assert_eq!(g(&["--time=UNLIMITED"]), 120);
+        assert_eq!(time_limit_s("2-3"), Some(2 * 86_400 + 3 * 3600));
+    }
+
     fn file(args: &[&str]) -> SweepFile {
         let grid = vec![GridAxis::parse("arch.lr=0.1,0.2").unwrap()];
         let runs: Vec<PlannedRun> = expand(&[1], &grid);
@@ -245,6 +301,13 @@ mod tests {
         );
         assert_eq!(own.matches("--gres").count(), 1, "{own}");
         assert_eq!(array_spec(&[0, 2, 5], Some(2)), "0,2,5%2");
+        let short = script(
+            Path::new("/s"),
+            &file(&["--time=4"]),
+            Path::new("/x"),
+            false,
+        );
+        assert!(short.contains("#SBATCH --signal=B:USR1@60\n"), "{short}");
         assert_eq!(array_spec(&[1], None), "1");
     }
 }
