@@ -306,6 +306,22 @@ fn a_cancelled_task_shows_cancelled() {
     });
     // The run saved a checkpoint on the way out: a later sweep would continue it.
     assert!(std::fs::read_dir(run.join("checkpoints")).unwrap().count() > 0);
+    // A run that fails (no data where the config says) shows FAILED, its task too.
+    let bad = tmp.path().join("bad");
+    let o = Command::new(bin())
+        .args(["sweep", "--launcher", "slurm", "--config"])
+        .arg(fixture("tiny.toml"))
+        .arg("--dir")
+        .arg(&bad)
+        .args(["--set", "data.dir=\"/nonexistent\""])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let job = job_id(&bad);
+    wait_until("FAILED", Duration::from_secs(60), || {
+        let t = table(&bad);
+        t["seed3"] == ("FAILED".to_string(), format!("{job}_0 FAILED"))
+    });
 }
 
 /// A real time limit (2 minutes: the warning comes 30 s ahead, give or take Slurm's minute of
