@@ -234,3 +234,105 @@ fn start_run(
     detach(&mut cmd, &run_dir.join(RUN_OUTPUT))?;
     cmd.spawn()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::{Launcher, expand};
+
+    /// A stand-in for `nasp-tui sweep-run`: notes when it starts and ends and which GPU it
+    /// sees, and leaves its run finished.
+    const FAKE: &str = r#"#!/bin/sh
+# args: sweep-run SWEEP NAME [--pinned]
+run="$2/$3"
+echo "start $(date +%s.%N) $3 ${CUDA_VISIBLE_DEVICES:-none} $4" >> "$2/trace"
+sleep 0.4
+printf '{"state":"finished","pid":1,"host":"h","heartbeat":0,"started":0,"algorithm":"","device":"","epoch":1,"epochs":1,"step":1,"steps_per_epoch":1}' > "$run/status.json"
+echo "end $(date +%s.%N) $3" >> "$2/trace"
+"#;
+
+    #[test]
+    fn runs_k_at_once_each_slot_pinned_to_its_gpu() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("sw");
+        let runs = expand(&[1, 2, 3, 4, 5], &[]);
+        for r in &runs {
+            fs::create_dir_all(dir.join(&r.name)).unwrap();
+        }
+        // Run 3 has finished already: it is not started again.
+        fs::write(
+            dir.join("seed3/status.json"),
+            r#"{"state":"finished","pid":1,"host":"h","heartbeat":0,"started":0,"algorithm":"","device":"","epoch":1,"epochs":1,"step":1,"steps_per_epoch":1}"#,
+        )
+        .unwrap();
+        let file = SweepFile {
+            config: "c".into(),
+            sets: Vec::new(),
+            seeds: vec![1, 2, 3, 4, 5],
+            max_steps: None,
+            launcher: Launcher::Local,
+            parallel: Some(2),
+            slurm_args: Vec::new(),
+            grid: Vec::new(),
+            runs,
+            jobs: Vec::new(),
+        };
+        file.write(&dir).unwrap();
+        let exe = tmp.path().join("fake-nasp-tui");
+        fs::write(&exe, FAKE).unwrap();
+        fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let mut out = Vec::new();
+        let code = drain(&exe, &dir, 2, &["5".into(), "7".into()], &mut out).unwrap();
+        let log = String::from_utf8_lossy(&out);
+        assert_eq!(code, 0, "{log}");
+        assert!(
+            !dir.join(LAUNCHER_FILE).exists(),
+            "launcher.json stays after the end"
+        );
+        let trace = fs::read_to_string(dir.join("trace")).unwrap();
+        let mut events: Vec<(f64, bool, String, String)> = trace
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                let gpu = f.get(3).map_or(String::new(), ToString::to_string);
+                (
+                    f[1].parse().unwrap(),
+                    f[0] == "start",
+                    f[2].to_string(),
+                    gpu,
+                )
+            })
+            .collect();
+        events.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let started: Vec<&str> = events
+            .iter()
+            .filter(|e| e.1)
+            .map(|e| e.2.as_str())
+            .collect();
+        assert_eq!(started.len(), 4, "{trace}");
+        assert!(
+            !started.contains(&"seed3"),
+            "a finished run was started again: {trace}"
+        );
+        let (mut now, mut most) = (Vec::<String>::new(), 0);
+        for (_, start, name, gpu) in &events {
+            if *start {
+                assert!(!now.contains(gpu), "two runs at once on GPU {gpu}: {trace}");
+                now.push(gpu.clone());
+                most = most.max(now.len());
+            } else {
+                let g = events
+                    .iter()
+                    .find(|e| e.1 && &e.2 == name)
+                    .map(|e| e.3.clone())
+                    .unwrap();
+                now.retain(|x| *x != g);
+            }
+        }
+        assert_eq!(most, 2, "at most and at best two at once: {trace}");
+        assert!(
+            trace.contains(" 5 --pinned") && trace.contains(" 7 --pinned"),
+            "{trace}"
+        );
+    }
+}
