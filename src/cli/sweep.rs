@@ -220,7 +220,13 @@ fn run_local(a: &SweepArgs, plan: &Plan) -> Result<i32, CliError> {
             l.queued.len(),
             l.running.len()
         );
-        return Ok(exit::OK);
+        if !a.wait {
+            return Ok(exit::OK);
+        }
+        while LauncherInfo::live(&plan.dir).is_some() {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        return Ok(unfinished_summary(plan, "the launcher ended"));
     }
     let to_do = plan.to_do();
     if to_do.is_empty() {
@@ -249,6 +255,14 @@ fn run_local(a: &SweepArgs, plan: &Plan) -> Result<i32, CliError> {
     let status = child
         .wait()
         .map_err(|e| CliError::Failed(format!("waiting for the launcher: {e}")))?;
+    Ok(unfinished_summary(
+        plan,
+        &format!("the launcher ended ({status})"),
+    ))
+}
+
+/// After waiting: 0 and "all N runs finished", or 1 and the runs not finished.
+fn unfinished_summary(plan: &Plan, ended: &str) -> i32 {
     let unfinished: Vec<&str> = plan
         .file
         .runs
@@ -258,13 +272,10 @@ fn run_local(a: &SweepArgs, plan: &Plan) -> Result<i32, CliError> {
         .collect();
     if unfinished.is_empty() {
         println!("all {} runs finished", plan.file.runs.len());
-        Ok(exit::OK)
+        exit::OK
     } else {
-        println!(
-            "launcher ended ({status}); not finished: {}",
-            unfinished.join(", ")
-        );
-        Ok(exit::FAILED)
+        println!("{ended}; not finished: {}", unfinished.join(", "));
+        exit::FAILED
     }
 }
 

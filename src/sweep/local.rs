@@ -37,16 +37,15 @@ pub struct LauncherInfo {
 }
 
 impl LauncherInfo {
-    /// The sweep's launcher, if one is working on it now (this host: its process exists;
-    /// another host: its heartbeat is fresh).
+    /// The sweep's launcher, if one is working on it now: its heartbeat is fresh and, on this
+    /// host, its process exists and has not exited (a killed launcher whose parent is gone can
+    /// stay a zombie where nothing reaps orphans).
     pub fn live(sweep_dir: &Path) -> Option<LauncherInfo> {
         let text = fs::read_to_string(sweep_dir.join(LAUNCHER_FILE)).ok()?;
         let info: LauncherInfo = serde_json::from_str(&text).ok()?;
-        let alive = if info.host == host_name() {
-            pid_alive(info.pid)
-        } else {
-            unix_now() - info.heartbeat < STALE_AFTER.as_secs_f64()
-        };
+        let fresh = unix_now() - info.heartbeat < STALE_AFTER.as_secs_f64();
+        let alive =
+            fresh && (info.host != host_name() || (pid_alive(info.pid) && !zombie(info.pid)));
         alive.then_some(info)
     }
 
@@ -58,6 +57,17 @@ impl LauncherInfo {
             let _ = fs::rename(&tmp, sweep_dir.join(LAUNCHER_FILE));
         }
     }
+}
+
+/// Whether process `pid` has exited and waits to be reaped (Linux `/proc`; false elsewhere).
+fn zombie(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
 }
 
 fn append(path: &Path) -> std::io::Result<File> {
