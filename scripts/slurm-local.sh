@@ -76,8 +76,14 @@ EOF
   mv "$CONF.tmp" "$CONF"
 }
 
-munge_up() { [ -f /run/munge/munged.pid ] && kill -0 "$(cat /run/munge/munged.pid)" 2>/dev/null; }
-pid_up() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# Whether the process a pid file names runs (an exited one that nobody reaped does not count).
+pid_up() {
+  local p state
+  p=$(cat "$1" 2>/dev/null) || return 1
+  state=$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+munge_up() { pid_up /run/munge/munged.pid; }
 
 start_munge() {
   munge_up && return
@@ -128,7 +134,7 @@ stop() {
   need_root
   for f in "$DIR/slurmd.pid" "$DIR/slurmctld.pid" /run/munge/munged.pid; do
     if pid_up "$f"; then
-      kill "$(cat "$f")"
+      kill "$(cat "$f" 2>/dev/null)" 2>/dev/null || true
       for _ in $(seq 100); do pid_up "$f" || break; sleep 0.1; done
     fi
   done
