@@ -16,6 +16,7 @@ pub mod rng;
 pub mod rundir;
 pub mod signals;
 pub mod space;
+pub mod sweep;
 pub mod theme;
 pub mod tui;
 pub mod ui;

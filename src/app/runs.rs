@@ -31,6 +31,9 @@ pub struct RunRow {
     pub selection: Option<[Vec<Option<String>>; 2]>,
     /// Intermediate nodes per cell (edge labels).
     pub nodes: usize,
+    /// A sweep's run: what its scheduler says (`PENDING (Resources)`, `RUNNING on node1`,
+    /// `REQUEUED (BeginTime)`, `COMPLETED`, `CANCELLED`, `QUEUED (local)`, ...).
+    pub sched: Option<String>,
 }
 
 impl RunRow {
@@ -70,6 +73,7 @@ impl RunRow {
             age_s: now - l.last_seen,
             selection,
             nodes: info.map_or(4, |i| i.nodes),
+            sched: None,
         }
     }
 

@@ -10,6 +10,7 @@ mod export;
 mod info;
 mod ls;
 mod search;
+mod sweep;
 mod watch;
 
 use std::path::PathBuf;
@@ -53,6 +54,16 @@ enum Cmd {
     Watch(watch::WatchArgs),
     /// Planted-architecture self-check: can the architecture step find a known architecture?
     Check(check::CheckArgs),
+    /// Several searches at once: seeds × a grid of config values, here or on Slurm.
+    Sweep(sweep::SweepArgs),
+    /// Summarise runs or sweeps: accuracies, genotypes, their consensus, the best run.
+    Report(sweep::ReportArgs),
+    /// One run of a sweep (what the launchers start).
+    #[command(hide = true)]
+    SweepRun(sweep::SweepRunArgs),
+    /// The local launcher's queue (started by `sweep`).
+    #[command(hide = true)]
+    SweepDrain(sweep::SweepDrainArgs),
 }
 
 /// The config flags the search and bench share.
@@ -99,7 +110,15 @@ impl CliError {
 pub fn run(cli: Cli) -> ExitCode {
     if matches!(
         cli.command,
-        Some(Cmd::Info | Cmd::Export(_) | Cmd::Bench(_) | Cmd::Ls(_) | Cmd::Ctl(_) | Cmd::Check(_))
+        Some(
+            Cmd::Info
+                | Cmd::Export(_)
+                | Cmd::Bench(_)
+                | Cmd::Ls(_)
+                | Cmd::Ctl(_)
+                | Cmd::Check(_)
+                | Cmd::Report(_)
+        )
     ) {
         // Output piped into a program that stops reading (`nasp-tui info | head`) ends these
         // commands quietly instead of a panic on the failed write. A search keeps Rust's
@@ -119,6 +138,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Cmd::Ctl(a)) => ctl::run(&a),
         Some(Cmd::Watch(a)) => watch::run(&a),
         Some(Cmd::Check(a)) => check::run(&a),
+        Some(Cmd::Sweep(a)) => sweep::run(&a),
+        Some(Cmd::Report(a)) => sweep::report(&a),
+        Some(Cmd::SweepRun(a)) => sweep::run_one(&a),
+        Some(Cmd::SweepDrain(a)) => sweep::drain(&a),
     };
     let code = result.unwrap_or_else(|e| {
         eprintln!("error: {e}");
@@ -127,7 +150,7 @@ pub fn run(cli: Cli) -> ExitCode {
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
-fn default_config_path() -> Option<PathBuf> {
+pub(crate) fn default_config_path() -> Option<PathBuf> {
     let local = PathBuf::from("configs/default.toml");
     if local.is_file() {
         return Some(local);
@@ -141,7 +164,7 @@ fn default_config_path() -> Option<PathBuf> {
 
 /// `configs/default.toml` as built into the binary: the default when that file is not found
 /// (an installed binary run elsewhere), so the search starts the same either way.
-const BUILT_IN_DEFAULT: &str = include_str!("../../configs/default.toml");
+pub(crate) const BUILT_IN_DEFAULT: &str = include_str!("../../configs/default.toml");
 
 impl ConfigArgs {
     /// The `--set` overrides, with `--device` as one more.

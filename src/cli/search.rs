@@ -40,6 +40,30 @@ pub struct SearchArgs {
     theme: Option<String>,
 }
 
+impl SearchArgs {
+    /// `search --headless --run-dir RUN_DIR` with `--config CONFIG` (a fresh run) or
+    /// `--resume RUN_DIR` (config `None`: the run's own), as a sweep's run starts it.
+    pub(super) fn headless_run(
+        run_dir: PathBuf,
+        config: Option<PathBuf>,
+        max_steps: Option<u64>,
+        device: Option<String>,
+    ) -> SearchArgs {
+        SearchArgs {
+            resume: config.is_none().then(|| run_dir.clone()),
+            config: ConfigArgs {
+                config,
+                sets: Vec::new(),
+                device,
+            },
+            headless: true,
+            run_dir: Some(run_dir),
+            max_steps,
+            ..SearchArgs::default()
+        }
+    }
+}
+
 /// The config of the search: the flags' config, or, when resuming without `--config`, the
 /// run's own resolved config with the same overrides.
 fn config(a: &SearchArgs) -> Result<Config, CliError> {

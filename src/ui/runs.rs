@@ -43,10 +43,11 @@ fn pct(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{:.1}%", 100.0 * v))
 }
 
-/// One row as text: name, state, epoch, step, train, valid, ms/step, device, host, age.
-pub fn row_text(r: &RunRow, name_w: usize) -> String {
+/// One row as text: name, state, epoch, step, train, valid, ms/step, device, host, age, and
+/// (`sched_w` > 0: a table with a sweep's runs) the scheduler's word.
+pub fn row_text(r: &RunRow, name_w: usize, sched_w: usize) -> String {
     let name: String = r.name.chars().take(name_w).collect();
-    format!(
+    let mut text = format!(
         "{name:<name_w$} {:<8} {:>7} {:>8} {:>6} {:>6} {:>7} {:<7} {:<10} {:>4}",
         r.state,
         r.epoch.map_or("-".into(), |(e, n)| format!("{e}/{n}")),
@@ -57,7 +58,27 @@ pub fn row_text(r: &RunRow, name_w: usize) -> String {
         r.device.chars().take(7).collect::<String>(),
         r.host.chars().take(10).collect::<String>(),
         super::age(r.age_s),
-    )
+    );
+    if sched_w > 0 {
+        let sched: String = r
+            .sched
+            .as_deref()
+            .unwrap_or("-")
+            .chars()
+            .take(sched_w)
+            .collect();
+        text.push_str(&format!(" {sched:<sched_w$}"));
+    }
+    text
+}
+
+/// The scheduler column's width: 0 when no row is a sweep's run.
+fn sched_width(rows: &[RunRow]) -> usize {
+    rows.iter()
+        .filter_map(|r| r.sched.as_ref())
+        .map(|s| s.chars().count())
+        .max()
+        .map_or(0, |w| w.clamp(9, 32))
 }
 
 fn render_table(buf: &mut Buffer, area: Rect, t: &RunsTable, skin: Skin) {
@@ -74,17 +95,21 @@ fn render_table(buf: &mut Buffer, area: Rect, t: &RunsTable, skin: Skin) {
     if inner.height == 0 {
         return;
     }
-    let fixed = 8 + 7 + 8 + 6 + 6 + 7 + 7 + 10 + 4 + 9;
+    let sched_w = sched_width(t.rows());
+    let fixed = 8 + 7 + 8 + 6 + 6 + 7 + 7 + 10 + 4 + 9 + if sched_w > 0 { sched_w + 1 } else { 0 };
     let name_w = usize::from(inner.width).saturating_sub(fixed).clamp(4, 40);
     let line = |i: u16| Rect {
         y: inner.y + i,
         height: 1,
         ..inner
     };
-    let header = format!(
+    let mut header = format!(
         "{:<name_w$} {:<8} {:>7} {:>8} {:>6} {:>6} {:>7} {:<7} {:<10} {:>4}",
         "name", "state", "epoch", "step", "train", "valid", "ms/step", "device", "host", "age"
     );
+    if sched_w > 0 {
+        header.push_str(&format!(" {:<sched_w$}", "scheduler"));
+    }
     let head_style = Style::new()
         .fg(skin.theme.title)
         .add_modifier(Modifier::BOLD);
@@ -106,7 +131,11 @@ fn render_table(buf: &mut Buffer, area: Rect, t: &RunsTable, skin: Skin) {
         if i == sel {
             style = style.add_modifier(Modifier::REVERSED);
         }
-        fit(vec![Span::styled(row_text(r, name_w), style)], inner.width).render(line(y), buf);
+        fit(
+            vec![Span::styled(row_text(r, name_w, sched_w), style)],
+            inner.width,
+        )
+        .render(line(y), buf);
     }
 }
 

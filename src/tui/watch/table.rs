@@ -16,6 +16,7 @@ use crate::exit;
 use crate::protocol::RunInfo;
 use crate::rundir::listing::{Listed, find_runs, is_run_dir, read_run};
 use crate::rundir::status::unix_now;
+use crate::sweep::sched::SchedCache;
 
 /// How often the table reads the runs' status again.
 pub const REFRESH: Duration = Duration::from_secs(1);
@@ -30,7 +31,11 @@ pub(super) fn run<B: Backend>(terminal: &mut Terminal<B>, ui: &Ui, sources: &[Pa
     let mut table = RunsTable::new(ui.keymap.clone(), what);
     let mut infos = HashMap::new();
     let mut notes = Vec::new();
-    table.set_rows(refresh_rows(sources, &mut infos, &mut notes), notes);
+    let mut sched = SchedCache::default();
+    table.set_rows(
+        refresh_rows(sources, &mut infos, &mut sched, &mut notes),
+        notes,
+    );
     let ticker = tick(REFRESH);
     let input = ui.input.clone();
     let mut signals = ui.signals.clone();
@@ -70,7 +75,7 @@ pub(super) fn run<B: Backend>(terminal: &mut Terminal<B>, ui: &Ui, sources: &[Pa
             },
             recv(ticker) -> _ => {
                 let mut notes = Vec::new();
-                let rows = refresh_rows(sources, &mut infos, &mut notes);
+                let rows = refresh_rows(sources, &mut infos, &mut sched, &mut notes);
                 table.set_rows(rows, notes);
             }
         }
@@ -78,10 +83,12 @@ pub(super) fn run<B: Backend>(terminal: &mut Terminal<B>, ui: &Ui, sources: &[Pa
 }
 
 /// The rows of the runs under `sources` (run directories, or folders of runs), read now; the
-/// runs' `Started` facts are cached in `infos`; unreadable statuses go to `notes`.
+/// runs' `Started` facts are cached in `infos`; a sweep's runs get their scheduler's word
+/// (asked at most every few seconds, through `sched`); unreadable statuses go to `notes`.
 pub fn refresh_rows(
     sources: &[PathBuf],
     infos: &mut HashMap<PathBuf, RunInfo>,
+    sched: &mut SchedCache,
     notes: &mut Vec<String>,
 ) -> Vec<RunRow> {
     let now = unix_now();
@@ -105,9 +112,12 @@ pub fn refresh_rows(
                 infos.insert(l.path.clone(), i);
             }
             let name = name_under(&l.path, src);
-            rows.push(RunRow::new(&l, infos.get(&l.path), name, now));
+            let mut row = RunRow::new(&l, infos.get(&l.path), name, now);
+            row.sched = sched.label(&l.path);
+            rows.push(row);
         }
     }
+    notes.append(&mut sched.notes);
     rows
 }
 
