@@ -46,6 +46,10 @@ pub struct RunInfo {
     pub start_step: u64,
     /// Whether the proximal selection (Ā) is meaningful (NASP) or A is shown through a softmax.
     pub proximal: bool,
+    /// `nasp-tui train`: the genotype whose network is trained from scratch (no search; the
+    /// epoch figures are then the test set's). `None` for a search.
+    #[serde(default)]
+    pub trained: Option<Genotype>,
 }
 
 /// Training progress, sent at a capped rate.
@@ -63,6 +67,9 @@ pub struct StepStats {
     pub lr: f64,
     pub ms_per_step: f64,
     pub images_per_s: f64,
+    /// `nasp-tui train`: the drop-path probability in force (`None` for a search).
+    #[serde(default)]
+    pub drop_path: Option<f64>,
 }
 
 /// Architecture snapshot: the continuous A and the proximal selection Ā of both cells.

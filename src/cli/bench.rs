@@ -300,6 +300,7 @@ fn event_log_cost(cfg: &Config, nasp_ms: Option<f64>) -> Result<(), CliError> {
             lr: 0.0251234,
             ms_per_step: 123.456789,
             images_per_s: 456.789123,
+            drop_path: None,
         };
         w.append(&Event::Step(step), 1.8e9).map_err(fail)?;
         w.append(&Event::Arch(snap), 1.8e9).map_err(fail)?;
