@@ -96,6 +96,16 @@ pub struct EpochStats {
     /// Wall time of the epoch, validation included, and of the validation alone.
     pub seconds: f64,
     pub valid_seconds: f64,
+    /// `nasp-tui train`: the `valid_*` figures are the test set's.
+    #[serde(default)]
+    pub test: bool,
+}
+
+impl EpochStats {
+    /// What the evaluated set is called: "test" (`nasp-tui train`) or "valid" (a search).
+    pub fn set_name(&self) -> &'static str {
+        if self.test { "test" } else { "valid" }
+    }
 }
 
 /// Severity of a log line.
@@ -210,12 +220,13 @@ impl Event {
                 i.algorithm, i.device, i.dataset, i.epochs, i.steps_per_epoch, i.params
             )),
             Event::Epoch(e) => info(format!(
-                "epoch {} done: train acc {:.3}, valid acc {:.3}, valid loss {:.3} ({:.1} s)",
+                "epoch {} done: train acc {:.3}, {set} acc {:.3}, {set} loss {:.3} ({:.1} s)",
                 e.epoch + 1,
                 e.train_acc,
                 e.valid_acc,
                 e.valid_loss,
-                e.seconds
+                e.seconds,
+                set = e.set_name(),
             )),
             Event::Paused { global_step } => info(format!("paused at step {global_step}")),
             Event::Resumed => info("resumed".to_string()),
@@ -269,10 +280,19 @@ mod tests {
             valid_acc: 0.39,
             seconds: 48.0,
             valid_seconds: 6.0,
+            test: false,
         };
         assert_eq!(
-            text(&Event::Epoch(epoch)),
+            text(&Event::Epoch(epoch.clone())),
             "epoch 1 done: train acc 0.420, valid acc 0.390, valid loss 1.700 (48.0 s)"
+        );
+        let test = EpochStats {
+            test: true,
+            ..epoch
+        };
+        assert_eq!(
+            text(&Event::Epoch(test)),
+            "epoch 1 done: train acc 0.420, test acc 0.390, test loss 1.700 (48.0 s)"
         );
         assert_eq!(
             text(&Event::Paused { global_step: 400 }),

@@ -110,6 +110,7 @@ pub fn script(proximal: bool) -> Vec<Event> {
         valid_acc: 0.39,
         seconds: 48.0,
         valid_seconds: 3.0,
+        test: false,
     }));
     out.push(Event::Log {
         level: Level::Info,

@@ -9,6 +9,7 @@ mod export;
 mod info;
 mod ls;
 mod search;
+mod train;
 mod watch;
 
 use std::path::PathBuf;
@@ -52,6 +53,8 @@ enum Cmd {
     Watch(watch::WatchArgs),
     /// Planted-architecture self-check: can the architecture step find a known architecture?
     Check(check::CheckArgs),
+    /// Train a found cell from scratch (the evaluation stage), in the same monitor.
+    Train(train::TrainArgs),
 }
 
 /// The config flags the search and bench share.
@@ -118,6 +121,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Cmd::Ctl(a)) => ctl::run(&a),
         Some(Cmd::Watch(a)) => watch::run(&a),
         Some(Cmd::Check(a)) => check::run(&a),
+        Some(Cmd::Train(a)) => train::run(a),
     };
     let code = result.unwrap_or_else(|e| {
         eprintln!("error: {e}");

@@ -90,15 +90,31 @@ pub fn run(a: SearchArgs) -> Result<i32, CliError> {
         resume: a.resume.clone(),
         event_interval: Duration::from_millis(100),
     };
-    // One registration for both monitors (SIGCONT included: the TUI redraws after a resume).
-    let signals = signals::register().unwrap_or_else(|e| {
+    let signals = register_signals();
+    let handle = worker::spawn(opts)
+        .map_err(|e| CliError::Failed(format!("cannot start the search thread: {e}")))?;
+    Ok(monitor(handle, signals, tui_opts))
+}
+
+/// SIGTERM, SIGHUP, SIGINT and SIGCONT as messages: one registration for both monitors
+/// (SIGCONT included: the TUI redraws after a resume).
+pub(super) fn register_signals() -> crossbeam_channel::Receiver<i32> {
+    signals::register().unwrap_or_else(|e| {
         eprintln!(
             "warning: cannot watch SIGTERM/SIGHUP ({e}); a dropped connection will not checkpoint"
         );
         crossbeam_channel::never()
-    });
-    let handle = worker::spawn(opts)
-        .map_err(|e| CliError::Failed(format!("cannot start the search thread: {e}")))?;
+    })
+}
+
+/// Hands a running worker's channels to the TUI (`tui_opts`) or the headless printer, follows
+/// it through a detach, and waits for it; returns the exit code. `nasp-tui train` runs its
+/// worker under the same monitors.
+pub(super) fn monitor(
+    handle: WorkerHandle,
+    signals: crossbeam_channel::Receiver<i32>,
+    tui_opts: Option<tui::TuiOptions>,
+) -> i32 {
     let code = match tui_opts {
         None => headless::run(
             &handle.commands,
@@ -112,7 +128,7 @@ pub fn run(a: SearchArgs) -> Result<i32, CliError> {
             let log_path = t.log_path.clone();
             match tui::run_detachable(t, handle.commands.clone(), handle.events.clone()) {
                 Ok(Ending::Exit(code)) => code,
-                // The search goes on without the terminal; `handle.commands` stays open (a closed
+                // The run goes on without the terminal; `handle.commands` stays open (a closed
                 // channel would stop the worker) until it ends.
                 Ok(Ending::Detached) => detach::wait(
                     &handle.commands,
@@ -128,12 +144,12 @@ pub fn run(a: SearchArgs) -> Result<i32, CliError> {
         }
     };
     finish(handle);
-    Ok(code)
+    code
 }
 
 /// One line per live run under `root` (STALE ones are left out): its state, step and owner,
 /// and how to watch it.
-fn live_runs(root: &Path, now: f64) -> Vec<String> {
+pub(super) fn live_runs(root: &Path, now: f64) -> Vec<String> {
     find_runs(root)
         .iter()
         .filter_map(|l| {

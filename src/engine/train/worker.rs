@@ -135,7 +135,7 @@ fn run(
         );
     }
     let count = t.params();
-    sink.log(Level::Info, count.to_string());
+    sink.note(&count.to_string());
     sink.emit(Event::Started(run_info(opts, &t, device, dataset, count)));
     let resumed = opts.resume.as_ref().map(|(_, m)| m.global_step);
     let mut l = Loop {
@@ -593,6 +593,7 @@ impl Loop<'_, '_> {
             valid_acc: eval.acc,
             seconds: self.epoch_start.elapsed().as_secs_f64(),
             valid_seconds: test_seconds,
+            test: true,
         };
         self.dir.metric(&json!({
             "kind": "epoch", "epoch": epoch, "global_step": self.t.progress().global_step,

@@ -191,6 +191,7 @@ impl Meter {
             valid_acc: eval.acc,
             seconds: self.epoch_start.elapsed().as_secs_f64(),
             valid_seconds,
+            test: false,
         }
     }
 
