@@ -540,10 +540,18 @@ mod tests {
                 include_str!("../../configs/cifar10-darts.toml"),
             ),
             ("bench.toml", include_str!("../../configs/bench.toml")),
+            (
+                "cifar10-train.toml",
+                include_str!("../../configs/cifar10-train.toml"),
+            ),
         ] {
             let c = Config::load_text(text, name, &[]).unwrap();
             let lists = c.model.op_lists();
-            if c.algorithm == Algorithm::Nasp && name != "bench.toml" {
+            // (The training config names no search: its op lists only bound the genotype's ops.)
+            if c.algorithm == Algorithm::Nasp
+                && name != "bench.toml"
+                && name != "cifar10-train.toml"
+            {
                 assert!(
                     !lists
                         .normal
@@ -609,6 +617,38 @@ mod tests {
             let e = Config::load(None, &[set.into()]).unwrap_err().to_string();
             assert!(e.contains(&format!("{key}:")), "{set}: {e}");
         }
+    }
+
+    #[test]
+    fn evaluation_keys_are_checked_by_name() {
+        for (set, key) in [
+            ("evaluation.drop_path=1.5", "evaluation.drop_path"),
+            ("evaluation.cutout=40", "evaluation.cutout"),
+            (
+                "evaluation.auxiliary_weight=-1.0",
+                "evaluation.auxiliary_weight",
+            ),
+            ("evaluation.auxiliary=3", "evaluation.auxiliary"),
+            ("evaluation.dropath=0.1", "dropath"),
+        ] {
+            let e = Config::load(None, &[set.into()]).unwrap_err().to_string();
+            assert!(e.contains(key), "{set}: {e}");
+        }
+        let small = Config::load(None, &["data.image_size=16".into()]).unwrap();
+        let e = small.validate_for_training().unwrap_err().to_string();
+        assert!(
+            e.contains("evaluation.auxiliary") && e.contains("image_size"),
+            "{e}"
+        );
+        let no_aux = Config::load(
+            None,
+            &[
+                "data.image_size=16".into(),
+                "evaluation.auxiliary=false".into(),
+            ],
+        )
+        .unwrap();
+        no_aux.validate_for_training().unwrap();
     }
 
     #[test]
