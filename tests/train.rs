@@ -248,3 +248,27 @@ fn bad_genotypes_and_run_dirs_are_named() {
     assert!(e.contains("--genotype"), "{e}");
     assert!(!run_dir.exists(), "nothing is written on bad input");
 }
+
+/// `train RUN_DIR` trains the run's newest genotype (its final one) in the run's own space.
+#[test]
+fn a_search_run_directory_gives_its_final_genotype_and_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let search = dir.path().join("search-run");
+    let rd = nasp_tui::rundir::RunDir::open(&search).unwrap();
+    let space = Config::load(None, &["model.space=\"nasp\"".into()]).unwrap();
+    rd.write_config(&space.to_toml()).unwrap();
+    let early = Genotype::parse(DARTS_V2).unwrap();
+    let nasp = "Genotype(normal=[('conv 3x3', 0), ('sep_7x7', 1), ('conv_3x1_1x3', 0), ('skip_connect', 2), ('conv 1x1', 1), ('sep_3x3', 3), ('dil_conv_3x3', 0), ('sep_5x5', 4)], normal_concat=range(2, 6), reduce=[('max_pool_5x5', 0), ('max_pool_7x7', 1), ('skip_connect', 2), ('avg_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 3), ('skip_connect', 4), ('max_pool_3x3', 0)], reduce_concat=range(2, 6))";
+    let last = Genotype::parse(nasp).unwrap();
+    rd.write_genotype("epoch-000", &early, 10).unwrap();
+    rd.write_genotype("final", &last, 20).unwrap();
+    let out_dir = dir.path().join("trained");
+    let o = tiny_train(&out_dir, &[search.to_str().unwrap(), "--max-steps", "2"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("final.json (step 20)"), "{out}");
+    let trained = std::fs::read_to_string(out_dir.join("genotypes/trained.txt")).unwrap();
+    assert_eq!(Genotype::parse(trained.trim()).unwrap(), last);
+    let cfg = std::fs::read_to_string(out_dir.join("config.toml")).unwrap();
+    assert!(cfg.contains("space = \"nasp\""), "{cfg}");
+}
