@@ -9,8 +9,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::arch::ArchMatrix;
+use crate::arch::{ArchMatrix, node_rows, num_edges};
 use crate::genotype::Genotype;
+use crate::space::{CellType, OpLists};
 
 /// Sent by the UI (or a signal handler) to the worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +84,40 @@ pub struct ArchSnapshot {
     pub normal_selected: Vec<Option<usize>>,
     pub reduce_selected: Vec<Option<usize>>,
     pub genotype: Genotype,
+}
+
+impl ArchSnapshot {
+    /// A fixed genotype as a snapshot (`nasp-tui train`): 1 where the genotype puts an op on
+    /// an edge (of the op lists `lists`), 0 elsewhere, so the cell panes draw the trained cell.
+    pub fn of_genotype(g: &Genotype, lists: &OpLists, global_step: u64, epoch: usize) -> Self {
+        let nodes = g.normal.len().max(g.reduce.len()) / 2;
+        let cell = |pairs: &[(String, usize)], cell: CellType| {
+            let ops = lists.get(cell);
+            let mut m = ArchMatrix::filled(num_edges(nodes), ops.len(), 0.0);
+            let mut selected = vec![None; num_edges(nodes)];
+            for (e, (op, input)) in pairs.iter().enumerate() {
+                let row = node_rows(e / 2).start + input;
+                if let Some(col) = ops.iter().position(|o| o == op)
+                    && row < m.rows
+                {
+                    m.data[row * m.cols + col] = 1.0;
+                    selected[row] = Some(col);
+                }
+            }
+            (m, selected)
+        };
+        let (normal, normal_selected) = cell(&g.normal, CellType::Normal);
+        let (reduce, reduce_selected) = cell(&g.reduce, CellType::Reduce);
+        ArchSnapshot {
+            global_step,
+            epoch,
+            normal,
+            reduce,
+            normal_selected,
+            reduce_selected,
+            genotype: g.clone(),
+        }
+    }
 }
 
 /// End-of-epoch figures.

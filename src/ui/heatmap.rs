@@ -73,13 +73,19 @@ fn edge_label(e: usize, nodes: usize, glyphs: Glyphs) -> String {
 
 pub fn render(buf: &mut Buffer, area: Rect, app: &App, cell: CellType, focused: bool, skin: Skin) {
     let g = skin.glyphs;
-    let rule = if app.proximal() {
+    let rule = if app.training() {
+        format!("trained genotype ({} = op)", g.selected())
+    } else if app.proximal() {
         format!("A ({} = prox)", g.selected())
     } else {
         format!("softmax(A) ({} = argmax)", g.selected())
     };
-    let changes = app.stability(cell).changes_last_epoch();
-    let rule = format!("{rule} · {changes} changes/epoch · colour per row");
+    let rule = if app.training() {
+        rule
+    } else {
+        let changes = app.stability(cell).changes_last_epoch();
+        format!("{rule} · {changes} changes/epoch · colour per row")
+    };
     let title = Line::from(vec![
         Span::raw(format!(" {} cell ", cell.name())),
         Span::styled(format!("{rule} "), skin.dim()),

@@ -16,7 +16,6 @@ use super::data::TrainData;
 use super::{
     ParamCount, StepOut, TestEval, Trainer, load_checkpoint, save_checkpoint, save_weights,
 };
-use crate::arch::{ArchMatrix, node_rows, num_edges};
 use crate::config::Config;
 use crate::dataset;
 use crate::engine::EngineError;
@@ -29,7 +28,6 @@ use crate::protocol::{ArchSnapshot, Command, EpochStats, Event, Level, RunInfo, 
 use crate::rundir::RunDir;
 use crate::rundir::inbox::{self, Taken};
 use crate::rundir::status::{Status, unix_now};
-use crate::space::{CellType, OpLists};
 
 /// How often the run's inbox is looked at.
 const INBOX_EVERY: Duration = Duration::from_millis(500);
@@ -239,43 +237,6 @@ fn nodes_of(g: &Genotype) -> usize {
     g.normal.len().max(g.reduce.len()) / 2
 }
 
-/// The genotype as an architecture snapshot: 1 where the genotype puts an op on an edge, so
-/// the monitor's cell panes draw the trained cell.
-pub fn genotype_snapshot(
-    g: &Genotype,
-    lists: &OpLists,
-    global_step: u64,
-    epoch: usize,
-) -> ArchSnapshot {
-    let nodes = nodes_of(g);
-    let cell = |pairs: &[(String, usize)], cell: CellType| {
-        let ops = lists.get(cell);
-        let mut m = ArchMatrix::filled(num_edges(nodes), ops.len(), 0.0);
-        let mut selected = vec![None; num_edges(nodes)];
-        for (e, (op, input)) in pairs.iter().enumerate() {
-            let row = node_rows(e / 2).start + input;
-            if let Some(col) = ops.iter().position(|o| o == op)
-                && row < m.rows
-            {
-                m.data[row * m.cols + col] = 1.0;
-                selected[row] = Some(col);
-            }
-        }
-        (m, selected)
-    };
-    let (normal, normal_selected) = cell(&g.normal, CellType::Normal);
-    let (reduce, reduce_selected) = cell(&g.reduce, CellType::Reduce);
-    ArchSnapshot {
-        global_step,
-        epoch,
-        normal,
-        reduce,
-        normal_selected,
-        reduce_selected,
-        genotype: g.clone(),
-    }
-}
-
 /// The figures of the steps since the last `Step` event.
 struct Window {
     loss: f64,
@@ -320,7 +281,7 @@ struct Loop<'a, 's> {
 impl Loop<'_, '_> {
     fn send_arch(&mut self) {
         let p = self.t.progress();
-        let snap = genotype_snapshot(
+        let snap = ArchSnapshot::of_genotype(
             self.t.genotype(),
             &self.t.config().model.op_lists(),
             p.global_step,
