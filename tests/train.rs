@@ -272,3 +272,37 @@ fn a_search_run_directory_gives_its_final_genotype_and_space() {
     let cfg = std::fs::read_to_string(out_dir.join("config.toml")).unwrap();
     assert!(cfg.contains("space = \"nasp\""), "{cfg}");
 }
+
+/// `bench --train` times our step and the peer's at the same tiny size, the peer's parameter
+/// count agreeing with ours.
+#[test]
+fn bench_train_runs_ours_and_the_peer() {
+    let peer = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/peer_train.py");
+    let o = run(&[
+        "bench",
+        "--train",
+        "--device",
+        "cpu",
+        "--steps",
+        "2",
+        "--warmup",
+        "1",
+        "--set",
+        "model.channels=4",
+        "--set",
+        "model.cells=3",
+        "--set",
+        "train.batch_size=8",
+        "--peer",
+        peer.to_str().unwrap(),
+    ]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("bench --train: C=4 cells=3 batch=8"), "{out}");
+    assert!(out.contains("ms/step (median"), "{out}");
+    assert!(
+        out.contains("peer train") && out.contains("ours/peer"),
+        "{out}"
+    );
+    assert!(!out.contains("warning"), "{out}");
+}

@@ -9,10 +9,13 @@ use clap::Args;
 use super::{CliError, ConfigArgs};
 use crate::config::{Algorithm, Config};
 use crate::engine::bench::{self, BenchResult};
+use crate::engine::train::bench as train_bench;
+use crate::engine::train::count_params;
 use crate::engine::worker;
 use crate::exit;
+use crate::genotype::Genotype;
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct BenchArgs {
     #[command(flatten)]
     config: ConfigArgs,
@@ -35,9 +38,106 @@ pub struct BenchArgs {
     /// this config's model size) and replacing status.json, against NASP's step time.
     #[arg(long)]
     events: bool,
+    /// Time the training step of the evaluation network (`nasp-tui train`) instead of search
+    /// steps; `--peer ../shared/bench/peer_train.py` runs the PyTorch peer beside it. Default
+    /// config: configs/bench-train.toml.
+    #[arg(long)]
+    train: bool,
+    /// With --train: the genotype to build (DARTS text; default DARTS_V2).
+    #[arg(long, requires = "train")]
+    genotype: Option<String>,
     /// Print one JSON line per algorithm (used for the per-algorithm child processes).
     #[arg(long, hide = true)]
     child: bool,
+}
+
+/// DARTS's published V2 cell (the default genotype of `bench --train`).
+pub const DARTS_V2: &str = "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])";
+
+/// `bench --train`: the training step in a child process, then the peer at the same sizes.
+fn run_train(a: &BenchArgs) -> Result<i32, CliError> {
+    let mut ca = a.config.clone();
+    if ca.config.is_none() {
+        let local = PathBuf::from("configs/bench-train.toml");
+        ca.config = Some(if local.is_file() {
+            local
+        } else {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/configs/bench-train.toml"
+            ))
+        });
+    }
+    let cfg = ca.load()?;
+    cfg.validate_for_training()?;
+    let text = a.genotype.clone().unwrap_or_else(|| DARTS_V2.to_string());
+    let g = Genotype::parse(&text).map_err(|e| CliError::Usage(format!("--genotype: {e}")))?;
+    g.check_trainable(&cfg.model.op_lists())
+        .map_err(|e| CliError::Usage(format!("--genotype: {e}")))?;
+    let (device, note) = worker::resolve_device(&cfg.device).map_err(CliError::Usage)?;
+    if device.is_cuda() {
+        tch::Cuda::cudnn_set_benchmark(true);
+    }
+    if a.child {
+        return Ok(
+            match train_bench::run(&cfg, &g, device, a.steps, a.warmup) {
+                Ok(r) => {
+                    println!("{}", serde_json::to_string(&r).unwrap_or_default());
+                    exit::OK
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    exit::FAILED
+                }
+            },
+        );
+    }
+    let count = count_params(&cfg, &g).map_err(|e| CliError::Usage(e.to_string()))?;
+    let (m, e) = (&cfg.model, &cfg.evaluation);
+    println!(
+        "bench --train: C={} cells={} batch={} hw={} auxiliary={} drop_path={} cutout={} device={note} activations={} threads={} steps={} (+{} warm-up); {count}",
+        m.channels,
+        m.cells,
+        cfg.train.batch_size,
+        cfg.data.image_size,
+        e.auxiliary,
+        e.drop_path,
+        e.cutout,
+        cfg.layout_name(device.is_cuda()),
+        tch::get_num_threads(),
+        a.steps,
+        a.warmup
+    );
+    let mut child = BenchArgs {
+        config: ca,
+        genotype: Some(text.clone()),
+        ..a.clone()
+    };
+    child.child = true;
+    let Some(r) = run_child_with(&child, &["--train", "--genotype", &text])? else {
+        return Ok(exit::FAILED);
+    };
+    print_result(&r);
+    if let Some(peer) = &a.peer {
+        let c = cfg.model.channels.to_string();
+        let mut cmd = Command::new(peer_python());
+        cmd.arg(peer)
+            .args(["--genotype", &text, "--C", &c])
+            .args(["--layers", &m.cells.to_string()])
+            .args(["--batch", &cfg.train.batch_size.to_string()])
+            .args(["--hw", &cfg.data.image_size.to_string()])
+            .args(["--steps", &a.steps.to_string()])
+            .args(["--drop-path", &e.drop_path.to_string()])
+            .args([
+                "--cutout",
+                &(e.cutout * cfg.data.image_size / 32).to_string(),
+            ]);
+        if !e.auxiliary {
+            cmd.arg("--no-auxiliary");
+        }
+        peer_line(&mut cmd, &r, Some(count.without_aux))?;
+    }
+    Ok(exit::OK)
 }
 
 pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
@@ -45,6 +145,9 @@ pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
         return Err(CliError::Usage(
             "--steps: give at least 1 timed step".into(),
         ));
+    }
+    if a.train {
+        return run_train(a);
     }
     let cfg = a.config.load()?;
     let algos: Vec<Algorithm> = a
@@ -124,12 +227,17 @@ pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
 
 /// Runs one algorithm's timing in a child process; `None` (after saying why) when it failed.
 fn run_child(a: &BenchArgs, alg: Algorithm) -> Result<Option<BenchResult>, CliError> {
+    run_child_with(a, &["--algo", alg.name()])
+}
+
+/// Runs a timing in a child process with `what` (the algorithm, or the training step) among
+/// `a`'s flags; `None` (after saying why) when it failed.
+fn run_child_with(a: &BenchArgs, what: &[&str]) -> Result<Option<BenchResult>, CliError> {
     let exe = std::env::current_exe().map_err(|e| CliError::Failed(e.to_string()))?;
     let mut cmd = Command::new(&exe);
     cmd.arg("bench")
         .arg("--child")
-        .arg("--algo")
-        .arg(alg.name())
+        .args(what)
         .arg("--steps")
         .arg(a.steps.to_string())
         .arg("--warmup")
@@ -156,7 +264,7 @@ fn run_child(a: &BenchArgs, alg: Algorithm) -> Result<Option<BenchResult>, CliEr
     if found.is_none() {
         eprintln!(
             "error: bench of {} failed: {}",
-            alg.name(),
+            what.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
@@ -191,17 +299,23 @@ fn run_peer(
     steps: usize,
     ours: &BenchResult,
 ) -> Result<(), CliError> {
-    let py = peer_python();
     let (m, c) = (&cfg.model, cfg.model.channels.to_string());
-    let out = Command::new(&py)
-        .arg(peer)
+    let mut cmd = Command::new(peer_python());
+    cmd.arg(peer)
         .args(["--mode", &ours.algorithm, "--C", &c])
         .args(["--layers", &m.cells.to_string()])
         .args(["--batch", &cfg.train.batch_size.to_string()])
         .args(["--hw", &cfg.data.image_size.to_string()])
-        .args(["--steps", &steps.to_string()])
+        .args(["--steps", &steps.to_string()]);
+    peer_line(&mut cmd, ours, None)
+}
+
+/// Runs a peer command and prints its figures beside `ours` (and checks its parameter count
+/// against `params` when given).
+fn peer_line(cmd: &mut Command, ours: &BenchResult, params: Option<usize>) -> Result<(), CliError> {
+    let out = cmd
         .output()
-        .map_err(|e| CliError::Failed(format!("cannot run the peer with {}: {e}", py.display())))?;
+        .map_err(|e| CliError::Failed(format!("cannot run the peer: {e}")))?;
     let text = String::from_utf8_lossy(&out.stdout);
     let field = |k: &str| {
         text.split_whitespace()
@@ -222,6 +336,11 @@ fn run_peer(
             text.trim(),
             String::from_utf8_lossy(&out.stderr).trim()
         ),
+    }
+    if let (Some(want), Some(theirs)) = (params, field("params=")) {
+        if (theirs as usize) != want {
+            eprintln!("warning: the peer counts {theirs} parameters, we count {want}");
+        }
     }
     Ok(())
 }

@@ -544,6 +544,10 @@ mod tests {
                 "cifar10-train.toml",
                 include_str!("../../configs/cifar10-train.toml"),
             ),
+            (
+                "bench-train.toml",
+                include_str!("../../configs/bench-train.toml"),
+            ),
         ] {
             let c = Config::load_text(text, name, &[]).unwrap();
             let lists = c.model.op_lists();
@@ -551,6 +555,7 @@ mod tests {
             if c.algorithm == Algorithm::Nasp
                 && name != "bench.toml"
                 && name != "cifar10-train.toml"
+                && name != "bench-train.toml"
             {
                 assert!(
                     !lists

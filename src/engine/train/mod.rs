@@ -8,6 +8,7 @@
 //! step) before every step. Both are functions of the saved state, so a resumed run on the CPU
 //! is bitwise the run that was not interrupted.
 
+pub mod bench;
 pub mod data;
 pub mod net;
 mod state;
@@ -90,6 +91,8 @@ pub struct Trainer {
     /// RNG state at the start of the current epoch (its plan is drawn from it).
     epoch_rng: Rng,
     channels_last: bool,
+    /// A drop-path probability that replaces the schedule's (the benchmark's full 0.2).
+    drop_override: Option<f64>,
     notices: Vec<String>,
 }
 
@@ -183,6 +186,7 @@ impl Trainer {
             progress: Progress::default(),
             epoch_rng: Rng::new(cfg.seed),
             channels_last: cfg.channels_last_on(device.is_cuda()),
+            drop_override: None,
             notices: Vec::new(),
         })
     }
@@ -230,7 +234,16 @@ impl Trainer {
 
     /// The drop-path probability of the current epoch: `evaluation.drop_path` · epoch / epochs.
     pub fn drop_prob(&self) -> f64 {
-        self.cfg.evaluation.drop_path * self.progress.epoch as f64 / self.cfg.train.epochs as f64
+        self.drop_override.unwrap_or_else(|| {
+            self.cfg.evaluation.drop_path * self.progress.epoch as f64
+                / self.cfg.train.epochs as f64
+        })
+    }
+
+    /// Drops paths with probability `p` from now on, whatever the epoch (the benchmark times
+    /// the step with the full `evaluation.drop_path`, as the peer does).
+    pub fn set_drop_prob(&mut self, p: f64) {
+        self.drop_override = Some(p);
     }
 
     fn input(&self, x: &Tensor) -> Tensor {
