@@ -113,8 +113,12 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, cell: CellType, focused: 
         ..inner
     };
     let mut y = inner.y;
+    // A training run's cell never changes: no "held" column, no history line.
+    let training = app.training();
     let mut header = grid.header(app.ops(cell));
-    header.push(Span::styled(" held", skin.dim()));
+    if !training {
+        header.push(Span::styled(" held", skin.dim()));
+    }
     fit(header, inner.width).render(row(y), buf);
     y += 1;
 
@@ -131,15 +135,17 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, cell: CellType, focused: 
             break;
         }
         let mut spans = grid.edge_row(e);
-        let since = held.steps_since_change(e).map_or_else(String::new, count4);
-        spans.push(Span::styled(format!(" {since:>4}"), skin.dim()));
+        if !training {
+            let since = held.steps_since_change(e).map_or_else(String::new, count4);
+            spans.push(Span::styled(format!(" {since:>4}"), skin.dim()));
+        }
         fit(spans, inner.width).render(row(y), buf);
         y += 1;
     }
 
     // Last row: the focused weight's history.
     let last = row(inner.bottom() - 1);
-    if inner.height >= 3 {
+    if inner.height >= 3 && !training {
         history_line(app, cell, last, skin).render(last, buf);
     }
 }

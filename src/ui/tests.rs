@@ -395,6 +395,13 @@ fn a_training_run_shows_its_genotype_test_figures_and_drop_path() {
     );
     assert!(t.contains("lr 0.02430 drop path 0.050"), "{t}");
     assert!(t.contains("test acc 0.470"), "{t}");
+    assert!(!t.contains("held"), "{t}");
+    app.update(Msg::Key(crossterm::event::KeyEvent::from(
+        crossterm::event::KeyCode::Char('q'),
+    )));
+    let term = draw(&app, &builtin("default").unwrap(), Glyphs::UNICODE, 160, 48);
+    let t = text(term.backend().buffer());
+    assert!(t.contains("Stop the training?"), "{t}");
     // The selected ops of the genotype are the ones marked.
     assert_eq!(app.arch.as_ref().unwrap().normal_selected[0], Some(4));
     assert!(app.arch_loss.points().is_empty());
