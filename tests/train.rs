@@ -306,3 +306,44 @@ fn bench_train_runs_ours_and_the_peer() {
     );
     assert!(!out.contains("warning"), "{out}");
 }
+
+/// SIGTERM stops a headless training run as it stops a search: a checkpoint, the final weights,
+/// exit 130, and `status.json` says stopped.
+#[test]
+fn sigterm_checkpoints_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = fixture("train_tiny.toml");
+    let data = cifar_dir();
+    let child = Command::new(common::bin())
+        .args(["train", "--headless", "--genotype", DARTS_V2, "--config"])
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--run-dir")
+        .arg(dir.path())
+        .args(["--set", "train.epochs=50"])
+        .env("OMP_NUM_THREADS", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    let metrics = dir.path().join("metrics.jsonl");
+    while !std::fs::read_to_string(&metrics)
+        .unwrap_or_default()
+        .contains("\"kind\":\"step\"")
+    {
+        assert!(t0.elapsed().as_secs() < 120, "no step was logged");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: sending SIGTERM to our own child process.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(130), "{t}");
+    assert!(t.contains("stopped after"), "{t}");
+    assert!(dir.path().join("checkpoints/latest").is_file(), "{t}");
+    assert!(dir.path().join("weights.safetensors").is_file(), "{t}");
+    let status = std::fs::read_to_string(dir.path().join("status.json")).unwrap();
+    assert!(status.contains("\"state\":\"stopped\""), "{status}");
+}
