@@ -124,6 +124,8 @@ pub fn spec(cfg: &Config) -> NetSpec {
 
 /// The parameter counts of `g` at `cfg`'s shape (a network built on the CPU and dropped).
 pub fn count_params(cfg: &Config, g: &Genotype) -> Result<ParamCount, EngineError> {
+    g.check_trainable(&cfg.model.op_lists())
+        .map_err(|e| EngineError::Genotype(e.to_string()))?;
     let vs = VarStore::new(Device::Cpu);
     EvalNet::new(&(vs.root() / "net"), g, &spec(cfg)).map_err(EngineError::Genotype)?;
     Ok(counts(&vs))

@@ -74,8 +74,9 @@ impl ReluConvBn {
             bn: bn(p / "bn", cout),
         }
     }
-    fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        self.bn.forward_t(&x.relu().apply(&self.conv), train)
+    /// On an input that is already ReLU'd.
+    fn forward_relu(&self, xr: &Tensor, train: bool) -> Tensor {
+        self.bn.forward_t(&xr.apply(&self.conv), train)
     }
 }
 
@@ -96,8 +97,8 @@ impl FactorizedReduce {
             bn: bn(p / "bn", cout),
         }
     }
-    fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        let x = x.relu();
+    /// On an input that is already ReLU'd.
+    fn forward_relu(&self, x: &Tensor, train: bool) -> Tensor {
         let (h, w) = (x.size()[2], x.size()[3]);
         let shifted = x.narrow(2, 1, h - 1).narrow(3, 1, w - 1);
         let y = Tensor::cat(&[x.apply(&self.c1), shifted.apply(&self.c2)], 1);
@@ -121,9 +122,10 @@ impl DilConv {
             bn: bn(p / "bn", c),
         }
     }
-    fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+    /// On an input that is already ReLU'd.
+    fn forward_relu(&self, xr: &Tensor, train: bool) -> Tensor {
         self.bn
-            .forward_t(&x.relu().apply(&self.dw).apply(&self.pw), train)
+            .forward_t(&xr.apply(&self.dw).apply(&self.pw), train)
     }
 }
 
@@ -175,7 +177,9 @@ impl Op {
         })
     }
 
-    fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+    /// The op on state `x`; `xr` gives its ReLU, computed once per state and shared by every
+    /// op that starts with one.
+    fn forward(&self, x: &Tensor, xr: &dyn Fn() -> Tensor, train: bool) -> Tensor {
         match self {
             Op::Identity => x.shallow_clone(),
             Op::Pool { max, k, stride } => {
@@ -186,11 +190,11 @@ impl Op {
                     x.avg_pool2d([*k, *k], [*stride, *stride], [pad, pad], false, false, None)
                 }
             }
-            Op::Reduce(fr) => fr.forward(x, train),
-            Op::Sep(ab) => ab[1].forward(&ab[0].forward(x, train), train),
-            Op::Dil(d) => d.forward(x, train),
-            Op::Conv(c) => c.forward(x, train),
-            Op::Factorized { a, b, bn } => bn.forward_t(&x.relu().apply(a).apply(b), train),
+            Op::Reduce(fr) => fr.forward_relu(&xr(), train),
+            Op::Sep(ab) => ab[1].forward_relu(&ab[0].forward_relu(&xr(), train).relu(), train),
+            Op::Dil(d) => d.forward_relu(&xr(), train),
+            Op::Conv(c) => c.forward_relu(&xr(), train),
+            Op::Factorized { a, b, bn } => bn.forward_t(&xr().apply(a).apply(b), train),
         }
     }
 }
@@ -224,16 +228,20 @@ enum Pre {
 }
 
 impl Cell {
-    fn forward(&self, s0: &Tensor, s1: &Tensor, train: bool, drop_prob: f64) -> Tensor {
+    /// The cell on its inputs `s0`, `s1`, each given with its ReLU (the previous cells' outputs
+    /// are ReLU'd once for the two cells that read each).
+    fn forward(&self, s0: &State, s1: &State, train: bool, drop_prob: f64) -> Tensor {
         let s0 = match &self.pre0 {
-            Pre::Reduce(fr) => fr.forward(s0, train),
-            Pre::Conv(c) => c.forward(s0, train),
+            Pre::Reduce(fr) => fr.forward_relu(s0.relu(), train),
+            Pre::Conv(c) => c.forward_relu(s0.relu(), train),
         };
-        let mut states = vec![s0, self.pre1.forward(s1, train)];
+        let s1 = self.pre1.forward_relu(s1.relu(), train);
+        let mut states = vec![State::new(s0), State::new(s1)];
         for pair in self.ops.chunks(2) {
             let mut node: Option<Tensor> = None;
             for (op, input) in pair {
-                let mut h = op.forward(&states[*input], train);
+                let st = &states[*input];
+                let mut h = op.forward(&st.x, &|| st.relu().shallow_clone(), train);
                 if train && drop_prob > 0.0 && !matches!(op, Op::Identity) {
                     h = drop_path(&h, drop_prob);
                 }
@@ -243,11 +251,29 @@ impl Cell {
                 });
             }
             if let Some(n) = node {
-                states.push(n);
+                states.push(State::new(n));
             }
         }
-        let picked: Vec<&Tensor> = self.concat.iter().map(|&k| &states[k]).collect();
+        let picked: Vec<&Tensor> = self.concat.iter().map(|&k| &states[k].x).collect();
         Tensor::cat(&picked, 1)
+    }
+}
+
+/// A state of the network and its ReLU, made on first use.
+struct State {
+    x: Tensor,
+    relu: std::cell::OnceCell<Tensor>,
+}
+
+impl State {
+    fn new(x: Tensor) -> Self {
+        State {
+            x,
+            relu: std::cell::OnceCell::new(),
+        }
+    }
+    fn relu(&self) -> &Tensor {
+        self.relu.get_or_init(|| self.x.relu())
     }
 }
 
@@ -272,10 +298,9 @@ impl AuxHead {
             fc: nn::linear(p / "fc", 768, CLASSES, Default::default()),
         }
     }
-    fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        let y = x
-            .relu()
-            .avg_pool2d([5, 5], [3, 3], [0, 0], false, false, None);
+    /// On the ReLU of the second reduction cell's output.
+    fn forward(&self, xr: &Tensor, train: bool) -> Tensor {
+        let y = xr.avg_pool2d([5, 5], [3, 3], [0, 0], false, false, None);
         let y = self.bn1.forward_t(&y.apply(&self.c1), train).relu();
         let y = self.bn2.forward_t(&y.apply(&self.c2), train).relu();
         y.flatten(1, -1).apply(&self.fc)
@@ -371,20 +396,22 @@ impl EvalNet {
     /// logits when the network has the head.
     pub fn forward(&self, x: &Tensor, train: bool, drop_prob: f64) -> Logits {
         let s = self.stem_bn.forward_t(&x.apply(&self.stem_conv), train);
-        let (mut s0, mut s1) = (s.shallow_clone(), s);
+        // The stem's output is both inputs of the first cell: one ReLU for both.
+        let stem = std::rc::Rc::new(State::new(s));
+        let (mut s0, mut s1) = (stem.clone(), stem);
         let mut aux = None;
         for (i, cell) in self.cells.iter().enumerate() {
-            let out = cell.forward(&s0, &s1, train, drop_prob);
+            let out = std::rc::Rc::new(State::new(cell.forward(&s0, &s1, train, drop_prob)));
             s0 = s1;
             s1 = out;
             if let Some((head, at)) = &self.aux
                 && train
                 && *at == i
             {
-                aux = Some(head.forward(&s1, train));
+                aux = Some(head.forward(s1.relu(), train));
             }
         }
-        let pooled = s1.adaptive_avg_pool2d([1, 1]).flatten(1, -1);
+        let pooled = s1.x.adaptive_avg_pool2d([1, 1]).flatten(1, -1);
         Logits {
             main: pooled.apply(&self.classifier),
             aux,
