@@ -50,7 +50,7 @@ pub struct RunInfo {
     /// `nasp-tui train`: the genotype whose network is trained from scratch (no search; the
     /// epoch figures are then the test set's). `None` for a search.
     #[serde(default)]
-    pub trained: Option<Genotype>,
+    pub trained: Option<Box<Genotype>>,
 }
 
 /// Training progress, sent at a capped rate.

@@ -337,10 +337,10 @@ fn peer_line(cmd: &mut Command, ours: &BenchResult, params: Option<usize>) -> Re
             String::from_utf8_lossy(&out.stderr).trim()
         ),
     }
-    if let (Some(want), Some(theirs)) = (params, field("params=")) {
-        if (theirs as usize) != want {
-            eprintln!("warning: the peer counts {theirs} parameters, we count {want}");
-        }
+    if let (Some(want), Some(theirs)) = (params, field("params="))
+        && (theirs as usize) != want
+    {
+        eprintln!("warning: the peer counts {theirs} parameters, we count {want}");
     }
     Ok(())
 }

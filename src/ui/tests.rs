@@ -362,7 +362,7 @@ fn a_training_run_shows_its_genotype_test_figures_and_drop_path() {
     let lists = OpLists::new(Space::Darts, &[], &[]);
     let mut info = fixtures::info(true);
     info.algorithm = "train".into();
-    info.trained = Some(g.clone());
+    info.trained = Some(Box::new(g.clone()));
     let mut app = App::new(KeyMap::default());
     app.update(Msg::Worker(Event::Started(info)));
     app.update(Msg::Worker(Event::Arch(ArchSnapshot::of_genotype(

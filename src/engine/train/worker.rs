@@ -229,7 +229,7 @@ fn run_info(
         params: count.without_aux,
         start_step: t.progress().global_step,
         proximal: true,
-        trained: Some(t.genotype().clone()),
+        trained: Some(Box::new(t.genotype().clone())),
     }
 }
 
