@@ -174,3 +174,34 @@ fn bad_genotypes_are_named() {
         .check_trainable(&lists)
         .unwrap();
 }
+
+/// `init` applies to the trained network as to the search: the reference draws a depthwise
+/// convolution's weights from U(±1/√(C·k·k)) with the full C, libtorch's default (kaiming) from
+/// a √(6·C) times wider range.
+#[test]
+fn init_follows_the_config() {
+    let _g = crate::engine::test_rng_lock();
+    let g = Genotype::parse(DARTS_V2).unwrap();
+    let bound = |init: &str| {
+        let c = cfg(&[
+            &format!("init=\"{init}\""),
+            "model.channels=8",
+            "model.cells=3",
+        ]);
+        let t = Trainer::new(&c, &g, Device::Cpu, None).unwrap();
+        let vars = t.variables();
+        let dw = vars
+            .iter()
+            .find(|(k, _)| k == "net.cells.0.ops.0.a.dw.weight")
+            .map(|(_, v)| v.shallow_clone())
+            .unwrap();
+        // Cell 0 is normal: C = 8 channels, 3 x 3 depthwise.
+        assert_eq!(dw.size(), vec![8, 1, 3, 3]);
+        dw.abs().max().double_value(&[])
+    };
+    let reference = bound("reference");
+    let kaiming = bound("kaiming");
+    let limit = 1.0 / (8.0f64 * 9.0).sqrt();
+    assert!(reference <= limit && reference > 0.5 * limit, "{reference}");
+    assert!(kaiming > 1.5 * limit, "{kaiming}");
+}
