@@ -347,3 +347,79 @@ fn sigterm_checkpoints_and_exits_130() {
     let status = std::fs::read_to_string(dir.path().join("status.json")).unwrap();
     assert!(status.contains("\"state\":\"stopped\""), "{status}");
 }
+
+/// The monitor of a training run in a real terminal (tmux): the trained genotype, the test
+/// charts and the drop path show; `p` pauses; `q` then `s` saves and quits (exit 0 as a
+/// search's save & quit, a checkpoint, status stopped). Without tmux it says so and passes, as the TUI tests do.
+#[test]
+fn the_monitor_trains_pauses_and_saves_on_quit() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("SKIPPED: tmux is not installed (apt-get install tmux)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let socket = format!("nasp-tui-train-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&socket)
+            .args(args)
+            .output()
+            .expect("run tmux")
+    };
+    let line = format!(
+        "OMP_NUM_THREADS=1 {} train --genotype \"{DARTS_V2}\" --config {} --data-dir {} --run-dir {} --set train.epochs=20; echo EXIT=$?; sleep 60",
+        common::bin(),
+        fixture("train_tiny.toml").display(),
+        cifar_dir().display(),
+        run_dir.display()
+    );
+    let o = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "160",
+        "-y",
+        "48",
+        &line,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let screen =
+        || String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", "t"]).stdout).to_string();
+    let wait = |what: &str, pred: &dyn Fn(&str) -> bool| {
+        let t0 = std::time::Instant::now();
+        loop {
+            let s = screen();
+            if pred(&s) {
+                return s;
+            }
+            if t0.elapsed().as_secs() > 120 {
+                let _ = tmux(&["kill-server"]);
+                panic!("timed out waiting for {what}:\n{s}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
+    let s = wait("a test epoch", &|s| {
+        s.contains("test acc") && s.contains("RUNNING")
+    });
+    assert!(
+        s.contains("trained genotype") && s.contains("test/epoch"),
+        "{s}"
+    );
+    assert!(s.contains("drop path"), "{s}");
+    tmux(&["send-keys", "-t", "t", "p"]);
+    wait("PAUSED", &|s| s.contains("PAUSED"));
+    tmux(&["send-keys", "-t", "t", "q"]);
+    wait("the quit dialog", &|s| s.contains("Stop the training?"));
+    tmux(&["send-keys", "-t", "t", "s"]);
+    let s = wait("the exit", &|s| s.contains("EXIT="));
+    let _ = tmux(&["kill-server"]);
+    assert!(s.contains("EXIT=0"), "{s}");
+    assert!(run_dir.join("checkpoints/latest").is_file());
+    let status = std::fs::read_to_string(run_dir.join("status.json")).unwrap();
+    assert!(status.contains("\"state\":\"stopped\""), "{status}");
+}
