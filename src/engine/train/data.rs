@@ -43,10 +43,6 @@ impl TrainData {
         self.data.n_train
     }
 
-    pub fn n_test(&self) -> usize {
-        self.data.n_valid
-    }
-
     /// The plan of one epoch: every training image once, in a random order, each with its
     /// crop, flip and cutout centre.
     pub fn plan(&self, rng: &mut Rng) -> Tensor {

@@ -201,10 +201,6 @@ impl Trainer {
         &self.genotype
     }
 
-    pub fn device(&self) -> Device {
-        self.device
-    }
-
     pub fn progress(&self) -> Progress {
         self.progress
     }

@@ -13,7 +13,7 @@ use tch::nn::{self, ModuleT};
 use tch::{Kind, Tensor};
 
 use crate::genotype::Genotype;
-use crate::space::{self, CellType, OpKind};
+use crate::space::{self, OpKind};
 
 /// Channel multiplier of the stem (DARTS's `stem_multiplier`).
 const STEM: i64 = 3;
@@ -416,14 +416,5 @@ impl EvalNet {
             main: pooled.apply(&self.classifier),
             aux,
         }
-    }
-}
-
-/// Which cell type cell `i` of `cells` is.
-pub fn cell_type(i: usize, cells: usize) -> CellType {
-    if is_reduction(i, cells) {
-        CellType::Reduce
-    } else {
-        CellType::Normal
     }
 }
