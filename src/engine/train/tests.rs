@@ -205,3 +205,31 @@ fn init_follows_the_config() {
     assert!(reference <= limit && reference > 0.5 * limit, "{reference}");
     assert!(kaiming > 1.5 * limit, "{kaiming}");
 }
+
+/// The training batches carry the cutout: over an epoch of synthetic images, each image has
+/// on average 3 × 196 exact zeros (the square on every channel; a normalised pixel is almost
+/// never exactly 0 otherwise), and none without cutout. Test images are not cut.
+#[test]
+fn training_batches_are_cut_out_and_test_images_are_not() {
+    use super::data::TrainData;
+    use crate::dataset::synthetic;
+    let (train, test) = (synthetic(600, 1), synthetic(50, 2));
+    let zeros = |cut: i64| {
+        let d = TrainData::new(&train, &test, 32, cut, Device::Cpu);
+        let mut rng = crate::rng::Rng::new(4);
+        let plan = d.plan(&mut rng);
+        let (x, _) = d.batch(&plan, 0, 600);
+        let per_image = x
+            .eq(0.0)
+            .sum_dim_intlist([1i64, 2, 3].as_slice(), false, Kind::Float);
+        let rows = d.test_chunks(64);
+        let (t, _) = d.gather(&rows[0]);
+        let test_zeros = t.eq(0.0).sum(Kind::Float).double_value(&[]);
+        (per_image.mean(Kind::Float).double_value(&[]), test_zeros)
+    };
+    let (with, test_with) = zeros(16);
+    let (without, _) = zeros(0);
+    assert!((with - 3.0 * 196.0).abs() < 3.0 * 12.0, "{with}");
+    assert!(without < 1.0, "{without}");
+    assert!(test_with < 1.0, "{test_with}");
+}
