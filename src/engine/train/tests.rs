@@ -233,3 +233,36 @@ fn training_batches_are_cut_out_and_test_images_are_not() {
     assert!(without < 1.0, "{without}");
     assert!(test_with < 1.0, "{test_with}");
 }
+
+/// The NASP-only ops (which the PyTorch peer does not build) cost what the op table says plus
+/// their affine batch norms: swapping one into a normal cell of C = 8 adds exactly that.
+#[test]
+fn nasp_ops_add_their_table_parameters_and_affine_batch_norms() {
+    let _g = crate::engine::test_rng_lock();
+    let base = "Genotype(normal=[('skip_connect', 0), ('skip_connect', 1), ('skip_connect', 0), ('skip_connect', 1), ('skip_connect', 2), ('skip_connect', 3), ('skip_connect', 4), ('skip_connect', 0)], normal_concat=range(2, 6), reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=range(2, 6))";
+    // One normal cell (cell 0, C = 8 channels), then the two reduction cells.
+    let c = cfg(&["model.space=\"nasp\"", "model.channels=8", "model.cells=3"]);
+    let count = |text: &str| count_params(&c, &Genotype::parse(text).unwrap()).unwrap();
+    let n0 = count(base);
+    let ch = 8usize;
+    for (op, bns) in [
+        ("conv_3x1_1x3", 1),
+        ("conv 1x1", 1),
+        ("conv 3x3", 1),
+        ("sep_3x3", 2),
+        ("sep_5x5", 2),
+        ("sep_7x7", 2),
+        ("dil_conv_3x3", 1),
+    ] {
+        let with = base.replacen("('skip_connect', 0)", &format!("('{op}', 0)"), 1);
+        let table = crate::space::lookup(op).unwrap().kind.params(ch as i64) as usize;
+        let n = count(&with);
+        assert_eq!(n.without_aux - n0.without_aux, table + bns * 2 * ch, "{op}");
+        assert_eq!(n.with_aux - n.without_aux, n0.with_aux - n0.without_aux);
+    }
+    // Larger max pools have no parameters either.
+    for op in ["max_pool_5x5", "max_pool_7x7", "avg_pool_3x3"] {
+        let with = base.replacen("('max_pool_3x3', 0)", &format!("('{op}', 0)"), 1);
+        assert_eq!(count(&with), n0, "{op}");
+    }
+}
