@@ -52,6 +52,10 @@ pub enum DataError {
         "CIFAR-10 file {path} is missing; expected data_batch_1.bin … data_batch_5.bin (the binary version) in {dir}. Point --data-dir (or data.dir / NASP_TUI_DATA) at that folder"
     )]
     Missing { path: PathBuf, dir: PathBuf },
+    #[error(
+        "CIFAR-10 test file {path} is missing; `nasp-tui train` evaluates on test_batch.bin, expected in {dir} beside the training files"
+    )]
+    MissingTest { path: PathBuf, dir: PathBuf },
     #[error("cannot read CIFAR-10 file {path}: {source}")]
     Read {
         path: PathBuf,
@@ -220,38 +224,80 @@ pub fn augment_host(img: &[u8], oy: usize, ox: usize, flip: bool) -> Vec<f32> {
 /// must be CIFAR-10), else the first folder that holds CIFAR-10, else (with `dataset = "auto"`)
 /// the synthetic set.
 pub fn load(cfg: &Config, cli_dir: Option<&Path>) -> Result<Images, DataError> {
-    let limit = cfg.data.limit;
-    let synth = || synthetic(if limit > 0 { limit } else { 10_000 }, cfg.seed);
-    match cfg.data.dataset {
-        Dataset::Synthetic => {
-            let mut s = synth();
-            s.description = format!("synthetic ({} images)", s.len());
-            Ok(s)
-        }
-        Dataset::Cifar10 | Dataset::Auto => {
-            let dirs = candidate_dirs(cli_dir, &cfg.data.dir);
-            // An explicitly named folder must be CIFAR-10: a wrong path is an error, not a
-            // silent fallback.
-            let explicit = cli_dir
-                .map(PathBuf::from)
-                .or_else(|| (!cfg.data.dir.is_empty()).then(|| PathBuf::from(&cfg.data.dir)));
-            if let Some(dir) = explicit {
-                return load_cifar_train(&dir, limit);
-            }
-            if let Some(dir) = dirs.iter().find(|d| looks_like_cifar(d)) {
-                return load_cifar_train(dir, limit);
-            }
-            if cfg.data.dataset == Dataset::Cifar10 {
-                let looked = dirs
-                    .iter()
-                    .map(|d| d.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                return Err(DataError::NotFound { looked });
-            }
-            Ok(synth())
-        }
+    match cifar_dir(cfg, cli_dir)? {
+        Some(dir) => load_cifar_train(&dir, cfg.data.limit),
+        None => Ok(synthetic_train(cfg)),
     }
+}
+
+/// The test file of the CIFAR-10 binary version.
+pub const TEST_FILE: &str = "test_batch.bin";
+
+/// The training images and the test images (`test_batch.bin` beside the training files; the
+/// first `test_limit`, 0 = all) for `nasp-tui train`; a synthetic pair when `cfg` falls back
+/// to synthetic data.
+pub fn load_with_test(
+    cfg: &Config,
+    cli_dir: Option<&Path>,
+    test_limit: usize,
+) -> Result<(Images, Images), DataError> {
+    let Some(dir) = cifar_dir(cfg, cli_dir)? else {
+        let n = if test_limit > 0 { test_limit } else { 2_000 };
+        let mut test = synthetic(n, cfg.seed ^ 0x7E57);
+        test.description = format!("synthetic ({n} test images)");
+        return Ok((synthetic_train(cfg), test));
+    };
+    let train = load_cifar_train(&dir, cfg.data.limit)?;
+    let path = dir.join(TEST_FILE);
+    if !path.is_file() {
+        return Err(DataError::MissingTest { path, dir });
+    }
+    let mut test = Images {
+        pixels: Vec::new(),
+        labels: Vec::new(),
+        description: String::new(),
+    };
+    read_cifar_file(&path, &mut test)?;
+    test.truncate(test_limit);
+    test.description = format!("CIFAR-10 test ({} images)", test.len());
+    Ok((train, test))
+}
+
+fn synthetic_train(cfg: &Config) -> Images {
+    let limit = cfg.data.limit;
+    let mut s = synthetic(if limit > 0 { limit } else { 10_000 }, cfg.seed);
+    if cfg.data.dataset == Dataset::Synthetic {
+        s.description = format!("synthetic ({} images)", s.len());
+    }
+    s
+}
+
+/// The CIFAR-10 folder `cfg` and `cli_dir` name or that is found; `None` for synthetic data.
+fn cifar_dir(cfg: &Config, cli_dir: Option<&Path>) -> Result<Option<PathBuf>, DataError> {
+    if cfg.data.dataset == Dataset::Synthetic {
+        return Ok(None);
+    }
+    let dirs = candidate_dirs(cli_dir, &cfg.data.dir);
+    // An explicitly named folder must be CIFAR-10: a wrong path is an error, not a silent
+    // fallback.
+    let explicit = cli_dir
+        .map(PathBuf::from)
+        .or_else(|| (!cfg.data.dir.is_empty()).then(|| PathBuf::from(&cfg.data.dir)));
+    if let Some(dir) = explicit {
+        return Ok(Some(dir));
+    }
+    if let Some(dir) = dirs.iter().find(|d| looks_like_cifar(d)) {
+        return Ok(Some(dir.clone()));
+    }
+    if cfg.data.dataset == Dataset::Cifar10 {
+        let looked = dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(DataError::NotFound { looked });
+    }
+    Ok(None)
 }
 
 #[cfg(test)]

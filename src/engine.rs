@@ -14,6 +14,7 @@ pub mod optim;
 pub mod resume;
 pub mod search;
 pub mod supernet;
+pub mod train;
 pub mod worker;
 
 pub use error::EngineError;

@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::space::{CellType, OpLists};
+
 /// A genotype text or JSON that does not parse; the message says where and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -106,6 +108,62 @@ impl fmt::Display for Genotype {
             pairs(&self.reduce),
             ints(&self.reduce_concat)
         )
+    }
+}
+
+impl Genotype {
+    /// Checks that the genotype describes cells that can be built and trained in a space whose
+    /// op lists are `lists`: every op is in its cell type's list (and is not `none`), every
+    /// node reads a state that exists before it (the two cell inputs, then earlier nodes), and
+    /// the concatenated states exist. The error names the cell, the position and the op.
+    pub fn check_trainable(&self, lists: &OpLists) -> Result<(), GenotypeError> {
+        for (cell, ops, concat) in [
+            (CellType::Normal, &self.normal, &self.normal_concat),
+            (CellType::Reduce, &self.reduce, &self.reduce_concat),
+        ] {
+            let name = cell.name();
+            if ops.is_empty() || ops.len() % 2 != 0 {
+                return Err(GenotypeError(format!(
+                    "`{name}` has {} ops; a cell needs two per node (an even number, at least 2)",
+                    ops.len()
+                )));
+            }
+            let allowed = lists.get(cell);
+            for (e, (op, input)) in ops.iter().enumerate() {
+                let at = format!("`{name}` position {e} ('{op}', {input})");
+                if op == "none" {
+                    return Err(GenotypeError(format!(
+                        "{at}: `none` (the zero op) cannot be part of a trained cell"
+                    )));
+                }
+                if !allowed.iter().any(|a| a == op) {
+                    return Err(GenotypeError(format!(
+                        "{at}: op '{op}' is not in this space's {name} ops ({}); check the genotype, or choose the space it was searched in (model.space, model.{name}_ops)",
+                        allowed.join(", ")
+                    )));
+                }
+                let node = e / 2;
+                if *input >= node + 2 {
+                    return Err(GenotypeError(format!(
+                        "{at}: node {node} can read states 0..={} (the two cell inputs and the nodes before it); input {input} does not exist",
+                        node + 1
+                    )));
+                }
+            }
+            let states = ops.len() / 2 + 2;
+            if concat.is_empty() {
+                return Err(GenotypeError(format!(
+                    "`{name}_concat` is empty; it names the states the cell outputs"
+                )));
+            }
+            if let Some(bad) = concat.iter().find(|&&k| k >= states) {
+                return Err(GenotypeError(format!(
+                    "`{name}_concat` names state {bad}, but the cell has states 0..={}",
+                    states - 1
+                )));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -16,15 +16,20 @@ use crate::tui::detach;
 
 /// Formats a progress line for a `Step` event.
 pub fn step_line(s: &StepStats, steps_per_epoch: usize) -> String {
+    // A training run (`nasp-tui train`) has no architecture loss; its drop-path probability
+    // takes that place.
+    let middle = match s.drop_path {
+        Some(p) => format!("drop path {p:.3}"),
+        None => format!("arch loss {:.4}", s.arch_loss),
+    };
     format!(
-        "epoch {} step {}/{} (global {}) | train loss {:.4} acc {:.3} | arch loss {:.4} | {:.1} ms/step {:.0} img/s | lr {:.5}",
+        "epoch {} step {}/{} (global {}) | train loss {:.4} acc {:.3} | {middle} | {:.1} ms/step {:.0} img/s | lr {:.5}",
         s.epoch,
         s.step,
         steps_per_epoch,
         s.global_step,
         s.train_loss,
         s.train_acc,
-        s.arch_loss,
         s.ms_per_step,
         s.images_per_s,
         s.lr
@@ -34,8 +39,16 @@ pub fn step_line(s: &StepStats, steps_per_epoch: usize) -> String {
 /// Formats the progress line for an `Epoch` event (the epoch as the worker numbers it, from 0).
 pub fn epoch_line(e: &EpochStats) -> String {
     format!(
-        "epoch {} done in {:.1} s (validation {:.1} s) | train loss {:.4} acc {:.3} | valid loss {:.4} acc {:.3}",
-        e.epoch, e.seconds, e.valid_seconds, e.train_loss, e.train_acc, e.valid_loss, e.valid_acc
+        "epoch {} done in {:.1} s ({} {:.1} s) | train loss {:.4} acc {:.3} | {} loss {:.4} acc {:.3}",
+        e.epoch,
+        e.seconds,
+        if e.test { "test" } else { "validation" },
+        e.valid_seconds,
+        e.train_loss,
+        e.train_acc,
+        e.set_name(),
+        e.valid_loss,
+        e.valid_acc
     )
 }
 

@@ -9,8 +9,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::arch::ArchMatrix;
+use crate::arch::{ArchMatrix, node_rows, num_edges};
 use crate::genotype::Genotype;
+use crate::space::{CellType, OpLists};
 
 /// Sent by the UI (or a signal handler) to the worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +47,10 @@ pub struct RunInfo {
     pub start_step: u64,
     /// Whether the proximal selection (Ā) is meaningful (NASP) or A is shown through a softmax.
     pub proximal: bool,
+    /// `nasp-tui train`: the genotype whose network is trained from scratch (no search; the
+    /// epoch figures are then the test set's). `None` for a search.
+    #[serde(default)]
+    pub trained: Option<Box<Genotype>>,
 }
 
 /// Training progress, sent at a capped rate.
@@ -63,6 +68,9 @@ pub struct StepStats {
     pub lr: f64,
     pub ms_per_step: f64,
     pub images_per_s: f64,
+    /// `nasp-tui train`: the drop-path probability in force (`None` for a search).
+    #[serde(default)]
+    pub drop_path: Option<f64>,
 }
 
 /// Architecture snapshot: the continuous A and the proximal selection Ā of both cells.
@@ -78,6 +86,40 @@ pub struct ArchSnapshot {
     pub genotype: Genotype,
 }
 
+impl ArchSnapshot {
+    /// A fixed genotype as a snapshot (`nasp-tui train`): 1 where the genotype puts an op on
+    /// an edge (of the op lists `lists`), 0 elsewhere, so the cell panes draw the trained cell.
+    pub fn of_genotype(g: &Genotype, lists: &OpLists, global_step: u64, epoch: usize) -> Self {
+        let nodes = g.normal.len().max(g.reduce.len()) / 2;
+        let cell = |pairs: &[(String, usize)], cell: CellType| {
+            let ops = lists.get(cell);
+            let mut m = ArchMatrix::filled(num_edges(nodes), ops.len(), 0.0);
+            let mut selected = vec![None; num_edges(nodes)];
+            for (e, (op, input)) in pairs.iter().enumerate() {
+                let row = node_rows(e / 2).start + input;
+                if let Some(col) = ops.iter().position(|o| o == op)
+                    && row < m.rows
+                {
+                    m.data[row * m.cols + col] = 1.0;
+                    selected[row] = Some(col);
+                }
+            }
+            (m, selected)
+        };
+        let (normal, normal_selected) = cell(&g.normal, CellType::Normal);
+        let (reduce, reduce_selected) = cell(&g.reduce, CellType::Reduce);
+        ArchSnapshot {
+            global_step,
+            epoch,
+            normal,
+            reduce,
+            normal_selected,
+            reduce_selected,
+            genotype: g.clone(),
+        }
+    }
+}
+
 /// End-of-epoch figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochStats {
@@ -89,6 +131,16 @@ pub struct EpochStats {
     /// Wall time of the epoch, validation included, and of the validation alone.
     pub seconds: f64,
     pub valid_seconds: f64,
+    /// `nasp-tui train`: the `valid_*` figures are the test set's.
+    #[serde(default)]
+    pub test: bool,
+}
+
+impl EpochStats {
+    /// What the evaluated set is called: "test" (`nasp-tui train`) or "valid" (a search).
+    pub fn set_name(&self) -> &'static str {
+        if self.test { "test" } else { "valid" }
+    }
 }
 
 /// Severity of a log line.
@@ -203,12 +255,13 @@ impl Event {
                 i.algorithm, i.device, i.dataset, i.epochs, i.steps_per_epoch, i.params
             )),
             Event::Epoch(e) => info(format!(
-                "epoch {} done: train acc {:.3}, valid acc {:.3}, valid loss {:.3} ({:.1} s)",
+                "epoch {} done: train acc {:.3}, {set} acc {:.3}, {set} loss {:.3} ({:.1} s)",
                 e.epoch + 1,
                 e.train_acc,
                 e.valid_acc,
                 e.valid_loss,
-                e.seconds
+                e.seconds,
+                set = e.set_name(),
             )),
             Event::Paused { global_step } => info(format!("paused at step {global_step}")),
             Event::Resumed => info("resumed".to_string()),
@@ -262,10 +315,19 @@ mod tests {
             valid_acc: 0.39,
             seconds: 48.0,
             valid_seconds: 6.0,
+            test: false,
         };
         assert_eq!(
-            text(&Event::Epoch(epoch)),
+            text(&Event::Epoch(epoch.clone())),
             "epoch 1 done: train acc 0.420, valid acc 0.390, valid loss 1.700 (48.0 s)"
+        );
+        let test = EpochStats {
+            test: true,
+            ..epoch
+        };
+        assert_eq!(
+            text(&Event::Epoch(test)),
+            "epoch 1 done: train acc 0.420, test acc 0.390, test loss 1.700 (48.0 s)"
         );
         assert_eq!(
             text(&Event::Paused { global_step: 400 }),

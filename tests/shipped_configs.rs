@@ -83,3 +83,38 @@ fn cifar10_nasp_darts_is_nasp_on_the_seven_darts_ops() {
     assert_eq!(lists.reduce, seven);
     assert_eq!(c.arch.init, 0.5);
 }
+
+/// The evaluation stage's config against the papers' training settings (DARTS §3.3, NASP §4):
+/// 20 cells, C = 36, 600 epochs, batch 96, SGD 0.025 cosine to 0, momentum 0.9, wd 3e-4,
+/// clip 5; auxiliary head 0.4, drop path 0.2, cutout 16; all training and test images, 32 px.
+#[test]
+fn cifar10_train_has_the_papers_training_settings() {
+    let c = load("cifar10-train.toml");
+    let (t, e) = (&c.train, &c.evaluation);
+    let want = [
+        ("model.cells", c.model.cells as f64, 20.0),
+        ("model.channels", c.model.channels as f64, 36.0),
+        ("train.epochs", t.epochs as f64, 600.0),
+        ("train.batch_size", t.batch_size as f64, 96.0),
+        ("train.lr", t.lr, 0.025),
+        ("train.lr_min", t.lr_min, 0.0),
+        ("train.momentum", t.momentum, 0.9),
+        ("train.weight_decay", t.weight_decay, 3e-4),
+        ("train.grad_clip", t.grad_clip, 5.0),
+        ("evaluation.auxiliary_weight", e.auxiliary_weight, 0.4),
+        ("evaluation.drop_path", e.drop_path, 0.2),
+        ("evaluation.cutout", e.cutout as f64, 16.0),
+        ("evaluation.test_limit", e.test_limit as f64, 0.0),
+        ("data.limit", c.data.limit as f64, 0.0),
+        ("data.image_size", c.data.image_size as f64, 32.0),
+    ];
+    for (key, got, want) in want {
+        assert!(
+            (got - want).abs() < 1e-12,
+            "cifar10-train.toml: {key} = {got}, the papers use {want}"
+        );
+    }
+    assert!(e.auxiliary);
+    assert_eq!(c.model.space, Space::Darts);
+    c.validate_for_training().unwrap();
+}

@@ -57,6 +57,12 @@ impl App {
         self.info.as_ref().is_none_or(|i| i.proximal)
     }
 
+    /// Whether the run trains a fixed genotype (`nasp-tui train`) rather than searching: the
+    /// cell panes then show the genotype, the charts the test set, the status the drop path.
+    pub fn training(&self) -> bool {
+        self.info.as_ref().is_some_and(|i| i.trained.is_some())
+    }
+
     /// The op names of a cell (empty before `Started`).
     pub fn ops(&self, cell: CellType) -> &[String] {
         match (&self.info, cell) {

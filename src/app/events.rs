@@ -180,7 +180,10 @@ impl App {
         let x = s.global_step as f64;
         self.train_loss.push(x, s.train_loss);
         self.train_acc.push(x, s.train_acc);
-        self.arch_loss.push(x, s.arch_loss);
+        // A training run has no architecture loss (NaN): nothing to chart.
+        if s.arch_loss.is_finite() {
+            self.arch_loss.push(x, s.arch_loss);
+        }
         if matches!(self.phase, Phase::WarmingUp | Phase::Started) {
             self.phase = if self.want_paused {
                 Phase::Paused

@@ -28,6 +28,7 @@ pub fn info(proximal: bool) -> RunInfo {
         params: 1_930_842,
         start_step: 0,
         proximal,
+        trained: None,
     }
 }
 
@@ -89,6 +90,7 @@ pub fn step(global_step: u64) -> StepStats {
         lr: 0.025,
         ms_per_step: 120.0,
         images_per_s: 533.3,
+        drop_path: None,
     }
 }
 
@@ -108,6 +110,7 @@ pub fn script(proximal: bool) -> Vec<Event> {
         valid_acc: 0.39,
         seconds: 48.0,
         valid_seconds: 3.0,
+        test: false,
     }));
     out.push(Event::Log {
         level: Level::Info,

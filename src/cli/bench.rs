@@ -9,10 +9,13 @@ use clap::Args;
 use super::{CliError, ConfigArgs};
 use crate::config::{Algorithm, Config};
 use crate::engine::bench::{self, BenchResult};
+use crate::engine::train::bench as train_bench;
+use crate::engine::train::count_params;
 use crate::engine::worker;
 use crate::exit;
+use crate::genotype::Genotype;
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct BenchArgs {
     #[command(flatten)]
     config: ConfigArgs,
@@ -39,6 +42,14 @@ pub struct BenchArgs {
     /// this config's model size) and replacing status.json, against NASP's step time.
     #[arg(long)]
     events: bool,
+    /// Time the training step of the evaluation network (`nasp-tui train`) instead of search
+    /// steps; `--peer ../shared/bench/peer_train.py` runs the PyTorch peer beside it. Default
+    /// config: configs/bench-train.toml.
+    #[arg(long)]
+    train: bool,
+    /// With --train: the genotype to build (DARTS text; default DARTS_V2).
+    #[arg(long, requires = "train")]
+    genotype: Option<String>,
     /// A table of sizes instead of one: CHANNELS/CELLS/BATCHES, comma-separated lists whose
     /// combinations are measured (default 8,12,16/5,8/16,32,64); ours (nasp, darts1) beside the
     /// peer's (`--peer` is required), in rounds, with medians and the targets' ratios.
@@ -52,13 +63,113 @@ pub struct BenchArgs {
     child: bool,
 }
 
+/// DARTS's published V2 cell (the default genotype of `bench --train`).
+pub const DARTS_V2: &str = "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])";
+
+/// `bench --train`: the training step in a child process, then the peer at the same sizes.
+fn run_train(a: &BenchArgs) -> Result<i32, CliError> {
+    let mut ca = a.config.clone();
+    if ca.config.is_none() {
+        let local = PathBuf::from("configs/bench-train.toml");
+        ca.config = Some(if local.is_file() {
+            local
+        } else {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/configs/bench-train.toml"
+            ))
+        });
+    }
+    let cfg = ca.load()?;
+    cfg.validate_for_training()?;
+    let text = a.genotype.clone().unwrap_or_else(|| DARTS_V2.to_string());
+    let g = Genotype::parse(&text).map_err(|e| CliError::Usage(format!("--genotype: {e}")))?;
+    g.check_trainable(&cfg.model.op_lists())
+        .map_err(|e| CliError::Usage(format!("--genotype: {e}")))?;
+    let (device, note) = worker::resolve_device(&cfg.device).map_err(CliError::Usage)?;
+    if device.is_cuda() {
+        tch::Cuda::cudnn_set_benchmark(true);
+    }
+    if a.child {
+        return Ok(
+            match train_bench::run(&cfg, &g, device, a.steps, a.warmup) {
+                Ok(r) => {
+                    println!("{}", serde_json::to_string(&r).unwrap_or_default());
+                    exit::OK
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    exit::FAILED
+                }
+            },
+        );
+    }
+    let count = count_params(&cfg, &g).map_err(|e| CliError::Usage(e.to_string()))?;
+    let (m, e) = (&cfg.model, &cfg.evaluation);
+    println!(
+        "bench --train: C={} cells={} batch={} hw={} auxiliary={} drop_path={} cutout={} device={note} activations={} threads={} steps={} (+{} warm-up); {count}",
+        m.channels,
+        m.cells,
+        cfg.train.batch_size,
+        cfg.data.image_size,
+        e.auxiliary,
+        e.drop_path,
+        e.cutout,
+        cfg.layout_name(device.is_cuda()),
+        tch::get_num_threads(),
+        a.steps,
+        a.warmup
+    );
+    let mut child = BenchArgs {
+        config: ca,
+        genotype: Some(text.clone()),
+        ..a.clone()
+    };
+    child.child = true;
+    let Some(r) = run_child_with(&child, &["--train", "--genotype", &text], &[])? else {
+        return Ok(exit::FAILED);
+    };
+    print_result(&r);
+    if let Some(peer) = &a.peer {
+        let c = cfg.model.channels.to_string();
+        let mut cmd = Command::new(peer_python());
+        cmd.arg(peer)
+            .args(["--genotype", &text, "--C", &c])
+            .args(["--layers", &m.cells.to_string()])
+            .args(["--batch", &cfg.train.batch_size.to_string()])
+            .args(["--hw", &cfg.data.image_size.to_string()])
+            .args(["--steps", &a.steps.to_string()])
+            .args(["--drop-path", &e.drop_path.to_string()])
+            .args([
+                "--cutout",
+                &(e.cutout * cfg.data.image_size / 32).to_string(),
+            ]);
+        if !e.auxiliary {
+            cmd.arg("--no-auxiliary");
+        }
+        peer_line(&mut cmd, &r, Some(count.without_aux))?;
+    }
+    Ok(exit::OK)
+}
+
 pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
     if a.steps == 0 {
         return Err(CliError::Usage(
             "--steps: give at least 1 timed step".into(),
         ));
     }
+    if a.train {
+        return run_train(a);
+    }
     let cfg = a.config.load()?;
+    if let Some(spec) = &a.sizes {
+        let Some(peer) = &a.peer else {
+            return Err(CliError::Usage(
+                "--sizes compares with the peer: give --peer ../shared/bench/peer_step.py".into(),
+            ));
+        };
+        return super::bench_sizes::run(a, &cfg, spec, peer);
+    }
     let algos: Vec<Algorithm> = a
         .algo
         .split(',')
@@ -70,14 +181,6 @@ pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
             })
         })
         .collect::<Result<_, _>>()?;
-    if let Some(spec) = &a.sizes {
-        let Some(peer) = &a.peer else {
-            return Err(CliError::Usage(
-                "--sizes compares with the peer: give --peer ../shared/bench/peer_step.py".into(),
-            ));
-        };
-        return super::bench_sizes::run(a, &cfg, spec, peer);
-    }
     let (device, note) = worker::resolve_device(&cfg.device).map_err(CliError::Usage)?;
     if device.is_cuda() {
         tch::Cuda::cudnn_set_benchmark(true);
@@ -153,12 +256,21 @@ pub fn run_child(
     alg: Algorithm,
     sets: &[String],
 ) -> Result<Option<BenchResult>, CliError> {
+    run_child_with(a, &["--algo", alg.name()], sets)
+}
+
+/// Runs a timing in a child process with `what` (the algorithm, or the training step) among
+/// `a`'s flags and `sets` after its `--set`s; `None` (after saying why) when it failed.
+fn run_child_with(
+    a: &BenchArgs,
+    what: &[&str],
+    sets: &[String],
+) -> Result<Option<BenchResult>, CliError> {
     let exe = std::env::current_exe().map_err(|e| CliError::Failed(e.to_string()))?;
     let mut cmd = Command::new(&exe);
     cmd.arg("bench")
         .arg("--child")
-        .arg("--algo")
-        .arg(alg.name())
+        .args(what)
         .arg("--steps")
         .arg(a.steps.to_string())
         .arg("--warmup")
@@ -188,7 +300,7 @@ pub fn run_child(
     if found.is_none() {
         eprintln!(
             "error: bench of {} failed: {}",
-            alg.name(),
+            what.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
@@ -224,24 +336,25 @@ fn print_result(r: &BenchResult) {
 }
 
 /// Runs the PyTorch peer at the sizes of `cfg` for `ours`' algorithm and prints the ratios.
-fn run_peer(
-    peer: &PathBuf,
-    cfg: &Config,
-    steps: usize,
-    ours: &BenchResult,
-) -> Result<(), CliError> {
-    match peer_figures(peer, cfg, steps, &ours.algorithm)? {
-        Ok((ms, rss)) => println!(
-            "peer {:<7} {:>9.1} ms/step  peak RSS {:>7.0} MB | ours/peer: time {:.3}, RSS {:.3}",
-            ours.algorithm,
-            ms,
-            rss,
-            ours.ms_median / ms,
-            ours.peak_rss_mb / rss
-        ),
-        Err(why) => eprintln!("warning: {why}"),
-    }
-    Ok(())
+fn run_peer(peer: &Path, cfg: &Config, steps: usize, ours: &BenchResult) -> Result<(), CliError> {
+    peer_line(
+        &mut peer_step(peer, cfg, steps, &ours.algorithm),
+        ours,
+        None,
+    )
+}
+
+/// The peer's search step command for `algorithm` at the sizes of `cfg`.
+fn peer_step(peer: &Path, cfg: &Config, steps: usize, algorithm: &str) -> Command {
+    let (m, c) = (&cfg.model, cfg.model.channels.to_string());
+    let mut cmd = Command::new(peer_python());
+    cmd.arg(peer)
+        .args(["--mode", algorithm, "--C", &c])
+        .args(["--layers", &m.cells.to_string()])
+        .args(["--batch", &cfg.train.batch_size.to_string()])
+        .args(["--hw", &cfg.data.image_size.to_string()])
+        .args(["--steps", &steps.to_string()]);
+    cmd
 }
 
 /// The peer's median ms/step and peak RSS (MB) for `algorithm` at the sizes of `cfg`; the inner
@@ -252,17 +365,21 @@ pub fn peer_figures(
     steps: usize,
     algorithm: &str,
 ) -> Result<Result<(f64, f64), String>, CliError> {
-    let py = peer_python();
-    let (m, c) = (&cfg.model, cfg.model.channels.to_string());
-    let out = Command::new(&py)
-        .arg(peer)
-        .args(["--mode", algorithm, "--C", &c])
-        .args(["--layers", &m.cells.to_string()])
-        .args(["--batch", &cfg.train.batch_size.to_string()])
-        .args(["--hw", &cfg.data.image_size.to_string()])
-        .args(["--steps", &steps.to_string()])
+    Ok(peer_run(&mut peer_step(peer, cfg, steps, algorithm))?.map(|f| (f.ms, f.rss_mb)))
+}
+
+/// What a peer run printed.
+struct PeerFigures {
+    ms: f64,
+    rss_mb: f64,
+    params: Option<f64>,
+}
+
+/// Runs a peer command and reads its figures; the inner error says why there are none.
+fn peer_run(cmd: &mut Command) -> Result<Result<PeerFigures, String>, CliError> {
+    let out = cmd
         .output()
-        .map_err(|e| CliError::Failed(format!("cannot run the peer with {}: {e}", py.display())))?;
+        .map_err(|e| CliError::Failed(format!("cannot run the peer: {e}")))?;
     let text = String::from_utf8_lossy(&out.stdout);
     let field = |k: &str| {
         text.split_whitespace()
@@ -270,13 +387,43 @@ pub fn peer_figures(
             .and_then(|v| v.parse::<f64>().ok())
     };
     Ok(match (field("ms_per_step="), field("peak_rss_mb=")) {
-        (Some(ms), Some(rss)) => Ok((ms, rss)),
+        (Some(ms), Some(rss_mb)) => Ok(PeerFigures {
+            ms,
+            rss_mb,
+            params: field("params="),
+        }),
         _ => Err(format!(
             "the peer printed no result: {} {}",
             text.trim(),
             String::from_utf8_lossy(&out.stderr).trim()
         )),
     })
+}
+
+/// Runs a peer command and prints its figures beside `ours` (and checks its parameter count
+/// against `params` when given).
+fn peer_line(cmd: &mut Command, ours: &BenchResult, params: Option<usize>) -> Result<(), CliError> {
+    let f = match peer_run(cmd)? {
+        Ok(f) => f,
+        Err(why) => {
+            eprintln!("warning: {why}");
+            return Ok(());
+        }
+    };
+    println!(
+        "peer {:<7} {:>9.1} ms/step  peak RSS {:>7.0} MB | ours/peer: time {:.3}, RSS {:.3}",
+        ours.algorithm,
+        f.ms,
+        f.rss_mb,
+        ours.ms_median / f.ms,
+        ours.peak_rss_mb / f.rss_mb
+    );
+    if let (Some(want), Some(theirs)) = (params, f.params)
+        && (theirs as usize) != want
+    {
+        eprintln!("warning: the peer counts {theirs} parameters, we count {want}");
+    }
+    Ok(())
 }
 
 /// The Python with the same torch the build links against: `NASP_TUI_PYTHON`, else the first
@@ -353,6 +500,7 @@ fn event_log_cost(cfg: &Config, nasp_ms: Option<f64>) -> Result<(), CliError> {
             lr: 0.0251234,
             ms_per_step: 123.456789,
             images_per_s: 456.789123,
+            drop_path: None,
         };
         w.append(&Event::Step(step), 1.8e9).map_err(fail)?;
         w.append(&Event::Arch(snap), 1.8e9).map_err(fail)?;

@@ -11,6 +11,7 @@ mod info;
 mod ls;
 mod search;
 mod sweep;
+mod train;
 mod watch;
 
 use std::path::PathBuf;
@@ -64,6 +65,8 @@ enum Cmd {
     /// The local launcher's queue (started by `sweep`).
     #[command(hide = true)]
     SweepDrain(sweep::SweepDrainArgs),
+    /// Train a found cell from scratch (the evaluation stage), in the same monitor.
+    Train(train::TrainArgs),
 }
 
 /// The config flags the search and bench share.
@@ -142,6 +145,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Cmd::Report(a)) => sweep::report(&a),
         Some(Cmd::SweepRun(a)) => sweep::run_one(&a),
         Some(Cmd::SweepDrain(a)) => sweep::drain(&a),
+        Some(Cmd::Train(a)) => train::run(a),
     };
     let code = result.unwrap_or_else(|e| {
         eprintln!("error: {e}");

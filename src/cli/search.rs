@@ -106,8 +106,10 @@ pub fn run(a: SearchArgs) -> Result<i32, CliError> {
         }
         Some(t)
     };
-    let on_hangup = cfg.ui.on_hangup;
-    let log_path = run_dir.join("log.txt");
+    let hangup = Hangup {
+        on_hangup: cfg.ui.on_hangup,
+        log: run_dir.join("log.txt"),
+    };
     let opts = WorkerOptions {
         config: cfg,
         run_dir,
@@ -116,22 +118,44 @@ pub fn run(a: SearchArgs) -> Result<i32, CliError> {
         resume: a.resume.clone(),
         event_interval: Duration::from_millis(100),
     };
-    if tui_opts.is_some()
-        && let Err(e) = tui::foreground::split()
-    {
+    let signals = register_signals(tui_opts.is_some());
+    let handle = worker::spawn(opts)
+        .map_err(|e| CliError::Failed(format!("cannot start the search thread: {e}")))?;
+    Ok(monitor(handle, signals, tui_opts, &hangup))
+}
+
+/// What SIGHUP does to a headless run (`ui.on_hangup`), and the run's log it may move to.
+pub(super) struct Hangup {
+    pub on_hangup: OnHangup,
+    pub log: PathBuf,
+}
+
+/// SIGTERM, SIGHUP, SIGINT and SIGCONT as messages: one registration for both monitors
+/// (SIGCONT included: the TUI redraws after a resume). With the TUI (`tui`), first forks off
+/// the foreground stand-in (`tui::foreground`), while no thread exists yet.
+pub(super) fn register_signals(tui: bool) -> crossbeam_channel::Receiver<i32> {
+    if tui && let Err(e) = tui::foreground::split() {
         eprintln!(
-            "warning: cannot fork ({e}); after a detach the prompt returns when the search ends"
+            "warning: cannot fork ({e}); after a detach the prompt returns when the run ends"
         );
     }
-    // One registration for both monitors (SIGCONT included: the TUI redraws after a resume).
-    let signals = signals::register().unwrap_or_else(|e| {
+    signals::register().unwrap_or_else(|e| {
         eprintln!(
             "warning: cannot watch SIGTERM/SIGHUP ({e}); a dropped connection will not checkpoint"
         );
         crossbeam_channel::never()
-    });
-    let handle = worker::spawn(opts)
-        .map_err(|e| CliError::Failed(format!("cannot start the search thread: {e}")))?;
+    })
+}
+
+/// Hands a running worker's channels to the TUI (`tui_opts`) or the headless printer, follows
+/// it through a detach, and waits for it; returns the exit code. `nasp-tui train` runs its
+/// worker under the same monitors.
+pub(super) fn monitor(
+    handle: WorkerHandle,
+    signals: crossbeam_channel::Receiver<i32>,
+    tui_opts: Option<tui::TuiOptions>,
+    hangup: &Hangup,
+) -> i32 {
     let code = match tui_opts {
         None => headless::run(
             &handle.commands,
@@ -139,9 +163,9 @@ pub fn run(a: SearchArgs) -> Result<i32, CliError> {
             &signals,
             &mut std::io::stdout(),
             Duration::from_secs(2),
-            match on_hangup {
+            match hangup.on_hangup {
                 OnHangup::Detach => headless::Hangup::Detach {
-                    log: &log_path,
+                    log: &hangup.log,
                     leave: headless::output_dies_with_the_terminal(),
                 },
                 OnHangup::Stop => headless::Hangup::Stop,
@@ -151,13 +175,13 @@ pub fn run(a: SearchArgs) -> Result<i32, CliError> {
             t.signals = Some(signals.clone());
             match tui::run_detachable(t, handle.commands.clone(), handle.events.clone()) {
                 Ok(Ending::Exit(code)) => code,
-                // The search goes on without the terminal; `handle.commands` stays open (a closed
+                // The run goes on without the terminal; `handle.commands` stays open (a closed
                 // channel would stop the worker) until it ends.
                 Ok(Ending::Detached) => detach::wait(
                     &handle.commands,
                     &handle.events,
                     &signals,
-                    &mut detach::log_file(&log_path),
+                    &mut detach::log_file(&hangup.log),
                 ),
                 Err(e) => {
                     eprintln!("error: {e:#}");
@@ -167,12 +191,12 @@ pub fn run(a: SearchArgs) -> Result<i32, CliError> {
         }
     };
     finish(handle);
-    Ok(code)
+    code
 }
 
 /// One line per live run under `root` (STALE ones are left out): its state, step and owner,
 /// and how to watch it.
-fn live_runs(root: &Path, now: f64) -> Vec<String> {
+pub(super) fn live_runs(root: &Path, now: f64) -> Vec<String> {
     find_runs(root)
         .iter()
         .filter_map(|l| {

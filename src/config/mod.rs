@@ -167,6 +167,8 @@ pub struct Config {
     pub arch: ArchConfig,
     pub checkpoint: CheckpointConfig,
     pub ui: UiConfig,
+    /// `nasp-tui train` only: the network trained from scratch from a genotype.
+    pub evaluation: EvaluationConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -228,6 +230,36 @@ pub struct ArchConfig {
     pub genotype_rule: GenotypeRule,
 }
 
+/// `[evaluation]`: what `nasp-tui train` adds to the network and the data (the search ignores
+/// it). The model section gives the network's width and depth (`model.channels`, `model.cells`)
+/// and its space (which ops a genotype may use); `train` the optimizer and the epochs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvaluationConfig {
+    /// The auxiliary head after the second reduction cell (needs `data.image_size = 32`).
+    pub auxiliary: bool,
+    /// Weight of the auxiliary head's loss.
+    pub auxiliary_weight: f64,
+    /// Drop-path probability at the end of training (it rises linearly from 0 over the epochs).
+    pub drop_path: f64,
+    /// Side of the square zeroed by cutout, in 32-px pixels (0 = no cutout).
+    pub cutout: i64,
+    /// Use only the first `test_limit` test images (0 = all 10,000).
+    pub test_limit: usize,
+}
+
+impl Default for EvaluationConfig {
+    fn default() -> Self {
+        EvaluationConfig {
+            auxiliary: true,
+            auxiliary_weight: 0.4,
+            drop_path: 0.2,
+            cutout: 16,
+            test_limit: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CheckpointConfig {
@@ -273,6 +305,7 @@ impl Default for Config {
             arch: ArchConfig::default(),
             checkpoint: CheckpointConfig::default(),
             ui: UiConfig::default(),
+            evaluation: EvaluationConfig::default(),
         }
     }
 }
@@ -507,10 +540,23 @@ mod tests {
                 include_str!("../../configs/cifar10-darts.toml"),
             ),
             ("bench.toml", include_str!("../../configs/bench.toml")),
+            (
+                "cifar10-train.toml",
+                include_str!("../../configs/cifar10-train.toml"),
+            ),
+            (
+                "bench-train.toml",
+                include_str!("../../configs/bench-train.toml"),
+            ),
         ] {
             let c = Config::load_text(text, name, &[]).unwrap();
             let lists = c.model.op_lists();
-            if c.algorithm == Algorithm::Nasp && name != "bench.toml" {
+            // (The training config names no search: its op lists only bound the genotype's ops.)
+            if c.algorithm == Algorithm::Nasp
+                && name != "bench.toml"
+                && name != "cifar10-train.toml"
+                && name != "bench-train.toml"
+            {
                 assert!(
                     !lists
                         .normal
@@ -576,6 +622,38 @@ mod tests {
             let e = Config::load(None, &[set.into()]).unwrap_err().to_string();
             assert!(e.contains(&format!("{key}:")), "{set}: {e}");
         }
+    }
+
+    #[test]
+    fn evaluation_keys_are_checked_by_name() {
+        for (set, key) in [
+            ("evaluation.drop_path=1.5", "evaluation.drop_path"),
+            ("evaluation.cutout=40", "evaluation.cutout"),
+            (
+                "evaluation.auxiliary_weight=-1.0",
+                "evaluation.auxiliary_weight",
+            ),
+            ("evaluation.auxiliary=3", "evaluation.auxiliary"),
+            ("evaluation.dropath=0.1", "dropath"),
+        ] {
+            let e = Config::load(None, &[set.into()]).unwrap_err().to_string();
+            assert!(e.contains(key), "{set}: {e}");
+        }
+        let small = Config::load(None, &["data.image_size=16".into()]).unwrap();
+        let e = small.validate_for_training().unwrap_err().to_string();
+        assert!(
+            e.contains("evaluation.auxiliary") && e.contains("image_size"),
+            "{e}"
+        );
+        let no_aux = Config::load(
+            None,
+            &[
+                "data.image_size=16".into(),
+                "evaluation.auxiliary=false".into(),
+            ],
+        )
+        .unwrap();
+        no_aux.validate_for_training().unwrap();
     }
 
     #[test]

@@ -13,6 +13,7 @@ impl Config {
         self.validate_model()?;
         self.validate_train()?;
         self.validate_arch()?;
+        self.validate_evaluation()?;
         if self.checkpoint.keep == 0 {
             return Err(invalid("checkpoint.keep", "must be at least 1"));
         }
@@ -141,6 +142,35 @@ impl Config {
             return Err(invalid(
                 "arch.greedy",
                 format!("{} is a probability: use a value in [0, 1]", a.greedy),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    fn validate_evaluation(&self) -> Result<(), ConfigError> {
+        let e = &self.evaluation;
+        non_negative("evaluation.auxiliary_weight", e.auxiliary_weight)?;
+        unit("evaluation.drop_path", e.drop_path)?;
+        if !(0..=32).contains(&e.cutout) {
+            return Err(invalid(
+                "evaluation.cutout",
+                format!("{} must be from 0 (no cutout) to 32 pixels", e.cutout),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The checks only `nasp-tui train` needs (a search config with these values is fine).
+    pub fn validate_for_training(&self) -> Result<(), ConfigError> {
+        if self.evaluation.auxiliary && self.data.image_size != 32 {
+            return Err(invalid(
+                "evaluation.auxiliary",
+                format!(
+                    "the auxiliary head reads the 8 x 8 output of the second reduction cell and needs data.image_size = 32 (it is {}); set evaluation.auxiliary = false for smaller images",
+                    self.data.image_size
+                ),
             ));
         }
         Ok(())

@@ -33,22 +33,22 @@ pub struct BenchResult {
     pub notes: Vec<String>,
 }
 
-fn sync(device: Device) {
+pub(crate) fn sync(device: Device) {
     if let Device::Cuda(i) = device {
         tch::Cuda::synchronize(i as i64);
     }
 }
 
 /// The most GPU memory this process held at the samples taken (NVML), on a CUDA device.
-struct GpuPeak {
+pub(crate) struct GpuPeak {
     gpu: Option<crate::gpu::Gpu>,
     index: usize,
     pid: u32,
-    peak_mb: Option<f64>,
+    pub(crate) peak_mb: Option<f64>,
 }
 
 impl GpuPeak {
-    fn open(device: Device) -> GpuPeak {
+    pub(crate) fn open(device: Device) -> GpuPeak {
         let gpu = device
             .is_cuda()
             .then(crate::gpu::Gpu::open)
@@ -66,7 +66,7 @@ impl GpuPeak {
     }
 
     /// Reads the process's GPU memory now and keeps the largest reading.
-    fn sample(&mut self) {
+    pub(crate) fn sample(&mut self) {
         let Some(g) = &self.gpu else {
             return;
         };

@@ -49,6 +49,14 @@ impl DeviceData {
     /// Uploads `images`, split into the first `train_portion` (weights) and the rest
     /// (architecture/validation).
     pub fn new(images: &Images, train_portion: f64, image_size: i64, device: Device) -> DeviceData {
+        let n_train = ((images.len() as f64) * train_portion).floor() as usize;
+        let n_train = n_train.clamp(1, images.len().saturating_sub(1).max(1));
+        DeviceData::with_split(images, n_train, image_size, device)
+    }
+
+    /// Uploads `images`, of which the first `n_train` train the weights and the rest are
+    /// evaluated (`nasp-tui train`: the training set, then the test set).
+    pub fn with_split(images: &Images, n_train: usize, image_size: i64, device: Device) -> Self {
         let n = images.len() as i64;
         let raw = Tensor::from_slice(&images.pixels).view([n, 3, 32, 32]);
         let padded = raw
@@ -71,8 +79,6 @@ impl DeviceData {
         let inv_std = Tensor::from_slice(&STD.map(|s| 1.0 / (255.0 * s)))
             .view([1, 3, 1, 1])
             .to_device(device);
-        let n_train = ((images.len() as f64) * train_portion).floor() as usize;
-        let n_train = n_train.clamp(1, images.len().saturating_sub(1).max(1));
         DeviceData {
             padded: padded.view([-1]),
             labels,

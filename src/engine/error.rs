@@ -27,6 +27,10 @@ pub enum EngineError {
     /// The model names an op the op table does not have.
     #[error("unknown op {0:?}")]
     UnknownOp(String),
+    /// A genotype that cannot be built into a network to train (`nasp-tui train`); the text
+    /// names the cell, the position and the op.
+    #[error("genotype: {0}")]
+    Genotype(String),
     /// The ops of several edges could not be fused into one (see `ops::Op::fuse`).
     #[error("{0}")]
     Fuse(String),

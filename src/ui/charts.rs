@@ -1,5 +1,6 @@
 //! Loss and accuracy over global steps: train loss and architecture (validation-batch) loss;
-//! train accuracy per step and validation accuracy per epoch. Each series has its own marker as
+//! train accuracy per step and validation accuracy per epoch (a training run, `nasp-tui train`:
+//! the test set's loss and accuracy per epoch). Each series has its own marker as
 //! well as colour, and the legend lives in the title, so `mono` keeps them apart. Line series
 //! draw their raw points dimmed under an exponential moving average (TensorBoard's debiased
 //! smoothing, the weight in the title, `s` changes it; 0 draws the raw line).
@@ -37,6 +38,23 @@ struct Series<'a> {
 
 fn loss(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
     let t = skin.theme;
+    // A search charts its architecture (validation-batch) loss; a training run (`nasp-tui
+    // train`) its test loss per epoch.
+    let second = if app.training() {
+        Series {
+            name: "test/epoch",
+            history: &app.valid_loss,
+            colour: t.valid,
+            points: Some(0),
+        }
+    } else {
+        Series {
+            name: "arch",
+            history: &app.arch_loss,
+            colour: t.arch,
+            points: Some(1),
+        }
+    };
     chart(
         buf,
         area,
@@ -48,12 +66,7 @@ fn loss(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
                 colour: t.train,
                 points: None,
             },
-            Series {
-                name: "arch",
-                history: &app.arch_loss,
-                colour: t.arch,
-                points: Some(1),
-            },
+            second,
         ],
         None,
         app.smoothing,
@@ -75,7 +88,11 @@ fn accuracy(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
                 points: None,
             },
             Series {
-                name: "valid/epoch",
+                name: if app.training() {
+                    "test/epoch"
+                } else {
+                    "valid/epoch"
+                },
                 history: &app.valid_acc,
                 colour: t.valid,
                 points: Some(0),

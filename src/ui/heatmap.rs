@@ -73,13 +73,19 @@ fn edge_label(e: usize, nodes: usize, glyphs: Glyphs) -> String {
 
 pub fn render(buf: &mut Buffer, area: Rect, app: &App, cell: CellType, focused: bool, skin: Skin) {
     let g = skin.glyphs;
-    let rule = if app.proximal() {
+    let rule = if app.training() {
+        format!("trained genotype ({} = op)", g.selected())
+    } else if app.proximal() {
         format!("A ({} = prox)", g.selected())
     } else {
         format!("softmax(A) ({} = argmax)", g.selected())
     };
-    let changes = app.stability(cell).changes_last_epoch();
-    let rule = format!("{rule} · {changes} changes/epoch · colour per row");
+    let rule = if app.training() {
+        rule
+    } else {
+        let changes = app.stability(cell).changes_last_epoch();
+        format!("{rule} · {changes} changes/epoch · colour per row")
+    };
     let title = Line::from(vec![
         Span::raw(format!(" {} cell ", cell.name())),
         Span::styled(format!("{rule} "), skin.dim()),
@@ -107,8 +113,12 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, cell: CellType, focused: 
         ..inner
     };
     let mut y = inner.y;
+    // A training run's cell never changes: no "held" column, no history line.
+    let training = app.training();
     let mut header = grid.header(app.ops(cell));
-    header.push(Span::styled(" held", skin.dim()));
+    if !training {
+        header.push(Span::styled(" held", skin.dim()));
+    }
     fit(header, inner.width).render(row(y), buf);
     y += 1;
 
@@ -125,15 +135,17 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, cell: CellType, focused: 
             break;
         }
         let mut spans = grid.edge_row(e);
-        let since = held.steps_since_change(e).map_or_else(String::new, count4);
-        spans.push(Span::styled(format!(" {since:>4}"), skin.dim()));
+        if !training {
+            let since = held.steps_since_change(e).map_or_else(String::new, count4);
+            spans.push(Span::styled(format!(" {since:>4}"), skin.dim()));
+        }
         fit(spans, inner.width).render(row(y), buf);
         y += 1;
     }
 
     // Last row: the focused weight's history.
     let last = row(inner.bottom() - 1);
-    if inner.height >= 3 {
+    if inner.height >= 3 && !training {
         history_line(app, cell, last, skin).render(last, buf);
     }
 }

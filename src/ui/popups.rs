@@ -115,6 +115,8 @@ pub fn quit(buf: &mut Buffer, area: Rect, app: &App, choice: QuitChoice, skin: S
     }
     let question = if app.is_watcher() {
         " Leave the watcher? The search goes on unless stopped."
+    } else if app.training() {
+        " Stop the training?"
     } else {
         " Stop the search?"
     };

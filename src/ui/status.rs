@@ -109,6 +109,20 @@ fn segments(app: &App, rows: u16, skin: Skin) -> Vec<Segment<'static>> {
             ],
         ));
     }
+    if let Some(p) = app
+        .step
+        .as_ref()
+        .and_then(|s| s.drop_path.map(|p| (s.lr, p)))
+    {
+        // A training run: the schedule's learning rate and drop-path probability.
+        segs.push(seg(
+            4,
+            vec![
+                sep.clone(),
+                Span::styled(format!("lr {:.5} drop path {:.3}", p.0, p.1), text),
+            ],
+        ));
+    }
     segs.extend(run_segments(app, skin));
     segs
 }

@@ -350,3 +350,59 @@ fn log_never_shows_the_tail_of_a_line_without_its_start() {
         "a roomy log shows it whole: {t}"
     );
 }
+
+/// A training run (`nasp-tui train`): the cell panes show the trained genotype, the charts the
+/// test set, the status line the learning rate and the drop-path probability.
+#[test]
+fn a_training_run_shows_its_genotype_test_figures_and_drop_path() {
+    use crate::genotype::Genotype;
+    use crate::protocol::{ArchSnapshot, EpochStats};
+    use crate::space::{OpLists, Space};
+    let g = Genotype::parse("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])").unwrap();
+    let lists = OpLists::new(Space::Darts, &[], &[]);
+    let mut info = fixtures::info(true);
+    info.algorithm = "train".into();
+    info.trained = Some(Box::new(g.clone()));
+    let mut app = App::new(KeyMap::default());
+    app.update(Msg::Worker(Event::Started(info)));
+    app.update(Msg::Worker(Event::Arch(ArchSnapshot::of_genotype(
+        &g, &lists, 0, 0,
+    ))));
+    for i in 1..=60u64 {
+        let mut s = fixtures::step(i * 10);
+        s.arch_loss = f64::NAN;
+        s.drop_path = Some(0.05);
+        s.lr = 0.0243;
+        app.update(Msg::Worker(Event::Step(s)));
+    }
+    app.update(Msg::Worker(Event::Epoch(EpochStats {
+        epoch: 0,
+        train_loss: 1.6,
+        train_acc: 0.42,
+        valid_loss: 1.5,
+        valid_acc: 0.47,
+        seconds: 48.0,
+        valid_seconds: 3.0,
+        test: true,
+    })));
+    let term = draw(&app, &builtin("default").unwrap(), Glyphs::UNICODE, 160, 48);
+    let t = text(term.backend().buffer());
+    assert!(t.contains("trained genotype"), "{t}");
+    assert!(t.contains("test/epoch"), "{t}");
+    assert!(
+        !t.contains("arch"),
+        "no architecture loss in a training run: {t}"
+    );
+    assert!(t.contains("lr 0.02430 drop path 0.050"), "{t}");
+    assert!(t.contains("test acc 0.470"), "{t}");
+    assert!(!t.contains("held"), "{t}");
+    app.update(Msg::Key(crossterm::event::KeyEvent::from(
+        crossterm::event::KeyCode::Char('q'),
+    )));
+    let term = draw(&app, &builtin("default").unwrap(), Glyphs::UNICODE, 160, 48);
+    let t = text(term.backend().buffer());
+    assert!(t.contains("Stop the training?"), "{t}");
+    // The selected ops of the genotype are the ones marked.
+    assert_eq!(app.arch.as_ref().unwrap().normal_selected[0], Some(4));
+    assert!(app.arch_loss.points().is_empty());
+}

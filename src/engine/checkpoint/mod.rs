@@ -13,7 +13,8 @@ use tch::Tensor;
 use crate::engine::search::{Progress, ResumePoint, Search, TensorFile};
 
 pub use files::{
-    CheckpointError, FORMAT_VERSION, META, Meta, Meters, STATE, WEIGHTS, bad, list, locate, verify,
+    CheckpointError, FORMAT_VERSION, META, Meta, Meters, STATE, WEIGHTS, bad, list, locate, seal,
+    verify, write_atomically,
 };
 
 /// Writes a checkpoint of `s` into `<run_dir>/checkpoints` and returns its directory.
@@ -91,7 +92,7 @@ pub fn load(dir: &Path, meta: &Meta, s: &mut Search) -> Result<Meters, Checkpoin
 /// The operating system's error inside a libtorch/safetensors write error (whose text carries
 /// it as `Os { code: 28, ... }`), so that a full disk reads "No space left on device" like any
 /// other write; the whole text when there is none.
-fn io_error(text: &str) -> std::io::Error {
+pub(crate) fn io_error(text: &str) -> std::io::Error {
     text.split("code: ")
         .nth(1)
         .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())

@@ -162,6 +162,7 @@ impl Meter {
             lr: s.lr(),
             ms_per_step: 1000.0 * secs / self.window_steps.max(1) as f64,
             images_per_s: self.window_images as f64 / secs,
+            drop_path: None,
         })
     }
 
@@ -190,6 +191,7 @@ impl Meter {
             valid_acc: eval.acc,
             seconds: self.epoch_start.elapsed().as_secs_f64(),
             valid_seconds,
+            test: false,
         }
     }
 

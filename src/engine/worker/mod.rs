@@ -7,7 +7,7 @@
 mod meter;
 mod run_loop;
 mod setup;
-mod sink;
+pub(crate) mod sink;
 
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;

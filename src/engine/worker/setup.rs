@@ -134,5 +134,6 @@ fn run_info(opts: &WorkerOptions, s: &Search, device: Device, dataset: String) -
         params: s.param_count(),
         start_step: s.progress().global_step,
         proximal: s.proximal(),
+        trained: None,
     }
 }

@@ -19,7 +19,7 @@ use crate::rundir::{RunDirError, open_log};
 /// `status.json` is rewritten at most this often for progress alone (state changes: at once).
 const STATUS_EVERY: Duration = Duration::from_secs(1);
 
-pub(super) struct Sink<'a> {
+pub(crate) struct Sink<'a> {
     tx: &'a Sender<Event>,
     /// The run directory and its `log.txt`, once attached (a failure before that reaches the
     /// channel only).
@@ -33,7 +33,7 @@ pub(super) struct Sink<'a> {
 }
 
 impl<'a> Sink<'a> {
-    pub(super) fn new(tx: &'a Sender<Event>) -> Sink<'a> {
+    pub(crate) fn new(tx: &'a Sender<Event>) -> Sink<'a> {
         Sink {
             tx,
             dir: None,
@@ -46,7 +46,7 @@ impl<'a> Sink<'a> {
     }
 
     /// From now on, events also go into the files of run directory `dir` (which exists).
-    pub(super) fn attach(&mut self, dir: &Path) -> Result<(), RunDirError> {
+    pub(crate) fn attach(&mut self, dir: &Path) -> Result<(), RunDirError> {
         self.log = Some(open_log(dir)?);
         self.dir = Some(dir.to_path_buf());
         // Owned from now on: a second search on this directory is refused (see `setup`).
@@ -72,7 +72,7 @@ impl<'a> Sink<'a> {
     }
 
     /// Sends an event everywhere it goes.
-    pub(super) fn emit(&mut self, ev: Event) {
+    pub(crate) fn emit(&mut self, ev: Event) {
         if let Some(line) = ev.describe() {
             self.log_line(&line.tagged());
         }
@@ -93,18 +93,18 @@ impl<'a> Sink<'a> {
     }
 
     /// A line for `log.txt` alone (what the monitor does not show).
-    pub(super) fn note(&mut self, text: &str) {
+    pub(crate) fn note(&mut self, text: &str) {
         self.log_line(&format!("[Info] {text}"));
     }
 
     /// A log line for the monitor and `log.txt`.
-    pub(super) fn log(&mut self, level: Level, text: String) {
+    pub(crate) fn log(&mut self, level: Level, text: String) {
         self.emit(Event::Log { level, text });
     }
 
     /// Rewrites `status.json` if its heartbeat is due (call it while nothing else happens: paused,
     /// validating, saving).
-    pub(super) fn heartbeat(&mut self) {
+    pub(crate) fn heartbeat(&mut self) {
         if self
             .status_written
             .is_some_and(|t| t.elapsed() >= HEARTBEAT)

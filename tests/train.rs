@@ -1,0 +1,392 @@
+//! `nasp-tui train`: a tiny training on real CIFAR-10 (the loss falls, the test set is
+//! evaluated, the run directory and the weights exist), exact resume, the parameter count
+//! against the PyTorch peer, and bad input.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::tmux::Tmux;
+use common::{cifar_dir, fixture, run, text};
+use nasp_tui::config::Config;
+use nasp_tui::engine::train::count_params;
+use nasp_tui::genotype::Genotype;
+use tch::Tensor;
+
+const DARTS_V2: &str = "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])";
+
+/// A headless training run of the tiny config (`tests/fixtures/train_tiny.toml`) into
+/// `run_dir` with extra args.
+fn tiny_train(run_dir: &Path, extra: &[&str]) -> std::process::Output {
+    let cfg = fixture("train_tiny.toml");
+    let data = cifar_dir();
+    let mut args = vec![
+        "train",
+        "--headless",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--run-dir",
+        run_dir.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+fn metrics(run: &Path, kind: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["kind"] == kind)
+        .collect()
+}
+
+fn tensors(path: &Path) -> HashMap<String, Tensor> {
+    Tensor::read_safetensors(path)
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+/// Three epochs of 16 steps of a tiny network on 512 real CIFAR-10 images: the training loss
+/// of the last epoch is below the first's, every epoch evaluates the 500 test images, and the
+/// run directory holds what it should, the final weights loadable.
+#[test]
+fn a_tiny_training_learns_and_is_tested_every_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = tiny_train(dir.path(), &["--genotype", DARTS_V2]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("parameters: "), "{out}");
+    assert!(out.contains("test loss"), "{out}");
+    assert!(out.contains("drop path"), "{out}");
+    let epochs = metrics(dir.path(), "epoch");
+    assert_eq!(epochs.len(), 3, "{epochs:?}");
+    for e in &epochs {
+        assert_eq!(e["test_images"], 500, "{e}");
+        let acc = e["test_acc"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&acc), "{e}");
+    }
+    let first = epochs[0]["train_loss"].as_f64().unwrap();
+    let last = epochs[2]["train_loss"].as_f64().unwrap();
+    assert!(last < first - 0.05, "train loss {first} -> {last}");
+    // Drop path rises linearly: 0, 0.2·1/3, 0.2·2/3.
+    let dp: Vec<f64> = epochs
+        .iter()
+        .map(|e| e["drop_path"].as_f64().unwrap())
+        .collect();
+    assert!(
+        (dp[0]).abs() < 1e-12 && (dp[2] - 0.2 * 2.0 / 3.0).abs() < 1e-9,
+        "{dp:?}"
+    );
+    for f in [
+        "config.toml",
+        "events.jsonl",
+        "status.json",
+        "log.txt",
+        "genotypes/trained.txt",
+    ] {
+        assert!(dir.path().join(f).is_file(), "{f} missing");
+    }
+    let trained = std::fs::read_to_string(dir.path().join("genotypes/trained.txt")).unwrap();
+    assert_eq!(
+        Genotype::parse(trained.trim()).unwrap(),
+        Genotype::parse(DARTS_V2).unwrap()
+    );
+    let w = tensors(&dir.path().join("weights.safetensors"));
+    assert!(w.contains_key("net.classifier.weight") && w.contains_key("net.aux.fc.weight"));
+    assert!(w.keys().any(|k| k.ends_with("running_mean")));
+    let status = std::fs::read_to_string(dir.path().join("status.json")).unwrap();
+    assert!(status.contains("finished"), "{status}");
+}
+
+/// Stopping after 11 steps (mid-epoch, drop path and cutout on) and resuming gives the same
+/// weights, batch-norm statistics and momentum, bitwise, as an uninterrupted run.
+#[test]
+fn resume_is_bitwise_exact() {
+    let full = tempfile::tempdir().unwrap();
+    let split = tempfile::tempdir().unwrap();
+    let args = ["--genotype", DARTS_V2, "--set", "train.epochs=2"];
+    let o = tiny_train(full.path(), &[&args[..], &["--max-steps", "24"]].concat());
+    assert!(o.status.success(), "{}", text(&o));
+    let o = tiny_train(split.path(), &[&args[..], &["--max-steps", "21"]].concat());
+    assert!(o.status.success(), "{}", text(&o));
+    let s = split.path().to_str().unwrap();
+    let o = tiny_train(split.path(), &["--resume", s, "--max-steps", "24"]);
+    let out = text(&o);
+    assert!(o.status.success() && out.contains("resumed from"), "{out}");
+    let latest = |p: &Path| -> PathBuf {
+        let name = std::fs::read_to_string(p.join("checkpoints/latest")).unwrap();
+        p.join("checkpoints").join(name.trim())
+    };
+    for file in ["weights.safetensors", "state.safetensors"] {
+        let (a, b) = (
+            tensors(&latest(full.path()).join(file)),
+            tensors(&latest(split.path()).join(file)),
+        );
+        assert_eq!(a.len(), b.len(), "{file}");
+        assert!(!a.is_empty(), "{file}");
+        for (k, va) in &a {
+            assert!(va.equal(&b[k]), "{file}: {k} differs");
+        }
+    }
+    let loss = |p: &Path| -> Vec<(u64, f64)> {
+        metrics(p, "step")
+            .iter()
+            .map(|v| {
+                (
+                    v["global_step"].as_u64().unwrap(),
+                    v["train_loss"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(loss(full.path()), loss(split.path()));
+}
+
+fn peer_python() -> PathBuf {
+    std::env::var_os("NASP_TUI_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("python3"))
+}
+
+/// The peer's `--count` for `genotype` at C, cells: (params, params with the auxiliary head).
+fn peer_count(genotype: &str, c: i64, cells: usize) -> (usize, usize) {
+    let peer = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/peer_train.py");
+    let o = Command::new(peer_python())
+        .arg(&peer)
+        .args(["--count", "--genotype", genotype, "--C", &c.to_string()])
+        .args(["--layers", &cells.to_string()])
+        .output()
+        .expect("run the PyTorch peer (NASP_TUI_PYTHON)");
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let field = |k: &str| -> usize {
+        out.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{k}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {k} in {out}"))
+    };
+    (field("params"), field("params_with_aux"))
+}
+
+/// Our parameter count equals the PyTorch peer's for a DARTS-space genotype and a NASP-space
+/// one (the peer builds only the ops the two spaces share, which this one uses), at shapes other
+/// than the papers'.
+#[test]
+fn parameter_counts_equal_the_peers() {
+    let darts = "Genotype(normal=[('sep_conv_5x5', 1), ('dil_conv_5x5', 0), ('avg_pool_3x3', 2), ('sep_conv_3x3', 0), ('skip_connect', 3), ('dil_conv_3x3', 1), ('max_pool_3x3', 4), ('sep_conv_5x5', 2)], normal_concat=[2, 3, 4, 5], reduce=[('dil_conv_5x5', 0), ('sep_conv_5x5', 1), ('avg_pool_3x3', 0), ('dil_conv_3x3', 2), ('skip_connect', 3), ('sep_conv_3x3', 1), ('max_pool_3x3', 4), ('sep_conv_3x3', 0)], reduce_concat=[3, 4, 5])";
+    let nasp = "Genotype(normal=[('dil_conv_3x3', 0), ('skip_connect', 1), ('dil_conv_3x3', 2), ('dil_conv_3x3', 1), ('skip_connect', 3), ('dil_conv_3x3', 0), ('dil_conv_3x3', 4), ('skip_connect', 2)], normal_concat=range(2, 6), reduce=[('max_pool_3x3', 0), ('avg_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('avg_pool_3x3', 3), ('skip_connect', 0), ('skip_connect', 2), ('max_pool_3x3', 4)], reduce_concat=range(2, 6))";
+    for (space, g, c, cells) in [("darts", darts, 20, 11), ("nasp", nasp, 24, 8)] {
+        let cfg = Config::load(
+            None,
+            &[
+                format!("model.space=\"{space}\""),
+                format!("model.channels={c}"),
+                format!("model.cells={cells}"),
+            ],
+        )
+        .unwrap();
+        let genotype = Genotype::parse(g).unwrap();
+        genotype.check_trainable(&cfg.model.op_lists()).unwrap();
+        let ours = count_params(&cfg, &genotype).unwrap();
+        let peer = peer_count(g, c, cells);
+        assert_eq!((ours.without_aux, ours.with_aux), peer, "{space}");
+    }
+}
+
+/// Bad input exits 2 with a message that names the op, the position, or the file.
+#[test]
+fn bad_genotypes_and_run_dirs_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let r = run_dir.to_str().unwrap();
+    let go = |extra: &[&str]| {
+        let o = run(&[&["train", "--headless", "--run-dir", r], extra].concat());
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        text(&o)
+    };
+    // An op outside the space.
+    let e = go(&[
+        "--genotype",
+        &DARTS_V2.replacen("sep_conv_3x3", "conv 3x3", 1),
+    ]);
+    assert!(
+        e.contains("'conv 3x3'") && e.contains("`normal` position 0"),
+        "{e}"
+    );
+    // A node input that does not exist.
+    let e = go(&[
+        "--genotype",
+        &DARTS_V2.replacen("('dil_conv_3x3', 2)", "('dil_conv_3x3', 6)", 1),
+    ]);
+    assert!(
+        e.contains("`normal` position 7") && e.contains("input 6"),
+        "{e}"
+    );
+    // Malformed text, given and in a file.
+    let e = go(&["--genotype", "Genotype(normal=[('sep_conv_3x3', 0]"]);
+    assert!(e.contains("--genotype") && e.contains("byte"), "{e}");
+    let file = dir.path().join("g.txt");
+    std::fs::write(&file, "Genotype(normal=oops)").unwrap();
+    let e = go(&[file.to_str().unwrap()]);
+    assert!(e.contains("g.txt"), "{e}");
+    // A run directory without a genotype.
+    let empty = dir.path().join("empty-run");
+    std::fs::create_dir_all(empty.join("checkpoints")).unwrap();
+    let e = go(&[empty.to_str().unwrap()]);
+    assert!(e.contains("empty-run") && e.contains("no genotype"), "{e}");
+    // Nothing named at all.
+    let e = go(&[]);
+    assert!(e.contains("--genotype"), "{e}");
+    assert!(!run_dir.exists(), "nothing is written on bad input");
+}
+
+/// `train RUN_DIR` trains the run's newest genotype (its final one) in the run's own space.
+#[test]
+fn a_search_run_directory_gives_its_final_genotype_and_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let search = dir.path().join("search-run");
+    let rd = nasp_tui::rundir::RunDir::open(&search).unwrap();
+    let space = Config::load(None, &["model.space=\"nasp\"".into()]).unwrap();
+    rd.write_config(&space.to_toml()).unwrap();
+    let early = Genotype::parse(DARTS_V2).unwrap();
+    let nasp = "Genotype(normal=[('conv 3x3', 0), ('sep_7x7', 1), ('conv_3x1_1x3', 0), ('skip_connect', 2), ('conv 1x1', 1), ('sep_3x3', 3), ('dil_conv_3x3', 0), ('sep_5x5', 4)], normal_concat=range(2, 6), reduce=[('max_pool_5x5', 0), ('max_pool_7x7', 1), ('skip_connect', 2), ('avg_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 3), ('skip_connect', 4), ('max_pool_3x3', 0)], reduce_concat=range(2, 6))";
+    let last = Genotype::parse(nasp).unwrap();
+    rd.write_genotype("epoch-000", &early, 10).unwrap();
+    rd.write_genotype("final", &last, 20).unwrap();
+    let out_dir = dir.path().join("trained");
+    let o = tiny_train(&out_dir, &[search.to_str().unwrap(), "--max-steps", "2"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("final.json (step 20)"), "{out}");
+    let trained = std::fs::read_to_string(out_dir.join("genotypes/trained.txt")).unwrap();
+    assert_eq!(Genotype::parse(trained.trim()).unwrap(), last);
+    let cfg = std::fs::read_to_string(out_dir.join("config.toml")).unwrap();
+    assert!(cfg.contains("space = \"nasp\""), "{cfg}");
+}
+
+/// `bench --train` times our step and the peer's at the same tiny size, the peer's parameter
+/// count agreeing with ours.
+#[test]
+fn bench_train_runs_ours_and_the_peer() {
+    let peer = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/peer_train.py");
+    let o = run(&[
+        "bench",
+        "--train",
+        "--device",
+        "cpu",
+        "--steps",
+        "2",
+        "--warmup",
+        "1",
+        "--set",
+        "model.channels=4",
+        "--set",
+        "model.cells=3",
+        "--set",
+        "train.batch_size=8",
+        "--peer",
+        peer.to_str().unwrap(),
+    ]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("bench --train: C=4 cells=3 batch=8"), "{out}");
+    assert!(out.contains("ms/step (median"), "{out}");
+    assert!(
+        out.contains("peer train") && out.contains("ours/peer"),
+        "{out}"
+    );
+    assert!(!out.contains("warning"), "{out}");
+}
+
+/// SIGTERM stops a headless training run as it stops a search: a checkpoint, the final weights,
+/// exit 130, and `status.json` says stopped.
+#[test]
+fn sigterm_checkpoints_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = fixture("train_tiny.toml");
+    let data = cifar_dir();
+    let child = Command::new(common::bin())
+        .args(["train", "--headless", "--genotype", DARTS_V2, "--config"])
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--run-dir")
+        .arg(dir.path())
+        .args(["--set", "train.epochs=50"])
+        .env("OMP_NUM_THREADS", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    let metrics = dir.path().join("metrics.jsonl");
+    while !std::fs::read_to_string(&metrics)
+        .unwrap_or_default()
+        .contains("\"kind\":\"step\"")
+    {
+        assert!(t0.elapsed().as_secs() < 120, "no step was logged");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: sending SIGTERM to our own child process.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(130), "{t}");
+    assert!(t.contains("stopped after"), "{t}");
+    assert!(dir.path().join("checkpoints/latest").is_file(), "{t}");
+    assert!(dir.path().join("weights.safetensors").is_file(), "{t}");
+    let status = std::fs::read_to_string(dir.path().join("status.json")).unwrap();
+    assert!(status.contains("\"state\":\"stopped\""), "{status}");
+}
+
+/// The monitor of a training run in a real terminal (tmux): the trained genotype, the test
+/// charts and the drop path show; `p` pauses; `q` then `s` saves and quits (exit 0 as a
+/// search's save & quit, a checkpoint, status stopped). Without tmux it says so and passes, as the TUI tests do.
+#[test]
+fn the_monitor_trains_pauses_and_saves_on_quit() {
+    if !common::tmux::prerequisites() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let line = format!(
+        "OMP_NUM_THREADS=1 {} train --genotype \"{DARTS_V2}\" --config {} --data-dir {} --run-dir {} --set train.epochs=20; echo EXIT=$?; sleep 60",
+        common::bin(),
+        fixture("train_tiny.toml").display(),
+        cifar_dir().display(),
+        run_dir.display()
+    );
+    let t = Tmux::start("train", &line);
+    let minutes = Duration::from_secs(120);
+    let s = t.wait_for("a test epoch", minutes, |s| {
+        s.contains("test acc") && s.contains("RUNNING")
+    });
+    assert!(
+        s.contains("trained genotype") && s.contains("test/epoch"),
+        "{s}"
+    );
+    assert!(s.contains("drop path"), "{s}");
+    t.keys(&["p"]);
+    t.wait_for("PAUSED", minutes, |s| s.contains("PAUSED"));
+    t.keys(&["q"]);
+    t.wait_for("the quit dialog", minutes, |s| {
+        s.contains("Stop the training?")
+    });
+    t.keys(&["s"]);
+    let s = t.wait_for("the exit", minutes, |s| s.contains("EXIT="));
+    assert!(s.contains("EXIT=0"), "{s}");
+    assert!(run_dir.join("checkpoints/latest").is_file());
+    let status = std::fs::read_to_string(run_dir.join("status.json")).unwrap();
+    assert!(status.contains("\"state\":\"stopped\""), "{status}");
+}
