@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::space::{CellType, OpLists};
 
+/// DARTS_V2, the cell the DARTS paper reports (second-order search on CIFAR-10), in the text
+/// form: the default of `bench --train` and the genotype of the parameter-count checks.
+pub const DARTS_V2: &str = "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])";
+
 /// A genotype text or JSON that does not parse; the message says where and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]

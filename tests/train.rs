@@ -13,10 +13,8 @@ use common::tmux::Tmux;
 use common::{cifar_dir, fixture, run, text};
 use nasp_tui::config::Config;
 use nasp_tui::engine::train::count_params;
-use nasp_tui::genotype::Genotype;
+use nasp_tui::genotype::{DARTS_V2, Genotype};
 use tch::Tensor;
-
-const DARTS_V2: &str = "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])";
 
 /// A headless training run of the tiny config (`tests/fixtures/train_tiny.toml`) into
 /// `run_dir` with extra args.

@@ -9,147 +9,55 @@ use clap::Args;
 use super::{CliError, ConfigArgs};
 use crate::config::{Algorithm, Config};
 use crate::engine::bench::{self, BenchResult};
-use crate::engine::train::bench as train_bench;
-use crate::engine::train::count_params;
 use crate::engine::worker;
 use crate::exit;
-use crate::genotype::Genotype;
 
 #[derive(Args, Clone)]
 pub struct BenchArgs {
     #[command(flatten)]
-    config: ConfigArgs,
+    pub(super) config: ConfigArgs,
     /// Algorithms to compare, comma-separated.
     #[arg(long, default_value = "nasp,darts1")]
-    algo: String,
+    pub(super) algo: String,
     /// Timed steps per algorithm (after the warm-up).
     #[arg(long, default_value_t = 10)]
     pub steps: usize,
     /// Untimed warm-up steps.
     #[arg(long, default_value_t = 2)]
-    warmup: usize,
+    pub(super) warmup: usize,
     /// Also run this PyTorch peer script (../shared/bench/peer_step.py) at the same sizes.
     #[arg(long)]
-    peer: Option<PathBuf>,
+    pub(super) peer: Option<PathBuf>,
     /// Profile the timed steps (libtorch profiler) and print where the device time goes.
     #[arg(long)]
-    profile: bool,
+    pub(super) profile: bool,
     /// Time each phase of the step (all-ops pass, sparse pass, products, Adam, host work, weight
     /// step...) and print where a step's time goes.
     #[arg(long)]
-    phases: bool,
+    pub(super) phases: bool,
     /// Also time the run directory's event log: appending one step's events (Step + Arch, at
     /// this config's model size) and replacing status.json, against NASP's step time.
     #[arg(long)]
-    events: bool,
+    pub(super) events: bool,
     /// Time the training step of the evaluation network (`nasp-tui train`) instead of search
     /// steps; `--peer ../shared/bench/peer_train.py` runs the PyTorch peer beside it. Default
     /// config: configs/bench-train.toml.
     #[arg(long)]
-    train: bool,
+    pub(super) train: bool,
     /// With --train: the genotype to build (DARTS text; default DARTS_V2).
     #[arg(long, requires = "train")]
-    genotype: Option<String>,
+    pub(super) genotype: Option<String>,
     /// A table of sizes instead of one: CHANNELS/CELLS/BATCHES, comma-separated lists whose
     /// combinations are measured (default 8,12,16/5,8/16,32,64); ours (nasp, darts1) beside the
     /// peer's (`--peer` is required), in rounds, with medians and the targets' ratios.
     #[arg(long, num_args = 0..=1, default_missing_value = super::bench_sizes::DEFAULT_SIZES, value_name = "C/CELLS/BATCH")]
-    sizes: Option<String>,
+    pub(super) sizes: Option<String>,
     /// Rounds over the size table (medians over rounds).
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
     /// Print one JSON line per algorithm (used for the per-algorithm child processes).
     #[arg(long, hide = true)]
-    child: bool,
-}
-
-/// DARTS's published V2 cell (the default genotype of `bench --train`).
-pub const DARTS_V2: &str = "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])";
-
-/// `bench --train`: the training step in a child process, then the peer at the same sizes.
-fn run_train(a: &BenchArgs) -> Result<i32, CliError> {
-    let mut ca = a.config.clone();
-    if ca.config.is_none() {
-        let local = PathBuf::from("configs/bench-train.toml");
-        ca.config = Some(if local.is_file() {
-            local
-        } else {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/configs/bench-train.toml"
-            ))
-        });
-    }
-    let cfg = ca.load()?;
-    cfg.validate_for_training()?;
-    let text = a.genotype.clone().unwrap_or_else(|| DARTS_V2.to_string());
-    let g = Genotype::parse(&text).map_err(|e| CliError::Usage(format!("--genotype: {e}")))?;
-    g.check_trainable(&cfg.model.op_lists())
-        .map_err(|e| CliError::Usage(format!("--genotype: {e}")))?;
-    let (device, note) = worker::resolve_device(&cfg.device).map_err(CliError::Usage)?;
-    if device.is_cuda() {
-        tch::Cuda::cudnn_set_benchmark(true);
-    }
-    if a.child {
-        return Ok(
-            match train_bench::run(&cfg, &g, device, a.steps, a.warmup) {
-                Ok(r) => {
-                    println!("{}", serde_json::to_string(&r).unwrap_or_default());
-                    exit::OK
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    exit::FAILED
-                }
-            },
-        );
-    }
-    let count = count_params(&cfg, &g).map_err(|e| CliError::Usage(e.to_string()))?;
-    let (m, e) = (&cfg.model, &cfg.evaluation);
-    println!(
-        "bench --train: C={} cells={} batch={} hw={} auxiliary={} drop_path={} cutout={} device={note} activations={} threads={} steps={} (+{} warm-up); {count}",
-        m.channels,
-        m.cells,
-        cfg.train.batch_size,
-        cfg.data.image_size,
-        e.auxiliary,
-        e.drop_path,
-        e.cutout,
-        cfg.layout_name(device.is_cuda()),
-        tch::get_num_threads(),
-        a.steps,
-        a.warmup
-    );
-    let mut child = BenchArgs {
-        config: ca,
-        genotype: Some(text.clone()),
-        ..a.clone()
-    };
-    child.child = true;
-    let Some(r) = run_child_with(&child, &["--train", "--genotype", &text], &[])? else {
-        return Ok(exit::FAILED);
-    };
-    print_result(&r);
-    if let Some(peer) = &a.peer {
-        let c = cfg.model.channels.to_string();
-        let mut cmd = Command::new(peer_python());
-        cmd.arg(peer)
-            .args(["--genotype", &text, "--C", &c])
-            .args(["--layers", &m.cells.to_string()])
-            .args(["--batch", &cfg.train.batch_size.to_string()])
-            .args(["--hw", &cfg.data.image_size.to_string()])
-            .args(["--steps", &a.steps.to_string()])
-            .args(["--drop-path", &e.drop_path.to_string()])
-            .args([
-                "--cutout",
-                &(e.cutout * cfg.data.image_size / 32).to_string(),
-            ]);
-        if !e.auxiliary {
-            cmd.arg("--no-auxiliary");
-        }
-        peer_line(&mut cmd, &r, Some(count.without_aux))?;
-    }
-    Ok(exit::OK)
+    pub(super) child: bool,
 }
 
 pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
@@ -159,7 +67,7 @@ pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
         ));
     }
     if a.train {
-        return run_train(a);
+        return super::bench_train::run(a);
     }
     let cfg = a.config.load()?;
     if let Some(spec) = &a.sizes {
@@ -261,7 +169,7 @@ pub fn run_child(
 
 /// Runs a timing in a child process with `what` (the algorithm, or the training step) among
 /// `a`'s flags and `sets` after its `--set`s; `None` (after saying why) when it failed.
-fn run_child_with(
+pub(super) fn run_child_with(
     a: &BenchArgs,
     what: &[&str],
     sets: &[String],
@@ -307,7 +215,7 @@ fn run_child_with(
     Ok(found)
 }
 
-fn print_result(r: &BenchResult) {
+pub(super) fn print_result(r: &BenchResult) {
     println!(
         "{:<7} {:>9.1} ms/step (median; min {:.1}) {:>8.1} img/s  peak RSS {:>7.0} MB{}",
         r.algorithm,
@@ -402,7 +310,11 @@ fn peer_run(cmd: &mut Command) -> Result<Result<PeerFigures, String>, CliError> 
 
 /// Runs a peer command and prints its figures beside `ours` (and checks its parameter count
 /// against `params` when given).
-fn peer_line(cmd: &mut Command, ours: &BenchResult, params: Option<usize>) -> Result<(), CliError> {
+pub(super) fn peer_line(
+    cmd: &mut Command,
+    ours: &BenchResult,
+    params: Option<usize>,
+) -> Result<(), CliError> {
     let f = match peer_run(cmd)? {
         Ok(f) => f,
         Err(why) => {
@@ -428,7 +340,7 @@ fn peer_line(cmd: &mut Command, ours: &BenchResult, params: Option<usize>) -> Re
 
 /// The Python with the same torch the build links against: `NASP_TUI_PYTHON`, else the first
 /// environment `scripts/setup.sh` made under the cache directory, else `python3`.
-fn peer_python() -> PathBuf {
+pub(super) fn peer_python() -> PathBuf {
     if let Some(p) = std::env::var_os("NASP_TUI_PYTHON") {
         return PathBuf::from(p);
     }

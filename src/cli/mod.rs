@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_sizes;
+mod bench_train;
 mod check;
 mod ctl;
 mod export;

@@ -11,6 +11,7 @@
 pub mod bench;
 pub mod data;
 pub mod net;
+mod run_loop;
 mod state;
 #[cfg(test)]
 mod tests;

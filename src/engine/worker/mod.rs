@@ -7,6 +7,8 @@
 mod meter;
 mod run_loop;
 mod setup;
+
+pub(crate) use setup::refuse_if_owned;
 pub(crate) mod sink;
 
 use std::panic::AssertUnwindSafe;

@@ -60,7 +60,7 @@ pub(super) fn setup<'a, 's>(
 
 /// Refuses a run directory that a live process (this host: its pid exists; another host: its
 /// heartbeat is fresh) owns: two searches must never write one directory.
-fn refuse_if_owned(dir: &std::path::Path) -> Result<(), EngineError> {
+pub(crate) fn refuse_if_owned(dir: &std::path::Path) -> Result<(), EngineError> {
     let Ok(Some(owner)) = Status::read(dir) else {
         return Ok(());
     };
