@@ -186,11 +186,11 @@ fn pause_resume_export_and_save_quit_in_tmux() {
     // Help overlay from the key table, closed again.
     t.keys(&["?"]);
     t.wait_for("help", Duration::from_secs(5), |s| {
-        s.contains("pause / resume the search")
+        s.contains("pause / resume the run")
     });
     t.keys(&["Escape"]);
     t.wait_for("help closed", Duration::from_secs(5), |s| {
-        !s.contains("pause / resume the search")
+        !s.contains("pause / resume the run")
     });
 
     // Quit: the dialog, then save & quit; exit 0 and the normal screen is back.
