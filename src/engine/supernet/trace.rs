@@ -174,11 +174,15 @@ impl Cell {
             let out = Tensor::zeros([e, live], (Kind::Float, gn.device()));
             if let (Some(y), Some(idx)) = (&t.normed, &g.bn_index) {
                 let m = g.bn_cols.len() as i64;
-                let prod = (per_edge(y, m, e) * gn.unsqueeze(1).to_kind(y.kind())).sum_dim_intlist(
-                    &[0i64, 3, 4, 5][..],
-                    false,
-                    Kind::Float,
-                );
+                let prod = if is_channels_last(y) {
+                    products_nhwc(y, &gn, m, e)
+                } else {
+                    (per_edge(y, m, e) * gn.unsqueeze(1).to_kind(y.kind())).sum_dim_intlist(
+                        &[0i64, 3, 4, 5][..],
+                        false,
+                        Kind::Float,
+                    )
+                };
                 let _ = out
                     .shallow_clone()
                     .index_copy_(1, idx, &prod.transpose(0, 1));
@@ -202,6 +206,21 @@ impl Cell {
             None => by_edge,
         }
     }
+}
+
+/// `Σ_{n,c,h,w} y[n,(k,e,c),h,w] · g[n,e,c,h,w]` per (op k, edge e) for a channels-last trace
+/// `y` (memory N, H, W, (op, edge, C)) and node gradients `gn` stacked by [`stack_edges`]
+/// (memory N, H, W, E, C): both read in memory order as P × m × e × C and P × e × C (P = N·H·W),
+/// the product summed over C (the innermost dimension), then over P. The same sums as the
+/// general path, without its strided six-dimensional reduction (2× the time on the CPU).
+fn products_nhwc(y: &Tensor, gn: &Tensor, m: i64, e: i64) -> Tensor {
+    let sz = y.size();
+    let (p, c) = (sz[0] * sz[2] * sz[3], sz[1] / (m * e));
+    let yv = nhwc(y).view([p, m, e, c]);
+    let gv = gn.permute([0, 3, 4, 1, 2]).reshape([p, 1, e, c]);
+    (yv * gv.to_kind(y.kind()))
+        .sum_dim_intlist(&[3i64][..], false, Kind::Float)
+        .sum_dim_intlist(&[0i64][..], false, Kind::Float)
 }
 
 /// Per-edge N × C × H × W tensors stacked N × E × C × H × W, channels-last ones in N, H, W, E, C
