@@ -4,7 +4,6 @@
 //! event goes through the search's `Sink` (channel, `log.txt`, `events.jsonl`, `status.json`),
 //! so the monitors, `watch`, `ls` and `ctl` follow a training run as they follow a search.
 
-use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -45,35 +44,7 @@ pub struct TrainOptions {
 
 /// Starts the training thread.
 pub fn spawn(opts: TrainOptions) -> std::io::Result<WorkerHandle> {
-    let (ctx, crx) = crossbeam_channel::unbounded();
-    let (etx, erx) = crossbeam_channel::unbounded();
-    let join = std::thread::Builder::new()
-        .name("train".into())
-        .spawn(move || {
-            let mut sink = Sink::new(&etx);
-            let outcome =
-                std::panic::catch_unwind(AssertUnwindSafe(|| run(&opts, &crx, &mut sink)));
-            let failure = match outcome {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e.to_string()),
-                Err(panic) => Some(format!(
-                    "the training thread panicked: {}",
-                    panic
-                        .downcast_ref::<String>()
-                        .map(String::as_str)
-                        .or_else(|| panic.downcast_ref::<&str>().copied())
-                        .unwrap_or("unknown panic")
-                )),
-            };
-            if let Some(message) = failure {
-                sink.emit(Event::Failed { message });
-            }
-        })?;
-    Ok(WorkerHandle {
-        commands: ctx,
-        events: erx,
-        join,
-    })
+    crate::engine::worker::spawn_named("train", move |crx, sink| run(&opts, crx, sink))
 }
 
 /// The config and checkpoint of `train --resume PATH` (a run or checkpoint directory): the

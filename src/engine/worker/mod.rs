@@ -46,19 +46,28 @@ pub struct WorkerHandle {
 
 /// Starts the worker thread.
 pub fn spawn(opts: WorkerOptions) -> std::io::Result<WorkerHandle> {
+    spawn_named("search", move |crx, sink| run(&opts, crx, sink))
+}
+
+/// Starts a worker thread named `name` running `body` with the command channel and the sink;
+/// an error it returns, or a panic, becomes `Event::Failed` (the search's and the training's
+/// worker both start here).
+pub(crate) fn spawn_named(
+    name: &'static str,
+    body: impl FnOnce(&Receiver<Command>, &mut sink::Sink) -> Result<(), EngineError> + Send + 'static,
+) -> std::io::Result<WorkerHandle> {
     let (ctx, crx) = crossbeam_channel::unbounded();
     let (etx, erx) = crossbeam_channel::unbounded();
     let join = std::thread::Builder::new()
-        .name("search".into())
+        .name(name.into())
         .spawn(move || {
             let mut sink = sink::Sink::new(&etx);
-            let outcome =
-                std::panic::catch_unwind(AssertUnwindSafe(|| run(&opts, &crx, &mut sink)));
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| body(&crx, &mut sink)));
             let failure = match outcome {
                 Ok(Ok(())) => None,
                 Ok(Err(e)) => Some(e.to_string()),
                 Err(panic) => Some(format!(
-                    "the search thread panicked: {}",
+                    "the {name} thread panicked: {}",
                     panic
                         .downcast_ref::<String>()
                         .map(String::as_str)
