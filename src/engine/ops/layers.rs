@@ -95,21 +95,39 @@ impl Bn {
         )
     }
 
-    /// Channels `start..start + len` of this batch norm (views: updates reach this one).
-    pub fn slice(&self, start: i64, len: i64) -> Bn {
-        Bn {
-            mean: self.mean.narrow(0, start, len),
-            var: self.var.narrow(0, start, len),
-            unit_affine: self
-                .unit_affine
-                .as_ref()
-                .map(|(w, b)| (w.narrow(0, start, len), b.narrow(0, start, len))),
-        }
-    }
-
-    /// Channels this batch norm normalises.
-    pub fn channels(&self) -> i64 {
-        self.mean.size()[0]
+    /// The statistics this batch norm would normalise `y` by, without normalising it: per
+    /// channel the mean and 1/√(var + eps), the batch's (recorded in the running statistics
+    /// under [`BnMode::Train`], as [`Bn::forward`] would) or the running ones under
+    /// [`BnMode::Eval`]. `copies` > 1: `y` holds the channels of one edge, the same input for
+    /// each of `copies` edges whose channels this batch norm has side by side (a fused pool);
+    /// the statistics returned then cover all of them.
+    pub fn stats(&self, y: &Tensor, mode: BnMode, copies: i64) -> (Tensor, Tensor) {
+        let (mean, var) = match mode {
+            BnMode::Eval => (self.mean.shallow_clone(), self.var.shallow_clone()),
+            _ => {
+                let none: Option<&Tensor> = None;
+                let (m, v) = y.batch_norm_update_stats(none, none, 0.0);
+                let (m, v) = if copies > 1 {
+                    (m.repeat([copies]), v.repeat([copies]))
+                } else {
+                    (m, v)
+                };
+                if mode == BnMode::Train {
+                    // Running statistics take the unbiased variance, as libtorch's do.
+                    let n = (y.numel() as i64 / y.size()[1]) as f64;
+                    let unbiased = if n > 1.0 { n / (n - 1.0) } else { 1.0 };
+                    tch::no_grad(|| {
+                        let _ = self.mean.shallow_clone().lerp_(&m, BN_MOMENTUM);
+                        let _ = self
+                            .var
+                            .shallow_clone()
+                            .lerp_(&(&v * unbiased), BN_MOMENTUM);
+                    });
+                }
+                (m, v)
+            }
+        };
+        (mean, (var + BN_EPS).rsqrt())
     }
 
     /// The batch norms of `parts` as one over their channels side by side; the parts' buffers

@@ -310,41 +310,39 @@ impl Op {
         }
     }
 
-    /// Replaces the last batch norm (see [`Op::final_bn`]); a no-op for ops without one.
-    pub fn set_final_bn(&mut self, new: Bn) {
-        match self {
-            Op::Zero { .. } | Op::Identity => {}
-            Op::Pool { bn, .. } | Op::Conv31 { bn, .. } => *bn = new,
-            Op::Reduce(fr) => fr.bn = new,
-            Op::Sep(ab) => ab[1].bn = new,
-            Op::Dil(d) => d.bn = new,
-            Op::Conv(c) => c.bn = new,
-        }
-    }
-
     /// The input of the op's last batch norm (`None` for ops without one). A fused pool pools
     /// the shared input once and then repeats it for each edge.
     pub fn pre_bn(&self, input: &Input, mode: BnMode) -> Option<Tensor> {
-        Some(match self {
-            Op::Zero { .. } | Op::Identity => return None,
-            Op::Pool { max, k, stride, .. } => {
-                let (x, pad) = (input.x, k / 2);
-                let y = if *max {
-                    x.max_pool2d([*k, *k], [*stride, *stride], [pad, pad], [1, 1], false)
-                } else {
-                    x.avg_pool2d([*k, *k], [*stride, *stride], [pad, pad], false, false, None)
-                };
-                if input.copies == 1 {
-                    y
-                } else {
-                    repeat_channels(&y, input.copies)
-                }
-            }
-            Op::Reduce(fr) => fr.pre_bn(input.relu()),
-            Op::Sep(ab) => ab[1].pre_bn(&ab[0].forward_relu(input.relu_each(), mode).relu()),
-            Op::Dil(d) => d.pre_bn(input.relu_each()),
-            Op::Conv(c) => c.conv.forward(input.relu()),
-            Op::Conv31 { a, b, .. } => b.forward(&a.forward(input.relu())),
+        let (y, shared) = self.pre_bn_once(input, mode)?;
+        Some(if shared && input.copies > 1 {
+            repeat_channels(&y, input.copies)
+        } else {
+            y
         })
+    }
+
+    /// [`Op::pre_bn`] without repeating what is the same for every fused edge: `true` with a
+    /// pool's output (one edge's channels, the same for each edge), `false` with all edges'.
+    pub fn pre_bn_once(&self, input: &Input, mode: BnMode) -> Option<(Tensor, bool)> {
+        Some((
+            match self {
+                Op::Zero { .. } | Op::Identity => return None,
+                Op::Pool { max, k, stride, .. } => {
+                    let (x, pad) = (input.x, k / 2);
+                    let y = if *max {
+                        x.max_pool2d([*k, *k], [*stride, *stride], [pad, pad], [1, 1], false)
+                    } else {
+                        x.avg_pool2d([*k, *k], [*stride, *stride], [pad, pad], false, false, None)
+                    };
+                    return Some((y, true));
+                }
+                Op::Reduce(fr) => fr.pre_bn(input.relu()),
+                Op::Sep(ab) => ab[1].pre_bn(&ab[0].forward_relu(input.relu_each(), mode).relu()),
+                Op::Dil(d) => d.pre_bn(input.relu_each()),
+                Op::Conv(c) => c.conv.forward(input.relu()),
+                Op::Conv31 { a, b, .. } => b.forward(&a.forward(input.relu())),
+            },
+            false,
+        ))
     }
 }

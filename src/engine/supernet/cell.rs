@@ -12,7 +12,7 @@ use super::Mix;
 use crate::arch::{edge_endpoints, node_rows, num_edges};
 use crate::engine::EngineError;
 use crate::engine::ops::{
-    Bn, BnMode, FactorizedReduce, Input, Op, ReluConvBn, from_nhwc, is_channels_last, nhwc,
+    BnMode, FactorizedReduce, Input, Op, ReluConvBn, from_nhwc, is_channels_last, nhwc,
 };
 use crate::space::lookup;
 
@@ -40,9 +40,6 @@ pub(super) struct Group {
     pub(super) edges: Vec<(usize, usize)>,
     /// One fused op per live op of the list, in list order.
     pub(super) ops: Vec<Op>,
-    /// The last batch norms of all ops that have one, as one over their channels side by side
-    /// (each op's own is a slice of it), so the group normalises once; `None` if no op has one.
-    pub(super) bn: Option<Bn>,
     /// Among the live ops (mixing-weight columns): those with a last batch norm, in order (also
     /// as a device tensor), and the stride-1 skip's.
     pub(super) bn_cols: Vec<usize>,
@@ -237,33 +234,10 @@ fn make_groups(
                 .filter(|n| src <= n + 1)
                 .map(|n| (node_rows(n).start + src, n))
                 .collect();
-            let mut ops = live_ops
+            let ops = live_ops
                 .iter()
                 .map(|&k| Op::fuse(&list.iter().map(|&(e, _)| &edges[e][k]).collect::<Vec<_>>()))
                 .collect::<Result<Vec<_>, _>>()?;
-            // One batch norm over all ops' last ones: the edges' buffers move into it, op by op
-            // and edge by edge (the order of the concatenated pre-BN outputs), and each fused
-            // op's own becomes a slice of it.
-            let parts: Vec<&Bn> = live_ops
-                .iter()
-                .flat_map(|&k| {
-                    list.iter()
-                        .filter_map(move |&(e, _)| edges[e][k].final_bn())
-                })
-                .collect();
-            let bn = if parts.is_empty() {
-                None
-            } else {
-                let all = Bn::fuse(&parts)?;
-                let mut start = 0;
-                for op in ops.iter_mut() {
-                    if let Some(len) = op.final_bn().map(Bn::channels) {
-                        op.set_final_bn(all.slice(start, len));
-                        start += len;
-                    }
-                }
-                Some(all)
-            };
             let bn_cols: Vec<usize> = (0..ops.len())
                 .filter(|&i| ops[i].final_bn().is_some())
                 .collect();
@@ -276,7 +250,6 @@ fn make_groups(
                 src,
                 edges: list,
                 ops,
-                bn,
                 bn_cols,
                 bn_index,
                 skip_col,

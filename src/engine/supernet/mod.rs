@@ -265,9 +265,6 @@ impl Supernet {
                 for op in &mut g.ops {
                     op.for_each_bn(f);
                 }
-                if let Some(bn) = &mut g.bn {
-                    f(bn);
-                }
             }
         }
     }

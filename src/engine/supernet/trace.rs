@@ -11,9 +11,10 @@ use crate::engine::ops::{BnMode, Input, is_channels_last, nhwc};
 
 impl Cell {
     /// The NASP architecture pass, without autograd: every op on every edge mixed by Ā (one-hot
-    /// rows, so the values are those of the selected ops), each group's ops fused and their last
-    /// batch norms run as one (recording statistics as a per-edge pass would). Returns the cell
-    /// output and, per group, what ∂L/∂Ā needs: the ops' outputs (see [`GroupTrace`]).
+    /// rows, so the values are those of the selected ops), each group's ops fused, their last
+    /// batch norms recording statistics as a per-edge pass would. Returns the cell output and,
+    /// per group, what ∂L/∂Ā needs: the ops' outputs before those batch norms and their
+    /// statistics (see [`GroupTrace`]).
     pub(super) fn arch_pass(
         &self,
         s0: &Tensor,
@@ -38,7 +39,7 @@ impl Cell {
                 // Ā as data (a CUDA graph replays this with each step's Ā).
                 None => {
                     let wg = w.as_ref().map_or_else(Tensor::new, |w| w.narrow(0, row, e));
-                    let mixed = self.weighted(g, &wg, &trace.normed, &trace.skip, &states[0]);
+                    let mixed = self.weighted(g, &wg, &trace, &states[0]);
                     g.edges
                         .iter()
                         .enumerate()
@@ -67,25 +68,35 @@ impl Cell {
         (Tensor::cat(&states[2..], 1), traces)
     }
 
-    /// Every op of group `g` on its state `x`: the outputs before each op's last batch norm,
-    /// normalised at once, and the skip's.
+    /// Every op of group `g` on its state `x`: each op's output before its last batch norm with
+    /// that batch norm's statistics (recorded as a per-edge pass would; the normalised outputs
+    /// are formed only where read), and the skip's output.
     fn group_pass(&self, g: &Group, x: &Tensor, mode: BnMode) -> GroupTrace {
         let relu = OnceCell::new();
-        let input = Input::fused(x, &relu, g.edges.len() as i64);
-        let normed = g.bn.as_ref().map(|bn| {
-            let pre: Vec<Tensor> = g
-                .bn_cols
-                .iter()
-                .filter_map(|&i| g.ops[i].pre_bn(&input, mode))
-                .collect();
-            bn.forward(&Tensor::cat(&pre, 1), mode)
-        });
+        let e = g.edges.len() as i64;
+        let input = Input::fused(x, &relu, e);
+        let pre = g
+            .bn_cols
+            .iter()
+            .filter_map(|&i| {
+                let op = &g.ops[i];
+                let (y, shared) = op.pre_bn_once(&input, mode)?;
+                let copies = if shared { e } else { 1 };
+                let (mean, invstd) = op.final_bn()?.stats(&y, mode, copies);
+                Some(PreBn {
+                    y,
+                    shared,
+                    mean,
+                    invstd,
+                })
+            })
+            .collect();
         let skip = g.skip_col.map(|c| g.ops[c].forward(&input, mode));
-        GroupTrace { normed, skip }
+        GroupTrace { pre, skip }
     }
 
     /// Each kept edge's term for its node: Ā's rows are one-hot (kept edges) or zero, so an
-    /// edge's mixture is its selected op's output, picked from the trace instead of weighting
+    /// edge's mixture is its selected op's output, formed from the trace instead of weighting
     /// every op.
     fn selected_terms(&self, g: &Group, sel: &Selection, t: &GroupTrace) -> Vec<(usize, Tensor)> {
         let e = g.edges.len() as i64;
@@ -98,11 +109,9 @@ impl Cell {
                     .iter()
                     .position(|&k| Some(k) == sel.ops[edge])?;
                 let i = i as i64;
-                let t = match (g.bn_cols.iter().position(|&c| c == col), &t.normed, &t.skip) {
-                    (Some(m), Some(y), _) => per_edge(y, g.bn_cols.len() as i64, e)
-                        .select(1, m as i64)
-                        .select(1, i),
-                    (None, _, Some(x_each)) if g.skip_col == Some(col) => {
+                let t = match (g.bn_cols.iter().position(|&c| c == col), &t.skip) {
+                    (Some(j), _) => t.pre[j].normed_edge(i, e),
+                    (None, Some(x_each)) if g.skip_col == Some(col) => {
                         per_edge(x_each, 1, e).select(1, 0).select(1, i)
                     }
                     _ => return None,
@@ -112,49 +121,44 @@ impl Cell {
             .collect()
     }
 
-    /// `Σ_k w[e,k] · o_k(x_e)` for a group's edges (N × E × C × H × W) from its traced outputs.
-    fn weighted(
-        &self,
-        g: &Group,
-        wg: &Tensor,
-        normed: &Option<Tensor>,
-        skip: &Option<Tensor>,
-        cell_input: &Tensor,
-    ) -> Tensor {
+    /// `Σ_k w[e,k] · o_k(x_e)` for a group's edges (N × E × C × H × W) from its trace: each
+    /// op's normalised output is `(y − mean) · invstd`, so its weighted term is `y` scaled per
+    /// edge and channel, less a shift.
+    fn weighted(&self, g: &Group, wg: &Tensor, t: &GroupTrace, cell_input: &Tensor) -> Tensor {
         let e = g.edges.len() as i64;
-        let mut parts: Vec<Tensor> = Vec::with_capacity(2);
-        if let (Some(y), Some(idx)) = (normed, &g.bn_index) {
-            let m = g.bn_cols.len() as i64;
-            let wb = wg.index_select(1, idx).transpose(0, 1).to_kind(y.kind());
-            parts.push(if is_channels_last(y) {
-                // Reduced in N, H, W, (op, edge, C) memory order: the sum (a new, contiguous
-                // tensor) then reads as N × E × C × H × W with C at stride 1.
-                let sz = y.size();
-                let v = nhwc(y).view([sz[0], sz[2], sz[3], m, e, sz[1] / (m * e)]);
-                (v * wb.reshape([1, 1, 1, m, e, 1]))
-                    .sum_dim_intlist(3, false, None)
-                    .permute([0, 3, 4, 1, 2])
-            } else {
-                (per_edge(y, m, e) * wb.reshape([1, m, e, 1, 1, 1])).sum_dim_intlist(1, false, None)
+        let mut sum: Option<Tensor> = None;
+        for (p, &col) in t.pre.iter().zip(&g.bn_cols) {
+            let c = p.mean.size()[0] / e;
+            let w = wg.select(1, col as i64).to_kind(Kind::Float).view([e, 1]);
+            let scale = p.invstd.view([e, c]) * w;
+            let shift = p.mean.view([e, c]) * &scale;
+            let sz = p.y.size();
+            let y =
+                p.y.view([sz[0], if p.shared { 1 } else { e }, c, sz[2], sz[3]]);
+            let term =
+                (y * scale.view([1, e, c, 1, 1]) - shift.view([1, e, c, 1, 1])).to_kind(p.y.kind());
+            sum = Some(match sum {
+                None => term,
+                Some(s) => s + term,
             });
         }
-        if let (Some(x_each), Some(col)) = (skip, g.skip_col) {
+        if let (Some(x_each), Some(col)) = (&t.skip, g.skip_col) {
             let ws = wg
                 .select(1, col as i64)
                 .reshape([1, e, 1, 1, 1])
                 .to_kind(x_each.kind());
-            parts.push(per_edge(x_each, 1, e).squeeze_dim(1) * ws);
+            let term = per_edge(x_each, 1, e).squeeze_dim(1) * ws;
+            sum = Some(match sum {
+                None => term,
+                Some(s) => s + term,
+            });
         }
-        let mut parts = parts.into_iter();
-        match (parts.next(), parts.next()) {
-            (Some(a), Some(b)) => a + b,
-            (Some(a), None) => a,
-            // Unreachable: every live op has a last batch norm or is the skip.
-            _ => self
-                .zero_node(cell_input)
+        // `None` is unreachable: every live op has a last batch norm or is the skip.
+        sum.unwrap_or_else(|| {
+            self.zero_node(cell_input)
                 .unsqueeze(1)
-                .repeat([1, e, 1, 1, 1]),
-        }
+                .repeat([1, e, 1, 1, 1])
+        })
     }
 
     /// ∂L/∂Ā of this cell (edges × all ops, `none` columns zero) from its groups' traces and
@@ -172,20 +176,13 @@ impl Cell {
             let gn = stack_edges(&grads); // N × E × C × H × W
             let live = self.live_ops.len() as i64;
             let out = Tensor::zeros([e, live], (Kind::Float, gn.device()));
-            if let (Some(y), Some(idx)) = (&t.normed, &g.bn_index) {
-                let m = g.bn_cols.len() as i64;
-                let prod = if is_channels_last(y) {
-                    products_nhwc(y, &gn, m, e)
-                } else {
-                    (per_edge(y, m, e) * gn.unsqueeze(1).to_kind(y.kind())).sum_dim_intlist(
-                        &[0i64, 3, 4, 5][..],
-                        false,
-                        Kind::Float,
-                    )
-                };
+            if let (false, Some(idx)) = (t.pre.is_empty(), &g.bn_index) {
+                // Σ ∂L/∂node per edge and channel, shared by every op's term.
+                let gsum = gn.sum_dim_intlist(&[0i64, 3, 4][..], false, Kind::Float);
+                let cols: Vec<Tensor> = t.pre.iter().map(|p| p.grad(&gn, &gsum, e)).collect();
                 let _ = out
                     .shallow_clone()
-                    .index_copy_(1, idx, &prod.transpose(0, 1));
+                    .index_copy_(1, idx, &Tensor::stack(&cols, 1));
             }
             if let (Some(x_each), Some(col)) = (&t.skip, g.skip_col) {
                 let prod = (per_edge(x_each, 1, e).squeeze_dim(1) * gn.to_kind(x_each.kind()))
@@ -208,19 +205,27 @@ impl Cell {
     }
 }
 
-/// `Σ_{n,c,h,w} y[n,(k,e,c),h,w] · g[n,e,c,h,w]` per (op k, edge e) for a channels-last trace
-/// `y` (memory N, H, W, (op, edge, C)) and node gradients `gn` stacked by [`stack_edges`]
-/// (memory N, H, W, E, C): both read in memory order as P × m × e × C and P × e × C (P = N·H·W),
-/// the product summed over C (the innermost dimension), then over P. The same sums as the
-/// general path, without its strided six-dimensional reduction (2× the time on the CPU).
-fn products_nhwc(y: &Tensor, gn: &Tensor, m: i64, e: i64) -> Tensor {
+/// `Σ_{n,h,w} y[n,(e,c),h,w] · g[n,e,c,h,w]` per edge and channel (E × C, float) for an op's
+/// output before its last batch norm `y` (with `ey` = 1 edge: the same for every edge) and node
+/// gradients `gn` stacked by [`stack_edges`]. Channels-last operands are read in memory order,
+/// as P × ey × C and P × E × C (P = N·H·W), and summed over P; a strided five-dimensional
+/// reduction instead costs about 2× on the CPU.
+fn products(y: &Tensor, gn: &Tensor, ey: i64, e: i64) -> Tensor {
     let sz = y.size();
-    let (p, c) = (sz[0] * sz[2] * sz[3], sz[1] / (m * e));
-    let yv = nhwc(y).view([p, m, e, c]);
-    let gv = gn.permute([0, 3, 4, 1, 2]).reshape([p, 1, e, c]);
-    (yv * gv.to_kind(y.kind()))
-        .sum_dim_intlist(&[3i64][..], false, Kind::Float)
-        .sum_dim_intlist(&[0i64][..], false, Kind::Float)
+    let c = sz[1] / ey;
+    let g = gn.to_kind(y.kind());
+    if is_channels_last(y) {
+        let p = sz[0] * sz[2] * sz[3];
+        let yv = nhwc(y).view([p, ey, c]);
+        let gv = g.permute([0, 3, 4, 1, 2]).reshape([p, e, c]);
+        (yv * gv).sum_dim_intlist(&[0i64][..], false, Kind::Float)
+    } else {
+        (y.view([sz[0], ey, c, sz[2], sz[3]]) * g).sum_dim_intlist(
+            &[0i64, 3, 4][..],
+            false,
+            Kind::Float,
+        )
+    }
 }
 
 /// Per-edge N × C × H × W tensors stacked N × E × C × H × W, channels-last ones in N, H, W, E, C
@@ -240,11 +245,56 @@ fn per_edge(t: &Tensor, m: i64, e: i64) -> Tensor {
     t.view([sz[0], m, e, sz[1] / (m * e), sz[2], sz[3]])
 }
 
-/// What the NASP architecture pass keeps of one group for ∂L/∂Ā: the normalised outputs of its
-/// ops that end in a batch norm (side by side: op, edge, channel) and the skip's (per edge).
+/// What the NASP architecture pass keeps of one group for ∂L/∂Ā: per op that ends in a batch
+/// norm (the group's `bn_cols`, in order) its output before that batch norm and the batch
+/// norm's statistics, and the skip's output (per edge).
 pub struct GroupTrace {
-    normed: Option<Tensor>,
+    pre: Vec<PreBn>,
     skip: Option<Tensor>,
+}
+
+/// One (fused) op's output before its last batch norm and that batch norm's statistics in
+/// this pass: the op's output is `(y − mean) · invstd` per channel. Keeping `y` instead spares
+/// normalising (and, fused, concatenating) every op's output when only the selected ops' are
+/// read whole; ∂L/∂Ā needs only sums over `y` (see [`PreBn::grad`]).
+struct PreBn {
+    /// N × (E·C) × H × W, or N × C × H × W when the same for every edge (`shared`: a pool).
+    y: Tensor,
+    shared: bool,
+    /// Per channel of all the group's edges (E·C, float).
+    mean: Tensor,
+    invstd: Tensor,
+}
+
+impl PreBn {
+    fn edges_in_y(&self, e: i64) -> i64 {
+        if self.shared { 1 } else { e }
+    }
+
+    /// The op's output on edge `i` of `e` (N × C × H × W, in `y`'s layout and kind).
+    fn normed_edge(&self, i: i64, e: i64) -> Tensor {
+        let c = self.mean.size()[0] / e;
+        let y = if self.shared {
+            self.y.shallow_clone()
+        } else {
+            self.y.narrow(1, i * c, c)
+        };
+        let mean = self.mean.narrow(0, i * c, c).view([1, c, 1, 1]);
+        let invstd = self.invstd.narrow(0, i * c, c).view([1, c, 1, 1]);
+        ((&y - mean) * invstd).to_kind(y.kind())
+    }
+
+    /// `⟨∂L/∂node(e), o(x_e)⟩` per edge (E, float), from `gn` and its sums per edge and channel
+    /// `gsum`: `Σ_c invstd_c · (Σ_p g·y − mean_c · Σ_p g)`.
+    fn grad(&self, gn: &Tensor, gsum: &Tensor, e: i64) -> Tensor {
+        let c = self.mean.size()[0] / e;
+        let gy = products(&self.y, gn, self.edges_in_y(e), e);
+        ((gy - self.mean.view([e, c]) * gsum) * self.invstd.view([e, c])).sum_dim_intlist(
+            &[1i64][..],
+            false,
+            Kind::Float,
+        )
+    }
 }
 
 /// The NASP architecture pass of the whole network: logits and each cell's group traces.
@@ -260,7 +310,12 @@ impl ArchTrace {
         self.cells
             .iter()
             .flatten()
-            .flat_map(|g| g.normed.iter().chain(g.skip.iter()))
+            .flat_map(|g| {
+                g.pre
+                    .iter()
+                    .flat_map(|p| [&p.y, &p.mean, &p.invstd])
+                    .chain(g.skip.iter())
+            })
             .collect()
     }
 
@@ -275,7 +330,16 @@ impl ArchTrace {
                 .map(|c| {
                     c.iter()
                         .map(|g| GroupTrace {
-                            normed: t(&g.normed),
+                            pre: g
+                                .pre
+                                .iter()
+                                .map(|p| PreBn {
+                                    y: p.y.shallow_clone(),
+                                    shared: p.shared,
+                                    mean: p.mean.shallow_clone(),
+                                    invstd: p.invstd.shallow_clone(),
+                                })
+                                .collect(),
                             skip: t(&g.skip),
                         })
                         .collect()
