@@ -6,7 +6,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{bin, cifar_dir, fixture, text};
+use common::{
+    bin, cifar_dir, epoch_metrics as epochs, fixture, run_status as status, text, wait_until,
+};
 
 fn data_set() -> String {
     format!("data.dir=\"{}\"", cifar_dir().display())
@@ -27,11 +29,6 @@ fn sweep(dir: &Path, args: &[&str], path: Option<&str>) -> Output {
     cmd.output().expect("run nasp-tui sweep")
 }
 
-fn status(run: &Path) -> serde_json::Value {
-    let t = std::fs::read_to_string(run.join("status.json")).expect("status.json");
-    serde_json::from_str(&t).expect("status json")
-}
-
 fn runs_of(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
@@ -41,23 +38,6 @@ fn runs_of(dir: &Path) -> Vec<PathBuf> {
         .collect();
     v.sort();
     v
-}
-
-/// Per epoch of the run: (train loss, valid accuracy, global step) from its metrics.
-fn epochs(run: &Path) -> Vec<(serde_json::Value, serde_json::Value, serde_json::Value)> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .filter(|l| l.contains("\"kind\":\"epoch\""))
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (
-                v["train_loss"].clone(),
-                v["valid_acc"].clone(),
-                v["global_step"].clone(),
-            )
-        })
-        .collect()
 }
 
 #[test]
@@ -179,14 +159,6 @@ fn a_local_sweep_runs_every_run_once_and_reports_them() {
         "{}",
         text(&o)
     );
-}
-
-fn wait_until(what: &str, limit: std::time::Duration, mut ok: impl FnMut() -> bool) {
-    let t = std::time::Instant::now();
-    while !ok() {
-        assert!(t.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
 }
 
 fn kill(pid: u64, sig: i32) {

@@ -11,9 +11,11 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{bin, cifar_dir, fixture, text};
+use common::{
+    bin, cifar_dir, epoch_metrics as epochs, fixture, run_status as status, text, wait_until,
+};
 use nasp_tui::sweep::sched::SchedCache;
 use nasp_tui::tui::watch::refresh_rows;
 
@@ -100,21 +102,6 @@ fn table(dir: &Path) -> HashMap<String, (String, String)> {
         .collect()
 }
 
-fn wait_until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !ok() {
-        assert!(t.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-fn status(run: &Path) -> serde_json::Value {
-    std::fs::read_to_string(run.join("status.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default()
-}
-
 fn step(run: &Path) -> u64 {
     status(run)["step"].as_u64().unwrap_or(0)
 }
@@ -125,23 +112,6 @@ fn scontrol(args: &[&str]) {
         .output()
         .expect("scontrol");
     assert!(o.status.success(), "scontrol {args:?}: {}", text(&o));
-}
-
-/// Per epoch: (train loss, valid accuracy, global step).
-fn epochs(run: &Path) -> Vec<(serde_json::Value, serde_json::Value, serde_json::Value)> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .filter(|l| l.contains("\"kind\":\"epoch\""))
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (
-                v["train_loss"].clone(),
-                v["valid_acc"].clone(),
-                v["global_step"].clone(),
-            )
-        })
-        .collect()
 }
 
 #[test]

@@ -89,6 +89,11 @@ pub fn run(a: &BenchArgs, cfg: &Config, spec: &str, peer: &Path) -> Result<i32, 
             );
             measure(a, cfg, *size, peer, row)?;
         }
+        // A long table (hours on a small machine) keeps what each round measured: the table so
+        // far goes to stderr, so an interrupted run still has it.
+        if round < rounds {
+            eprint!("{}", table(cfg, &sizes, &rows, round, a.steps));
+        }
     }
     print!("{}", table(cfg, &sizes, &rows, rounds, a.steps));
     Ok(crate::exit::OK)

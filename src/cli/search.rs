@@ -88,28 +88,9 @@ pub fn run(a: SearchArgs) -> Result<i32, CliError> {
         .clone()
         .or_else(|| a.resume.as_deref().and_then(resume::run_dir_of))
         .unwrap_or_else(|| rundir::default_run_dir(cfg.algorithm.name()));
-    let headless = a.headless || !std::io::stdout().is_terminal();
-    // The TUI's theme and key files are checked before the search starts (bad file: exit 2).
-    let tui_opts = if headless {
-        None
-    } else {
-        let mut t =
-            tui::TuiOptions::resolve(a.theme.as_deref(), &cfg.ui.theme, cfg.ui.fps, &run_dir)
-                .map_err(|e| CliError::Usage(e.to_string()))?;
-        t.on_hangup = cfg.ui.on_hangup;
-        if a.run_dir.is_none() && a.resume.is_none() {
-            // A new run under the runs root (`nasp-tui` with no arguments): name the live ones.
-            t.notes = live_runs(&rundir::runs_root(), unix_now());
-            for line in &t.notes {
-                eprintln!("{line}");
-            }
-        }
-        Some(t)
-    };
-    let hangup = Hangup {
-        on_hangup: cfg.ui.on_hangup,
-        log: run_dir.join("log.txt"),
-    };
+    let fresh = a.run_dir.is_none() && a.resume.is_none();
+    let (tui_opts, hangup) =
+        monitor_options(a.headless, a.theme.as_deref(), &cfg, &run_dir, fresh)?;
     let opts = WorkerOptions {
         config: cfg,
         run_dir,
@@ -122,6 +103,38 @@ pub fn run(a: SearchArgs) -> Result<i32, CliError> {
     let handle = worker::spawn(opts)
         .map_err(|e| CliError::Failed(format!("cannot start the search thread: {e}")))?;
     Ok(monitor(handle, signals, tui_opts, &hangup))
+}
+
+/// The monitor's options for a run into `run_dir` (`None`: headless, asked for or because
+/// stdout is not a terminal) and what SIGHUP does to it. The TUI's theme and key files are
+/// checked here, before the run starts (a bad file: exit 2). A `fresh` run (a new one under the
+/// runs root) names the live ones, on stderr and in the monitor.
+pub(super) fn monitor_options(
+    headless: bool,
+    theme: Option<&str>,
+    cfg: &Config,
+    run_dir: &Path,
+    fresh: bool,
+) -> Result<(Option<tui::TuiOptions>, Hangup), CliError> {
+    let tui_opts = if headless || !std::io::stdout().is_terminal() {
+        None
+    } else {
+        let mut t = tui::TuiOptions::resolve(theme, &cfg.ui.theme, cfg.ui.fps, run_dir)
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        t.on_hangup = cfg.ui.on_hangup;
+        if fresh {
+            t.notes = live_runs(&rundir::runs_root(), unix_now());
+            for line in &t.notes {
+                eprintln!("{line}");
+            }
+        }
+        Some(t)
+    };
+    let hangup = Hangup {
+        on_hangup: cfg.ui.on_hangup,
+        log: run_dir.join("log.txt"),
+    };
+    Ok((tui_opts, hangup))
 }
 
 /// What SIGHUP does to a headless run (`ui.on_hangup`), and the run's log it may move to.

@@ -3,22 +3,20 @@
 //! `--config`), checks the genotype against the config's space, prints the parameter count,
 //! and runs the training worker under the same monitors as a search.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
 
-use super::search::{Hangup, live_runs, monitor, register_signals};
+use super::search::{monitor, monitor_options, register_signals};
 use super::{CliError, ConfigArgs};
 use crate::config::Config;
 use crate::engine::train::worker::{self, TrainOptions};
 use crate::engine::train::{TRAIN, count_params};
 use crate::engine::{EngineError, resume};
 use crate::genotype::Genotype;
+use crate::rundir;
 use crate::rundir::genotypes;
-use crate::rundir::status::unix_now;
-use crate::{rundir, tui};
 
 #[derive(Args, Default)]
 pub struct TrainArgs {
@@ -169,23 +167,9 @@ pub fn run(a: TrainArgs) -> Result<i32, CliError> {
         .clone()
         .or_else(|| a.resume.as_deref().and_then(resume::run_dir_of))
         .unwrap_or_else(|| rundir::default_run_dir("train"));
-    let headless = a.headless || !std::io::stdout().is_terminal();
-    let tui_opts = if headless {
-        None
-    } else {
-        let mut t =
-            tui::TuiOptions::resolve(a.theme.as_deref(), &cfg.ui.theme, cfg.ui.fps, &run_dir)
-                .map_err(|e| CliError::Usage(e.to_string()))?;
-        t.on_hangup = cfg.ui.on_hangup;
-        if a.run_dir.is_none() && a.resume.is_none() {
-            t.notes = live_runs(&rundir::runs_root(), unix_now());
-        }
-        Some(t)
-    };
-    let hangup = Hangup {
-        on_hangup: cfg.ui.on_hangup,
-        log: run_dir.join("log.txt"),
-    };
+    let fresh = a.run_dir.is_none() && a.resume.is_none();
+    let (tui_opts, hangup) =
+        monitor_options(a.headless, a.theme.as_deref(), &cfg, &run_dir, fresh)?;
     let opts = TrainOptions {
         config: cfg,
         genotype,

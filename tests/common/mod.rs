@@ -63,3 +63,37 @@ pub fn tiny_search(run_dir: &Path, extra: &[&str]) -> Output {
     args.extend_from_slice(extra);
     run(&args)
 }
+
+/// Waits (polling) until `ok`, failing the test with `what` after `limit`.
+pub fn wait_until(what: &str, limit: std::time::Duration, mut ok: impl FnMut() -> bool) {
+    let t = std::time::Instant::now();
+    while !ok() {
+        assert!(t.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// A run's `status.json` (null while there is none, or while it cannot be read).
+pub fn run_status(run: &Path) -> serde_json::Value {
+    std::fs::read_to_string(run.join("status.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+/// Per epoch of a run: (train loss, valid accuracy, global step) from its `metrics.jsonl`.
+pub fn epoch_metrics(run: &Path) -> Vec<(serde_json::Value, serde_json::Value, serde_json::Value)> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"epoch\""))
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["train_loss"].clone(),
+                v["valid_acc"].clone(),
+                v["global_step"].clone(),
+            )
+        })
+        .collect()
+}

@@ -357,3 +357,53 @@ impl DilConv {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tch::{Device, Kind, Tensor, nn};
+
+    use super::{Bn, BnMode};
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+        (a - b).abs().max().double_value(&[])
+    }
+
+    /// `Bn::stats` gives what `Bn::forward` normalises by, in every mode, and records the same
+    /// running statistics; with `copies` > 1 one edge's channels stand for each fused edge's.
+    #[test]
+    fn stats_match_the_batch_norm_they_replace() {
+        let _rng = crate::engine::test_rng_lock();
+        tch::manual_seed(5);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let (by_stats, by_forward) = (Bn::new(vs.root() / "a", 6), Bn::new(vs.root() / "b", 6));
+        let y = Tensor::randn([4, 6, 5, 5], (Kind::Float, Device::Cpu)) * 3.0 + 1.5;
+        for mode in [
+            BnMode::Train,
+            BnMode::BatchOnly,
+            BnMode::Eval,
+            BnMode::Train,
+        ] {
+            let (mean, invstd) = by_stats.stats(&y, mode, 1);
+            let normed = (&y - mean.view([1, 6, 1, 1])) * invstd.view([1, 6, 1, 1]);
+            let want = by_forward.forward(&y, mode);
+            assert!(max_diff(&normed, &want) < 1e-5, "{mode:?}");
+            assert!(
+                max_diff(&by_stats.mean, &by_forward.mean) < 1e-6,
+                "{mode:?}"
+            );
+            assert!(max_diff(&by_stats.var, &by_forward.var) < 1e-5, "{mode:?}");
+        }
+        // Two recording passes moved the running statistics away from their start.
+        assert!(max_diff(&by_stats.mean, &by_stats.mean.zeros_like()) > 0.1);
+        // A pool's output fused over 3 edges: stats of one edge's 2 channels, for all 6.
+        let fused = Bn::new(vs.root() / "c", 6);
+        let single = Bn::new(vs.root() / "d", 6);
+        let one = y.narrow(1, 0, 2);
+        let (mean, invstd) = fused.stats(&one, BnMode::Train, 3);
+        let want = single.forward(&one.repeat([1, 3, 1, 1]), BnMode::Train);
+        let normed =
+            (one.repeat([1, 3, 1, 1]) - mean.view([1, 6, 1, 1])) * invstd.view([1, 6, 1, 1]);
+        assert!(max_diff(&normed, &want) < 1e-5);
+        assert!(max_diff(&fused.var, &single.var) < 1e-5);
+    }
+}

@@ -48,10 +48,7 @@ impl Cell {
                 }
             };
             for (node, t) in terms {
-                acc[node] = Some(match acc[node].take() {
-                    None => t,
-                    Some(a) => a + t,
-                });
+                accumulate(&mut acc[node], t);
             }
             row += e;
             traces.push(trace);
@@ -137,10 +134,7 @@ impl Cell {
                 p.y.view([sz[0], if p.shared { 1 } else { e }, c, sz[2], sz[3]]);
             let term =
                 (y * scale.view([1, e, c, 1, 1]) - shift.view([1, e, c, 1, 1])).to_kind(p.y.kind());
-            sum = Some(match sum {
-                None => term,
-                Some(s) => s + term,
-            });
+            accumulate(&mut sum, term);
         }
         if let (Some(x_each), Some(col)) = (&t.skip, g.skip_col) {
             let ws = wg
@@ -148,10 +142,7 @@ impl Cell {
                 .reshape([1, e, 1, 1, 1])
                 .to_kind(x_each.kind());
             let term = per_edge(x_each, 1, e).squeeze_dim(1) * ws;
-            sum = Some(match sum {
-                None => term,
-                Some(s) => s + term,
-            });
+            accumulate(&mut sum, term);
         }
         // `None` is unreachable: every live op has a last batch norm or is the skip.
         sum.unwrap_or_else(|| {
@@ -203,6 +194,14 @@ impl Cell {
             None => by_edge,
         }
     }
+}
+
+/// `sum += t`, starting from nothing.
+fn accumulate(sum: &mut Option<Tensor>, t: Tensor) {
+    *sum = Some(match sum.take() {
+        None => t,
+        Some(s) => s + t,
+    });
 }
 
 /// `Σ_{n,h,w} y[n,(e,c),h,w] · g[n,e,c,h,w]` per edge and channel (E × C, float) for an op's

@@ -4,17 +4,17 @@
 
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use crossbeam_channel::Receiver;
 use serde_json::json;
 use tch::{Device, Tensor};
 
-use super::worker::{FINAL_WEIGHTS, INBOX_EVERY};
+use super::worker::FINAL_WEIGHTS;
 use super::{StepOut, TestEval, Trainer, save_checkpoint, save_weights};
 use crate::engine::checkpoint::Meters;
 use crate::engine::worker::sink::Sink;
+use crate::engine::worker::steer::{Next, Steering};
 use crate::protocol::{ArchSnapshot, Command, EpochStats, Event, Level, StepStats};
 use crate::rundir::RunDir;
-use crate::rundir::inbox::{self, Taken};
 
 /// The figures of the steps since the last `Step` event.
 pub(super) struct Window {
@@ -48,8 +48,8 @@ pub(super) struct Loop<'a, 's> {
     pub(super) pending: Vec<StepOut>,
     pub(super) window: Window,
     pub(super) epoch_start: Instant,
-    pub(super) inbox_seen: Instant,
-    pub(super) deferred: Vec<Command>,
+    /// The monitor's channel and the run's inbox.
+    pub(super) steer: Steering,
     /// The step of the newest checkpoint there is.
     pub(super) newest: Option<u64>,
     pub(super) failed: usize,
@@ -241,50 +241,20 @@ impl Loop<'_, '_> {
         None
     }
 
-    fn take_inbox(&mut self) {
-        self.inbox_seen = Instant::now();
-        for taken in inbox::take(&self.dir.path) {
-            match taken {
-                Taken::Command(env) => {
-                    self.sink.emit(Event::Acknowledged {
-                        id: env.id,
-                        command: env.command.name().to_string(),
-                    });
-                    self.deferred.push(env.command.command());
-                }
-                Taken::Rejected { file, reason } => self.sink.log(
-                    Level::Error,
-                    format!("command file {}: {reason}", file.display()),
-                ),
-            }
-        }
-    }
-
+    /// Answers the commands waiting; while paused, waits for them. `Some(save)` = stop.
     fn poll(&mut self, commands: &Receiver<Command>, paused: &mut bool) -> Option<bool> {
         loop {
-            if self.inbox_seen.elapsed() >= INBOX_EVERY {
-                self.take_inbox();
-            }
-            let c = if !self.deferred.is_empty() {
-                self.deferred.remove(0)
-            } else if *paused {
-                match commands.recv_timeout(INBOX_EVERY) {
-                    Ok(c) => c,
-                    Err(RecvTimeoutError::Timeout) => {
-                        self.sink.heartbeat();
-                        continue;
+            match self
+                .steer
+                .next(commands, *paused, &self.dir.path, self.sink)
+            {
+                Next::Command(c) => {
+                    if let Some(save) = self.handle(c, paused) {
+                        return Some(save);
                     }
-                    Err(RecvTimeoutError::Disconnected) => return Some(true),
                 }
-            } else {
-                match commands.try_recv() {
-                    Ok(c) => c,
-                    Err(TryRecvError::Empty) => return None,
-                    Err(TryRecvError::Disconnected) => return Some(true),
-                }
-            };
-            if let Some(save) = self.handle(c, paused) {
-                return Some(save);
+                Next::Idle => return None,
+                Next::Orphaned => return Some(true),
             }
         }
     }
@@ -298,22 +268,10 @@ impl Loop<'_, '_> {
         self.sink.note(&format!("testing epoch {epoch}"));
         let test_start = Instant::now();
         let mut stop = None;
-        let deferred = &mut self.deferred;
-        let sink = &mut *self.sink;
+        let (steer, sink, run_dir) = (&mut self.steer, &mut *self.sink, &self.dir.path);
         let mut cancel = || {
-            sink.heartbeat();
-            loop {
-                match commands.try_recv() {
-                    Ok(Command::Stop { save }) => stop = Some(save),
-                    Ok(other) => {
-                        deferred.push(other);
-                        continue;
-                    }
-                    Err(TryRecvError::Empty) => {}
-                    Err(TryRecvError::Disconnected) => stop = Some(true),
-                }
-                return stop.is_some();
-            }
+            stop = stop.or_else(|| steer.stop_during_eval(commands, run_dir, sink));
+            stop.is_some()
         };
         let eval = self.t.evaluate_until(&mut cancel);
         let Some(eval) = eval else {

@@ -19,12 +19,11 @@ use crate::engine::checkpoint::{Meta, Meters, locate};
 use crate::engine::device::{device_label, resolve_device};
 use crate::engine::worker::WorkerHandle;
 use crate::engine::worker::sink::Sink;
+use crate::engine::worker::steer::Steering;
 use crate::genotype::Genotype;
 use crate::protocol::{Command, Event, Level, RunInfo};
 use crate::rundir::RunDir;
 
-/// How often the run's inbox is looked at.
-pub(super) const INBOX_EVERY: Duration = Duration::from_millis(500);
 /// The final weights, in the run directory.
 pub const FINAL_WEIGHTS: &str = "weights.safetensors";
 
@@ -110,8 +109,7 @@ fn run(
         pending: Vec::new(),
         window: super::run_loop::Window::new(),
         epoch_start: Instant::now(),
-        inbox_seen: Instant::now(),
-        deferred: Vec::new(),
+        steer: Steering::new(),
         newest: resumed,
         failed: 0,
         max_steps: opts.max_steps,

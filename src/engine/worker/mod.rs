@@ -2,7 +2,8 @@
 //! reports events. An error or a panic inside becomes `Event::Failed`.
 //!
 //! `setup` prepares a run (run directory, resume, device, data, the search), `run_loop` runs it
-//! (steps, commands, end of epoch, finish) and `meter` keeps its figures.
+//! (steps, commands, end of epoch, finish) and `meter` keeps its figures. `steer` (where the
+//! commands come from) and `sink` (where the events go) serve the training worker too.
 
 mod meter;
 mod run_loop;
@@ -10,6 +11,7 @@ mod setup;
 
 pub(crate) use setup::refuse_if_owned;
 pub(crate) mod sink;
+pub(crate) mod steer;
 
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;

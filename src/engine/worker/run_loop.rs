@@ -3,22 +3,18 @@
 //! run's inbox `<run>/commands/`), the end of each epoch (validation, genotype, checkpoint) and
 //! the end of the run. Every event goes out through the `Sink`.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use crossbeam_channel::Receiver;
 use serde_json::json;
 
 use super::meter::Meter;
 use super::sink::Sink;
+use super::steer::{Next, Steering};
 use crate::engine::checkpoint::{self, Meters};
 use crate::engine::search::{Search, StepOut};
 use crate::protocol::{Command, Event, Level};
 use crate::rundir::RunDir;
-use crate::rundir::inbox::{self, Taken};
-
-/// How often the run's inbox is looked at (a directory listing; over NFS a round trip).
-const INBOX_EVERY: Duration = Duration::from_millis(500);
 
 /// A run in progress.
 pub(super) struct Loop<'a, 's> {
@@ -26,11 +22,9 @@ pub(super) struct Loop<'a, 's> {
     dir: RunDir,
     sink: &'s mut Sink<'a>,
     meter: Meter,
-    /// When the inbox was last looked at.
-    inbox_seen: Instant,
+    /// The monitor's channel and the run's inbox.
+    steer: Steering,
     saves: Saves,
-    /// Commands that arrived during an evaluation, handled at the next poll.
-    deferred: VecDeque<Command>,
     /// `--max-steps`: stop (with a checkpoint) once the global step reaches it.
     max_steps: Option<u64>,
     /// Minimum time between two `Step` events.
@@ -51,9 +45,8 @@ impl<'a, 's> Loop<'a, 's> {
             dir,
             sink,
             meter: Meter::new(meters),
-            inbox_seen: Instant::now(),
+            steer: Steering::new(),
             saves: Saves::default(),
-            deferred: VecDeque::new(),
             max_steps,
             event_interval,
         }
@@ -228,44 +221,23 @@ impl<'a, 's> Loop<'a, 's> {
         None
     }
 
-    /// Drains commands, from the monitor and (every [`INBOX_EVERY`]) from the inbox; while
-    /// paused, waits for them, keeping the heartbeat. `Some(save)` = stop.
+    /// Answers the commands waiting (see [`Steering::next`]); while paused, waits for them.
+    /// `Some(save)` = stop.
     fn poll(&mut self, commands: &Receiver<Command>, paused: &mut bool) -> Option<bool> {
         loop {
-            if self.inbox_seen.elapsed() >= INBOX_EVERY {
-                self.take_inbox();
-            }
-            let c = if let Some(c) = self.deferred.pop_front() {
-                c
-            } else if *paused {
-                match commands.recv_timeout(INBOX_EVERY) {
-                    Ok(c) => c,
-                    Err(RecvTimeoutError::Timeout) => {
-                        self.sink.heartbeat();
-                        continue;
+            match self
+                .steer
+                .next(commands, *paused, &self.dir.path, self.sink)
+            {
+                Next::Command(c) => {
+                    if let Some(save) = self.handle(c, paused) {
+                        return Some(save);
                     }
-                    // Nobody can steer us any more: save and stop.
-                    Err(RecvTimeoutError::Disconnected) => return Some(true),
                 }
-            } else {
-                match commands.try_recv() {
-                    Ok(c) => c,
-                    Err(TryRecvError::Empty) => return None,
-                    // Nobody can steer us any more: save and stop.
-                    Err(TryRecvError::Disconnected) => return Some(true),
-                }
-            };
-            if let Some(save) = self.handle(c, paused) {
-                return Some(save);
+                Next::Idle => return None,
+                Next::Orphaned => return Some(true),
             }
         }
-    }
-
-    /// Moves the inbox's commands to the queue.
-    fn take_inbox(&mut self) {
-        self.inbox_seen = Instant::now();
-        let taken = inbox_commands(&self.dir.path, self.sink);
-        self.deferred.extend(taken);
     }
 
     /// Validation, genotype, epoch event and checkpoint. A stop that arrives during the
@@ -277,32 +249,10 @@ impl<'a, 's> Loop<'a, 's> {
         let epoch = self.s.progress().epoch;
         self.sink.note(&format!("validating epoch {epoch}"));
         let mut stop = None;
-        let deferred = &mut self.deferred;
-        let (sink, run_dir, inbox_seen) = (&mut *self.sink, &self.dir.path, &mut self.inbox_seen);
+        let (steer, sink, run_dir) = (&mut self.steer, &mut *self.sink, &self.dir.path);
         let mut cancel = || {
-            sink.heartbeat();
-            if inbox_seen.elapsed() >= INBOX_EVERY {
-                *inbox_seen = Instant::now();
-                for c in inbox_commands(run_dir, sink) {
-                    match c {
-                        Command::Stop { save } => stop = Some(save),
-                        other => deferred.push_back(other),
-                    }
-                }
-            }
-            loop {
-                match commands.try_recv() {
-                    Ok(Command::Stop { save }) => stop = Some(save),
-                    Ok(other) => {
-                        deferred.push_back(other);
-                        continue;
-                    }
-                    Err(TryRecvError::Empty) => {}
-                    // Nobody can steer us any more: save and stop.
-                    Err(TryRecvError::Disconnected) => stop = Some(true),
-                }
-                return stop.is_some();
-            }
+            stop = stop.or_else(|| steer.stop_during_eval(commands, run_dir, sink));
+            stop.is_some()
         };
         let valid_start = Instant::now();
         let Some(eval) = self.s.evaluate_until(max, &mut cancel) else {
@@ -386,28 +336,6 @@ impl<'a, 's> Loop<'a, 's> {
             unsaved,
         });
     }
-}
-
-/// The commands waiting in the run's inbox, oldest first, each acknowledged in the events; a
-/// file that is not a command is said in the log (it was moved to `commands/rejected/`).
-fn inbox_commands(run_dir: &std::path::Path, sink: &mut Sink) -> Vec<Command> {
-    let mut out = Vec::new();
-    for taken in inbox::take(run_dir) {
-        match taken {
-            Taken::Command(env) => {
-                sink.emit(Event::Acknowledged {
-                    id: env.id,
-                    command: env.command.name().to_string(),
-                });
-                out.push(env.command.command());
-            }
-            Taken::Rejected { file, reason } => sink.log(
-                Level::Error,
-                format!("command file {}: {reason}", file.display()),
-            ),
-        }
-    }
-    out
 }
 
 /// What the run's saves came to, for the end-of-run summary.
