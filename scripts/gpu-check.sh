@@ -9,21 +9,22 @@
 # Prints: CUDA detected and the device name; a headless NASP search of 300 steps on the paper's
 # supernet (C=16, 8 cells, batch 64) with ms/step and the GPU memory the resources pane shows; two
 # full epochs of the paper setting (25,000 training images, synthetic pixels; the first includes
-# cuDNN's one-time tuning) in the 12-op NASP space, without and with the GPU speed switches;
-# `bench` for nasp/darts1/darts2 and for each speed switch; and the bf16 effect. Each phase has a time limit (together about 17 minutes
-# at most); phases 1–5 took 367 s on an H200 (BENCHMARKS.md, run 5), so pick PHASES to fit the
-# device time at hand. With $OUT set, the log is also written to $OUT/gpu-check.log.
+# cuDNN's one-time tuning) in the 12-op NASP space, with the defaults and without the CUDA graph;
+# `bench` for nasp/darts1/darts2 and for each speed switch; and the bf16 effect. Each phase has a
+# time limit; "2 3 7 6 5" with the tests took 542 s on an H200 (BENCHMARKS.md, 2026-12-04), so
+# pick PHASES to fit the device time at hand. With $OUT set, the log is also written to $OUT/gpu-check.log.
 #
-# PHASES selects phases (default "1 2 3 4 5"): 1 search, 2 full epochs (12-op space, without and
-# with all GPU speed switches), 3 bench, 4 bf16, 5 the TUI itself on the GPU (inside `script`, a
-# pseudo-terminal), whose resources pane must show the GPU; not by default: 2d the full epochs in
+# PHASES selects phases (default "1 2 3 4 5 7"): 1 search, 2 full epochs (12-op space, with the
+# defaults and with cuda_graphs=false), 3 bench, 4 bf16, 5 the TUI itself on the GPU (inside `script`, a
+# pseudo-terminal), whose resources pane must show the GPU; 7 the PyTorch peers on the GPU beside
+# bench (NASP, DARTS first order) and bench --train (PEERS names their folder, default
+# .device/peers); not by default: 2d the full epochs in
 # DARTS's 7 ops, 6 `bench --profile`, the device time per kernel of a NASP step.
 # NVML_TEST_BIN may name the library's test binary to also run its GPU-only tests (NVML, CUDA
-# graph, cuDNN batch norm, channels-last). Phase 3 also benches the GPU speed switches
-# (cuda_graphs, cudnn_batch_norm, channels_last) one by one and together; SWITCHES
-# (';'-separated sets of overrides) replaces that list. SETS adds config overrides to the
-# searches of phases 1 and 2 and the benches of phases 3, 4 and 6,
-# e.g. SETS="cuda_graphs=true channels_last=true".
+# graph, cuDNN batch norm). Phase 3 also benches the GPU speed switches against the defaults
+# (cuda_graphs off, cudnn_batch_norm on, both); SWITCHES (';'-separated sets of overrides)
+# replaces that list. SETS adds config overrides to the searches of phases 1 and 2 and the
+# benches of phases 3, 4 and 6, e.g. SETS="cudnn_batch_norm=true".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-}
@@ -52,21 +53,20 @@ say "== gpu-check $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname)"
 say "torch: $("$py" -c 'import torch; print(torch.__version__, "cuda", torch.version.cuda)')  libtorch: $libtorch"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee -a "$log"
 
-phases=" ${PHASES:-1 2 3 4 5} "
+phases=" ${PHASES:-1 2 3 4 5 7} "
 extra=()
 for kv in ${SETS:-}; do extra+=(--set "$kv"); done
 on() { [[ "$phases" == *" $1 "* ]]; }
 run 20 "$bin" info
 # The library's GPU-only tests: NVML, and each speed switch against plain eager steps (one at a
 # time: the profiler test must see only its own kernels).
-if [ -n "${NVML_TEST_BIN:-}" ]; then run 300 "$NVML_TEST_BIN" --ignored --test-threads=1 nvml_reads_the_gpu cuda_graph cudnn_batch_norm channels_last_matches all_gpu_switches; fi
+if [ -n "${NVML_TEST_BIN:-}" ]; then run 150 "$NVML_TEST_BIN" --ignored --test-threads=1 nvml_reads_the_gpu cuda_graph cudnn_batch_norm all_gpu_switches; fi
 run1=$(mktemp -d)
 on 1 && say "== 1. NASP, paper supernet (C=16, 8 cells, 12-op NASP space, batch 64), CIFAR-10 data_batch_1, 300 steps"
 on 1 && run 140 "$bin" search --headless --config configs/cifar10-nasp.toml --data-dir "$data" --run-dir "$run1" \
   --set data.limit=10000 --set checkpoint.every_epochs=0 --max-steps 300 ${extra[@]+"${extra[@]}"}
-# The GPU speed switches (same results, different kernels): phase 2 runs the epochs without and
-# with all of them, phase 3 benches each alone and all together.
-all_switches="cuda_graphs=true cudnn_batch_norm=true channels_last=true"
+# The GPU speed switches (same results, different kernels): phase 2 runs the epochs with the
+# defaults (cuda_graphs on) and with the graph off, phase 3 benches each against the defaults.
 epochs() {  # epochs CONFIG [KEY=VALUE...]: two full epochs of the paper setting
   local cfg=$1; shift
   local sets=(); for kv in "$@"; do sets+=(--set "$kv"); done
@@ -76,18 +76,29 @@ epochs() {  # epochs CONFIG [KEY=VALUE...]: two full epochs of the paper setting
     ${sets[@]+"${sets[@]}"} ${extra[@]+"${extra[@]}"}
 }
 on 2 && epochs cifar10-nasp
-# shellcheck disable=SC2086 # word splitting of the switch list is intended
-on 2 && epochs cifar10-nasp $all_switches
+on 2 && epochs cifar10-nasp cuda_graphs=false
 on 2d && epochs cifar10-nasp-darts
 on 3 && say "== 3. bench nasp / darts1 / darts2 on one supernet (C=16, 8 cells, DARTS's 7 ops without none, batch 64)"
 on 3 && run 130 "$bin" bench --config configs/cifar10-nasp-darts.toml --algo nasp,darts1,darts2 --steps 10 --warmup 3 ${extra[@]+"${extra[@]}"}
 on 3 && run 60 "$bin" bench --config configs/cifar10-nasp.toml --algo nasp --steps 20 --warmup 5 ${extra[@]+"${extra[@]}"}
-IFS=';' read -ra variants <<< "${SWITCHES:-cuda_graphs=true;cudnn_batch_norm=true;channels_last=true;$all_switches}"
+IFS=';' read -ra variants <<< "${SWITCHES:-cuda_graphs=false;cudnn_batch_norm=true;cuda_graphs=false cudnn_batch_norm=true}"
 for sw in "${variants[@]}"; do
   on 3 && say "== 3b. the same with $sw"
   sets=(); for kv in $sw; do sets+=(--set "$kv"); done
   on 3 && run 60 "$bin" bench --config configs/cifar10-nasp.toml ${sets[@]+"${sets[@]}"} --algo nasp --steps 20 --warmup 5
 done
+# The PyTorch peers on the GPU (scripts/peer-cuda.py runs them with CUDA as the default device and
+# a synchronising clock): NASP and DARTS first order on the same 7-op supernet, and the
+# evaluation network's training step (bench --train).
+peers=${PEERS:-.device/peers}
+if on 7 && [ -f "$peers/peer_step.py" ]; then
+  say "== 7. beside the PyTorch peers on the GPU (7-op supernet; the evaluation network, bench --train)"
+  run 150 env PEER="$peers/peer_step.py" "$bin" bench --config configs/cifar10-nasp-darts.toml --algo nasp,darts1 \
+    --steps 10 --warmup 3 --peer scripts/peer-cuda.py ${extra[@]+"${extra[@]}"}
+  run 120 env PEER="$peers/peer_train.py" "$bin" bench --train --steps 10 --warmup 3 --peer scripts/peer-cuda.py
+elif on 7; then
+  say "== 7. skipped: no peers in $peers (make device copies them there)"
+fi
 on 6 && say "== 6. where the device time of a NASP step goes (libtorch profiler, 12-op space)"
 on 6 && run 60 "$bin" bench --config configs/cifar10-nasp.toml --algo nasp --steps 5 --warmup 6 --profile ${extra[@]+"${extra[@]}"}
 on 4 && say "== 4. bf16 autocast (precision = bf16), same supernet"

@@ -11,6 +11,7 @@ use crate::config::{Algorithm, Config};
 use crate::engine::bench::{self, BenchResult};
 use crate::engine::worker;
 use crate::exit;
+use crate::space::CellType;
 
 #[derive(Args, Clone)]
 pub struct BenchArgs {
@@ -262,6 +263,12 @@ fn peer_step(peer: &Path, cfg: &Config, steps: usize, algorithm: &str) -> Comman
         .args(["--batch", &cfg.train.batch_size.to_string()])
         .args(["--hw", &cfg.data.image_size.to_string()])
         .args(["--steps", &steps.to_string()]);
+    // The peer's supernet is DARTS's 8 ops; a space without `none` is its 7-op form.
+    let ops = m.op_lists();
+    let has_none = |c| ops.get(c).iter().any(|o| o == "none");
+    if !has_none(CellType::Normal) && !has_none(CellType::Reduce) {
+        cmd.arg("--no-none");
+    }
     cmd
 }
 

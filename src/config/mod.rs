@@ -149,17 +149,18 @@ pub struct Config {
     pub device: String,
     pub precision: Precision,
     /// On a GPU, capture the NASP architecture pass as a CUDA graph and replay it each step
-    /// (off by default until it has been measured and checked on a GPU: see BENCHMARKS.md).
+    /// (on by default: a third less time per step on an H200, and its steps equal the eager
+    /// ones in the GPU tests; BENCHMARKS.md). No effect on the CPU.
     pub cuda_graphs: bool,
     /// On a GPU, run the cells' batch norms (non-affine) through cuDNN by giving them a constant
-    /// unit scale and zero shift; libtorch's own kernels otherwise (off by default until
-    /// measured on a GPU: see BENCHMARKS.md). Same results either way. fp32 only: libtorch keeps
-    /// bf16 batch norms on its own kernels.
+    /// unit scale and zero shift; libtorch's own kernels otherwise (off by default: no faster
+    /// on an H200, BENCHMARKS.md). Same results either way. fp32 only: libtorch keeps bf16
+    /// batch norms on its own kernels.
     pub cudnn_batch_norm: bool,
-    /// Keep the activations channels-last (N, H, W, C in memory): faster on the CPU (oneDNN's
-    /// preferred layout; BENCHMARKS.md); on a GPU libtorch then runs depthwise convolutions
-    /// through cuDNN and picks its channels-last batch-norm kernels. `auto` (default): on the
-    /// CPU, off on a GPU until measured there. Same results either way.
+    /// Keep the activations channels-last (N, H, W, C in memory) on the CPU: oneDNN's preferred
+    /// layout (BENCHMARKS.md). `auto` (default): on. Same results either way. Never on a GPU:
+    /// there it was 39 % slower on an H200 and its steps drifted from NCHW's beyond rounding
+    /// (BENCHMARKS.md, 2026-12-04), so `true` is not used there and the run log says so.
     pub channels_last: Switch,
     /// How the weights start: `reference` (default: the reference code's PyTorch 0.3.1 draws)
     /// or `kaiming` (libtorch's defaults).
@@ -268,7 +269,7 @@ impl Default for Config {
             algorithm: Algorithm::Nasp,
             device: "auto".into(),
             precision: Precision::Fp32,
-            cuda_graphs: false,
+            cuda_graphs: true,
             cudnn_batch_norm: false,
             channels_last: Switch::Auto,
             init: Init::Reference,
@@ -456,15 +457,17 @@ impl Config {
     }
 
     /// Whether activations are kept channels-last on a device (`cuda`: a GPU): `auto` means on
-    /// the CPU, where it is measured faster, and not yet on a GPU.
+    /// the CPU, where it is measured faster; never on a GPU (see the setting).
     pub fn channels_last_on(&self, cuda: bool) -> bool {
-        self.channels_last.on(!cuda)
+        !cuda && self.channels_last.on(true)
     }
 
     /// The activation layout on a device, as the run log and `bench` name it.
     pub fn layout_name(&self, cuda: bool) -> &'static str {
         if self.channels_last_on(cuda) {
             "channels-last"
+        } else if cuda && self.channels_last == Switch::On {
+            "NCHW (channels_last = true is not used on a GPU)"
         } else {
             "NCHW"
         }
@@ -650,6 +653,22 @@ mod tests {
             assert!(e.contains("channels_last:"), "{e}");
             assert!(e.contains("auto"), "{e}");
         }
+    }
+
+    /// The layout per device: `auto` is channels-last on the CPU only; `true` never reaches a
+    /// GPU, and the log line says so; the CUDA graph is on by default.
+    #[test]
+    fn layout_per_device_and_gpu_defaults() {
+        let on = |v: &str| Config::load(None, &[format!("channels_last={v}")]).unwrap();
+        let (auto, yes, no) = (on("\"auto\""), on("true"), on("false"));
+        assert!(auto.channels_last_on(false) && !auto.channels_last_on(true));
+        assert!(yes.channels_last_on(false) && !yes.channels_last_on(true));
+        assert!(!no.channels_last_on(false) && !no.channels_last_on(true));
+        assert_eq!(auto.layout_name(false), "channels-last");
+        assert_eq!(auto.layout_name(true), "NCHW");
+        assert!(yes.layout_name(true).contains("not used on a GPU"));
+        assert_eq!(no.layout_name(true), "NCHW");
+        assert!(Config::default().cuda_graphs && !Config::default().cudnn_batch_norm);
     }
 
     #[test]
