@@ -10,6 +10,7 @@ pub mod engine;
 pub mod exit;
 pub mod genotype;
 pub mod gpu;
+pub mod nb201;
 pub mod headless;
 pub mod protocol;
 pub mod rng;

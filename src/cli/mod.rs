@@ -10,6 +10,7 @@ mod ctl;
 mod export;
 mod info;
 mod ls;
+mod nb201;
 mod search;
 mod sweep;
 mod train;
@@ -68,6 +69,8 @@ enum Cmd {
     SweepDrain(sweep::SweepDrainArgs),
     /// Train a found cell from scratch (the evaluation stage), in the same monitor.
     Train(train::TrainArgs),
+    /// What NAS-Bench-201 says of a cell: test accuracies and ranks among its 15,625 cells.
+    Nb201(nb201::Nb201Args),
 }
 
 /// The config flags the search and bench share.
@@ -122,6 +125,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 | Cmd::Ctl(_)
                 | Cmd::Check(_)
                 | Cmd::Report(_)
+                | Cmd::Nb201(_)
         )
     ) {
         // Output piped into a program that stops reading (`nasp-tui info | head`) ends these
@@ -138,6 +142,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Cmd::Export(a)) => export::run(&a),
         Some(Cmd::Bench(a)) => bench::run(&a),
         Some(Cmd::Info) => Ok(info::run()),
+        Some(Cmd::Nb201(a)) => nb201::run(&a),
         Some(Cmd::Ls(a)) => ls::run(&a),
         Some(Cmd::Ctl(a)) => ctl::run(&a),
         Some(Cmd::Watch(a)) => watch::run(&a),
