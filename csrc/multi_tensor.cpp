@@ -55,9 +55,10 @@ char *nasp_clip_grad_norm(at::Tensor *const *grads, size_t n, double max_norm,
 }
 
 // SGD with momentum and coupled weight decay on lists of equal length:
-// d = g + wd·p; buf = d (first) or μ·buf + d; p -= lr·buf.
+// d = g + wd·p; buf = d (first) or μ·buf + d; p -= lr·buf, or with Nesterov p -= lr·(d + μ·buf).
 char *nasp_sgd_step(at::Tensor *const *params, at::Tensor *const *grads, at::Tensor *const *bufs,
-                    size_t n, double weight_decay, double momentum, double lr, bool first) {
+                    size_t n, double weight_decay, double momentum, double lr, bool first,
+                    bool nesterov) {
   return guarded([&] {
     at::NoGradGuard no_grad;
     auto p = gather(params, n);
@@ -72,7 +73,11 @@ char *nasp_sgd_step(at::Tensor *const *params, at::Tensor *const *grads, at::Ten
         at::_foreach_mul_(b, momentum);
         at::_foreach_add_(b, d);
       }
-      at::_foreach_add_(p, b, -lr);
+      if (nesterov) {
+        at::_foreach_add_(p, at::_foreach_add(d, b, momentum), -lr);
+      } else {
+        at::_foreach_add_(p, b, -lr);
+      }
     } catch (const std::exception &e) {
       // Some tensors may have changed: the caller must not apply the update again.
       throw std::runtime_error(std::string("partial update: ") + e.what());

@@ -166,6 +166,29 @@ pub fn proximal(m: &ArchMatrix, nodes: usize, random_ops: Option<&[usize]>) -> S
     Selection { ops, kept }
 }
 
+/// The selection of a space whose cells keep every edge (NAS-Bench-201): the argmax of each
+/// row (ties → lowest op), or `random_ops` (the ε-greedy branch); no edge is dropped, and a
+/// selected `none` is an op like the others (it removes the edge from the network).
+pub fn select_every_edge(m: &ArchMatrix, random_ops: Option<&[usize]>) -> Selection {
+    let ops = match random_ops {
+        Some(r) => r.iter().map(|&k| Some(k)).collect(),
+        None => (0..m.rows).map(|r| Some(argmax(m.row(r)))).collect(),
+    };
+    Selection {
+        ops,
+        kept: Vec::new(),
+    }
+}
+
+/// The NAS-Bench-201 cell of an edges × ops matrix (6 × 5): each edge's largest entry.
+pub fn nb201_cell(m: &ArchMatrix) -> crate::nb201::Cell {
+    let mut ops = [0; 6];
+    for (e, o) in ops.iter_mut().enumerate().take(m.rows) {
+        *o = argmax(m.row(e));
+    }
+    crate::nb201::Cell { ops }
+}
+
 /// Derives one cell's (op, input) list.
 fn derive_cell(
     m: &ArchMatrix,

@@ -9,6 +9,7 @@ pub mod device_data;
 mod error;
 pub mod init;
 pub mod native;
+pub mod nb201;
 pub mod ops;
 pub mod optim;
 pub mod resume;

@@ -26,6 +26,40 @@ pub struct Genotype {
 }
 
 impl Genotype {
+    /// A NAS-Bench-201 cell as a genotype: `normal` holds its six edges as (op, source node),
+    /// in the benchmark's edge order, `normal_concat` its output node (3); no reduction cell.
+    /// Printed (and parsed) as the benchmark's string.
+    pub fn nb201(cell: &crate::nb201::Cell) -> Genotype {
+        Genotype {
+            normal: crate::nb201::EDGES
+                .iter()
+                .zip(cell.names())
+                .map(|(&(_, src), op)| (op.to_string(), src))
+                .collect(),
+            normal_concat: vec![crate::nb201::NODES],
+            reduce: Vec::new(),
+            reduce_concat: Vec::new(),
+        }
+    }
+
+    /// The NAS-Bench-201 cell this genotype is, if it is one (see [`Genotype::nb201`]).
+    pub fn nb201_cell(&self) -> Option<crate::nb201::Cell> {
+        let shape_ok = self.reduce.is_empty()
+            && self.reduce_concat.is_empty()
+            && self.normal_concat == [crate::nb201::NODES]
+            && self.normal.len() == crate::nb201::EDGES.len()
+            && self
+                .normal
+                .iter()
+                .zip(crate::nb201::EDGES)
+                .all(|((_, src), (_, want))| *src == want);
+        if !shape_ok {
+            return None;
+        }
+        let names: Vec<&str> = self.normal.iter().map(|(o, _)| o.as_str()).collect();
+        crate::nb201::Cell::from_names(&names)
+    }
+
     /// The genotype as JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default()
@@ -39,6 +73,12 @@ impl Genotype {
     /// Parses the DARTS text form. Accepts `range(a, b)` concats, either quote style, op names
     /// with spaces, and any white space.
     pub fn parse(s: &str) -> Result<Genotype, GenotypeError> {
+        if s.trim_start().starts_with('|') {
+            // NAS-Bench-201's architecture string.
+            return crate::nb201::Cell::parse(s)
+                .map(|c| Genotype::nb201(&c))
+                .map_err(|e| GenotypeError(format!("NB201 cell: {e}")));
+        }
         Genotype::parse_text(s).map_err(GenotypeError)
     }
 
@@ -92,6 +132,9 @@ impl fmt::Display for Genotype {
     /// `Genotype(normal=[('sep_conv_3x3', 0), ...], normal_concat=[2, 3, 4, 5], reduce=[...],
     /// reduce_concat=[2, 3, 4, 5])`, as the DARTS/NASP training scripts accept.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(cell) = self.nb201_cell() {
+            return write!(f, "{cell}");
+        }
         let pairs = |v: &[(String, usize)]| {
             v.iter()
                 .map(|(o, i)| format!("('{o}', {i})"))

@@ -105,7 +105,10 @@ impl Cell {
             let node = i + 1;
             let start = at;
             if !group.starts_with('|') || !group.ends_with('|') || group.len() < 2 {
-                return Err(err(start, format!("node {node}'s edges must be written `|op~j|...|`")));
+                return Err(err(
+                    start,
+                    format!("node {node}'s edges must be written `|op~j|...|`"),
+                ));
             }
             let inner = &group[1..group.len() - 1];
             let mut pos = start + 1;
@@ -348,7 +351,10 @@ mod tests {
     #[test]
     fn bad_strings_name_the_byte() {
         let cases = [
-            ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|", "3 nodes"),
+            (
+                "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|",
+                "3 nodes",
+            ),
             (
                 "|nor_conv_5x5~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
                 "at byte 1: unknown op `nor_conv_5x5`",

@@ -73,6 +73,11 @@ pub const OPS: &[OpSpec] = &[
     op("sep_7x7", "sep7", OpKind::Sep { k: 7 }),
     op("max_pool_5x5", "max5", OpKind::Pool { max: true, k: 5 }),
     op("max_pool_7x7", "max7", OpKind::Pool { max: true, k: 7 }),
+    // NAS-Bench-201's convolutions (ReLU → conv → BN). In the `nb201` space the engine builds
+    // them as the benchmark does (with a conv bias beside the non-affine BN); elsewhere they are
+    // the DARTS-style `Conv` (a bias before a batch norm changes nothing but the count).
+    op("nor_conv_1x1", "ncv1", OpKind::Conv { k: 1 }),
+    op("nor_conv_3x3", "ncv3", OpKind::Conv { k: 3 }),
 ];
 
 /// The row of op `name`, if the engine knows it.
@@ -123,6 +128,15 @@ pub const NASP_REDUCE_OPS: &[&str] = &[
     "max_pool_7x7",
 ];
 
+/// NAS-Bench-201's ops, in its order (its cell has no reduction type).
+pub const NB201_OPS: &[&str] = &[
+    "none",
+    "skip_connect",
+    "nor_conv_1x1",
+    "nor_conv_3x3",
+    "avg_pool_3x3",
+];
+
 /// The search space: which candidate operations each edge holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -131,6 +145,10 @@ pub enum Space {
     Darts,
     /// NASP's released code: 8 normal ops, 5 reduction ops, no `none`.
     Nasp,
+    /// NAS-Bench-201: one cell type (six edges over three nodes, every edge kept), five ops with
+    /// `none`, stacked in three stages joined by residual blocks; every cell's accuracy is known
+    /// (`crate::nb201`).
+    Nb201,
 }
 
 impl Space {
@@ -140,7 +158,15 @@ impl Space {
             (Space::Darts, _) => DARTS_OPS,
             (Space::Nasp, CellType::Normal) => NASP_NORMAL_OPS,
             (Space::Nasp, CellType::Reduce) => NASP_REDUCE_OPS,
+            (Space::Nb201, CellType::Normal) => NB201_OPS,
+            (Space::Nb201, CellType::Reduce) => &[],
         }
+    }
+
+    /// Whether the space's cells are NAS-Bench-201's (one input, every edge kept, no
+    /// reduction cells) rather than DARTS's (two inputs, two edges kept per node).
+    pub fn is_nb201(self) -> bool {
+        self == Space::Nb201
     }
 }
 

@@ -209,6 +209,8 @@ pub struct TrainConfig {
     pub lr: f64,
     pub lr_min: f64,
     pub momentum: f64,
+    /// Nesterov momentum (NAS-Bench-201's search and training settings use it).
+    pub nesterov: bool,
     pub weight_decay: f64,
     pub grad_clip: f64,
     /// Validation batches evaluated at the end of each epoch (0 = the whole validation split).
@@ -225,7 +227,9 @@ pub struct ArchConfig {
     pub weight_decay: f64,
     /// Initial value of every entry of A (NASP). DARTS uses `init_std`.
     pub init: f64,
-    /// DARTS initialisation: α = init_std · N(0, 1) (the reference code's 1e-3).
+    /// DARTS initialisation: α = init_std · N(0, 1) (the reference code's 1e-3). In the nb201
+    /// space NASP also adds init_std · N(0, 1) to `init` (then clips to [0, 1]), so that an
+    /// all-equal start does not select `none`, the first op, on every edge by tie order.
     pub init_std: f64,
     /// Model-complexity regulariser coefficient (spec §3.8), NASP only.
     pub l2: f64,
@@ -324,6 +328,7 @@ impl Default for TrainConfig {
             lr: 0.025,
             lr_min: 0.001,
             momentum: 0.9,
+            nesterov: false,
             weight_decay: 3e-4,
             grad_clip: 5.0,
             eval_batches: 0,

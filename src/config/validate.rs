@@ -69,6 +69,30 @@ impl Config {
                 format!("{} must be from 1 to 64", m.cells),
             ));
         }
+        if m.space.is_nb201() {
+            if m.nodes != crate::nb201::NODES {
+                return Err(invalid(
+                    "model.nodes",
+                    format!(
+                        "{} must be {} in the nb201 space (its cell has {} nodes)",
+                        m.nodes,
+                        crate::nb201::NODES,
+                        crate::nb201::NODES
+                    ),
+                ));
+            }
+            for (key, list) in [
+                ("model.normal_ops", &m.normal_ops),
+                ("model.reduce_ops", &m.reduce_ops),
+            ] {
+                if !list.is_empty() {
+                    return Err(invalid(
+                        key,
+                        "must be empty in the nb201 space: its ops are the benchmark's five",
+                    ));
+                }
+            }
+        }
         if m.nodes < 2 || m.nodes > 8 {
             return Err(invalid(
                 "model.nodes",

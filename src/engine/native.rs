@@ -29,6 +29,7 @@ unsafe extern "C" {
         momentum: f64,
         lr: f64,
         first: bool,
+        nesterov: bool,
     ) -> *mut c_char;
     fn nasp_set_tf32(allow: bool) -> *mut c_char;
     fn nasp_profile_begin(cuda: bool) -> *mut c_char;
@@ -78,6 +79,7 @@ pub fn sgd_step(
     momentum: f64,
     lr: f64,
     first: bool,
+    nesterov: bool,
 ) -> Result<(), EngineError> {
     let n = lists[0].len();
     if lists[1].len() != n || lists[2].len() != n {
@@ -97,6 +99,7 @@ pub fn sgd_step(
             momentum,
             lr,
             first,
+            nesterov,
         )
     })
 }

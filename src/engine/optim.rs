@@ -5,12 +5,15 @@ use tch::Tensor;
 
 use crate::engine::{EngineError, native};
 
-/// SGD with momentum (no dampening, no Nesterov) and coupled weight decay, as PyTorch's.
+/// SGD with momentum (no dampening; Nesterov's form when `nesterov`) and coupled weight decay,
+/// as PyTorch's.
 /// A parameter whose gradient is undefined this step is left alone entirely: no decay, no
 /// momentum drift (NASP's unselected ops).
 pub struct Sgd {
     pub momentum: f64,
     pub weight_decay: f64,
+    /// Nesterov momentum: the update is d + μ·buf instead of buf (NAS-Bench-201's setting).
+    pub nesterov: bool,
     /// One buffer per parameter, created the first time that parameter gets a gradient.
     pub buffers: Vec<Option<Tensor>>,
     /// What went wrong in a step and was handled, for the run's log (see `Search::take_notices`).
@@ -22,9 +25,16 @@ impl Sgd {
         Sgd {
             momentum,
             weight_decay,
+            nesterov: false,
             buffers: (0..n).map(|_| None).collect(),
             notices: Vec::new(),
         }
+    }
+
+    /// The same with Nesterov momentum on or off.
+    pub fn with_nesterov(mut self, on: bool) -> Self {
+        self.nesterov = on;
+        self
     }
 
     /// One step with learning rate `lr`; `grads[i]` may be undefined. All defined parameters
@@ -47,7 +57,8 @@ impl Sgd {
             if lists[0].is_empty() {
                 continue;
             }
-            let r = native::sgd_step(&lists, self.weight_decay, self.momentum, lr, first);
+            let (wd, mu, nesterov) = (self.weight_decay, self.momentum, self.nesterov);
+            let r = native::sgd_step(&lists, wd, mu, lr, first, nesterov);
             match r {
                 Ok(()) => {}
                 // Some parameters may already be updated: applying it again would be wrong.
@@ -58,7 +69,7 @@ impl Sgd {
                     if let Some(text) = report_fallback(&e.to_string()) {
                         self.notices.push(text);
                     }
-                    sgd_reference(&lists, self.weight_decay, self.momentum, lr, first);
+                    sgd_reference(&lists, [wd, mu, lr], first, nesterov);
                 }
             }
         }
@@ -74,7 +85,7 @@ impl Sgd {
 }
 
 /// The SGD update one tensor at a time (the multi-tensor kernels' fallback and test reference).
-fn sgd_reference(lists: &[Vec<&Tensor>; 3], wd: f64, mu: f64, lr: f64, first: bool) {
+fn sgd_reference(lists: &[Vec<&Tensor>; 3], [wd, mu, lr]: [f64; 3], first: bool, nesterov: bool) {
     tch::no_grad(|| {
         for ((p, g), b) in lists[0].iter().zip(&lists[1]).zip(&lists[2]) {
             let d = if wd != 0.0 {
@@ -89,7 +100,11 @@ fn sgd_reference(lists: &[Vec<&Tensor>; 3], wd: f64, mu: f64, lr: f64, first: bo
                 let _ = b.g_mul_scalar_(mu).g_add_(&d);
             }
             let mut p = p.shallow_clone();
-            let _ = p.g_sub_(&(b * lr));
+            if nesterov {
+                let _ = p.g_sub_(&((d + b * mu) * lr));
+            } else {
+                let _ = p.g_sub_(&(b * lr));
+            }
         }
     });
 }
@@ -221,6 +236,21 @@ mod tests {
         assert!(sgd.buffers[1].is_none());
     }
 
+    /// Nesterov's form, as PyTorch's `SGD(nesterov=True)`: the update is d + μ·buf.
+    #[test]
+    fn sgd_nesterov_matches_pytorch_formula() {
+        let p = Tensor::from_slice(&[1.0f32]);
+        let mut sgd = Sgd::new(1, 0.9, 0.1).with_nesterov(true);
+        let g = Tensor::from_slice(&[0.5f32]);
+        sgd.step(&[p.shallow_clone()], &[g.shallow_clone()], 0.1);
+        // d = 0.6, buf = 0.6, p = 1 − 0.1·(0.6 + 0.54) = 0.886
+        assert!((p.double_value(&[0]) - 0.886).abs() < 1e-6);
+        sgd.step(&[p.shallow_clone()], &[g.shallow_clone()], 0.1);
+        // d = 0.5 + 0.0886 = 0.5886, buf = 0.54 + 0.5886 = 1.1286,
+        // p = 0.886 − 0.1·(0.5886 + 1.01574) = 0.7255660
+        assert!((p.double_value(&[0]) - 0.725_566).abs() < 1e-6);
+    }
+
     /// The multi-tensor kernels against the per-tensor reference, over three steps (the first
     /// creates the momentum buffers), with clipping in between.
     #[test]
@@ -234,31 +264,33 @@ mod tests {
                 .map(|s| Tensor::randn(*s, (tch::Kind::Float, tch::Device::Cpu)))
                 .collect()
         };
-        let p0 = make();
-        let fast: Vec<Tensor> = p0.iter().map(|t| t.copy()).collect();
-        let slow: Vec<Tensor> = p0.iter().map(|t| t.copy()).collect();
-        let mut sgd = Sgd::new(fast.len(), 0.9, 3e-4);
-        let mut bufs: Vec<Tensor> = fast.iter().map(|t| t.zeros_like()).collect();
-        for step in 0..3 {
-            let g = make();
-            let mut g_fast: Vec<Tensor> = g.iter().map(|t| t.copy()).collect();
-            let mut g_slow: Vec<Tensor> = g.iter().map(|t| t.copy()).collect();
-            let n_fast = clip_grad_norm(&mut g_fast, 1.5, &mut vec![]).unwrap();
-            let n_slow = clip_reference(&mut g_slow, 1.5);
-            assert!((n_fast.double_value(&[]) - n_slow.double_value(&[])).abs() < 1e-4);
-            sgd.step(&fast, &g_fast, 0.05);
-            let lists = [
-                slow.iter().collect::<Vec<_>>(),
-                g_slow.iter().collect::<Vec<_>>(),
-                bufs.iter_mut().map(|b| &*b).collect::<Vec<_>>(),
-            ];
-            sgd_reference(&lists, 3e-4, 0.9, 0.05, step == 0);
-            for (a, b) in fast.iter().zip(&slow) {
-                let d = (a - b).abs().max().double_value(&[]);
-                assert!(d < 1e-6, "step {step}: {d}");
+        for nesterov in [false, true] {
+            let p0 = make();
+            let fast: Vec<Tensor> = p0.iter().map(|t| t.copy()).collect();
+            let slow: Vec<Tensor> = p0.iter().map(|t| t.copy()).collect();
+            let mut sgd = Sgd::new(fast.len(), 0.9, 3e-4).with_nesterov(nesterov);
+            let mut bufs: Vec<Tensor> = fast.iter().map(|t| t.zeros_like()).collect();
+            for step in 0..3 {
+                let g = make();
+                let mut g_fast: Vec<Tensor> = g.iter().map(|t| t.copy()).collect();
+                let mut g_slow: Vec<Tensor> = g.iter().map(|t| t.copy()).collect();
+                let n_fast = clip_grad_norm(&mut g_fast, 1.5, &mut vec![]).unwrap();
+                let n_slow = clip_reference(&mut g_slow, 1.5);
+                assert!((n_fast.double_value(&[]) - n_slow.double_value(&[])).abs() < 1e-4);
+                sgd.step(&fast, &g_fast, 0.05);
+                let lists = [
+                    slow.iter().collect::<Vec<_>>(),
+                    g_slow.iter().collect::<Vec<_>>(),
+                    bufs.iter_mut().map(|b| &*b).collect::<Vec<_>>(),
+                ];
+                sgd_reference(&lists, [3e-4, 0.9, 0.05], step == 0, nesterov);
+                for (a, b) in fast.iter().zip(&slow) {
+                    let d = (a - b).abs().max().double_value(&[]);
+                    assert!(d < 1e-6, "step {step}: {d}");
+                }
+                let moved = (&fast[0] - &p0[0]).abs().max().double_value(&[]);
+                assert!(moved > 1e-3);
             }
-            let moved = (&fast[0] - &p0[0]).abs().max().double_value(&[]);
-            assert!(moved > 1e-3);
         }
         assert!(!FALLBACK_USED.load(std::sync::atomic::Ordering::Relaxed));
     }

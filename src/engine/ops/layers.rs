@@ -49,7 +49,7 @@ pub struct Bn {
 }
 
 impl Bn {
-    pub(super) fn new(p: nn::Path, c: i64) -> Self {
+    pub(crate) fn new(p: nn::Path, c: i64) -> Self {
         let b = nn::batch_norm2d(
             p,
             c,

@@ -99,7 +99,10 @@ impl Search {
     /// Whether the architecture pass is set to run as a CUDA graph: `cuda_graphs` on a GPU, in
     /// a NASP search (the only one with that pass). It may still have been turned off since.
     pub fn arch_graph_requested(&self) -> bool {
-        self.cfg.cuda_graphs && self.device.is_cuda() && self.proximal()
+        self.cfg.cuda_graphs
+            && self.device.is_cuda()
+            && self.proximal()
+            && !self.cfg.model.space.is_nb201()
     }
 
     /// The architecture pass run now; `select`: mix by the host's selection (eager) rather than

@@ -13,20 +13,37 @@ use crate::space::OpLists;
 
 /// A's start (normal, reduce; edges × ops, requiring grad): NASP's `arch.init` everywhere,
 /// DARTS's α drawn from N(0, `arch.init_std`²) by libtorch's generator (after the weights).
+///
+/// The tie rule of the nb201 space: there `none` is the first op and every edge is kept, so
+/// an all-equal A would select `none` on every edge (a cell without a path from input to
+/// output). NASP's A starts at `arch.init` plus `arch.init_std`·N(0, 1) drawn from the seed
+/// (clipped to [0, 1]), the small random start the benchmark's own DARTS uses for α: each
+/// edge starts on an op of its own draw. The reduction matrix of nb201 has no rows.
 pub(super) fn initial_arch(cfg: &Config, lists: &OpLists, device: Device) -> [Tensor; 2] {
-    let e = num_edges(cfg.model.nodes) as i64;
-    let make = |k: usize| -> Tensor {
+    let nb201 = cfg.model.space.is_nb201();
+    let rows = |reduce: bool| -> i64 {
+        match (nb201, reduce) {
+            (true, false) => crate::nb201::EDGES.len() as i64,
+            (true, true) => 0,
+            (false, _) => num_edges(cfg.model.nodes) as i64,
+        }
+    };
+    let make = |k: usize, reduce: bool| -> Tensor {
+        let shape = [rows(reduce), k as i64];
+        let cpu = (Kind::Float, Device::Cpu);
         let t = match cfg.algorithm {
-            Algorithm::Nasp => {
-                Tensor::full([e, k as i64], cfg.arch.init, (Kind::Float, Device::Cpu))
+            Algorithm::Nasp if nb201 => {
+                (Tensor::randn(shape, cpu) * cfg.arch.init_std + cfg.arch.init).clamp(0.0, 1.0)
             }
-            Algorithm::Darts1 | Algorithm::Darts2 => {
-                Tensor::randn([e, k as i64], (Kind::Float, Device::Cpu)) * cfg.arch.init_std
-            }
+            Algorithm::Nasp => Tensor::full(shape, cfg.arch.init, cpu),
+            Algorithm::Darts1 | Algorithm::Darts2 => Tensor::randn(shape, cpu) * cfg.arch.init_std,
         };
         t.to_device(device).set_requires_grad(true)
     };
-    [make(lists.normal.len()), make(lists.reduce.len())]
+    [
+        make(lists.normal.len(), false),
+        make(lists.reduce.len(), true),
+    ]
 }
 
 /// NASP's parameter burden with `arch.l2` > 0: each op's share of the weights at C = 12 (spec

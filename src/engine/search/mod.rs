@@ -13,6 +13,8 @@ mod eval;
 mod graph;
 mod method;
 mod nasp;
+#[cfg(test)]
+mod nb201_tests;
 mod phases;
 mod state;
 #[cfg(test)]
@@ -21,12 +23,14 @@ mod tests;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
-use crate::arch::{ArchMatrix, Selection, derive_genotype, proximal};
+use crate::arch::{ArchMatrix, Selection, derive_genotype, proximal, select_every_edge};
 use crate::config::{Config, Precision};
 use crate::engine::EngineError;
 use crate::engine::device_data::{DeviceData, EpochPlan};
+use crate::engine::nb201::Nb201Net;
+use crate::engine::ops::BnMode;
 use crate::engine::optim::{Adam, Sgd, clip_grad_norm};
-use crate::engine::supernet::{CellMix, Supernet};
+use crate::engine::supernet::{ArchTrace, CellMix, Supernet, is_reduction};
 use crate::genotype::Genotype;
 use crate::protocol::ArchSnapshot;
 use crate::rng::Rng;
@@ -54,13 +58,69 @@ pub struct StepOut {
     pub arch_loss: Tensor,
 }
 
+/// The network a search trains: the DARTS-style supernet (spaces `darts`, `nasp`) or
+/// NAS-Bench-201's (`nb201`).
+pub(crate) enum Net {
+    Darts(Supernet),
+    Nb201(Nb201Net),
+}
+
+impl Net {
+    /// Logits and every cell's node outputs; NB201 mixes its one cell type by `mix.normal`.
+    fn forward_nodes(
+        &self,
+        x: &Tensor,
+        mix: CellMix,
+        mode: BnMode,
+        grad_nodes: bool,
+    ) -> (Tensor, Vec<Vec<Tensor>>) {
+        match self {
+            Net::Darts(n) => n.forward_nodes(x, mix, mode, grad_nodes),
+            Net::Nb201(n) => n.forward_nodes(x, mix.normal, mode, grad_nodes),
+        }
+    }
+
+    /// The DARTS-space architecture pass (see `Supernet::arch_pass`); NB201's gradient takes
+    /// its own path (`Nb201Net::arch_grad`), so it has no trace here: an empty one.
+    fn arch_pass(
+        &self,
+        x: &Tensor,
+        w: &[Tensor; 2],
+        sel: Option<&[Selection; 2]>,
+        mode: BnMode,
+    ) -> ArchTrace {
+        match self {
+            Net::Darts(n) => n.arch_pass(x, w, sel, mode),
+            Net::Nb201(_) => ArchTrace::empty(),
+        }
+    }
+
+    /// ∂L/∂Ā from a DARTS-space trace (see `Supernet::arch_grads`); zeros for NB201 (no trace).
+    fn arch_grads(
+        &self,
+        trace: &ArchTrace,
+        node_grads: &[Vec<Tensor>],
+        cols: [i64; 2],
+        rows: [i64; 2],
+    ) -> [Tensor; 2] {
+        match self {
+            Net::Darts(n) => n.arch_grads(trace, node_grads, cols),
+            Net::Nb201(_) => {
+                [0, 1].map(|i| Tensor::zeros([rows[i], cols[i]], (Kind::Float, Device::Cpu)))
+            }
+        }
+    }
+}
+
 /// The complete state of a search on one device. Its parts are private: the worker, the
 /// checkpoints and the bench go through the methods below.
 pub struct Search {
     cfg: Config,
     device: Device,
     vs: VarStore,
-    net: Supernet,
+    net: Net,
+    /// The candidate ops of normal and reduction cells (columns of A; NB201: no reduction).
+    lists: OpLists,
     params: Vec<Tensor>,
     /// The VarStore name of each entry of `params` (keys the SGD buffers in checkpoints).
     param_names: Vec<String>,
@@ -137,20 +197,16 @@ impl Search {
         tch::manual_seed(cfg.seed as i64);
         let lists = cfg.model.op_lists();
         let vs = VarStore::new(device);
-        let mut net = Supernet::new(&(vs.root() / "net"), &cfg.model, lists.clone(), 10)?;
-        if cfg.init == crate::config::Init::Reference {
-            crate::engine::init::apply_reference(&vs);
-        }
-        if cfg.cudnn_batch_norm && device.is_cuda() {
-            net.set_unit_affine_bn();
-        }
-        net.channels_last = cfg.channels_last_on(device.is_cuda());
+        let net = build_net(&vs, cfg, device)?;
         let (params, param_names) = named_parameters(&vs);
+        let nb201 = cfg.model.space.is_nb201();
+        let cells = cfg.model.cells;
         let param_ops = param_names
             .iter()
-            .map(|n| nasp::op_of_param(n, cfg.model.cells))
+            .map(|n| nasp::op_of_param(n, |c| !nb201 && is_reduction(c, cells)))
             .collect();
-        let sgd = Sgd::new(params.len(), cfg.train.momentum, cfg.train.weight_decay);
+        let sgd = Sgd::new(params.len(), cfg.train.momentum, cfg.train.weight_decay)
+            .with_nesterov(cfg.train.nesterov);
         let arch = method::initial_arch(cfg, &lists, device);
         let adam = Adam::new(
             &arch,
@@ -163,6 +219,7 @@ impl Search {
             device,
             vs,
             net,
+            lists: lists.clone(),
             params,
             param_names,
             param_ops,
@@ -200,7 +257,7 @@ impl Search {
 
     /// The candidate ops of normal and reduction cells (columns of A).
     pub fn op_lists(&self) -> &OpLists {
-        &self.net.lists
+        &self.lists
     }
 
     /// The fallbacks and errors handled since the last call (for the run's log), oldest first.
@@ -252,24 +309,25 @@ impl Search {
                 return;
             }
         };
-        let (r, c0, c1) = (
-            self.arch[0].size()[0] as usize,
-            self.arch[0].size()[1] as usize,
-            self.arch[1].size()[1] as usize,
-        );
-        if flat.len() < r * (c0 + c1) {
+        let dims = |i: usize| {
+            let s = self.arch[i].size();
+            (s[0] as usize, s[1] as usize)
+        };
+        let ((r0, c0), (r1, c1)) = (dims(0), dims(1));
+        let n0 = r0 * c0;
+        if flat.len() < n0 + r1 * c1 {
             return;
         }
         self.host_arch = [
             ArchMatrix {
-                rows: r,
+                rows: r0,
                 cols: c0,
-                data: flat[..r * c0].to_vec(),
+                data: flat[..n0].to_vec(),
             },
             ArchMatrix {
-                rows: r,
+                rows: r1,
                 cols: c1,
-                data: flat[r * c0..r * (c0 + c1)].to_vec(),
+                data: flat[n0..n0 + r1 * c1].to_vec(),
             },
         ];
     }
@@ -287,15 +345,24 @@ impl Search {
         } else {
             None
         };
-        proximal(m, self.cfg.model.nodes, random.as_deref())
+        if self.cfg.model.space.is_nb201() {
+            select_every_edge(m, random.as_deref())
+        } else {
+            proximal(m, self.cfg.model.nodes, random.as_deref())
+        }
     }
 
     /// The genotype of the host copy of A as last read, by the configured rule.
     pub fn genotype(&self) -> Genotype {
+        if self.cfg.model.space.is_nb201() {
+            // Either rule takes each edge's largest entry (softmax keeps the order), `none`
+            // included, as the benchmark's own searches derive their cells.
+            return Genotype::nb201(&crate::arch::nb201_cell(&self.host_arch[0]));
+        }
         derive_genotype(
             &self.host_arch[0],
             &self.host_arch[1],
-            &self.net.lists,
+            &self.lists,
             self.cfg.model.nodes,
             self.cfg.arch.genotype_rule,
         )
@@ -322,7 +389,10 @@ impl Search {
     }
 
     fn forward(&self, x: &Tensor, mix: CellMix, train: bool) -> Tensor {
-        tch::autocast(self.autocast, || self.net.forward(x, mix, train))
+        tch::autocast(self.autocast, || match &self.net {
+            Net::Darts(n) => n.forward(x, mix, train),
+            Net::Nb201(n) => n.forward(x, mix.normal, BnMode::of(train)),
+        })
     }
 
     /// Gradient step on the weights with the current architecture; returns (loss, #correct).
@@ -492,6 +562,17 @@ impl Search {
     }
 }
 
+#[cfg(test)]
+impl Search {
+    /// The DARTS-space supernet of a search built in such a space (tests only).
+    pub(crate) fn supernet(&mut self) -> &mut Supernet {
+        match &mut self.net {
+            Net::Darts(n) => n,
+            Net::Nb201(_) => panic!("not a DARTS-space search"),
+        }
+    }
+}
+
 /// The trainable variables of `vs` and the VarStore name of each.
 fn named_parameters(vs: &VarStore) -> (Vec<Tensor>, Vec<String>) {
     let params = vs.trainable_variables();
@@ -509,7 +590,29 @@ fn named_parameters(vs: &VarStore) -> (Vec<Tensor>, Vec<String>) {
     (params, names)
 }
 
-/// Builds the weight store for a model config alone (for parameter counts and shapes).
+/// Builds the network of `cfg` under `vs`, weights drawn as `cfg.init` says, with the device's
+/// speed switches.
+fn build_net(vs: &VarStore, cfg: &Config, device: Device) -> Result<Net, EngineError> {
+    let reference = cfg.init == crate::config::Init::Reference;
+    let m = &cfg.model;
+    if m.space.is_nb201() {
+        // The benchmark's code draws its own way (PyTorch 1.x's defaults), not the DARTS
+        // reference's PyTorch 0.3.1 draws.
+        let n = Nb201Net::search(&(vs.root() / "net"), m.channels, m.cells, 10, reference)?;
+        return Ok(Net::Nb201(n));
+    }
+    let mut net = Supernet::new(&(vs.root() / "net"), m, m.op_lists(), 10)?;
+    if reference {
+        crate::engine::init::apply_reference(vs);
+    }
+    if cfg.cudnn_batch_norm && device.is_cuda() {
+        net.set_unit_affine_bn();
+    }
+    net.channels_last = cfg.channels_last_on(device.is_cuda());
+    Ok(Net::Darts(net))
+}
+
+/// Builds the weight store of a DARTS-space supernet alone (for parameter counts and shapes).
 pub fn build_supernet(cfg: &Config, device: Device) -> Result<(VarStore, Supernet), EngineError> {
     let vs = VarStore::new(device);
     let net = Supernet::new(&(vs.root() / "net"), &cfg.model, cfg.model.op_lists(), 10)?;

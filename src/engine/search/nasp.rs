@@ -4,9 +4,10 @@
 
 use tch::{Kind, Tensor};
 
+use super::Net;
 use super::{Search, cross_entropy};
 use crate::engine::ops::BnMode;
-use crate::engine::supernet::{CellMix, is_reduction};
+use crate::engine::supernet::CellMix;
 
 impl Search {
     /// Ā of both cells as 0/1 tensors on the device (leaves that require grad).
@@ -56,6 +57,9 @@ impl Search {
             let g = Tensor::run_backward(&[&loss], &[&abar[0], &abar[1]], false, false);
             return ([g[0].shallow_clone(), g[1].shallow_clone()], loss.detach());
         }
+        if matches!(self.net, Net::Nb201(_)) {
+            return self.nb201_arch_grad(x, y, &abar);
+        }
         let trace = self.arch_trace(x, &abar);
         self.mark("arch: all-ops pass (no autograd)");
         let (logits, nodes) = tch::autocast(self.autocast, || {
@@ -70,13 +74,47 @@ impl Search {
         self.mark("arch: sparse pass backward");
         self.join_arch_pass();
         let cols = [abar[0].size()[1], abar[1].size()[1]];
-        let mut grads = self.net.arch_grads(&trace, &node_grads, cols);
+        let rows = [abar[0].size()[0], abar[1].size()[0]];
+        let mut grads = self.net.arch_grads(&trace, &node_grads, cols, rows);
         let loss = tch::no_grad(|| ce.detach() + self.burden_loss(&abar));
         if let Some(b) = &self.burden {
             grads[0] = &grads[0] + &abar[0].detach() * b * (2.0 * self.cfg.arch.l2);
         }
         self.mark("arch: products and burden");
         (grads, loss)
+    }
+
+    /// NASP's architecture gradient in the NB201 space (one cell type, every edge kept): the
+    /// pass through Ā's ops with autograd first (batch statistics, nothing recorded) for
+    /// ∂L/∂node, then the all-ops pass without autograd forms the products as it goes (and
+    /// records the batch-norm statistics). The reduction matrix has no rows.
+    fn nb201_arch_grad(
+        &mut self,
+        x: &Tensor,
+        y: &Tensor,
+        abar: &[Tensor; 2],
+    ) -> ([Tensor; 2], Tensor) {
+        let (logits, nodes) = tch::autocast(self.autocast, || {
+            self.net
+                .forward_nodes(x, CellMix::sparse(&self.selection), BnMode::BatchOnly, true)
+        });
+        let ce = cross_entropy(&logits, y);
+        self.mark("arch: sparse pass forward");
+        let grads = node_grads(&ce, &nodes);
+        self.mark("arch: sparse pass backward");
+        let g = match &self.net {
+            Net::Nb201(net) => tch::autocast(self.autocast, || {
+                net.arch_grad(x, &self.selection[0], &grads, BnMode::Train)
+            }),
+            Net::Darts(_) => abar[0].detach().zeros_like(),
+        };
+        self.mark("arch: all-ops pass with the products (no autograd)");
+        let mut g = g.to_kind(abar[0].kind());
+        let loss = tch::no_grad(|| ce.detach() + self.burden_loss(abar));
+        if let Some(b) = &self.burden {
+            g = &g + &abar[0].detach() * b * (2.0 * self.cfg.arch.l2);
+        }
+        ([g, abar[1].detach().zeros_like()], loss)
     }
 
     /// ∂loss/∂w under NASP: autograd is asked only for the parameters outside the candidate ops
@@ -118,7 +156,10 @@ fn node_grads(loss: &Tensor, nodes: &[Vec<Tensor>]) -> Vec<Vec<Tensor>> {
 }
 
 /// `net.cells.<c>.edges.<e>.<k>.…` → (whether cell c is a reduction cell, e, k).
-pub(super) fn op_of_param(name: &str, cells: usize) -> Option<(bool, usize, usize)> {
+pub(super) fn op_of_param(
+    name: &str,
+    reduction: impl Fn(usize) -> bool,
+) -> Option<(bool, usize, usize)> {
     let rest = name.strip_prefix("net.cells.")?;
     let mut parts = rest.split('.');
     let c: usize = parts.next()?.parse().ok()?;
@@ -127,5 +168,5 @@ pub(super) fn op_of_param(name: &str, cells: usize) -> Option<(bool, usize, usiz
     }
     let e = parts.next()?.parse().ok()?;
     let k = parts.next()?.parse().ok()?;
-    Some((is_reduction(c, cells), e, k))
+    Some((reduction(c), e, k))
 }

@@ -185,7 +185,7 @@ fn switch_changes_nothing(
 }
 
 fn unit_affine(s: &mut Search) {
-    s.net.set_unit_affine_bn();
+    s.supernet().set_unit_affine_bn();
 }
 
 #[test]
@@ -197,7 +197,7 @@ fn unit_affine_batch_norm_changes_nothing_on_cpu() {
 #[test]
 fn channels_last_changes_nothing_on_cpu() {
     let _rng = test_rng_lock();
-    switch_changes_nothing(Device::Cpu, 2, 1e-3, |s| s.net.channels_last = true);
+    switch_changes_nothing(Device::Cpu, 2, 1e-3, |s| s.supernet().channels_last = true);
 }
 
 /// With `channels_last`, the node outputs of a pass and everything the architecture pass
@@ -206,7 +206,7 @@ fn channels_last_changes_nothing_on_cpu() {
 fn check_channels_last_layout(dev: Device) {
     for space in ["nasp", "darts"] {
         let mut s = Search::new(&tiny(space, &[]), dev, None).unwrap();
-        s.net.channels_last = true;
+        s.supernet().channels_last = true;
         random_arch(&mut s, 4);
         let x = Tensor::randn([4, 3, 8, 8], (Kind::Float, dev));
         let mix = CellMix::sparse(&s.selection);
@@ -317,7 +317,7 @@ fn all_gpu_switches_match_plain_steps() {
     gpu_test_setup();
     let mut s = switch_changes_nothing(Device::Cuda(0), GRAPH_WARMUP + 4, 1e-3, |s| {
         s.cfg.cuda_graphs = true;
-        s.net.set_unit_affine_bn();
+        s.supernet().set_unit_affine_bn();
     });
     assert_graph_replayed(&mut s);
 }
@@ -415,7 +415,7 @@ fn tiny_alg(alg: &str) -> Config {
 }
 
 /// A copy of every variable of `s`, by name order.
-fn snapshot(s: &Search) -> Vec<(String, Tensor)> {
+pub(super) fn snapshot(s: &Search) -> Vec<(String, Tensor)> {
     let mut v: Vec<(String, Tensor)> =
         s.vs.variables()
             .into_iter()

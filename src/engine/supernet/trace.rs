@@ -303,6 +303,14 @@ pub struct ArchTrace {
 }
 
 impl ArchTrace {
+    /// A trace of nothing (a network whose architecture gradient takes another path).
+    pub fn empty() -> ArchTrace {
+        ArchTrace {
+            logits: Tensor::new(),
+            cells: Vec::new(),
+        }
+    }
+
     /// Every traced tensor (for tests).
     #[cfg(test)]
     pub fn tensors(&self) -> Vec<&Tensor> {

@@ -174,7 +174,8 @@ impl Trainer {
             .collect();
         names.sort();
         let params: Vec<Tensor> = names.iter().map(|n| vars[n].shallow_clone()).collect();
-        let sgd = Sgd::new(params.len(), cfg.train.momentum, cfg.train.weight_decay);
+        let sgd = Sgd::new(params.len(), cfg.train.momentum, cfg.train.weight_decay)
+            .with_nesterov(cfg.train.nesterov);
         Ok(Trainer {
             cfg: cfg.clone(),
             genotype: g.clone(),
