@@ -63,6 +63,9 @@ pub struct App {
     pub arch_loss: History,
     pub valid_acc: History,
     pub valid_loss: History,
+    /// NB201 runs: the benchmark's test accuracy (a fraction) of the cell derived at each
+    /// architecture snapshot.
+    pub bench_acc: History,
     pub log: VecDeque<LogLine>,
     /// Lines scrolled back from the newest (0 = follow).
     pub log_scroll: usize,
@@ -118,6 +121,7 @@ impl App {
             arch_loss: History::new(1000, 250),
             valid_acc: History::new(1000, 250),
             valid_loss: History::new(1000, 250),
+            bench_acc: History::new(1000, 250),
             log: VecDeque::with_capacity(LOG_CAPACITY),
             log_scroll: 0,
             resources: None,

@@ -39,6 +39,47 @@ pub fn edge_endpoints(e: usize, nodes: usize) -> (usize, usize) {
     (nodes + 1, 0)
 }
 
+/// How a cell's edges are laid out, for everything that names or draws them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// DARTS's cell: inputs 0 and 1, intermediate nodes 2.., each with an edge from every
+    /// earlier state, two of them kept per node.
+    Darts { nodes: usize },
+    /// NAS-Bench-201's cell: input node 0, nodes 1..3, every edge kept (see `crate::nb201`).
+    Nb201,
+}
+
+impl Layout {
+    /// Number of edges (rows of A).
+    pub fn edges(self) -> usize {
+        match self {
+            Layout::Darts { nodes } => num_edges(nodes),
+            Layout::Nb201 => crate::nb201::EDGES.len(),
+        }
+    }
+
+    /// Intermediate nodes.
+    pub fn nodes(self) -> usize {
+        match self {
+            Layout::Darts { nodes } => nodes,
+            Layout::Nb201 => crate::nb201::NODES,
+        }
+    }
+
+    /// Edge `e` as (target node, source): genotype numbering (DARTS: nodes from 2; NB201: from 1).
+    pub fn endpoints(self, e: usize) -> (usize, usize) {
+        match self {
+            Layout::Darts { nodes } => edge_endpoints(e, nodes),
+            Layout::Nb201 => crate::nb201::EDGES.get(e).copied().unwrap_or((0, 0)),
+        }
+    }
+
+    /// Whether every edge stays in the derived cell (no top-2 choice per node).
+    pub fn keeps_every_edge(self) -> bool {
+        self == Layout::Nb201
+    }
+}
+
 /// A dense row-major matrix of architecture values (edges × ops), plain `f32` data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArchMatrix {

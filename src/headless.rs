@@ -11,7 +11,7 @@ use crossbeam_channel::{Receiver, Sender, select};
 
 use crate::exit;
 use crate::gpu::{Gpu, GpuStats};
-use crate::protocol::{Command, EpochStats, Event, StepStats};
+use crate::protocol::{BenchmarkScore, Command, EpochStats, Event, StepStats};
 use crate::tui::detach;
 
 /// Formats a progress line for a `Step` event.
@@ -50,6 +50,16 @@ pub fn epoch_line(e: &EpochStats) -> String {
         e.valid_loss,
         e.valid_acc
     )
+}
+
+/// " | NB201 CIFAR-10 93.66 % (rank 258 of 15625, lookup)" for an epoch line of an NB201 search.
+pub fn benchmark_suffix(b: Option<&BenchmarkScore>) -> String {
+    b.map_or_else(String::new, |b| {
+        format!(
+            " | NB201 {} {:.2} % (rank {} of {}, lookup)",
+            b.dataset, b.accuracy, b.rank, b.cells
+        )
+    })
 }
 
 /// " | GPU mem: process X MiB, device used/total MiB, util N%" for a progress line.
@@ -95,6 +105,7 @@ pub fn run(
         gpu: None,
         last_line: None,
         interrupted: false,
+        benchmark: None,
     };
     loop {
         select! {
@@ -175,6 +186,8 @@ struct Printer<'a> {
     last_line: Option<Instant>,
     /// A signal asked for the stop (the exit code is then 130).
     interrupted: bool,
+    /// An NB201 search: the benchmark's figure of the cell of the latest snapshot.
+    benchmark: Option<BenchmarkScore>,
 }
 
 impl Printer<'_> {
@@ -188,7 +201,11 @@ impl Printer<'_> {
                 }
             }
             Event::Step(s) => self.progress(s),
-            Event::Epoch(e) => self.line(&epoch_line(e)),
+            Event::Arch(a) => self.benchmark.clone_from(&a.benchmark),
+            Event::Epoch(e) => {
+                let line = epoch_line(e) + &benchmark_suffix(self.benchmark.as_ref());
+                self.line(&line);
+            }
             _ => {}
         }
         if !matches!(ev, Event::Epoch(_))

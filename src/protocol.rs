@@ -51,6 +51,9 @@ pub struct RunInfo {
     /// epoch figures are then the test set's). `None` for a search.
     #[serde(default)]
     pub trained: Option<Box<Genotype>>,
+    /// The cells are NAS-Bench-201's (one input, every edge kept, no reduction cell).
+    #[serde(default)]
+    pub nb201: bool,
 }
 
 /// Training progress, sent at a capped rate.
@@ -73,6 +76,35 @@ pub struct StepStats {
     pub drop_path: Option<f64>,
 }
 
+/// What NAS-Bench-201 says of the cell a search in the `nb201` space derives now: a lookup in
+/// the benchmark's table (its 200-epoch training of that cell), not a measurement of this run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchmarkScore {
+    /// The cell, as the benchmark writes it.
+    pub arch: String,
+    /// The data set whose column is read ("CIFAR-10", or "CIFAR-100" for a CIFAR-100 search).
+    pub dataset: String,
+    /// The benchmark's test accuracy of the cell on `dataset`, in %.
+    pub accuracy: f64,
+    /// Its rank among all `cells` cells on `dataset` (1 = the best).
+    pub rank: usize,
+    pub cells: usize,
+}
+
+impl BenchmarkScore {
+    /// The score of `cell` on `dataset`.
+    pub fn of(cell: &crate::nb201::Cell, dataset: crate::nb201::Dataset) -> BenchmarkScore {
+        let e = crate::nb201::table().lookup(cell);
+        BenchmarkScore {
+            arch: cell.to_string(),
+            dataset: dataset.name().to_string(),
+            accuracy: e.accuracy(dataset),
+            rank: e.rank(dataset),
+            cells: crate::nb201::CELLS,
+        }
+    }
+}
+
 /// Architecture snapshot: the continuous A and the proximal selection Ā of both cells.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArchSnapshot {
@@ -84,12 +116,31 @@ pub struct ArchSnapshot {
     pub normal_selected: Vec<Option<usize>>,
     pub reduce_selected: Vec<Option<usize>>,
     pub genotype: Genotype,
+    /// In the `nb201` space: the benchmark's accuracy of `genotype`'s cell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub benchmark: Option<BenchmarkScore>,
 }
 
 impl ArchSnapshot {
     /// A fixed genotype as a snapshot (`nasp-tui train`): 1 where the genotype puts an op on
     /// an edge (of the op lists `lists`), 0 elsewhere, so the cell panes draw the trained cell.
     pub fn of_genotype(g: &Genotype, lists: &OpLists, global_step: u64, epoch: usize) -> Self {
+        if let Some(cell) = g.nb201_cell() {
+            let mut normal = ArchMatrix::filled(cell.ops.len(), crate::nb201::OPS.len(), 0.0);
+            for (e, &k) in cell.ops.iter().enumerate() {
+                normal.data[e * normal.cols + k] = 1.0;
+            }
+            return ArchSnapshot {
+                global_step,
+                epoch,
+                normal,
+                reduce: ArchMatrix::filled(0, 0, 0.0),
+                normal_selected: cell.ops.iter().map(|&k| Some(k)).collect(),
+                reduce_selected: Vec::new(),
+                genotype: g.clone(),
+                benchmark: Some(BenchmarkScore::of(&cell, crate::nb201::Dataset::Cifar10)),
+            };
+        }
         let nodes = g.normal.len().max(g.reduce.len()) / 2;
         let cell = |pairs: &[(String, usize)], cell: CellType| {
             let ops = lists.get(cell);
@@ -116,6 +167,7 @@ impl ArchSnapshot {
             normal_selected,
             reduce_selected,
             genotype: g.clone(),
+            benchmark: None,
         }
     }
 }

@@ -27,7 +27,6 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use crate::app::{App, Overlay};
-use crate::arch::num_edges;
 use crate::space::CellType;
 use crate::theme::Theme;
 
@@ -210,7 +209,7 @@ impl Plan {
     fn new(area: Rect, app: &App, glyphs: Glyphs) -> Plan {
         let status_h: u16 = if area.height >= 30 { 2 } else { 1 };
         let edges = app.arch.as_ref().map_or_else(
-            || num_edges(app.nodes()),
+            || app.layout().edges(),
             |a| a.normal.rows.max(a.reduce.rows),
         );
         let heat_h = heatmap::height(edges);

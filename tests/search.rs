@@ -133,3 +133,56 @@ fn tiny_search_on_cifar10_learns_and_writes_the_run_dir() {
             .contains("CIFAR-10")
     );
 }
+
+/// A tiny NB201 search, headless, to the end: its final status carries the benchmark's figure
+/// of the cell it exports (the same string, its accuracy and rank from the table), and the
+/// epoch lines print it.
+#[test]
+fn an_nb201_search_reports_the_benchmark_accuracy_of_its_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("nb");
+    let cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/nb201-nasp.toml");
+    let out = common::run(&[
+        "search",
+        "--headless",
+        "--config",
+        cfg,
+        "--device",
+        "cpu",
+        "--set",
+        "data.dataset=\"synthetic\"",
+        "--set",
+        "data.limit=128",
+        "--set",
+        "data.image_size=8",
+        "--set",
+        "model.channels=4",
+        "--set",
+        "model.cells=1",
+        "--set",
+        "train.batch_size=16",
+        "--set",
+        "train.epochs=2",
+        "--run-dir",
+        run.to_str().unwrap(),
+    ]);
+    let text = common::text(&out);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(text.matches("| NB201 CIFAR-10 ").count(), 2, "{text}");
+    let exported = common::run(&["export", run.to_str().unwrap()]);
+    let arch = String::from_utf8_lossy(&exported.stdout).trim().to_string();
+    let cell = nasp_tui::nb201::Cell::parse(&arch).unwrap();
+    let entry = nasp_tui::nb201::table().lookup(&cell);
+    let status = common::run_status(&run);
+    let b = &status["arch"]["benchmark"];
+    assert_eq!(b["arch"], arch.as_str(), "{status}");
+    assert_eq!(b["dataset"], "CIFAR-10");
+    let acc = b["accuracy"].as_f64().unwrap();
+    assert!((acc - entry.accuracy(nasp_tui::nb201::Dataset::Cifar10)).abs() < 1e-9);
+    assert_eq!(
+        b["rank"].as_u64().unwrap() as usize,
+        entry.rank(nasp_tui::nb201::Dataset::Cifar10)
+    );
+    let lookup = common::run(&["nb201", &arch]);
+    assert!(common::text(&lookup).contains(&format!("{acc:.2} %")));
+}

@@ -118,3 +118,43 @@ fn cifar10_train_has_the_papers_training_settings() {
     assert_eq!(c.model.space, Space::Darts);
     c.validate_for_training().unwrap();
 }
+
+/// The NAS-Bench-201 search setting (the benchmark's search scripts): C = 16, N = 5, batch 64,
+/// 50 epochs, SGD 0.025 → 0.001 cosine with Nesterov momentum 0.9, weight decay 5e-4, clip 5;
+/// Adam 3e-4, betas (0.5, 0.999), weight decay 1e-3; a 25,000 / 25,000 split.
+#[test]
+fn nb201_configs_match_the_benchmark_search_setting() {
+    for (name, alg) in [
+        ("nb201-nasp.toml", Algorithm::Nasp),
+        ("nb201-darts.toml", Algorithm::Darts1),
+    ] {
+        let c = load(name);
+        assert_eq!(c.algorithm, alg, "{name}");
+        assert_eq!(c.model.space, Space::Nb201, "{name}");
+        let t = &c.train;
+        for (key, got, want) in [
+            ("epochs", t.epochs as f64, 50.0),
+            ("batch_size", t.batch_size as f64, 64.0),
+            ("lr", t.lr, 0.025),
+            ("lr_min", t.lr_min, 0.001),
+            ("momentum", t.momentum, 0.9),
+            ("weight_decay", t.weight_decay, 5e-4),
+            ("grad_clip", t.grad_clip, 5.0),
+            ("arch.lr", c.arch.lr, 3e-4),
+            ("arch.betas[0]", c.arch.betas[0], 0.5),
+            ("arch.betas[1]", c.arch.betas[1], 0.999),
+            ("arch.weight_decay", c.arch.weight_decay, 1e-3),
+            ("arch.init_std", c.arch.init_std, 1e-3),
+            ("channels", c.model.channels as f64, 16.0),
+            ("cells", c.model.cells as f64, 5.0),
+            ("nodes", c.model.nodes as f64, 3.0),
+            ("train_portion", c.data.train_portion, 0.5),
+        ] {
+            assert!(
+                (got - want).abs() <= 1e-12 * want.abs().max(1.0),
+                "{name}: {key} = {got}, benchmark {want}"
+            );
+        }
+        assert!(t.nesterov, "{name}: Nesterov momentum");
+    }
+}

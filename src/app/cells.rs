@@ -3,7 +3,7 @@
 //! from [`cell_weights`]).
 
 use super::{Action, App, History, Stability};
-use crate::arch::{ArchMatrix, edge_endpoints};
+use crate::arch::{ArchMatrix, Layout};
 use crate::protocol::ArchSnapshot;
 use crate::space::CellType;
 
@@ -75,12 +75,21 @@ impl App {
     /// Display-ready weights of a cell, from the latest snapshot.
     pub fn weights(&self, cell: CellType) -> Option<CellWeights> {
         let snap = self.arch.as_ref()?;
-        Some(cell_weights(snap, cell, self.proximal(), self.nodes()))
+        Some(cell_weights(snap, cell, self.proximal(), self.layout()))
     }
 
     /// Intermediate nodes per cell.
     pub fn nodes(&self) -> usize {
-        self.info.as_ref().map_or(4, |i| i.nodes)
+        self.layout().nodes()
+    }
+
+    /// How the run's cells lay out their edges.
+    pub fn layout(&self) -> Layout {
+        match &self.info {
+            Some(i) if i.nb201 => Layout::Nb201,
+            Some(i) => Layout::Darts { nodes: i.nodes },
+            None => Layout::Darts { nodes: 4 },
+        }
     }
 
     pub(super) fn move_focus(&mut self, action: Action) {
@@ -109,13 +118,13 @@ impl App {
 
     pub(super) fn record_arch(&mut self, snap: &ArchSnapshot) {
         let proximal = self.proximal();
-        let nodes = self.nodes();
+        let layout = self.layout();
         let window = self
             .info
             .as_ref()
             .map_or(1000, |i| i.steps_per_epoch as u64);
         for cell in [CellType::Normal, CellType::Reduce] {
-            let w = cell_weights(snap, cell, proximal, nodes);
+            let w = cell_weights(snap, cell, proximal, layout);
             let stability = match cell {
                 CellType::Normal => &mut self.normal_stability,
                 CellType::Reduce => &mut self.reduce_stability,
@@ -153,7 +162,7 @@ pub fn cell_weights(
     snap: &ArchSnapshot,
     cell: CellType,
     proximal: bool,
-    nodes: usize,
+    layout: Layout,
 ) -> CellWeights {
     let (a, selected, genes) = match cell {
         CellType::Normal => (&snap.normal, &snap.normal_selected, &snap.genotype.normal),
@@ -186,10 +195,13 @@ pub fn cell_weights(
         let marked = (0..p.rows).map(|r| argmax(&p, r)).collect();
         let kept = (0..a.rows)
             .map(|e| {
-                let (node, input) = edge_endpoints(e, nodes);
-                let n = node - 2;
+                if layout.keeps_every_edge() {
+                    return true;
+                }
+                let (node, input) = layout.endpoints(e);
+                let n = node.saturating_sub(2);
                 // The genotype lists two (op, input) pairs per node, in node order.
-                genes.iter().skip(2 * n).take(2).any(|(_, i)| *i == input) && n < nodes
+                genes.iter().skip(2 * n).take(2).any(|(_, i)| *i == input) && n < layout.nodes()
             })
             .collect();
         CellWeights {

@@ -117,6 +117,10 @@ impl App {
             Event::Step(s) => self.on_step(s),
             Event::Arch(snap) => {
                 self.record_arch(&snap);
+                if let Some(b) = &snap.benchmark {
+                    self.bench_acc
+                        .push(snap.global_step as f64, b.accuracy / 100.0);
+                }
                 self.arch = Some(snap);
                 self.clamp_focus();
             }

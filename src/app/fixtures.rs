@@ -29,6 +29,7 @@ pub fn info(proximal: bool) -> RunInfo {
         start_step: 0,
         proximal,
         trained: None,
+        nb201: false,
     }
 }
 
@@ -75,6 +76,7 @@ pub fn snapshot(global_step: u64, t: f32) -> ArchSnapshot {
         normal_selected: ns.ops,
         reduce_selected: rs.ops,
         genotype,
+        benchmark: None,
     }
 }
 

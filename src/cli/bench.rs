@@ -408,6 +408,7 @@ fn event_log_cost(cfg: &Config, nasp_ms: Option<f64>) -> Result<(), CliError> {
             genotype: derive_genotype(&normal, &reduce, &lists, nodes, GenotypeRule::Proximal),
             normal,
             reduce,
+            benchmark: None,
         };
         let step = StepStats {
             epoch: 0,

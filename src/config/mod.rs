@@ -464,7 +464,8 @@ impl Config {
     /// Whether activations are kept channels-last on a device (`cuda`: a GPU): `auto` means on
     /// the CPU, where it is measured faster; never on a GPU (see the setting).
     pub fn channels_last_on(&self, cuda: bool) -> bool {
-        !cuda && self.channels_last.on(true)
+        // The NB201 network keeps N, C, H, W (channels-last is the DARTS-space supernet's).
+        !cuda && !self.model.space.is_nb201() && self.channels_last.on(true)
     }
 
     /// The activation layout on a device, as the run log and `bench` name it.

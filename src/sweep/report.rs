@@ -34,10 +34,27 @@ pub struct RunReport {
     /// Of the last epoch the run finished.
     pub train_acc: Option<f64>,
     pub valid_acc: Option<f64>,
-    /// The run's newest genotype (DARTS text).
+    /// The run's newest genotype (DARTS text, or NAS-Bench-201's string).
     pub genotype: Option<String>,
+    /// The search algorithm (from the run's config).
+    pub algorithm: Option<String>,
+    /// An NB201 run: the benchmark's CIFAR-10 test accuracy (%) of its newest genotype's cell,
+    /// and that cell's rank among the 15,625 (a lookup, not a measurement of the run).
+    pub nb201_acc: Option<f64>,
+    pub nb201_rank: Option<usize>,
     #[serde(skip)]
     pub parsed: Option<Genotype>,
+}
+
+/// The NB201 figures of one group of runs (same algorithm and grid values, any seeds).
+#[derive(Debug, Clone, Serialize)]
+pub struct Nb201Group {
+    /// The algorithm and grid values the runs share.
+    pub label: String,
+    pub runs: usize,
+    /// Mean and (population) standard deviation of the CIFAR-10 test accuracies, in %.
+    pub mean: f64,
+    pub std: f64,
 }
 
 /// For one kept edge of the consensus: the op most runs select on it.
@@ -70,6 +87,8 @@ pub struct Report {
     pub consensus: Option<Consensus>,
     /// The run with the best final valid accuracy (its name).
     pub best: Option<String>,
+    /// NB201 runs: mean ± std of the benchmark accuracy per algorithm and grid values.
+    pub nb201: Vec<Nb201Group>,
 }
 
 /// The runs PATHS name (run directories, or folders of runs and sweeps), in order, once each.
@@ -108,8 +127,36 @@ pub fn collect(paths: &[PathBuf]) -> Result<Report, String> {
     Ok(Report {
         consensus: consensus(&genos),
         best,
+        nb201: nb201_groups(&runs),
         runs,
     })
+}
+
+/// Mean ± std of the runs' NB201 accuracies, per algorithm and grid values (over seeds).
+fn nb201_groups(runs: &[RunReport]) -> Vec<Nb201Group> {
+    let mut groups: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for r in runs {
+        let Some(acc) = r.nb201_acc else { continue };
+        let mut label = r.algorithm.clone().unwrap_or_else(|| "?".into());
+        for (k, v) in &r.values {
+            label.push_str(&format!(", {k}={v}"));
+        }
+        groups.entry(label).or_default().push(acc);
+    }
+    groups
+        .into_iter()
+        .map(|(label, v)| {
+            let n = v.len() as f64;
+            let mean = v.iter().sum::<f64>() / n;
+            let std = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+            Nb201Group {
+                label,
+                runs: v.len(),
+                mean,
+                std,
+            }
+        })
+        .collect()
 }
 
 /// Seed and grid values from the sweep the run belongs to, else the seed of its config.
@@ -125,11 +172,14 @@ fn identity(dir: &Path) -> (String, Option<u64>, Vec<(String, String)>) {
         let r = &f.runs[i];
         return (name, Some(r.seed), r.values.clone());
     }
-    let seed = fs::read_to_string(dir.join("config.toml"))
+    let seed = run_config(dir).map(|c| c.seed);
+    (name, seed, Vec::new())
+}
+
+fn run_config(dir: &Path) -> Option<Config> {
+    fs::read_to_string(dir.join("config.toml"))
         .ok()
         .and_then(|t| Config::from_toml_str(&t, "config.toml").ok())
-        .map(|c| c.seed);
-    (name, seed, Vec::new())
 }
 
 fn read_run(dir: &Path) -> RunReport {
@@ -150,6 +200,11 @@ fn read_run(dir: &Path) -> RunReport {
     }
     let acc = |k: &str| last.as_ref().and_then(|v| v.get(k)).and_then(Value::as_f64);
     let parsed = genotypes::newest(dir).map(|(_, _, g)| g);
+    let nb201 = parsed.as_ref().and_then(Genotype::nb201_cell).map(|c| {
+        let e = crate::nb201::table().lookup(&c);
+        let d = crate::nb201::Dataset::Cifar10;
+        (e.accuracy(d), e.rank(d))
+    });
     RunReport {
         path: dir.to_path_buf(),
         name,
@@ -165,6 +220,9 @@ fn read_run(dir: &Path) -> RunReport {
         train_acc: acc("train_acc"),
         valid_acc: acc("valid_acc"),
         genotype: parsed.as_ref().map(ToString::to_string),
+        algorithm: run_config(dir).map(|c| c.algorithm.name().to_string()),
+        nb201_acc: nb201.map(|x| x.0),
+        nb201_rank: nb201.map(|x| x.1),
         parsed,
     }
 }
@@ -211,9 +269,44 @@ fn cell_consensus(cells: &[&[(String, usize)]]) -> Vec<Vote> {
     out
 }
 
+/// The consensus of NB201 cells: on each of the six edges, the op most runs select (ties: the
+/// name first in alphabetical order). Every edge is kept.
+fn nb201_consensus(cells: &[crate::nb201::Cell]) -> Consensus {
+    let mut votes = Vec::new();
+    let mut ops = [0usize; 6];
+    for (e, &(node, input)) in crate::nb201::EDGES.iter().enumerate() {
+        let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+        for c in cells {
+            *count.entry(crate::nb201::OPS[c.ops[e]]).or_default() += 1;
+        }
+        let (op, n) = count
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+            .map_or(("none", 0), |(o, n)| (*o, *n));
+        ops[e] = crate::nb201::OPS.iter().position(|o| *o == op).unwrap_or(0);
+        votes.push(Vote {
+            node,
+            input,
+            op: op.to_string(),
+            votes: n,
+            kept: cells.len(),
+        });
+    }
+    Consensus {
+        runs: cells.len(),
+        normal: votes,
+        reduce: Vec::new(),
+        genotype: crate::nb201::Cell { ops }.to_string(),
+    }
+}
+
 /// The consensus of the genotypes (None without any).
 pub fn consensus(genos: &[&Genotype]) -> Option<Consensus> {
     let first = genos.first()?;
+    let cells: Vec<crate::nb201::Cell> = genos.iter().filter_map(|g| g.nb201_cell()).collect();
+    if cells.len() == genos.len() {
+        return Some(nb201_consensus(&cells));
+    }
     let normal: Vec<&[(String, usize)]> = genos.iter().map(|g| g.normal.as_slice()).collect();
     let reduce: Vec<&[(String, usize)]> = genos.iter().map(|g| g.reduce.as_slice()).collect();
     let normal = cell_consensus(&normal);
@@ -231,6 +324,28 @@ pub fn consensus(genos: &[&Genotype]) -> Option<Consensus> {
         reduce,
         genotype: g.to_string(),
     })
+}
+
+/// The runs' NB201 accuracies per group beside the published results.
+fn nb201_section(groups: &[Nb201Group]) -> String {
+    let mut s = String::from(
+        "\n## NAS-Bench-201\n\nCIFAR-10 test accuracy of the derived cells, as the benchmark \
+         measured them (its 200-epoch training of each cell: a lookup, not this run's own \
+         accuracy); mean ± std over seeds.\n\n| method | runs | CIFAR-10 test |\n|---|---|---|\n",
+    );
+    for g in groups {
+        s.push_str(&format!(
+            "| {} (these runs) | {} | {:.2} ± {:.2} |\n",
+            g.label, g.runs, g.mean, g.std
+        ));
+    }
+    for (name, mean, std) in crate::nb201::PUBLISHED_CIFAR10 {
+        let std = std.map_or_else(String::new, |d| format!(" ± {d:.2}"));
+        s.push_str(&format!("| {name} (published) | - | {mean:.2}{std} |\n"));
+    }
+    let best = crate::nb201::table().best(crate::nb201::Dataset::Cifar10);
+    s.push_str(&format!("| best cell in the space | - | {best:.2} |\n"));
+    s
 }
 
 fn pct(v: Option<f64>) -> String {
@@ -263,6 +378,10 @@ impl Report {
         let mut head = vec!["run", "seed"];
         head.extend(keys.iter().copied());
         head.extend(["state", "epochs", "search time", "train acc", "valid acc"]);
+        let any_nb201 = self.runs.iter().any(|r| r.nb201_acc.is_some());
+        if any_nb201 {
+            head.push("NB201 CIFAR-10 test (rank)");
+        }
         s.push_str(&format!("| {} |\n", head.join(" | ")));
         s.push_str(&format!("|{}\n", "---|".repeat(head.len())));
         for r in &self.runs {
@@ -279,6 +398,12 @@ impl Report {
             cells.push(duration(r.search_seconds));
             cells.push(pct(r.train_acc));
             cells.push(pct(r.valid_acc));
+            if any_nb201 {
+                cells.push(match (r.nb201_acc, r.nb201_rank) {
+                    (Some(a), Some(k)) => format!("{a:.2}% ({k})"),
+                    _ => "-".into(),
+                });
+            }
             s.push_str(&format!("| {} |\n", cells.join(" | ")));
         }
         s.push_str("\n## Genotypes\n\n");
@@ -293,11 +418,23 @@ impl Report {
         match &self.consensus {
             None => s.push_str("No run has a genotype yet.\n"),
             Some(c) => {
-                s.push_str(&format!(
-                    "Per node, the two edges most runs keep; on each, the op most runs select ({} runs).\n\n",
-                    c.runs
-                ));
+                let nb201 = c.reduce.is_empty() && c.genotype.starts_with('|');
+                let rule = if nb201 {
+                    "On each edge (NAS-Bench-201 keeps all six), the op most runs select"
+                } else {
+                    "Per node, the two edges most runs keep; on each, the op most runs select"
+                };
+                s.push_str(&format!("{rule} ({} runs).\n\n", c.runs));
                 for (cell, votes) in [("normal", &c.normal), ("reduce", &c.reduce)] {
+                    if nb201 {
+                        for v in votes.iter() {
+                            s.push_str(&format!(
+                                "- edge {}←{}: {} ({} of {} runs)\n",
+                                v.node, v.input, v.op, v.votes, c.runs
+                            ));
+                        }
+                        break;
+                    }
                     s.push_str(&format!("{cell}:\n"));
                     for v in votes.iter() {
                         s.push_str(&format!(
@@ -313,6 +450,9 @@ impl Report {
                 }
                 s.push_str(&format!("\n`{}`\n", c.genotype));
             }
+        }
+        if !self.nb201.is_empty() {
+            s.push_str(&nb201_section(&self.nb201));
         }
         s.push_str("\n## Best run by valid accuracy\n\n");
         match self
@@ -383,5 +523,53 @@ mod tests {
             con.genotype
         );
         assert!(consensus(&[]).is_none());
+    }
+
+    #[test]
+    fn nb201_consensus_and_groups() {
+        let cell = |s: &str| Genotype::parse(s).unwrap();
+        let a =
+            cell("|skip_connect~0|+|nor_conv_3x3~0|none~1|+|none~0|nor_conv_3x3~1|nor_conv_1x1~2|");
+        let b = cell(
+            "|skip_connect~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|none~0|skip_connect~1|nor_conv_1x1~2|",
+        );
+        let c = cell(
+            "|nor_conv_1x1~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|none~0|skip_connect~1|nor_conv_3x3~2|",
+        );
+        let con = consensus(&[&a, &b, &c]).unwrap();
+        assert_eq!(
+            con.genotype,
+            "|skip_connect~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|none~0|skip_connect~1|nor_conv_1x1~2|"
+        );
+        assert_eq!(con.normal.len(), 6);
+        assert_eq!((con.normal[0].node, con.normal[0].input), (1, 0));
+        assert_eq!((con.normal[5].node, con.normal[5].input), (3, 2));
+        assert_eq!(con.normal[3].votes, 3);
+        let run = |alg: &str, acc: f64| RunReport {
+            path: PathBuf::new(),
+            name: String::new(),
+            seed: None,
+            values: Vec::new(),
+            state: String::new(),
+            epochs_done: None,
+            epochs: None,
+            search_seconds: 0.0,
+            train_acc: None,
+            valid_acc: None,
+            genotype: None,
+            algorithm: Some(alg.into()),
+            nb201_acc: Some(acc),
+            nb201_rank: None,
+            parsed: None,
+        };
+        let groups = nb201_groups(&[run("nasp", 90.0), run("darts1", 54.3), run("nasp", 92.0)]);
+        assert_eq!(groups.len(), 2);
+        let nasp = groups.iter().find(|g| g.label == "nasp").unwrap();
+        assert_eq!(nasp.runs, 2);
+        assert!((nasp.mean - 91.0).abs() < 1e-9 && (nasp.std - 1.0).abs() < 1e-9);
+        let md = nb201_section(&groups);
+        assert!(md.contains("nasp (these runs) | 2 | 91.00 ± 1.00"), "{md}");
+        assert!(md.contains("DARTS-V1 (first order) (published)"), "{md}");
+        assert!(md.contains("best cell in the space | - | 94.37"), "{md}");
     }
 }

@@ -1,5 +1,6 @@
 //! Loss and accuracy over global steps: train loss and architecture (validation-batch) loss;
-//! train accuracy per step and validation accuracy per epoch (a training run, `nasp-tui train`:
+//! train accuracy per step, validation accuracy per epoch, and in an NB201 search the
+//! benchmark's test accuracy of the cell derived at each snapshot (a training run, `nasp-tui train`:
 //! the test set's loss and accuracy per epoch). Each series has its own marker as
 //! well as colour, and the legend lives in the title, so `mono` keeps them apart. Line series
 //! draw their raw points dimmed under an exponential moving average (TensorBoard's debiased
@@ -76,28 +77,39 @@ fn loss(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
 
 fn accuracy(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
     let t = skin.theme;
+    let mut series = vec![
+        Series {
+            name: "train",
+            history: &app.train_acc,
+            colour: t.train,
+            points: None,
+        },
+        Series {
+            name: if app.training() {
+                "test/epoch"
+            } else {
+                "valid/epoch"
+            },
+            history: &app.valid_acc,
+            colour: t.valid,
+            points: Some(0),
+        },
+    ];
+    // An NB201 search: the benchmark's test accuracy of the cell derived at each snapshot
+    // (a lookup, drawn as points: it is a step function, not to be smoothed).
+    if !app.bench_acc.points().is_empty() {
+        series.push(Series {
+            name: "NB201 (lookup)",
+            history: &app.bench_acc,
+            colour: t.arch,
+            points: Some(1),
+        });
+    }
     chart(
         buf,
         area,
         "accuracy",
-        &[
-            Series {
-                name: "train",
-                history: &app.train_acc,
-                colour: t.train,
-                points: None,
-            },
-            Series {
-                name: if app.training() {
-                    "test/epoch"
-                } else {
-                    "valid/epoch"
-                },
-                history: &app.valid_acc,
-                colour: t.valid,
-                points: Some(0),
-            },
-        ],
+        &series,
         Some((0.0, 1.0)),
         app.smoothing,
         skin,

@@ -2,13 +2,15 @@
 //! (abbreviated, `2: sep3←0 skip←1`, when the pane is narrow).
 
 use ratatui::buffer::Buffer;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Layout as Split, Rect};
 use ratatui::style::Style;
 use ratatui::text::Span;
 use ratatui::widgets::{Paragraph, Widget};
 
 use super::{Skin, fit};
 use crate::app::App;
+use crate::arch::Layout;
+use crate::protocol::BenchmarkScore;
 use crate::space::CellType;
 
 /// Rows the pane wants.
@@ -17,18 +19,44 @@ pub fn height(app: &App, _wide: bool) -> u16 {
 }
 
 pub fn render(buf: &mut Buffer, area: Rect, app: &App, wide: bool, skin: Skin) {
+    let nb201 = app.layout() == Layout::Nb201;
     if wide {
-        let [l, r] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(area);
+        let [l, r] = Split::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(area);
         render_cell(buf, l, app, CellType::Normal, skin);
-        render_cell(buf, r, app, CellType::Reduce, skin);
+        if nb201 {
+            render_benchmark(buf, r, app, skin);
+        } else {
+            render_cell(buf, r, app, CellType::Reduce, skin);
+        }
+    } else if nb201 && app.cell == CellType::Reduce {
+        render_benchmark(buf, area, app, skin);
     } else {
         render_cell(buf, area, app, app.cell, skin);
     }
 }
 
-/// The lines of one cell, full names when they fit in `width`, else abbreviated.
+/// The lines of one DARTS-style cell (two (op, input) pairs per node, nodes from 2), full names
+/// when they fit in `width`, else abbreviated.
 pub fn lines(genes: &[(String, usize)], nodes: usize, width: usize, arrow: &str) -> Vec<String> {
-    let pairs: Vec<&[(String, usize)]> = genes.chunks(2).take(nodes).collect();
+    let groups: Vec<(usize, &[(String, usize)])> = genes
+        .chunks(2)
+        .take(nodes)
+        .enumerate()
+        .map(|(n, p)| (n + 2, p))
+        .collect();
+    group_lines(&groups, width, arrow)
+}
+
+/// The lines of a NAS-Bench-201 cell: node n (from 1) reads every earlier node.
+pub fn nb201_lines(genes: &[(String, usize)], width: usize, arrow: &str) -> Vec<String> {
+    let groups: Vec<(usize, &[(String, usize)])> = (1..=crate::nb201::NODES)
+        .filter_map(|n| genes.get(crate::nb201::node_rows(n)).map(|g| (n, g)))
+        .collect();
+    group_lines(&groups, width, arrow)
+}
+
+/// One line per (node, its (op, input) pairs).
+fn group_lines(groups: &[(usize, &[(String, usize)])], width: usize, arrow: &str) -> Vec<String> {
     let full = |abbrev: bool| -> Vec<String> {
         let name = |op: &str| {
             if abbrev {
@@ -37,15 +65,14 @@ pub fn lines(genes: &[(String, usize)], nodes: usize, width: usize, arrow: &str)
                 op.to_string()
             }
         };
-        let w0 = pairs
+        let w0 = groups
             .iter()
-            .filter_map(|p| p.first())
+            .filter_map(|(_, p)| p.first())
             .map(|(o, _)| name(o).chars().count())
             .max()
             .unwrap_or(0);
-        pairs
+        groups
             .iter()
-            .enumerate()
             .map(|(n, p)| {
                 let parts: Vec<String> = p
                     .iter()
@@ -62,9 +89,9 @@ pub fn lines(genes: &[(String, usize)], nodes: usize, width: usize, arrow: &str)
                     })
                     .collect();
                 if abbrev {
-                    format!("{}: {}", n + 2, parts.join(" "))
+                    format!("{n}: {}", parts.join(" "))
                 } else {
-                    format!("node {}: {}", n + 2, parts.join(", "))
+                    format!("node {n}: {}", parts.join(", "))
                 }
             })
             .collect()
@@ -74,6 +101,44 @@ pub fn lines(genes: &[(String, usize)], nodes: usize, width: usize, arrow: &str)
         long
     } else {
         full(true)
+    }
+}
+
+/// What NAS-Bench-201 says of the cell derived now (an nb201 run).
+pub fn benchmark_lines(b: &BenchmarkScore) -> Vec<String> {
+    vec![
+        format!(
+            "{} test {:.2} % · rank {} of {}",
+            b.dataset, b.accuracy, b.rank, b.cells
+        ),
+        "the benchmark's own training of this cell (a lookup)".to_string(),
+        b.arch.clone(),
+    ]
+}
+
+fn render_benchmark(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
+    let block = skin.block(" NAS-Bench-201 ", false);
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let text = match app.arch.as_ref().and_then(|a| a.benchmark.as_ref()) {
+        Some(b) => benchmark_lines(b),
+        None => vec!["no architecture yet".to_string()],
+    };
+    draw_lines(buf, inner, text, skin);
+}
+
+fn draw_lines(buf: &mut Buffer, inner: Rect, text: Vec<String>, skin: Skin) {
+    for (i, l) in text.into_iter().enumerate().take(usize::from(inner.height)) {
+        let row = Rect {
+            y: inner.y + u16::try_from(i).unwrap_or(0),
+            height: 1,
+            ..inner
+        };
+        fit(
+            vec![Span::styled(l, Style::new().fg(skin.theme.text))],
+            inner.width,
+        )
+        .render(row, buf);
     }
 }
 
@@ -89,24 +154,12 @@ fn render_cell(buf: &mut Buffer, area: Rect, app: &App, cell: CellType, skin: Sk
         CellType::Normal => &snap.genotype.normal,
         CellType::Reduce => &snap.genotype.reduce,
     };
-    let text = lines(
-        genes,
-        app.nodes(),
-        usize::from(inner.width),
-        skin.glyphs.arrow(),
-    );
-    for (i, l) in text.into_iter().enumerate().take(usize::from(inner.height)) {
-        let row = Rect {
-            y: inner.y + u16::try_from(i).unwrap_or(0),
-            height: 1,
-            ..inner
-        };
-        fit(
-            vec![Span::styled(l, Style::new().fg(skin.theme.text))],
-            inner.width,
-        )
-        .render(row, buf);
-    }
+    let (width, arrow) = (usize::from(inner.width), skin.glyphs.arrow());
+    let text = match app.layout() {
+        Layout::Nb201 => nb201_lines(genes, width, arrow),
+        Layout::Darts { nodes } => lines(genes, nodes, width, arrow),
+    };
+    draw_lines(buf, inner, text, skin);
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use ratatui::widgets::{Paragraph, Widget};
 
 use super::{Glyphs, Skin, fit};
 use crate::app::{App, CellView, CellWeights};
-use crate::arch::edge_endpoints;
+use crate::arch::Layout;
 use crate::space::CellType;
 use crate::theme::HEAT_STEPS;
 
@@ -66,8 +66,8 @@ fn count4(n: u64) -> String {
     }
 }
 
-fn edge_label(e: usize, nodes: usize, glyphs: Glyphs) -> String {
-    let (node, input) = edge_endpoints(e, nodes);
+fn edge_label(e: usize, layout: Layout, glyphs: Glyphs) -> String {
+    let (node, input) = layout.endpoints(e);
     format!("{node}{}{input}", glyphs.arrow())
 }
 
@@ -96,6 +96,14 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, cell: CellType, focused: 
     if inner.height == 0 {
         return;
     }
+    if cell == CellType::Reduce && app.layout() == Layout::Nb201 {
+        Paragraph::new(Span::styled(
+            "NAS-Bench-201 has no reduction cell (residual blocks join its stages)",
+            skin.dim(),
+        ))
+        .render(inner, buf);
+        return;
+    }
     let Some(w) = app.weights(cell) else {
         Paragraph::new(Span::styled(
             "waiting for the first architecture snapshot",
@@ -105,7 +113,7 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, cell: CellType, focused: 
         return;
     };
     let view = app.cell_view(cell);
-    let grid = Grid::new(&w, app.cell == cell, view, app.nodes(), skin);
+    let grid = Grid::new(&w, app.cell == cell, view, app.layout(), skin);
     let held = app.stability(cell);
     let row = |y| Rect {
         y,
@@ -156,7 +164,7 @@ struct Grid<'a> {
     /// Whether this is the cell the keys move in (the focus shows only then).
     active: bool,
     view: &'a CellView,
-    nodes: usize,
+    layout: Layout,
     skin: Skin<'a>,
 }
 
@@ -165,14 +173,14 @@ impl<'a> Grid<'a> {
         w: &'a CellWeights,
         active: bool,
         view: &'a CellView,
-        nodes: usize,
+        layout: Layout,
         skin: Skin<'a>,
     ) -> Grid<'a> {
         Grid {
             w,
             active,
             view,
-            nodes,
+            layout,
             skin,
         }
     }
@@ -217,7 +225,7 @@ impl<'a> Grid<'a> {
             Span::styled(
                 format!(
                     "{:<width$}",
-                    edge_label(e, self.nodes, g),
+                    edge_label(e, self.layout, g),
                     width = label_w - 1
                 ),
                 label_style,
@@ -276,7 +284,7 @@ fn history_line(app: &App, cell: CellType, area: Rect, skin: Skin) -> Line<'stat
     let cols = ops.len().max(1);
     let g = skin.glyphs;
     let op = ops.get(view.op).map_or("?", String::as_str);
-    let label = edge_label(view.edge, app.nodes(), g);
+    let label = edge_label(view.edge, app.layout(), g);
     let Some(h) = view.history.get(view.edge * cols + view.op) else {
         return Line::from(Span::styled(format!("{label} {op}"), skin.dim()));
     };

@@ -385,7 +385,16 @@ impl Search {
             normal_selected: self.selection[0].ops.clone(),
             reduce_selected: self.selection[1].ops.clone(),
             genotype: self.genotype(),
+            benchmark: self.benchmark_score(),
         }
+    }
+
+    /// In the nb201 space: what the benchmark says of the cell derived now, on the CIFAR-10
+    /// column (the data set searched).
+    pub fn benchmark_score(&self) -> Option<crate::protocol::BenchmarkScore> {
+        let cell = self.genotype().nb201_cell()?;
+        let dataset = crate::nb201::Dataset::Cifar10;
+        Some(crate::protocol::BenchmarkScore::of(&cell, dataset))
     }
 
     fn forward(&self, x: &Tensor, mix: CellMix, train: bool) -> Tensor {

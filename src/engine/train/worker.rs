@@ -177,6 +177,7 @@ fn run_info(
         start_step: t.progress().global_step,
         proximal: true,
         trained: Some(Box::new(t.genotype().clone())),
+        nb201: t.genotype().nb201_cell().is_some(),
     }
 }
 

@@ -135,5 +135,6 @@ fn run_info(opts: &WorkerOptions, s: &Search, device: Device, dataset: String) -
         start_step: s.progress().global_step,
         proximal: s.proximal(),
         trained: None,
+        nb201: cfg.model.space.is_nb201(),
     }
 }
