@@ -187,7 +187,7 @@ struct Printer<'a> {
     /// A signal asked for the stop (the exit code is then 130).
     interrupted: bool,
     /// An NB201 search: the benchmark's figure of the cell of the latest snapshot.
-    benchmark: Option<BenchmarkScore>,
+    benchmark: Option<Box<BenchmarkScore>>,
 }
 
 impl Printer<'_> {
@@ -203,7 +203,7 @@ impl Printer<'_> {
             Event::Step(s) => self.progress(s),
             Event::Arch(a) => self.benchmark.clone_from(&a.benchmark),
             Event::Epoch(e) => {
-                let line = epoch_line(e) + &benchmark_suffix(self.benchmark.as_ref());
+                let line = epoch_line(e) + &benchmark_suffix(self.benchmark.as_deref());
                 self.line(&line);
             }
             _ => {}

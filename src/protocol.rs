@@ -118,7 +118,7 @@ pub struct ArchSnapshot {
     pub genotype: Genotype,
     /// In the `nb201` space: the benchmark's accuracy of `genotype`'s cell.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub benchmark: Option<BenchmarkScore>,
+    pub benchmark: Option<Box<BenchmarkScore>>,
 }
 
 impl ArchSnapshot {
@@ -138,7 +138,10 @@ impl ArchSnapshot {
                 normal_selected: cell.ops.iter().map(|&k| Some(k)).collect(),
                 reduce_selected: Vec::new(),
                 genotype: g.clone(),
-                benchmark: Some(BenchmarkScore::of(&cell, crate::nb201::Dataset::Cifar10)),
+                benchmark: Some(Box::new(BenchmarkScore::of(
+                    &cell,
+                    crate::nb201::Dataset::Cifar10,
+                ))),
             };
         }
         let nodes = g.normal.len().max(g.reduce.len()) / 2;

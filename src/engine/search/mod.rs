@@ -385,7 +385,7 @@ impl Search {
             normal_selected: self.selection[0].ops.clone(),
             reduce_selected: self.selection[1].ops.clone(),
             genotype: self.genotype(),
-            benchmark: self.benchmark_score(),
+            benchmark: self.benchmark_score().map(Box::new),
         }
     }
 
