@@ -270,50 +270,77 @@ impl Cell {
         (states[NODES].shallow_clone(), states.split_off(1))
     }
 
-    /// The all-ops pass of NASP's product form: every op of every edge on the states Ā's
-    /// selection makes (batch-norm statistics recorded under `mode`), each op's output dotted
-    /// with ∂L/∂node of its edge's node (`grads`, nodes 1..3) as soon as it is formed. Returns
-    /// the cell's output and ∂L/∂Ā of this cell (6 × 5; `none` stays 0).
-    fn products(
-        &self,
-        x: &Tensor,
-        sel: &Selection,
-        grads: &[Tensor],
-        mode: BnMode,
-    ) -> (Tensor, Tensor) {
+    /// The pass through Ā's ops that NASP's architecture step takes (with autograd): the
+    /// cell's output and what the products need (see [`CellTrace`]). Each node is its own
+    /// autograd node, as in `forward` with `grad_nodes`.
+    fn forward_traced(&self, x: &Tensor, sel: &Selection, mode: BnMode) -> (Tensor, CellTrace) {
         let mut states = vec![x.shallow_clone()];
         let relus: Vec<OnceCell<Tensor>> = (0..=NODES).map(|_| OnceCell::new()).collect();
-        let zero = Tensor::zeros([], (Kind::Float, x.device()));
+        let mut terms = Vec::with_capacity(EDGES.len());
+        for n in 1..=NODES {
+            let mut acc = None;
+            for (j, e) in node_rows(n).enumerate() {
+                let out = sel.ops[e]
+                    .and_then(|k| self.op(e, k))
+                    .and_then(|op| op.forward(&states[j], &relus[j], mode));
+                if let Some(t) = &out {
+                    accumulate(&mut acc, t.shallow_clone());
+                }
+                terms.push(out);
+            }
+            let out = acc.unwrap_or_else(|| x.zeros_like());
+            let out = if out.requires_grad() {
+                out.view_as(&out)
+            } else {
+                out.detach().set_requires_grad(true)
+            };
+            states.push(out);
+        }
+        let out = states[NODES].shallow_clone();
+        (out, CellTrace { states, terms })
+    }
+
+    /// The rest of NASP's product form for this cell, without autograd: every op Ā does not
+    /// select, on the states the pass through Ā's ops made (batch-norm statistics recorded under
+    /// `mode`, so that with that pass's every batch norm records once, as a pass through every
+    /// op would), each output dotted with ∂L/∂node of its edge's node (`grads`, nodes 1..3) as
+    /// soon as it is formed; the selected ops' products come from their traced outputs. Returns
+    /// ∂L/∂Ā of this cell (6 × 5; `none` stays 0).
+    fn products(&self, t: &CellTrace, sel: &Selection, grads: &[Tensor], mode: BnMode) -> Tensor {
+        let states: Vec<Tensor> = t.states.iter().map(Tensor::detach).collect();
+        let relus: Vec<OnceCell<Tensor>> = (0..=NODES).map(|_| OnceCell::new()).collect();
+        let zero = Tensor::zeros([], (Kind::Float, states[0].device()));
         let mut entries: Vec<Tensor> = Vec::with_capacity(EDGES.len() * OPS.len());
         for n in 1..=NODES {
             let g = grads[n - 1].reshape([-1]);
-            let mut acc = None;
+            let dot = |o: &Tensor| {
+                o.reshape([-1])
+                    .to_kind(g.kind())
+                    .dot(&g)
+                    .to_kind(Kind::Float)
+            };
             for (j, e) in node_rows(n).enumerate() {
                 for k in 0..OPS.len() {
-                    let out = self
-                        .op(e, k)
-                        .and_then(|op| op.forward(&states[j], &relus[j], mode));
-                    match out {
-                        Some(t) => {
-                            entries.push(
-                                t.reshape([-1])
-                                    .to_kind(g.kind())
-                                    .dot(&g)
-                                    .to_kind(Kind::Float),
-                            );
-                            if sel.ops[e] == Some(k) {
-                                accumulate(&mut acc, t);
-                            }
-                        }
-                        None => entries.push(zero.shallow_clone()),
-                    }
+                    let out = if sel.ops[e] == Some(k) {
+                        t.terms[e].as_ref().map(Tensor::detach)
+                    } else {
+                        self.op(e, k)
+                            .and_then(|op| op.forward(&states[j], &relus[j], mode))
+                    };
+                    entries.push(out.as_ref().map_or_else(|| zero.shallow_clone(), dot));
                 }
             }
-            states.push(acc.unwrap_or_else(|| x.zeros_like()));
         }
-        let grad = Tensor::stack(&entries, 0).view([EDGES.len() as i64, OPS.len() as i64]);
-        (states[NODES].shallow_clone(), grad)
+        Tensor::stack(&entries, 0).view([EDGES.len() as i64, OPS.len() as i64])
     }
+}
+
+/// What the pass through Ā's ops keeps of a cell for the products: its input and its three
+/// nodes (`states`, the nodes as autograd nodes of their own), and each edge's selected op's
+/// output (`None` for `none`).
+pub struct CellTrace {
+    pub states: Vec<Tensor>,
+    terms: Vec<Option<Tensor>>,
 }
 
 /// The residual block between stages (affine batch norms, as in the benchmark's code).
@@ -497,37 +524,55 @@ impl Nb201Net {
         self.forward_nodes(x, mix, mode, false).0
     }
 
-    /// NASP's ∂L/∂Ā (6 × 5, summed over the cells, which share A) from ∂L/∂node of every cell
-    /// (`node_grads`, from a pass through `sel`'s ops): the all-ops pass without autograd,
-    /// recording batch-norm statistics under `mode`.
-    pub fn arch_grad(
+    /// The pass through Ā's ops (`sel`) of NASP's architecture step, with autograd: logits and
+    /// each cell's trace (its nodes, whose gradients the products take).
+    pub fn forward_traced(
         &self,
         x: &Tensor,
+        sel: &Selection,
+        mode: BnMode,
+    ) -> (Tensor, Vec<CellTrace>) {
+        let mut s = self.stem_bn.forward(&x.apply(&self.stem), mode);
+        let mut traces = Vec::with_capacity(self.cells());
+        for layer in &self.layers {
+            s = match layer {
+                Layer::Res(r) => r.forward(&s, mode),
+                Layer::Cell(c) => {
+                    let (out, t) = c.forward_traced(&s, sel, mode);
+                    traces.push(t);
+                    out
+                }
+            };
+        }
+        (self.head(&s, mode), traces)
+    }
+
+    /// NASP's ∂L/∂Ā (6 × 5, summed over the cells, which share A) from the traces of the pass
+    /// through Ā's ops and ∂L/∂node of every cell: the ops Ā does not select run without
+    /// autograd on the traced states (batch-norm statistics recorded under `mode`).
+    pub fn arch_grad(
+        &self,
+        traces: &[CellTrace],
         sel: &Selection,
         node_grads: &[Vec<Tensor>],
         mode: BnMode,
     ) -> Tensor {
         tch::no_grad(|| {
-            let mut s = self.stem_bn.forward(&x.apply(&self.stem), mode);
+            let cells = self.layers.iter().filter_map(|l| match l {
+                Layer::Cell(c) => Some(c),
+                Layer::Res(_) => None,
+            });
             let mut total: Option<Tensor> = None;
-            let mut cell = 0;
-            for layer in &self.layers {
-                s = match layer {
-                    Layer::Res(r) => r.forward(&s, mode),
-                    Layer::Cell(c) => {
-                        let (out, g) = c.products(&s, sel, &node_grads[cell], mode);
-                        cell += 1;
-                        accumulate(&mut total, g);
-                        out
-                    }
-                };
+            for ((c, t), g) in cells.zip(traces).zip(node_grads) {
+                accumulate(&mut total, c.products(t, sel, g, mode));
             }
-            // The head runs too, so that its batch norm records this batch as every other does.
-            let _ = self.head(&s, mode);
             total.unwrap_or_else(|| {
+                let device = traces
+                    .first()
+                    .map_or(tch::Device::Cpu, |t| t.states[0].device());
                 Tensor::zeros(
                     [EDGES.len() as i64, OPS.len() as i64],
-                    (Kind::Float, x.device()),
+                    (Kind::Float, device),
                 )
             })
         })

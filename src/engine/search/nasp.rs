@@ -94,27 +94,46 @@ impl Search {
         y: &Tensor,
         abar: &[Tensor; 2],
     ) -> ([Tensor; 2], Tensor) {
-        let (logits, nodes) = tch::autocast(self.autocast, || {
-            self.net
-                .forward_nodes(x, CellMix::sparse(&self.selection), BnMode::BatchOnly, true)
-        });
+        let sel = self.selection[0].clone();
+        // The pass through Ā's ops records the batch-norm statistics of what it runs; the
+        // products' pass records those of the ops it does not select.
+        let traced = self
+            .nb201_net()
+            .map(|net| tch::autocast(self.autocast, || net.forward_traced(x, &sel, BnMode::Train)));
+        let Some((logits, traces)) = traced else {
+            let zero = Tensor::zeros([], (Kind::Float, self.device));
+            return ([abar[0].zeros_like(), abar[1].zeros_like()], zero);
+        };
         let ce = cross_entropy(&logits, y);
         self.mark("arch: sparse pass forward");
+        let nodes: Vec<Vec<Tensor>> = traces
+            .iter()
+            .map(|t| t.states[1..].iter().map(Tensor::shallow_clone).collect())
+            .collect();
         let grads = node_grads(&ce, &nodes);
         self.mark("arch: sparse pass backward");
-        let g = match &self.net {
-            Net::Nb201(net) => tch::autocast(self.autocast, || {
-                net.arch_grad(x, &self.selection[0], &grads, BnMode::Train)
-            }),
-            Net::Darts(_) => abar[0].detach().zeros_like(),
-        };
-        self.mark("arch: all-ops pass with the products (no autograd)");
+        let g = self.nb201_net().map_or_else(
+            || abar[0].zeros_like(),
+            |net| {
+                tch::autocast(self.autocast, || {
+                    net.arch_grad(&traces, &sel, &grads, BnMode::Train)
+                })
+            },
+        );
+        self.mark("arch: the other ops and the products (no autograd)");
         let mut g = g.to_kind(abar[0].kind());
         let loss = tch::no_grad(|| ce.detach() + self.burden_loss(abar));
         if let Some(b) = &self.burden {
             g = &g + &abar[0].detach() * b * (2.0 * self.cfg.arch.l2);
         }
         ([g, abar[1].detach().zeros_like()], loss)
+    }
+
+    fn nb201_net(&self) -> Option<&crate::engine::nb201::Nb201Net> {
+        match &self.net {
+            Net::Nb201(n) => Some(n),
+            Net::Darts(_) => None,
+        }
     }
 
     /// ∂loss/∂w under NASP: autograd is asked only for the parameters outside the candidate ops
