@@ -164,6 +164,22 @@ impl Genotype {
     /// node reads a state that exists before it (the two cell inputs, then earlier nodes), and
     /// the concatenated states exist. The error names the cell, the position and the op.
     pub fn check_trainable(&self, lists: &OpLists) -> Result<(), GenotypeError> {
+        // The nb201 space is the one whose reduction list is empty.
+        let nb201_space = lists.reduce.is_empty();
+        match (self.nb201_cell().is_some(), nb201_space) {
+            (true, true) => return Ok(()),
+            (true, false) => {
+                return Err(GenotypeError(
+                    "a NAS-Bench-201 cell trains in the nb201 space: set model.space = \"nb201\" (configs/nb201-train.toml)".into(),
+                ));
+            }
+            (false, true) => {
+                return Err(GenotypeError(
+                    "the nb201 space trains NAS-Bench-201 cells (`|op~0|+|op~0|op~1|+|...|`); this genotype is a DARTS-style cell: choose the space it was searched in (model.space)".into(),
+                ));
+            }
+            (false, false) => {}
+        }
         for (cell, ops, concat) in [
             (CellType::Normal, &self.normal, &self.normal_concat),
             (CellType::Reduce, &self.reduce, &self.reduce_concat),

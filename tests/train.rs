@@ -388,3 +388,89 @@ fn the_monitor_trains_pauses_and_saves_on_quit() {
     let status = std::fs::read_to_string(run_dir.join("status.json")).unwrap();
     assert!(status.contains("\"state\":\"stopped\""), "{status}");
 }
+
+/// An NB201 cell trains with the benchmark's recipe (configs/nb201-train.toml, built in) when
+/// no --config is named: the benchmark's network (1,531,546 parameters for the all-3×3 cell
+/// at C = 16, N = 5), and `none` edges allowed; a DARTS-style config refuses it by name.
+#[test]
+fn an_nb201_cell_trains_with_the_benchmark_recipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let all3 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|";
+    let run = dir.path().join("big");
+    let out = common::run(&[
+        "train",
+        "--genotype",
+        all3,
+        "--headless",
+        "--device",
+        "cpu",
+        "--max-steps",
+        "1",
+        "--set",
+        "data.dataset=\"synthetic\"",
+        "--set",
+        "data.limit=64",
+        "--set",
+        "evaluation.test_limit=32",
+        "--set",
+        "train.batch_size=32",
+        "--run-dir",
+        run.to_str().unwrap(),
+    ]);
+    let text = common::text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("parameters: 1531546"), "{text}");
+    let cfg = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        cfg.contains("space = \"nb201\"") && cfg.contains("nesterov = true"),
+        "{cfg}"
+    );
+    // A cell with `none` edges, on a small network, to the end of an epoch.
+    let run = dir.path().join("small");
+    let out = common::run(&[
+        "train",
+        "--genotype",
+        "|skip_connect~0|+|none~0|avg_pool_3x3~1|+|nor_conv_1x1~0|none~1|skip_connect~2|",
+        "--headless",
+        "--device",
+        "cpu",
+        "--set",
+        "data.dataset=\"synthetic\"",
+        "--set",
+        "data.limit=64",
+        "--set",
+        "data.image_size=8",
+        "--set",
+        "evaluation.test_limit=32",
+        "--set",
+        "train.batch_size=32",
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "model.channels=4",
+        "--set",
+        "model.cells=1",
+        "--run-dir",
+        run.to_str().unwrap(),
+    ]);
+    let text = common::text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("| NB201 CIFAR-10 "), "{text}");
+    let cfg = common::fixture("tiny.toml");
+    let out = common::run(&[
+        "train",
+        "--genotype",
+        all3,
+        "--headless",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--run-dir",
+        dir.path().join("refused").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        common::text(&out).contains("model.space = \"nb201\""),
+        "{}",
+        common::text(&out)
+    );
+}

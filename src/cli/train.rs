@@ -22,7 +22,8 @@ use crate::rundir::genotypes;
 pub struct TrainArgs {
     /// A search's run directory (its final genotype) or a genotype file (DARTS text or JSON).
     source: Option<PathBuf>,
-    /// The genotype as DARTS text: "Genotype(normal=[...], normal_concat=[...], ...)".
+    /// The genotype as DARTS text, "Genotype(normal=[...], normal_concat=[...], ...)", or a
+    /// NAS-Bench-201 cell, "|nor_conv_3x3~0|+|...|".
     #[arg(long, conflicts_with = "source")]
     genotype: Option<String>,
     #[command(flatten)]
@@ -49,6 +50,10 @@ pub struct TrainArgs {
 
 /// `configs/cifar10-train.toml` as built into the binary (when the file is not found).
 const BUILT_IN_TRAIN: &str = include_str!("../../configs/cifar10-train.toml");
+
+/// `configs/nb201-train.toml` as built into the binary: the config of an NB201 cell's training
+/// when `--config` names none.
+const BUILT_IN_NB201_TRAIN: &str = include_str!("../../configs/nb201-train.toml");
 
 fn default_train_config() -> Option<PathBuf> {
     let local = PathBuf::from("configs/cifar10-train.toml");
@@ -120,6 +125,14 @@ fn new_run(a: &TrainArgs) -> Result<(Config, Genotype, String), CliError> {
             ));
         }
     };
+    if g.nb201_cell().is_some() && a.config.config.is_none() {
+        // A NAS-Bench-201 cell trains with the benchmark's recipe unless --config says otherwise.
+        cfg = Config::load_text(
+            BUILT_IN_NB201_TRAIN,
+            "built-in configs/nb201-train.toml",
+            &a.config.overrides(),
+        )?;
+    }
     g.check_trainable(&cfg.model.op_lists())
         .map_err(|e| CliError::Usage(format!("{origin}: {e}")))?;
     Ok((cfg, g, origin))

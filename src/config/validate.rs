@@ -144,7 +144,8 @@ impl Config {
         }
         unit("train.momentum", t.momentum)?;
         non_negative("train.weight_decay", t.weight_decay)?;
-        positive("train.grad_clip", t.grad_clip)?;
+        // 0 turns clipping off (NAS-Bench-201's training recipe does not clip).
+        non_negative("train.grad_clip", t.grad_clip)?;
         Ok(())
     }
 

@@ -410,8 +410,9 @@ impl Nb201Net {
         n: usize,
         classes: i64,
         cell: &[usize; 6],
+        reference: bool,
     ) -> Result<Nb201Net, EngineError> {
-        Nb201Net::new(p, c, n, classes, Some(cell), true)
+        Nb201Net::new(p, c, n, classes, Some(cell), reference)
     }
 
     fn new(

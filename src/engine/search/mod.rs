@@ -412,7 +412,9 @@ impl Search {
         self.mark("weight step: forward");
         let mut grads = self.weight_grads(&loss);
         self.mark("weight step: backward");
-        clip_grad_norm(&mut grads, self.cfg.train.grad_clip, &mut self.notices);
+        if self.cfg.train.grad_clip > 0.0 {
+            clip_grad_norm(&mut grads, self.cfg.train.grad_clip, &mut self.notices);
+        }
         let lr = self.lr();
         self.sgd.step(&self.params, &grads, lr);
         self.mark("weight step: clip + SGD");

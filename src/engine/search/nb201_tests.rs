@@ -77,13 +77,13 @@ fn nb201_parameter_counts_match_the_layer_list() {
     }
     // The benchmark's largest cell, all nor_conv_3x3: 1.53 M parameters.
     let vs = VarStore::new(Device::Cpu);
-    let _net = Nb201Net::trained(&vs.root(), 16, 5, 10, &[3; 6]).unwrap();
+    let _net = Nb201Net::trained(&vs.root(), 16, 5, 10, &[3; 6], true).unwrap();
     assert_eq!(count(&vs), 1_531_546);
     // Any cell: only its ops' weights.
     for code in [0, 1234, 9999] {
         let cell = Cell::from_code(code).unwrap();
         let vs = VarStore::new(Device::Cpu);
-        let _net = Nb201Net::trained(&vs.root(), 8, 2, 10, &cell.ops).unwrap();
+        let _net = Nb201Net::trained(&vs.root(), 8, 2, 10, &cell.ops, true).unwrap();
         let want = independent_count(8, 2, &|w, e| op_params(w, cell.ops[e], true));
         assert_eq!(count(&vs), want, "{cell}");
     }

@@ -27,8 +27,12 @@ use crate::engine::optim::{Sgd, clip_grad_norm};
 use crate::genotype::Genotype;
 use crate::rng::Rng;
 
+use crate::arch::Selection;
+use crate::engine::nb201::Nb201Net;
+use crate::engine::ops::BnMode;
+use crate::engine::supernet::Mix;
 use data::TrainData;
-use net::{EvalNet, NetSpec};
+use net::{EvalNet, Logits, NetSpec};
 
 pub use state::{TRAIN, load_checkpoint, save_checkpoint, save_weights};
 
@@ -75,13 +79,51 @@ impl std::fmt::Display for ParamCount {
     }
 }
 
+/// The network a training run trains: DARTS's NetworkCIFAR of a DARTS-style genotype, or the
+/// NAS-Bench-201 network of a cell (its one op per edge; no auxiliary head, no drop path).
+enum TrainNet {
+    Darts(EvalNet),
+    Nb201 { net: Nb201Net, cell: Selection },
+}
+
+impl TrainNet {
+    /// Builds the network of `g` at `cfg`'s shape under `p`.
+    fn new(p: &tch::nn::Path, g: &Genotype, cfg: &Config) -> Result<TrainNet, EngineError> {
+        match g.nb201_cell() {
+            Some(cell) => {
+                let reference = cfg.init == Init::Reference;
+                let (c, n) = (cfg.model.channels, cfg.model.cells);
+                let net = Nb201Net::trained(p, c, n, net::CLASSES, &cell.ops, reference)?;
+                let cell = Selection {
+                    ops: cell.ops.iter().map(|&k| Some(k)).collect(),
+                    kept: Vec::new(),
+                };
+                Ok(TrainNet::Nb201 { net, cell })
+            }
+            None => Ok(TrainNet::Darts(
+                EvalNet::new(p, g, &spec(cfg)).map_err(EngineError::Genotype)?,
+            )),
+        }
+    }
+
+    fn forward(&self, x: &Tensor, train: bool, drop_prob: f64) -> Logits {
+        match self {
+            TrainNet::Darts(n) => n.forward(x, train, drop_prob),
+            TrainNet::Nb201 { net, cell } => Logits {
+                main: net.forward(x, Mix::Sparse(cell), BnMode::of(train)),
+                aux: None,
+            },
+        }
+    }
+}
+
 /// A training run on one device.
 pub struct Trainer {
     cfg: Config,
     genotype: Genotype,
     device: Device,
     vs: VarStore,
-    net: EvalNet,
+    net: TrainNet,
     /// Trainable variables, sorted by name, and their names (key the momentum buffers).
     params: Vec<Tensor>,
     names: Vec<String>,
@@ -128,7 +170,7 @@ pub fn count_params(cfg: &Config, g: &Genotype) -> Result<ParamCount, EngineErro
     g.check_trainable(&cfg.model.op_lists())
         .map_err(|e| EngineError::Genotype(e.to_string()))?;
     let vs = VarStore::new(Device::Cpu);
-    EvalNet::new(&(vs.root() / "net"), g, &spec(cfg)).map_err(EngineError::Genotype)?;
+    TrainNet::new(&(vs.root() / "net"), g, cfg)?;
     Ok(counts(&vs))
 }
 
@@ -161,9 +203,9 @@ impl Trainer {
             .map_err(|e| EngineError::Genotype(e.to_string()))?;
         tch::manual_seed(cfg.seed as i64);
         let vs = VarStore::new(device);
-        let net =
-            EvalNet::new(&(vs.root() / "net"), g, &spec(cfg)).map_err(EngineError::Genotype)?;
-        if cfg.init == Init::Reference {
+        let net = TrainNet::new(&(vs.root() / "net"), g, cfg)?;
+        // The NB201 network draws its own reference weights (the benchmark's PyTorch 1.x ones).
+        if cfg.init == Init::Reference && matches!(net, TrainNet::Darts(_)) {
             crate::engine::init::apply_reference(&vs);
         }
         let vars = vs.variables();
@@ -266,7 +308,9 @@ impl Trainer {
             None => main.shallow_clone(),
         };
         let mut grads = Tensor::run_backward(&[&loss], &self.params, false, false);
-        clip_grad_norm(&mut grads, self.cfg.train.grad_clip, &mut self.notices);
+        if self.cfg.train.grad_clip > 0.0 {
+            clip_grad_norm(&mut grads, self.cfg.train.grad_clip, &mut self.notices);
+        }
         let lr = self.lr();
         self.sgd.step(&self.params, &grads, lr);
         self.progress.global_step += 1;
