@@ -82,7 +82,7 @@ impl std::fmt::Display for ParamCount {
 /// The network a training run trains: DARTS's NetworkCIFAR of a DARTS-style genotype, or the
 /// NAS-Bench-201 network of a cell (its one op per edge; no auxiliary head, no drop path).
 enum TrainNet {
-    Darts(EvalNet),
+    Darts(Box<EvalNet>),
     Nb201 { net: Nb201Net, cell: Selection },
 }
 
@@ -100,9 +100,9 @@ impl TrainNet {
                 };
                 Ok(TrainNet::Nb201 { net, cell })
             }
-            None => Ok(TrainNet::Darts(
+            None => Ok(TrainNet::Darts(Box::new(
                 EvalNet::new(p, g, &spec(cfg)).map_err(EngineError::Genotype)?,
-            )),
+            ))),
         }
     }
 
