@@ -83,7 +83,7 @@ impl std::fmt::Display for ParamCount {
 /// NAS-Bench-201 network of a cell (its one op per edge; no auxiliary head, no drop path).
 enum TrainNet {
     Darts(Box<EvalNet>),
-    Nb201 { net: Nb201Net, cell: Selection },
+    Nb201 { net: Box<Nb201Net>, cell: Selection },
 }
 
 impl TrainNet {
@@ -98,7 +98,10 @@ impl TrainNet {
                     ops: cell.ops.iter().map(|&k| Some(k)).collect(),
                     kept: Vec::new(),
                 };
-                Ok(TrainNet::Nb201 { net, cell })
+                Ok(TrainNet::Nb201 {
+                    net: Box::new(net),
+                    cell,
+                })
             }
             None => Ok(TrainNet::Darts(Box::new(
                 EvalNet::new(p, g, &spec(cfg)).map_err(EngineError::Genotype)?,
