@@ -1,5 +1,5 @@
-//! CIFAR-10 in the standard binary layout, and the built-in synthetic data set. Plain bytes here;
-//! the engine turns them into tensors.
+//! CIFAR-10 and CIFAR-100 in their standard binary layouts, and the built-in synthetic data set.
+//! Plain bytes here; the engine turns them into tensors.
 
 use std::path::{Path, PathBuf};
 
@@ -20,16 +20,52 @@ pub const TRAIN_FILES: [&str; 5] = [
 pub const MEAN: [f32; 3] = [0.491_399_68, 0.482_158_27, 0.446_531_24];
 pub const STD: [f32; 3] = [0.247_032_33, 0.243_485_05, 0.261_587_68];
 
-/// Images (N × 3072 bytes, CHW) and labels (0..=9).
+/// CIFAR-100's binary version: one coarse and one fine label byte, then the 3072 pixel bytes.
+pub const RECORD_100: usize = 3074;
+pub const TRAIN_FILE_100: &str = "train.bin";
+pub const TEST_FILE_100: &str = "test.bin";
+/// Per-channel mean and std of the CIFAR-100 training set (as NAS-Bench-201's code uses them:
+/// 129.3, 124.1, 112.4 and 68.2, 65.4, 70.4 on the 0–255 scale).
+pub const MEAN_100: [f32; 3] = [129.3 / 255.0, 124.1 / 255.0, 112.4 / 255.0];
+pub const STD_100: [f32; 3] = [68.2 / 255.0, 65.4 / 255.0, 70.4 / 255.0];
+
+/// Images (N × 3072 bytes, CHW), labels (0..classes), and how to normalise them.
 #[derive(Debug, Clone)]
 pub struct Images {
     pub pixels: Vec<u8>,
     pub labels: Vec<u8>,
     /// What the images are, for the UI ("CIFAR-10 (…)", "synthetic").
     pub description: String,
+    /// 10 (CIFAR-10, synthetic) or 100 (CIFAR-100's fine labels).
+    pub classes: usize,
+    /// The per-channel mean and std the engine normalises by (of the set's training images).
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
 }
 
 impl Images {
+    /// No images yet, of a 10-class set normalised as CIFAR-10.
+    pub fn empty_cifar10() -> Images {
+        Images {
+            pixels: Vec::new(),
+            labels: Vec::new(),
+            description: String::new(),
+            classes: 10,
+            mean: MEAN,
+            std: STD,
+        }
+    }
+
+    /// No images yet, of CIFAR-100 (fine labels).
+    pub fn empty_cifar100() -> Images {
+        Images {
+            classes: 100,
+            mean: MEAN_100,
+            std: STD_100,
+            ..Images::empty_cifar10()
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.labels.len()
     }
@@ -77,6 +113,79 @@ pub enum DataError {
         "no CIFAR-10 found (looked in: {looked}); set data.dataset = \"synthetic\" or \"auto\", or point --data-dir at the folder holding data_batch_1.bin"
     )]
     NotFound { looked: String },
+    #[error(
+        "CIFAR-100 file {path} is missing; expected train.bin and test.bin (the binary version, `cifar-100-binary`) in {dir}. Point --data-dir (or data.dir / NASP_TUI_DATA) at that folder"
+    )]
+    Missing100 { path: PathBuf, dir: PathBuf },
+    #[error(
+        "no CIFAR-100 found (looked in: {looked}); point --data-dir at the folder holding train.bin and test.bin (CIFAR-100's binary version)"
+    )]
+    NotFound100 { looked: String },
+    #[error(
+        "CIFAR-100 file {path} has {size} bytes, not a multiple of 3074 (a coarse and a fine label byte + 3072 pixel bytes per record): is it the binary version, complete and uncorrupted?"
+    )]
+    Size100 { path: PathBuf, size: usize },
+    #[error(
+        "CIFAR-100 file {path}: record {record} has coarse label {coarse} and fine label {fine}, but they must be 0-19 and 0-99: the file is corrupt or not CIFAR-100"
+    )]
+    Label100 {
+        path: PathBuf,
+        record: usize,
+        coarse: u8,
+        fine: u8,
+    },
+}
+
+/// Reads one CIFAR-100 binary file (`train.bin` or `test.bin`), appending its fine labels and
+/// pixels to `out`.
+pub fn read_cifar100_file(path: &Path, out: &mut Images) -> Result<(), DataError> {
+    let bytes = std::fs::read(path).map_err(|source| DataError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if bytes.is_empty() || bytes.len() % RECORD_100 != 0 {
+        return Err(DataError::Size100 {
+            path: path.to_path_buf(),
+            size: bytes.len(),
+        });
+    }
+    out.labels.reserve(bytes.len() / RECORD_100);
+    out.pixels.reserve(bytes.len() / RECORD_100 * PIXELS);
+    for (i, rec) in bytes.chunks_exact(RECORD_100).enumerate() {
+        let (coarse, fine) = (rec[0], rec[1]);
+        if coarse > 19 || fine > 99 {
+            return Err(DataError::Label100 {
+                path: path.to_path_buf(),
+                record: i,
+                coarse,
+                fine,
+            });
+        }
+        out.labels.push(fine);
+        out.pixels.extend_from_slice(&rec[2..]);
+    }
+    Ok(())
+}
+
+/// Whether `dir` looks like CIFAR-100's binary folder (holds `train.bin`).
+pub fn looks_like_cifar100(dir: &Path) -> bool {
+    dir.join(TRAIN_FILE_100).is_file()
+}
+
+/// CIFAR-100's training images from `dir` (the first `limit`, 0 = all 50,000).
+pub fn load_cifar100_train(dir: &Path, limit: usize) -> Result<Images, DataError> {
+    let path = dir.join(TRAIN_FILE_100);
+    if !path.is_file() {
+        return Err(DataError::Missing100 {
+            path,
+            dir: dir.to_path_buf(),
+        });
+    }
+    let mut out = Images::empty_cifar100();
+    read_cifar100_file(&path, &mut out)?;
+    out.truncate(limit);
+    out.description = format!("CIFAR-100 ({} images, {})", out.len(), dir.display());
+    Ok(out)
 }
 
 /// Reads one CIFAR-10 binary file, appending to `out`.
@@ -115,11 +224,7 @@ pub fn looks_like_cifar(dir: &Path) -> bool {
 /// Loads the five training files from `dir`; `limit` > 0 stops reading once that many images
 /// are in (the first files only).
 pub fn load_cifar_train(dir: &Path, limit: usize) -> Result<Images, DataError> {
-    let mut out = Images {
-        pixels: Vec::new(),
-        labels: Vec::new(),
-        description: String::new(),
-    };
+    let mut out = Images::empty_cifar10();
     for f in TRAIN_FILES {
         if limit > 0 && out.len() >= limit {
             break;
@@ -195,6 +300,7 @@ pub fn synthetic(n: usize, seed: u64) -> Images {
         pixels,
         labels,
         description: format!("synthetic ({n} images; no CIFAR-10 found)"),
+        ..Images::empty_cifar10()
     }
 }
 
@@ -225,6 +331,9 @@ pub fn augment_host(img: &[u8], oy: usize, ox: usize, flip: bool) -> Vec<f32> {
 /// the synthetic set.
 pub fn load(cfg: &Config, cli_dir: Option<&Path>) -> Result<Images, DataError> {
     match cifar_dir(cfg, cli_dir)? {
+        Some(dir) if cfg.data.dataset == Dataset::Cifar100 => {
+            load_cifar100_train(&dir, cfg.data.limit)
+        }
         Some(dir) => load_cifar_train(&dir, cfg.data.limit),
         None => Ok(synthetic_train(cfg)),
     }
@@ -247,16 +356,24 @@ pub fn load_with_test(
         test.description = format!("synthetic ({n} test images)");
         return Ok((synthetic_train(cfg), test));
     };
+    if cfg.data.dataset == Dataset::Cifar100 {
+        let train = load_cifar100_train(&dir, cfg.data.limit)?;
+        let path = dir.join(TEST_FILE_100);
+        if !path.is_file() {
+            return Err(DataError::Missing100 { path, dir });
+        }
+        let mut test = Images::empty_cifar100();
+        read_cifar100_file(&path, &mut test)?;
+        test.truncate(test_limit);
+        test.description = format!("CIFAR-100 test ({} images)", test.len());
+        return Ok((train, test));
+    }
     let train = load_cifar_train(&dir, cfg.data.limit)?;
     let path = dir.join(TEST_FILE);
     if !path.is_file() {
         return Err(DataError::MissingTest { path, dir });
     }
-    let mut test = Images {
-        pixels: Vec::new(),
-        labels: Vec::new(),
-        description: String::new(),
-    };
+    let mut test = Images::empty_cifar10();
     read_cifar_file(&path, &mut test)?;
     test.truncate(test_limit);
     test.description = format!("CIFAR-10 test ({} images)", test.len());
@@ -286,6 +403,17 @@ fn cifar_dir(cfg: &Config, cli_dir: Option<&Path>) -> Result<Option<PathBuf>, Da
     if let Some(dir) = explicit {
         return Ok(Some(dir));
     }
+    if cfg.data.dataset == Dataset::Cifar100 {
+        if let Some(dir) = dirs.iter().find(|d| looks_like_cifar100(d)) {
+            return Ok(Some(dir.clone()));
+        }
+        let looked = dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(DataError::NotFound100 { looked });
+    }
     if let Some(dir) = dirs.iter().find(|d| looks_like_cifar(d)) {
         return Ok(Some(dir.clone()));
     }
@@ -303,6 +431,74 @@ fn cifar_dir(cfg: &Config, cli_dir: Option<&Path>) -> Result<Option<PathBuf>, Da
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `n` CIFAR-100 records (coarse label, fine label, 3072 pixels): record i has fine label
+    /// `(7 i) mod 100`, coarse label `fine / 5`, and every pixel byte equal to i mod 256.
+    fn cifar100_bytes(n: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(n * RECORD_100);
+        for i in 0..n {
+            let fine = (7 * i % 100) as u8;
+            out.push(fine / 5);
+            out.push(fine);
+            out.extend(std::iter::repeat_n((i % 256) as u8, PIXELS));
+        }
+        out
+    }
+
+    /// CIFAR-100's binary layout, written here (no copy of the real set is at hand): the fine
+    /// label and the pixels of every record, the limit, the test file, CIFAR-100's
+    /// normalisation and 100 classes; and bad files named.
+    #[test]
+    fn cifar100_files_are_read_with_fine_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(TRAIN_FILE_100), cifar100_bytes(30)).unwrap();
+        std::fs::write(dir.path().join(TEST_FILE_100), cifar100_bytes(12)).unwrap();
+        let train = load_cifar100_train(dir.path(), 0).unwrap();
+        assert_eq!(train.len(), 30);
+        assert_eq!(train.classes, 100);
+        assert_eq!((train.mean, train.std), (MEAN_100, STD_100));
+        for i in 0..30 {
+            assert_eq!(train.labels[i], (7 * i % 100) as u8);
+            let px = &train.pixels[i * PIXELS..(i + 1) * PIXELS];
+            assert!(px.iter().all(|&b| b == i as u8), "record {i}");
+        }
+        assert_eq!(load_cifar100_train(dir.path(), 5).unwrap().len(), 5);
+        let mut cfg = Config::default();
+        cfg.data.dataset = Dataset::Cifar100;
+        cfg.data.dir = dir.path().display().to_string();
+        let (tr, te) = load_with_test(&cfg, None, 0).unwrap();
+        assert_eq!((tr.len(), te.len(), te.classes), (30, 12, 100));
+        assert!(
+            te.description.contains("CIFAR-100 test"),
+            "{}",
+            te.description
+        );
+        assert_eq!(load(&cfg, None).unwrap().len(), 30);
+        // A fine label past 99, a coarse one past 19, a wrong size, a missing file.
+        let p = dir.path().join(TRAIN_FILE_100);
+        for (at, v, what) in [(1, 100, "fine label 100"), (0, 20, "coarse label 20")] {
+            let mut b = cifar100_bytes(3);
+            b[RECORD_100 + at] = v;
+            std::fs::write(&p, &b).unwrap();
+            let e = load_cifar100_train(dir.path(), 0).unwrap_err().to_string();
+            assert!(
+                e.contains(what) && e.contains("record 1") && e.contains("train.bin"),
+                "{e}"
+            );
+        }
+        std::fs::write(&p, vec![0u8; RECORD]).unwrap();
+        let e = load_cifar100_train(dir.path(), 0).unwrap_err().to_string();
+        assert!(e.contains("3074") && e.contains("train.bin"), "{e}");
+        std::fs::remove_file(&p).unwrap();
+        let e = load_cifar100_train(dir.path(), 0).unwrap_err().to_string();
+        assert!(e.contains("train.bin") && e.contains("missing"), "{e}");
+        // CIFAR-10 files are not CIFAR-100 (and not found as such).
+        cfg.data.dir = String::new();
+        let e = load(&cfg, Some(std::path::Path::new("/nonexistent-cifar")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("CIFAR-100"), "{e}");
+    }
 
     #[test]
     fn bad_files_are_named() {

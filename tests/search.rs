@@ -186,3 +186,72 @@ fn an_nb201_search_reports_the_benchmark_accuracy_of_its_cell() {
     let lookup = common::run(&["nb201", &arch]);
     assert!(common::text(&lookup).contains(&format!("{acc:.2} %")));
 }
+
+/// An NB201 search on CIFAR-100 (files written here in its binary layout: no copy of the real
+/// set is at hand): it reads the fine labels, trains a 100-way network, and its live figure is
+/// the benchmark's CIFAR-100 column.
+#[test]
+fn an_nb201_search_on_cifar100_reads_its_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("cifar-100-binary");
+    std::fs::create_dir(&data).unwrap();
+    let mut bytes = Vec::new();
+    let mut x: u32 = 12345;
+    for i in 0..160u32 {
+        let fine = (i * 37 % 100) as u8;
+        bytes.push(fine / 5);
+        bytes.push(fine);
+        for _ in 0..3072 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            bytes.push((x >> 16) as u8);
+        }
+    }
+    std::fs::write(data.join("train.bin"), &bytes).unwrap();
+    let run = dir.path().join("nb100");
+    let cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/nb201-nasp.toml");
+    let out = common::run(&[
+        "search",
+        "--headless",
+        "--config",
+        cfg,
+        "--device",
+        "cpu",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--set",
+        "data.dataset=\"cifar100\"",
+        "--set",
+        "data.image_size=8",
+        "--set",
+        "model.channels=4",
+        "--set",
+        "model.cells=1",
+        "--set",
+        "train.batch_size=16",
+        "--set",
+        "train.epochs=1",
+        "--run-dir",
+        run.to_str().unwrap(),
+    ]);
+    let text = common::text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("CIFAR-100 (160 images"), "{text}");
+    assert!(text.contains("| NB201 CIFAR-100 "), "{text}");
+    let status = common::run_status(&run);
+    assert_eq!(status["arch"]["benchmark"]["dataset"], "CIFAR-100", "{status}");
+    // The classifier is 100-way: read its shape from the checkpoint's safetensors header.
+    let ckpt = std::fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("weights.safetensors"))
+        .find(|p| p.is_file())
+        .expect("a checkpoint with weights");
+    let bytes = std::fs::read(&ckpt).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    assert_eq!(
+        header["net.classifier.weight"]["shape"],
+        serde_json::json!([100, 16]),
+        "{header}"
+    );
+}

@@ -136,6 +136,9 @@ pub enum Dataset {
     Auto,
     /// CIFAR-10 binary files; an error if they are not found.
     Cifar10,
+    /// CIFAR-100 binary files (`train.bin`, `test.bin`; fine labels); an error if they are
+    /// not found.
+    Cifar100,
     /// The built-in deterministic synthetic set.
     Synthetic,
 }
@@ -466,6 +469,15 @@ impl Config {
     pub fn channels_last_on(&self, cuda: bool) -> bool {
         // The NB201 network keeps N, C, H, W (channels-last is the DARTS-space supernet's).
         !cuda && !self.model.space.is_nb201() && self.channels_last.on(true)
+    }
+
+    /// Classes of the data set: 100 for CIFAR-100, 10 otherwise (CIFAR-10, synthetic).
+    pub fn classes(&self) -> i64 {
+        if self.data.dataset == Dataset::Cifar100 {
+            100
+        } else {
+            10
+        }
     }
 
     /// The activation layout on a device, as the run log and `bench` name it.

@@ -7,7 +7,7 @@
 
 use tch::{Device, Kind, Tensor};
 
-use crate::dataset::{Images, MEAN, PIXELS, STD};
+use crate::dataset::{Images, PIXELS};
 use crate::rng::Rng;
 
 const PAD: i64 = 4;
@@ -72,11 +72,12 @@ impl DeviceData {
         let grid = (&c + &i + &j).to_device(device);
         let flipped_j: Tensor = j.neg() + 31;
         let grid_flip = (&c + &i + flipped_j).to_device(device);
-        let shift: Vec<f32> = MEAN.iter().zip(STD).map(|(m, s)| m / s).collect();
+        let (mean, std) = (images.mean, images.std);
+        let shift: Vec<f32> = mean.iter().zip(std).map(|(m, s)| m / s).collect();
         let shift = Tensor::from_slice(&shift)
             .view([1, 3, 1, 1])
             .to_device(device);
-        let inv_std = Tensor::from_slice(&STD.map(|s| 1.0 / (255.0 * s)))
+        let inv_std = Tensor::from_slice(&std.map(|s| 1.0 / (255.0 * s)))
             .view([1, 3, 1, 1])
             .to_device(device);
         DeviceData {

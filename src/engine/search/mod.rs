@@ -389,11 +389,15 @@ impl Search {
         }
     }
 
-    /// In the nb201 space: what the benchmark says of the cell derived now, on the CIFAR-10
-    /// column (the data set searched).
+    /// In the nb201 space: what the benchmark says of the cell derived now, on the column of
+    /// the data set searched (CIFAR-100 for a CIFAR-100 search, CIFAR-10 otherwise).
     pub fn benchmark_score(&self) -> Option<crate::protocol::BenchmarkScore> {
         let cell = self.genotype().nb201_cell()?;
-        let dataset = crate::nb201::Dataset::Cifar10;
+        let dataset = if self.cfg.data.dataset == crate::config::Dataset::Cifar100 {
+            crate::nb201::Dataset::Cifar100
+        } else {
+            crate::nb201::Dataset::Cifar10
+        };
         Some(crate::protocol::BenchmarkScore::of(&cell, dataset))
     }
 
@@ -609,10 +613,16 @@ fn build_net(vs: &VarStore, cfg: &Config, device: Device) -> Result<Net, EngineE
     if m.space.is_nb201() {
         // The benchmark's code draws its own way (PyTorch 1.x's defaults), not the DARTS
         // reference's PyTorch 0.3.1 draws.
-        let n = Nb201Net::search(&(vs.root() / "net"), m.channels, m.cells, 10, reference)?;
+        let n = Nb201Net::search(
+            &(vs.root() / "net"),
+            m.channels,
+            m.cells,
+            cfg.classes(),
+            reference,
+        )?;
         return Ok(Net::Nb201(n));
     }
-    let mut net = Supernet::new(&(vs.root() / "net"), m, m.op_lists(), 10)?;
+    let mut net = Supernet::new(&(vs.root() / "net"), m, m.op_lists(), cfg.classes())?;
     if reference {
         crate::engine::init::apply_reference(vs);
     }
@@ -626,6 +636,11 @@ fn build_net(vs: &VarStore, cfg: &Config, device: Device) -> Result<Net, EngineE
 /// Builds the weight store of a DARTS-space supernet alone (for parameter counts and shapes).
 pub fn build_supernet(cfg: &Config, device: Device) -> Result<(VarStore, Supernet), EngineError> {
     let vs = VarStore::new(device);
-    let net = Supernet::new(&(vs.root() / "net"), &cfg.model, cfg.model.op_lists(), 10)?;
+    let net = Supernet::new(
+        &(vs.root() / "net"),
+        &cfg.model,
+        cfg.model.op_lists(),
+        cfg.classes(),
+    )?;
     Ok((vs, net))
 }

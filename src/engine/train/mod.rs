@@ -93,7 +93,7 @@ impl TrainNet {
             Some(cell) => {
                 let reference = cfg.init == Init::Reference;
                 let (c, n) = (cfg.model.channels, cfg.model.cells);
-                let net = Nb201Net::trained(p, c, n, net::CLASSES, &cell.ops, reference)?;
+                let net = Nb201Net::trained(p, c, n, cfg.classes(), &cell.ops, reference)?;
                 let cell = Selection {
                     ops: cell.ops.iter().map(|&k| Some(k)).collect(),
                     kept: Vec::new(),
@@ -165,6 +165,7 @@ pub fn spec(cfg: &Config) -> NetSpec {
         channels: cfg.model.channels,
         cells: cfg.model.cells,
         auxiliary: cfg.evaluation.auxiliary,
+        classes: cfg.classes(),
     }
 }
 

@@ -17,15 +17,14 @@ use crate::space::{self, OpKind};
 
 /// Channel multiplier of the stem (DARTS's `stem_multiplier`).
 const STEM: i64 = 3;
-/// Classes of CIFAR-10.
-pub const CLASSES: i64 = 10;
-
 /// The shape of one evaluation network.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NetSpec {
     pub channels: i64,
     pub cells: usize,
     pub auxiliary: bool,
+    /// Classes of the data set (10, or 100 for CIFAR-100).
+    pub classes: i64,
 }
 
 fn conv(p: nn::Path, cin: i64, cout: i64, k: [i64; 2], s: [i64; 2], pad: [i64; 2]) -> nn::Conv2D {
@@ -289,13 +288,13 @@ struct AuxHead {
 }
 
 impl AuxHead {
-    fn new(p: &nn::Path, c: i64) -> Self {
+    fn new(p: &nn::Path, c: i64, classes: i64) -> Self {
         AuxHead {
             c1: conv(p / "c1", c, 128, [1, 1], [1, 1], [0, 0]),
             bn1: bn(p / "c1" / "bn", 128),
             c2: conv(p / "c2", 128, 768, [2, 2], [1, 1], [0, 0]),
             bn2: bn(p / "c2" / "bn", 768),
-            fc: nn::linear(p / "fc", 768, CLASSES, Default::default()),
+            fc: nn::linear(p / "fc", 768, classes, Default::default()),
         }
     }
     /// On the ReLU of the second reduction cell's output.
@@ -379,10 +378,10 @@ impl EvalNet {
             c_pp = c_p;
             c_p = concat.len() as i64 * c_cur;
             if spec.auxiliary && i == aux_at {
-                aux = Some((AuxHead::new(&(p / "aux"), c_p), i));
+                aux = Some((AuxHead::new(&(p / "aux"), c_p, spec.classes), i));
             }
         }
-        let classifier = nn::linear(p / "classifier", c_p, CLASSES, Default::default());
+        let classifier = nn::linear(p / "classifier", c_p, spec.classes, Default::default());
         Ok(EvalNet {
             stem_conv,
             stem_bn,
