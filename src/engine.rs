@@ -20,6 +20,16 @@ pub mod worker;
 
 pub use error::EngineError;
 
+/// Sets libtorch's CPU thread count for `cfg` (see `crate::threads`: once per process) and
+/// returns the line that says what was chosen.
+pub fn set_threads(cfg: &crate::config::Config) -> String {
+    crate::threads::apply(
+        cfg.threads,
+        |n| tch::set_num_threads(i32::try_from(n).unwrap_or(i32::MAX)),
+        || usize::try_from(tch::get_num_threads()).unwrap_or(0),
+    )
+}
+
 /// libtorch's random generator is global and the unit tests run on parallel threads: every
 /// unit test that seeds it or draws from it (building a supernet draws its weights) holds this
 /// lock, so that a test whose numbers must be its own gets them.

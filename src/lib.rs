@@ -19,5 +19,6 @@ pub mod signals;
 pub mod space;
 pub mod sweep;
 pub mod theme;
+pub mod threads;
 pub mod tui;
 pub mod ui;

@@ -4,5 +4,7 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    // First: OpenMP threads that wait passively (this may run the binary again, see `threads`).
+    nasp_tui::threads::passive_wait();
     nasp_tui::cli::run(nasp_tui::cli::Cli::parse())
 }

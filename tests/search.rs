@@ -238,7 +238,10 @@ fn an_nb201_search_on_cifar100_reads_its_column() {
     assert!(text.contains("CIFAR-100 (160 images"), "{text}");
     assert!(text.contains("| NB201 CIFAR-100 "), "{text}");
     let status = common::run_status(&run);
-    assert_eq!(status["arch"]["benchmark"]["dataset"], "CIFAR-100", "{status}");
+    assert_eq!(
+        status["arch"]["benchmark"]["dataset"], "CIFAR-100",
+        "{status}"
+    );
     // The classifier is 100-way: read its shape from the checkpoint's safetensors header.
     let ckpt = std::fs::read_dir(run.join("checkpoints"))
         .unwrap()

@@ -138,6 +138,7 @@ pub fn run(a: &CheckArgs) -> Result<i32, CliError> {
             ""
         }
     );
+    println!("{}", crate::engine::set_threads(&cfg));
     let spec = CheckSpec {
         cfg,
         images: a.images,

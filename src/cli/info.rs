@@ -4,7 +4,8 @@ use crate::exit;
 
 pub fn run() -> i32 {
     println!("nasp-tui {}", env!("CARGO_PKG_VERSION"));
-    println!("libtorch threads: {}", tch::get_num_threads());
+    let cfg = crate::config::Config::default();
+    println!("libtorch {}", crate::engine::set_threads(&cfg));
     let cuda = tch::Cuda::is_available();
     println!(
         "CUDA available: {cuda} ({} device(s)), cuDNN: {}",

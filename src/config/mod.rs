@@ -151,6 +151,9 @@ pub struct Config {
     pub algorithm: Algorithm,
     pub device: String,
     pub precision: Precision,
+    /// libtorch's CPU threads: 0 (default) chooses them (the CPUs this process may use, or
+    /// `OMP_NUM_THREADS` when set; see README, "Threads"); N > 0 forces N.
+    pub threads: usize,
     /// On a GPU, capture the NASP architecture pass as a CUDA graph and replay it each step
     /// (on by default: a third less time per step on an H200, and its steps equal the eager
     /// ones in the GPU tests; BENCHMARKS.md). No effect on the CPU.
@@ -276,6 +279,7 @@ impl Default for Config {
             algorithm: Algorithm::Nasp,
             device: "auto".into(),
             precision: Precision::Fp32,
+            threads: 0,
             cuda_graphs: true,
             cudnn_batch_norm: false,
             channels_last: Switch::Auto,

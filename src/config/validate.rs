@@ -17,6 +17,12 @@ impl Config {
         if self.checkpoint.keep == 0 {
             return Err(invalid("checkpoint.keep", "must be at least 1"));
         }
+        if self.threads > 4096 {
+            return Err(invalid(
+                "threads",
+                format!("{} must be from 0 (choose) to 4096", self.threads),
+            ));
+        }
         if self.ui.fps == 0 || self.ui.fps > 60 {
             return Err(invalid(
                 "ui.fps",

@@ -100,6 +100,7 @@ pub fn run(
     insight: Insight,
 ) -> Result<BenchResult, EngineError> {
     let profile = insight.profile;
+    crate::engine::set_threads(cfg);
     let mut cfg = cfg.clone();
     cfg.algorithm = algorithm;
     let mut s = Search::new(&cfg, device, None)?;

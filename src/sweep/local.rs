@@ -167,7 +167,7 @@ pub fn drain(
                 .find(|s| running.iter().all(|r| r.slot != *s))
                 .unwrap_or(0);
             let gpu = (!gpus.is_empty()).then(|| gpus[slot % gpus.len()].clone());
-            match start_run(exe, sweep_dir, name, gpu.as_deref()) {
+            match start_run(exe, sweep_dir, name, gpu.as_deref(), parallel) {
                 Ok(child) => {
                     let _ = writeln!(
                         out,
@@ -229,17 +229,28 @@ pub fn drain(
 }
 
 /// Starts one run of the sweep as a detached `sweep-run` process.
+/// On the CPU each of the `parallel` runs at once gets its share of the usable CPUs as its
+/// thread count (`NASP_TUI_THREADS`; a run's `threads` key or `OMP_NUM_THREADS` still wins).
 fn start_run(
     exe: &Path,
     sweep_dir: &Path,
     name: &str,
     gpu: Option<&str>,
+    parallel: usize,
 ) -> std::io::Result<Child> {
     let run_dir: PathBuf = sweep_dir.join(name);
     let mut cmd = Command::new(exe);
     cmd.arg("sweep-run").arg(sweep_dir).arg(name);
-    if let Some(g) = gpu {
-        cmd.env("CUDA_VISIBLE_DEVICES", g).arg("--pinned");
+    match gpu {
+        Some(g) => {
+            cmd.env("CUDA_VISIBLE_DEVICES", g).arg("--pinned");
+        }
+        None => {
+            cmd.env(
+                crate::threads::SHARE_ENV,
+                crate::threads::share(parallel).to_string(),
+            );
+        }
     }
     detach(&mut cmd, &run_dir.join(RUN_OUTPUT))?;
     cmd.spawn()

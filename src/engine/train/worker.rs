@@ -139,8 +139,9 @@ fn load_data(
     sink.log(
         level,
         format!(
-            "data: {description}; device: {device_note}; activations {}",
-            cfg.layout_name(device.is_cuda())
+            "data: {description}; device: {device_note}; activations {}; {}",
+            cfg.layout_name(device.is_cuda()),
+            crate::engine::set_threads(cfg)
         ),
     );
     let data = TrainData::new(

@@ -101,10 +101,11 @@ fn load_data(
     (device, device_note): (Device, &str),
     sink: &mut Sink,
 ) -> Result<(DeviceData, String), EngineError> {
+    let threads = crate::engine::set_threads(cfg);
     let images = dataset::load(cfg, opts.data_dir.as_deref())?;
     let layout = cfg.layout_name(device.is_cuda());
     let note = format!(
-        "data: {}; device: {device_note}; activations {layout}",
+        "data: {}; device: {device_note}; activations {layout}; {threads}",
         images.description
     );
     let level = if images.description.starts_with("synthetic") {

@@ -1,0 +1,83 @@
+//! A search that shares the machine slows down by its share: two tiny headless searches at once
+//! each make at least a third of the progress one alone makes in the same wall time. With
+//! libtorch's OpenMP threads spinning while they wait (the old default), two searches on two
+//! cores stalled each other to almost nothing (issue 27, BENCHMARKS.md).
+//!
+//! The children run without `OMP_NUM_THREADS` and `OMP_WAIT_POLICY` (which `make test` sets), so
+//! they choose their threading themselves, as a user's search does.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn start(run: &Path) -> Child {
+    Command::new(common::bin())
+        .args([
+            "search",
+            "--headless",
+            "--device",
+            "cpu",
+            "--set",
+            "data.dataset=\"synthetic\"",
+            "--set",
+            "data.limit=4000",
+            "--set",
+            "model.channels=4",
+            "--set",
+            "model.cells=3",
+            "--set",
+            "train.batch_size=16",
+            "--set",
+            "train.epochs=1000",
+            "--run-dir",
+        ])
+        .arg(run)
+        .env_remove("OMP_NUM_THREADS")
+        .env_remove("OMP_WAIT_POLICY")
+        .env_remove("NASP_TUI_PASSIVE_WAIT")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start a search")
+}
+
+fn step(run: &Path) -> u64 {
+    common::run_status(run)["step"].as_u64().unwrap_or(0)
+}
+
+/// Steps each of `runs` makes over `span`, measured after all have made their first steps.
+fn progress(runs: &[&Path], span: Duration) -> Vec<u64> {
+    let mut children: Vec<Child> = runs.iter().map(|r| start(r)).collect();
+    common::wait_until("the searches' first steps", Duration::from_secs(120), || {
+        runs.iter().all(|r| step(r) > 2)
+    });
+    let before: Vec<u64> = runs.iter().map(|r| step(r)).collect();
+    let t = Instant::now();
+    std::thread::sleep(span);
+    let after: Vec<u64> = runs.iter().map(|r| step(r)).collect();
+    let elapsed = t.elapsed();
+    for c in &mut children {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    assert!(elapsed < span * 2, "the clock slipped: {elapsed:?}");
+    after.iter().zip(&before).map(|(a, b)| a - b).collect()
+}
+
+#[test]
+fn two_searches_at_once_each_keep_a_third_of_one_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+    let span = Duration::from_secs(10);
+    let alone = progress(&[&a], span)[0];
+    let both = progress(&[&b, &c], span);
+    assert!(alone >= 15, "one search alone made only {alone} steps in {span:?}");
+    for (i, n) in both.iter().enumerate() {
+        assert!(
+            3 * n >= alone,
+            "search {i} of two at once made {n} steps, one alone {alone} (in {span:?} each)"
+        );
+    }
+}
