@@ -35,6 +35,10 @@ pub fn passive_wait() {
     if std::env::var_os(WAIT_ENV).is_some() || std::env::var_os(CHOSEN_ENV).is_some() {
         return;
     }
+    let first = std::env::args().nth(1);
+    if !computes(first.as_deref()) {
+        return;
+    }
     // SAFETY: called at the start of `main`, before any other thread exists.
     unsafe {
         std::env::set_var(WAIT_ENV, "PASSIVE");
@@ -51,6 +55,18 @@ pub fn passive_wait() {
     // SAFETY: as above, still single-threaded.
     unsafe {
         std::env::set_var(CHOSEN_ENV, format!("failed: {err}"));
+    }
+}
+
+/// Whether the subcommand `first` (the first argument) runs libtorch's CPU pool: a search (also
+/// `nasp-tui` alone, or with only flags), `train`, `bench`, `check`, a sweep's run. The others
+/// (`ls`, `ctl`, `export`, `report`, `nb201`, help...) are not worth running the binary again.
+fn computes(first: Option<&str>) -> bool {
+    match first {
+        None => true,
+        Some("-h" | "--help" | "-V" | "--version") => false,
+        Some(f) if f.starts_with('-') => true,
+        Some(cmd) => matches!(cmd, "search" | "train" | "bench" | "check" | "sweep-run"),
     }
 }
 
@@ -132,6 +148,16 @@ pub fn share(parallel: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_computing_subcommands_run_again() {
+        for c in [None, Some("search"), Some("--config"), Some("train"), Some("sweep-run")] {
+            assert!(computes(c), "{c:?}");
+        }
+        for c in [Some("ls"), Some("export"), Some("--help"), Some("nb201"), Some("sweep")] {
+            assert!(!computes(c), "{c:?}");
+        }
+    }
 
     #[test]
     fn the_config_key_wins_and_shares_divide_the_cpus() {
