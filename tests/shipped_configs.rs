@@ -158,3 +158,38 @@ fn nb201_configs_match_the_benchmark_search_setting() {
         assert!(t.nesterov, "{name}: Nesterov momentum");
     }
 }
+
+/// The benchmark's config measures a search's step: after NASP steps from its start, the edges
+/// Ā keeps hold real ops, not `none` (with `none` in the space, the all-equal start selects it
+/// on every edge and it stays: the weight step then trains nothing, issue 28).
+#[test]
+fn the_bench_config_selects_real_ops() {
+    use nasp_tui::engine::search::Search;
+    use tch::{Device, Kind, Tensor};
+    let mut c = load("bench.toml");
+    // A smaller image keeps the test quick; the selection does not depend on it.
+    c.data.image_size = 8;
+    let mut s = Search::new(&c, Device::Cpu, None).unwrap();
+    tch::manual_seed(1);
+    for _ in 0..3 {
+        let x = Tensor::randn([8, 3, 8, 8], (Kind::Float, Device::Cpu));
+        let y = Tensor::randint(10, [8], (Kind::Int64, Device::Cpu));
+        s.step_on(&x, &y, &x, &y);
+    }
+    let lists = s.op_lists().clone();
+    for (i, sel) in s.selection().iter().enumerate() {
+        let ops = if i == 0 { &lists.normal } else { &lists.reduce };
+        let kept: Vec<&str> = sel
+            .ops
+            .iter()
+            .flatten()
+            .map(|&k| ops[k].as_str())
+            .collect();
+        let none = kept.iter().filter(|o| **o == "none").count();
+        assert!(
+            2 * none < kept.len(),
+            "bench.toml: `none` on {none} of {} kept edges ({kept:?})",
+            kept.len()
+        );
+    }
+}
