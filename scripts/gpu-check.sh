@@ -18,7 +18,8 @@
 # defaults and with cuda_graphs=false), 3 bench, 4 bf16, 5 the TUI itself on the GPU (inside `script`, a
 # pseudo-terminal), whose resources pane must show the GPU; 7 the PyTorch peers on the GPU beside
 # bench (NASP, DARTS first order) and bench --train (PEERS names their folder, default
-# .device/peers); not by default: 2d the full epochs in
+# .device/peers); 8 NAS-Bench-201 searches on the GPU (nasp and darts1, 2 seeds each, at once;
+# NB201_EPOCHS, default 10, NB201_LIMIT seconds at most, default 420); not by default: 2d the full epochs in
 # DARTS's 7 ops, 6 `bench --profile`, the device time per kernel of a NASP step.
 # NVML_TEST_BIN may name the library's test binary to also run its GPU-only tests (NVML, CUDA
 # graph, cuDNN batch norm). Phase 3 also benches the GPU speed switches against the defaults
@@ -98,6 +99,22 @@ if on 7 && [ -f "$peers/peer_step.py" ]; then
   run 120 env PEER="$peers/peer_train.py" "$bin" bench --train --steps 10 --warmup 3 --peer scripts/peer-cuda.py
 elif on 7; then
   say "== 7. skipped: no peers in $peers (make device copies them there)"
+fi
+# NAS-Bench-201 on the GPU: NASP and DARTS first order, 2 seeds each, all four at once (one GPU
+# holds them), on the carried data_batch_1 (10,000 images: 5,000 / 5,000; the whole training set
+# does not fit the device's carry limit), NB201_EPOCHS epochs (default 10), then the report with
+# the benchmark's accuracies of the found cells.
+if on 8; then
+  say "== 8. NB201 search on the GPU: nasp and darts1, seeds 1-2, ${NB201_EPOCHS:-10} epochs, data_batch_1"
+  sweep8=$(mktemp -d)/nb201
+  run 20 "$bin" sweep --config configs/nb201-nasp.toml --seeds 2 --grid 'algorithm="nasp","darts1"' \
+    --set data.dir="\"$data\"" --set data.limit=10000 --set train.epochs="${NB201_EPOCHS:-10}" \
+    --set checkpoint.every_epochs=0 --parallel 4 --dir "$sweep8"
+  t0=$(date +%s)
+  while [ -f "$sweep8/launcher.json" ] && [ $(( $(date +%s) - t0 )) -lt "${NB201_LIMIT:-420}" ]; do sleep 5; done
+  run 20 "$bin" ls "$sweep8"
+  run 20 "$bin" report "$sweep8"
+  [ -n "${OUT:-}" ] && "$bin" report "$sweep8" --format json > "$OUT/nb201-report.json" 2>/dev/null
 fi
 on 6 && say "== 6. where the device time of a NASP step goes (libtorch profiler, 12-op space)"
 on 6 && run 60 "$bin" bench --config configs/cifar10-nasp.toml --algo nasp --steps 5 --warmup 6 --profile ${extra[@]+"${extra[@]}"}
