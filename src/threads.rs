@@ -151,10 +151,22 @@ mod tests {
 
     #[test]
     fn only_the_computing_subcommands_run_again() {
-        for c in [None, Some("search"), Some("--config"), Some("train"), Some("sweep-run")] {
+        for c in [
+            None,
+            Some("search"),
+            Some("--config"),
+            Some("train"),
+            Some("sweep-run"),
+        ] {
             assert!(computes(c), "{c:?}");
         }
-        for c in [Some("ls"), Some("export"), Some("--help"), Some("nb201"), Some("sweep")] {
+        for c in [
+            Some("ls"),
+            Some("export"),
+            Some("--help"),
+            Some("nb201"),
+            Some("sweep"),
+        ] {
             assert!(!computes(c), "{c:?}");
         }
     }

@@ -50,9 +50,11 @@ fn step(run: &Path) -> u64 {
 /// Steps each of `runs` makes over `span`, measured after all have made their first steps.
 fn progress(runs: &[&Path], span: Duration) -> Vec<u64> {
     let mut children: Vec<Child> = runs.iter().map(|r| start(r)).collect();
-    common::wait_until("the searches' first steps", Duration::from_secs(120), || {
-        runs.iter().all(|r| step(r) > 2)
-    });
+    common::wait_until(
+        "the searches' first steps",
+        Duration::from_secs(120),
+        || runs.iter().all(|r| step(r) > 2),
+    );
     let before: Vec<u64> = runs.iter().map(|r| step(r)).collect();
     let t = Instant::now();
     std::thread::sleep(span);
@@ -69,11 +71,18 @@ fn progress(runs: &[&Path], span: Duration) -> Vec<u64> {
 #[test]
 fn two_searches_at_once_each_keep_a_third_of_one_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+    let (a, b, c) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("c"),
+    );
     let span = Duration::from_secs(10);
     let alone = progress(&[&a], span)[0];
     let both = progress(&[&b, &c], span);
-    assert!(alone >= 15, "one search alone made only {alone} steps in {span:?}");
+    assert!(
+        alone >= 15,
+        "one search alone made only {alone} steps in {span:?}"
+    );
     for (i, n) in both.iter().enumerate() {
         assert!(
             3 * n >= alone,

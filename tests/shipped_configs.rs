@@ -179,12 +179,7 @@ fn the_bench_config_selects_real_ops() {
     let lists = s.op_lists().clone();
     for (i, sel) in s.selection().iter().enumerate() {
         let ops = if i == 0 { &lists.normal } else { &lists.reduce };
-        let kept: Vec<&str> = sel
-            .ops
-            .iter()
-            .flatten()
-            .map(|&k| ops[k].as_str())
-            .collect();
+        let kept: Vec<&str> = sel.ops.iter().flatten().map(|&k| ops[k].as_str()).collect();
         let none = kept.iter().filter(|o| **o == "none").count();
         assert!(
             2 * none < kept.len(),

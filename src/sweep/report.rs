@@ -137,8 +137,12 @@ fn nb201_groups(runs: &[RunReport]) -> Vec<Nb201Group> {
     let mut groups: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for r in runs {
         let Some(acc) = r.nb201_acc else { continue };
+        // A run still searching (or stopped) has not derived its final cell.
+        if r.state != "FINISHED" {
+            continue;
+        }
         let mut label = r.algorithm.clone().unwrap_or_else(|| "?".into());
-        for (k, v) in &r.values {
+        for (k, v) in r.values.iter().filter(|(k, _)| k != "algorithm") {
             label.push_str(&format!(", {k}={v}"));
         }
         groups.entry(label).or_default().push(acc);
@@ -331,7 +335,7 @@ fn nb201_section(groups: &[Nb201Group]) -> String {
     let mut s = String::from(
         "\n## NAS-Bench-201\n\nCIFAR-10 test accuracy of the derived cells, as the benchmark \
          measured them (its 200-epoch training of each cell: a lookup, not this run's own \
-         accuracy); mean ± std over seeds.\n\n| method | runs | CIFAR-10 test |\n|---|---|---|\n",
+         accuracy); mean ± std over the seeds of the finished runs.\n\n| method | runs | CIFAR-10 test |\n|---|---|---|\n",
     );
     for g in groups {
         s.push_str(&format!(
@@ -549,8 +553,8 @@ mod tests {
             path: PathBuf::new(),
             name: String::new(),
             seed: None,
-            values: Vec::new(),
-            state: String::new(),
+            values: vec![("algorithm".into(), format!("\"{alg}\""))],
+            state: "FINISHED".into(),
             epochs_done: None,
             epochs: None,
             search_seconds: 0.0,
@@ -562,7 +566,14 @@ mod tests {
             nb201_rank: None,
             parsed: None,
         };
-        let groups = nb201_groups(&[run("nasp", 90.0), run("darts1", 54.3), run("nasp", 92.0)]);
+        let mut running = run("nasp", 10.0);
+        running.state = "RUNNING".into();
+        let groups = nb201_groups(&[
+            run("nasp", 90.0),
+            run("darts1", 54.3),
+            run("nasp", 92.0),
+            running,
+        ]);
         assert_eq!(groups.len(), 2);
         let nasp = groups.iter().find(|g| g.label == "nasp").unwrap();
         assert_eq!(nasp.runs, 2);
