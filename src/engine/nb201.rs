@@ -301,36 +301,93 @@ impl Cell {
     }
 
     /// The rest of NASP's product form for this cell, without autograd: every op Ā does not
-    /// select, on the states the pass through Ā's ops made (batch-norm statistics recorded under
-    /// `mode`, so that with that pass's every batch norm records once, as a pass through every
-    /// op would), each output dotted with ∂L/∂node of its edge's node (`grads`, nodes 1..3) as
-    /// soon as it is formed; the selected ops' products come from their traced outputs. Returns
-    /// ∂L/∂Ā of this cell (6 × 5; `none` stays 0).
+    /// select, on the states the pass through Ā's ops made, each output dotted with ∂L/∂node of
+    /// its edge's node (`grads`, nodes 1..3); the selected ops' products come from their traced
+    /// outputs. Per source state: one ReLU, one pooling and, per convolution type, one
+    /// convolution over all the edges that need it (their weights side by side), whose batch
+    /// norms then record statistics edge by edge under `mode` (so that with the traced pass
+    /// every batch norm records once, as a pass through every op would). Returns ∂L/∂Ā of this
+    /// cell (6 × 5; `none` stays 0).
     fn products(&self, t: &CellTrace, sel: &Selection, grads: &[Tensor], mode: BnMode) -> Tensor {
         let states: Vec<Tensor> = t.states.iter().map(Tensor::detach).collect();
-        let relus: Vec<OnceCell<Tensor>> = (0..=NODES).map(|_| OnceCell::new()).collect();
-        let zero = Tensor::zeros([], (Kind::Float, states[0].device()));
-        let mut entries: Vec<Tensor> = Vec::with_capacity(EDGES.len() * OPS.len());
-        for n in 1..=NODES {
-            let g = grads[n - 1].reshape([-1]);
-            let dot = |o: &Tensor| {
-                o.reshape([-1])
-                    .to_kind(g.kind())
-                    .dot(&g)
-                    .to_kind(Kind::Float)
-            };
-            for (j, e) in node_rows(n).enumerate() {
-                for k in 0..OPS.len() {
-                    let out = if sel.ops[e] == Some(k) {
-                        t.terms[e].as_ref().map(Tensor::detach)
-                    } else {
-                        self.op(e, k)
-                            .and_then(|op| op.forward(&states[j], &relus[j], mode))
-                    };
-                    entries.push(out.as_ref().map_or_else(|| zero.shallow_clone(), dot));
+        let device = states[0].device();
+        let mut slots: Vec<Option<Tensor>> = (0..EDGES.len() * OPS.len()).map(|_| None).collect();
+        let dot = |o: &Tensor, g: &Tensor| {
+            o.reshape([-1])
+                .to_kind(g.kind())
+                .dot(&g.reshape([-1]))
+                .to_kind(Kind::Float)
+        };
+        for (j, x) in states.iter().enumerate().take(NODES) {
+            // The edges that leave state j: (edge, ∂L/∂node of its target).
+            let out: Vec<(usize, &Tensor)> = EDGES
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, src))| *src == j)
+                .map(|(e, (node, _))| (e, &grads[node - 1]))
+                .collect();
+            let relu = OnceCell::new();
+            let mut pooled: Option<Tensor> = None;
+            for k in 0..OPS.len() {
+                let mut fuse: Vec<(usize, &ReluConvBn, &Bn, &Tensor)> = Vec::new();
+                for &(e, g) in &out {
+                    let slot = &mut slots[e * OPS.len() + k];
+                    if sel.ops[e] == Some(k) {
+                        *slot = t.terms[e].as_ref().map(|o| dot(&o.detach(), g));
+                        continue;
+                    }
+                    match self.op(e, k) {
+                        None | Some(EdgeOp::Zero) => {}
+                        Some(EdgeOp::Skip) => *slot = Some(dot(x, g)),
+                        Some(EdgeOp::Pool) => {
+                            let p = pooled.get_or_insert_with(|| {
+                                x.avg_pool2d([3, 3], [1, 1], [1, 1], false, false, None)
+                            });
+                            *slot = Some(dot(p, g));
+                        }
+                        Some(EdgeOp::Conv(c)) => match &c.bn {
+                            CellBn::Plain(bn) => fuse.push((e, c, bn, g)),
+                            // (A trained network's cell: one edge at a time.)
+                            CellBn::Affine(_) => {
+                                let o = c.forward_relu(relu_of(x, &relu), mode);
+                                *slot = Some(dot(&o, g));
+                            }
+                        },
+                    }
+                }
+                if fuse.is_empty() {
+                    continue;
+                }
+                // One convolution for every edge that needs op k: weights and biases side by
+                // side, its output the edges' outputs side by side along channels.
+                let w: Vec<&Tensor> = fuse.iter().map(|f| &f.1.conv.ws).collect();
+                let b: Vec<&Tensor> = fuse.iter().filter_map(|f| f.1.conv.bs.as_ref()).collect();
+                let bias = (b.len() == w.len()).then(|| Tensor::cat(&b, 0));
+                let first = &fuse[0].1.conv;
+                let pad = first.ws.size()[3] / 2;
+                let y = relu_of(x, &relu).conv2d(
+                    &Tensor::cat(&w, 0),
+                    bias.as_ref(),
+                    [1, 1],
+                    [pad, pad],
+                    [1, 1],
+                    1,
+                );
+                let c = first.ws.size()[0];
+                for (i, (e, _, bn, g)) in fuse.iter().enumerate() {
+                    let ye = y.narrow(1, i as i64 * c, c);
+                    let (mean, invstd) = bn.stats(&ye, mode, 1);
+                    let shape = [1, c, 1, 1];
+                    let o = (ye - mean.view(shape)) * invstd.view(shape);
+                    slots[e * OPS.len() + k] = Some(dot(&o, g));
                 }
             }
         }
+        let zero = Tensor::zeros([], (Kind::Float, device));
+        let entries: Vec<Tensor> = slots
+            .into_iter()
+            .map(|s| s.unwrap_or_else(|| zero.shallow_clone()))
+            .collect();
         Tensor::stack(&entries, 0).view([EDGES.len() as i64, OPS.len() as i64])
     }
 }
