@@ -47,10 +47,9 @@ pub fn passive_wait() {
     let mut args = std::env::args_os();
     let arg0 = args.next().unwrap_or_default();
     use std::os::unix::process::CommandExt;
-    let err = std::process::Command::new("/proc/self/exe")
-        .arg0(arg0)
-        .args(args)
-        .exec();
+    // The binary's own path (not /proc/self/exe, which would name the process `exe`).
+    let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
+    let err = std::process::Command::new(exe).arg0(arg0).args(args).exec();
     // Only reached when the exec failed: OpenMP keeps the wait policy it read.
     // SAFETY: as above, still single-threaded.
     unsafe {
