@@ -474,3 +474,73 @@ fn an_nb201_cell_trains_with_the_benchmark_recipe() {
         common::text(&out)
     );
 }
+
+/// The final weights under the DARTS reference's `NetworkCIFAR` names
+/// (`weights-darts.safetensors`) load into the PyTorch peer's network, built the reference's way
+/// (every name must match; only `num_batches_tracked` may be absent), and that network scores
+/// the test accuracy our run reported on the same test images. The genotype has a
+/// FactorizedReduce op (a reduction skip from a cell input) and one after a reduction cell.
+#[test]
+fn the_darts_named_weights_load_into_the_reference_network() {
+    let g = "Genotype(normal=[('sep_conv_5x5', 1), ('dil_conv_5x5', 0), ('avg_pool_3x3', 2), ('sep_conv_3x3', 0), ('skip_connect', 3), ('dil_conv_3x3', 1), ('max_pool_3x3', 4), ('sep_conv_5x5', 2)], normal_concat=[2, 3, 4, 5], reduce=[('skip_connect', 0), ('sep_conv_3x3', 1), ('dil_conv_5x5', 0), ('avg_pool_3x3', 2), ('skip_connect', 1), ('max_pool_3x3', 3), ('sep_conv_5x5', 4), ('skip_connect', 2)], reduce_concat=[2, 3, 4, 5])";
+    let dir = tempfile::tempdir().unwrap();
+    let o = tiny_train(dir.path(), &["--genotype", g, "--set", "train.epochs=1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let epoch = metrics(dir.path(), "epoch");
+    let ours = epoch[0]["test_acc"].as_f64().expect("test_acc");
+    let weights = dir.path().join("weights-darts.safetensors");
+    assert!(weights.is_file(), "no {}", weights.display());
+    let peer = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/peer_train.py");
+    let o = Command::new(peer_python())
+        .arg(&peer)
+        .args(["--load", weights.to_str().unwrap(), "--eval", "500"])
+        .args(["--data", cifar_dir().to_str().unwrap()])
+        .args(["--genotype", g, "--C", "4", "--layers", "3"])
+        .output()
+        .expect("run the PyTorch peer (NASP_TUI_PYTHON)");
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let theirs: f64 = out
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("accuracy="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no accuracy in {out}"));
+    assert!(
+        (ours - theirs).abs() <= 0.002,
+        "ours {ours}, the reference network with our weights {theirs}"
+    );
+    // And the logits of the first test image, ours (our network with the run's final weights)
+    // against the reference network's: equal within rounding.
+    let peer_logits: Vec<f64> = out
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("logits0="))
+        .map(|v| v.split(',').map(|x| x.parse().unwrap()).collect())
+        .unwrap_or_else(|| panic!("no logits0 in {out}"));
+    let cfg = Config::load(Some(&fixture("train_tiny.toml")), &[]).unwrap();
+    let genotype = Genotype::parse(g).unwrap();
+    let t = nasp_tui::engine::train::Trainer::new(&cfg, &genotype, tch::Device::Cpu, None).unwrap();
+    let saved = tensors(&dir.path().join("weights.safetensors"));
+    tch::no_grad(|| {
+        for (name, v) in t.variables() {
+            v.shallow_clone().copy_(&saved[&name]);
+        }
+    });
+    let raw = std::fs::read(cifar_dir().join("test_batch.bin")).unwrap();
+    let (mean, std) = (nasp_tui::dataset::MEAN, nasp_tui::dataset::STD);
+    let px: Vec<f32> = (0..3072)
+        .map(|i| (f32::from(raw[1 + i]) / 255.0 - mean[i / 1024]) / std[i / 1024])
+        .collect();
+    let x = Tensor::from_slice(&px).view([1, 3, 32, 32]);
+    let logits = Vec::<f64>::try_from(t.logits(&x).to_kind(tch::Kind::Double).view([-1])).unwrap();
+    assert_eq!(logits.len(), peer_logits.len());
+    for (a, b) in logits.iter().zip(&peer_logits) {
+        assert!(
+            (a - b).abs() < 1e-3,
+            "logits differ: ours {logits:?}, theirs {peer_logits:?}"
+        );
+    }
+}

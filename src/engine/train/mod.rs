@@ -11,6 +11,7 @@
 pub mod bench;
 pub mod data;
 pub mod net;
+pub mod pytorch_names;
 mod run_loop;
 mod state;
 #[cfg(test)]
@@ -34,7 +35,7 @@ use crate::engine::supernet::Mix;
 use data::TrainData;
 use net::{EvalNet, Logits, NetSpec};
 
-pub use state::{TRAIN, load_checkpoint, save_checkpoint, save_weights};
+pub use state::{TRAIN, darts_twin, load_checkpoint, save_checkpoint, save_weights};
 
 /// Images per forward pass on the test set (at least the training batch).
 const TEST_CHUNK: usize = 500;

@@ -27,14 +27,38 @@ fn write(path: &Path, tensors: &[(String, Tensor)]) -> Result<String, Checkpoint
     checkpoint::seal(path)
 }
 
-/// Writes the network's variables to `path` (safetensors, loadable from Python).
+/// Writes the network's variables to `path` (safetensors, loadable from Python) and, for a
+/// network the DARTS reference can build, the same under its `NetworkCIFAR` names beside it
+/// (`<name>-darts.safetensors`, see [`darts_twin`]).
 pub fn save_weights(t: &Trainer, path: &Path) -> Result<(), CheckpointError> {
-    let tmp = path.with_extension("safetensors.tmp");
-    write(&tmp, &t.variables())?;
-    std::fs::rename(&tmp, path).map_err(|source| CheckpointError::Write {
-        path: path.to_path_buf(),
-        source,
-    })
+    let vars = t.variables();
+    let names: Vec<&str> = vars.iter().map(|(n, _)| n.as_str()).collect();
+    let twin = super::pytorch_names::darts_names(&names).ok().map(|named| {
+        let renamed: Vec<(String, Tensor)> = named
+            .into_iter()
+            .zip(&vars)
+            .map(|(n, (_, t))| (n, t.shallow_clone()))
+            .collect();
+        (darts_twin(path), renamed)
+    });
+    let files = std::iter::once((path.to_path_buf(), vars)).chain(twin);
+    for (path, vars) in files {
+        let tmp = path.with_extension("safetensors.tmp");
+        write(&tmp, &vars)?;
+        std::fs::rename(&tmp, &path).map_err(|source| CheckpointError::Write {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// `weights.safetensors` → `weights-darts.safetensors`: the file under the reference's names.
+pub fn darts_twin(path: &Path) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "weights".into(), |s| s.to_string_lossy().into_owned());
+    path.with_file_name(format!("{stem}-darts.safetensors"))
 }
 
 /// Writes a checkpoint of `t` into `<run_dir>/checkpoints` and returns its directory.
