@@ -72,9 +72,10 @@ fn resume_is_bitwise_exact() {
         checkpoint::verify(&a).unwrap(),
         checkpoint::verify(&b).unwrap(),
     );
+    let adam_t = |m: &checkpoint::Meta| m.search.as_ref().map(|s| s.adam_t);
     assert_eq!(
-        (ma.epoch, ma.step_in_epoch, ma.adam_t),
-        (mb.epoch, mb.step_in_epoch, mb.adam_t)
+        (ma.epoch, ma.step_in_epoch, adam_t(&ma)),
+        (mb.epoch, mb.step_in_epoch, adam_t(&mb))
     );
     assert_eq!(ma.genotype, mb.genotype);
     let (la, lb) = (step_losses(full.path()), step_losses(split.path()));

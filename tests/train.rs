@@ -147,6 +147,53 @@ fn resume_is_bitwise_exact() {
     assert_eq!(loss(full.path()), loss(split.path()));
 }
 
+/// A training whose saves fail (its `checkpoints` is a file) on the synthetic set: the save at
+/// the last step is not tried again at the end, the summary says no checkpoint was saved and
+/// why, the run exits `exit::UNSAVED`, and `train.log_every` spaces the step lines as a
+/// search's.
+#[test]
+fn a_training_whose_saves_fail_says_so_once_and_logs_every_nth_step() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("checkpoints"), "not a folder").unwrap();
+    let cfg = fixture("train_tiny.toml");
+    let o = run(&[
+        "train",
+        "--headless",
+        "--genotype",
+        DARTS_V2,
+        "--config",
+        cfg.to_str().unwrap(),
+        "--run-dir",
+        dir.path().to_str().unwrap(),
+        "--set",
+        "data.dataset=synthetic",
+        "--set",
+        "train.log_every=4",
+        "--set",
+        "checkpoint.every_steps=8",
+        "--max-steps",
+        "8",
+    ]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{out}");
+    assert!(
+        out.contains("reached --max-steps after 8 steps (epoch 0); weights: ")
+            && out.contains("; no checkpoint was saved (1 save failed: "),
+        "{out}"
+    );
+    let events = std::fs::read_to_string(dir.path().join("events.jsonl")).unwrap();
+    assert_eq!(
+        events.matches("CheckpointFailed").count(),
+        1,
+        "the save that failed at step 8 is not tried again: {events}"
+    );
+    let steps: Vec<u64> = metrics(dir.path(), "step")
+        .iter()
+        .map(|v| v["global_step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, [4, 8]);
+}
+
 fn peer_python() -> PathBuf {
     std::env::var_os("NASP_TUI_PYTHON")
         .map(PathBuf::from)
