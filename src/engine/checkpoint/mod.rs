@@ -3,14 +3,15 @@
 //! [`Search::restore_state`]; `files` holds the on-disk layout (atomic writes,
 //! `latest`, checksums, finding the checkpoint to resume from), which needs no libtorch.
 
-mod files;
+pub mod files;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use tch::Tensor;
 
-use crate::engine::search::{Progress, ResumePoint, Search, TensorFile};
+use crate::engine::run::Progress;
+use crate::engine::search::{ResumePoint, Search, TensorFile};
 
 pub use files::{
     CheckpointError, FORMAT_VERSION, META, Meta, Meters, STATE, SearchMeta, WEIGHTS, bad, list,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tch::{Device, Kind, Tensor};
 
 use super::{Eval, HeldOut, Job, StepOut};
-use crate::engine::checkpoint::Meters;
+use crate::engine::checkpoint::files::Meters;
 use crate::protocol::{EpochStats, StepStats};
 use crate::rundir::metrics::{Line, StepLine};
 

@@ -30,7 +30,7 @@ use tch::Tensor;
 
 use crate::config::Config;
 use crate::engine::EngineError;
-use crate::engine::checkpoint::{CheckpointError, Meters};
+use crate::engine::checkpoint::files::{CheckpointError, Meters};
 use crate::protocol::{ArchSnapshot, Command, Event};
 use crate::rundir::RunDir;
 use crate::rundir::status::{Status, unix_now};

@@ -12,7 +12,7 @@ use super::meter::{Meter, Unread};
 use super::sink::Sink;
 use super::steer::{Next, Steering};
 use super::{HeldOut, Job, Said};
-use crate::engine::checkpoint::Meters;
+use crate::engine::checkpoint::files::Meters;
 use crate::protocol::{Command, EpochStats, Event, Level};
 use crate::rundir::RunDir;
 use crate::rundir::metrics::{self, EpochLine, Line};
