@@ -1,6 +1,7 @@
 //! The terminal UI in a real terminal: `nasp-tui search` inside a detached tmux session, read with
-//! `tmux capture-pane`, driven with `tmux send-keys`. Needs `tmux` (Debian/Ubuntu package
-//! `tmux`) and the real CIFAR-10 beside the checkout; without either it says so and passes.
+//! `tmux capture-pane`, driven with `tmux send-keys`, on the synthetic set. Needs `tmux`
+//! (Debian/Ubuntu package `tmux`): without it the tests are reported as ignored, and under `CI`
+//! they fail (see `common::tmux::require`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,10 +9,9 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::tmux::{Tmux, prerequisites, step};
+use common::tmux::{Tmux, require, step};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nasp-tui");
-const CIFAR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/cifar10");
 const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tui.toml");
 
 /// `--set` arguments for the old behaviour on a hangup (checkpoint, exit 130), as written inside
@@ -23,7 +23,7 @@ const ON_HANGUP_STOP: &str = "--set ui.on_hangup=\\\"stop\\\"";
 fn search_command(run_dir: &Path, exit_file: &Path, config_dir: &Path, extra: &str) -> String {
     format!(
         "sh -c 'env OMP_NUM_THREADS=1 LANG=C.UTF-8 NASP_TUI_CONFIG_DIR={cfg} {BIN} search --config {CONFIG} \
-         --data-dir {CIFAR} --run-dir {run} {extra}; echo EXIT=$? > {exit}; sleep 600'",
+         --run-dir {run} {extra}; echo EXIT=$? > {exit}; sleep 600'",
         cfg = config_dir.display(),
         run = run_dir.display(),
         exit = exit_file.display(),
@@ -104,10 +104,9 @@ fn assert_clean_exit(t: &Tmux, exit_file: &Path, run_dir: &Path, want: &str) {
 }
 
 #[test]
+#[cfg_attr(no_tmux, ignore = "needs tmux")]
 fn pause_resume_export_and_save_quit_in_tmux() {
-    if !prerequisites() {
-        return;
-    }
+    require();
     let tmp = tempfile::tempdir().expect("tempdir");
     let run_dir = tmp.path().join("run");
     let exit_file = tmp.path().join("exit");
@@ -267,10 +266,9 @@ impl Drop for Running {
 /// goes to the stand-in the shell started, which passes it on to the search and exits with the
 /// search's exit code.
 #[test]
+#[cfg_attr(no_tmux, ignore = "needs tmux")]
 fn sighup_stops_cleanly_under_on_hangup_stop() {
-    if !prerequisites() {
-        return;
-    }
+    require();
     let r = Running::start("hup", ON_HANGUP_STOP);
     let (t, run_dir, exit_file) = (&r.t, r.run_dir(), r.exit_file());
     kill("-HUP", r.stand_in);
@@ -297,10 +295,9 @@ fn kill(signal: &str, pid: i32) {
 /// tmux re-attach), the monitor must repaint the whole screen: whatever was written over it
 /// meanwhile must go, even where no cell changes between frames (the footer's blank tail).
 #[test]
+#[cfg_attr(no_tmux, ignore = "needs tmux")]
 fn sigcont_repaints_a_stale_screen() {
-    if !prerequisites() {
-        return;
-    }
+    require();
     const GARBAGE: &str = "XX-STALE-GARBAGE-XX";
     let r = Running::start("cont", "");
     let (t, pid) = (&r.t, r.pid);
@@ -362,10 +359,9 @@ fn ended(pid: i32) -> bool {
 /// and the process must end, not linger on the dead terminal (crossterm's reader can spin on it
 /// forever).
 #[test]
+#[cfg_attr(no_tmux, ignore = "needs tmux")]
 fn losing_the_terminal_saves_and_ends_the_process_under_on_hangup_stop() {
-    if !prerequisites() {
-        return;
-    }
+    require();
     let r = Running::start("gone", ON_HANGUP_STOP);
     let (pid, run_dir) = (r.pid, r.run_dir());
     assert!(r.t.cmd(&["kill-server"]).status.success());
@@ -517,10 +513,9 @@ fn wait_for_detach_line(t: &Tmux, run_dir: &Path) -> String {
 /// to the terminal; a new watcher re-attaches to it, and when `ctl stop` ends the run (with a
 /// checkpoint) the watcher goes on as the run's replay.
 #[test]
+#[cfg_attr(no_tmux, ignore = "needs tmux")]
 fn d_detaches_and_the_search_keeps_stepping() {
-    if !prerequisites() {
-        return;
-    }
+    require();
     let r = Running::start("detach", "");
     let (t, pid, run_dir) = (&r.t, r.pid, r.run_dir());
     let tty = t.display("#{pane_tty}");
@@ -568,10 +563,9 @@ fn reattach(name: &str, run_dir: &Path) -> Tmux {
 /// SIGHUP (default `ui.on_hangup = "detach"`): a checkpoint, the detach message, the search
 /// steps on; SIGTERM still stops it (checkpoint, exit 130).
 #[test]
+#[cfg_attr(no_tmux, ignore = "needs tmux")]
 fn sighup_checkpoints_and_detaches() {
-    if !prerequisites() {
-        return;
-    }
+    require();
     let r = Running::start("hupdetach", "");
     let (t, pid, run_dir) = (&r.t, r.pid, r.run_dir());
     kill("-HUP", pid);
@@ -608,10 +602,9 @@ fn sighup_checkpoints_and_detaches() {
 /// The terminal goes away (the tmux server is killed, as when ssh drops) under the default
 /// `ui.on_hangup = "detach"`: the search steps on, off the dead terminal, until `ctl stop`.
 #[test]
+#[cfg_attr(no_tmux, ignore = "needs tmux")]
 fn losing_the_terminal_leaves_the_search_stepping() {
-    if !prerequisites() {
-        return;
-    }
+    require();
     let r = Running::start("gonedetach", "");
     let (pid, run_dir) = (r.pid, r.run_dir());
     let tty = r.t.display("#{pane_tty}");
@@ -631,10 +624,9 @@ fn losing_the_terminal_leaves_the_search_stepping() {
 /// A headless search in a terminal that goes away (default `ui.on_hangup = "detach"`): a
 /// checkpoint, then it steps on with its output in the run's log, and a watcher attaches to it.
 #[test]
+#[cfg_attr(no_tmux, ignore = "needs tmux")]
 fn a_headless_search_survives_a_lost_terminal() {
-    if !prerequisites() {
-        return;
-    }
+    require();
     let tmp = tempfile::tempdir().expect("tempdir");
     let (run_dir, exit_file) = (tmp.path().join("run"), tmp.path().join("exit"));
     let t = Tmux::start(
