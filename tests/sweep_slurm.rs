@@ -14,9 +14,7 @@ use std::process::{Command, Output};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use common::{
-    bin, cifar_dir, epoch_metrics as epochs, fixture, run_status as status, text, wait_until,
-};
+use common::{bin, epoch_metrics as epochs, fixture, run_status as status, text, wait_until};
 use nasp_tui::sweep::sched::SchedCache;
 use nasp_tui::tui::watch::refresh_rows;
 
@@ -67,7 +65,7 @@ fn sweep(dir: &Path, args: &[&str]) -> Output {
             "--dir",
         ])
         .arg(dir)
-        .args(["--set", &format!("data.dir=\"{}\"", cifar_dir().display())])
+        .args(common::SYNTHETIC)
         .args(args)
         .env("OMP_NUM_THREADS", "1")
         .output()

@@ -374,15 +374,12 @@ fn sigterm_checkpoints_and_exits_130() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let t0 = std::time::Instant::now();
     let metrics = dir.path().join("metrics.jsonl");
-    while !std::fs::read_to_string(&metrics)
-        .unwrap_or_default()
-        .contains("\"kind\":\"step\"")
-    {
-        assert!(t0.elapsed().as_secs() < 120, "no step was logged");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    common::wait_until("a step line", Duration::from_secs(120), || {
+        std::fs::read_to_string(&metrics)
+            .unwrap_or_default()
+            .contains("\"kind\":\"step\"")
+    });
     // SAFETY: sending SIGTERM to our own child process.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();

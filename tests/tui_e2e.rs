@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::tmux::{Tmux, require, step};
+use common::{wait_for, wait_until};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nasp-tui");
 const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tui.toml");
@@ -31,19 +32,12 @@ fn search_command(run_dir: &Path, exit_file: &Path, config_dir: &Path, extra: &s
 }
 
 fn wait_exit(exit_file: &Path, timeout: Duration) -> String {
-    let start = Instant::now();
-    loop {
-        if let Ok(s) = std::fs::read_to_string(exit_file)
-            && s.contains("EXIT=")
-        {
-            return s.trim().to_string();
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "the process did not exit within {timeout:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for("the process's exit", timeout, || {
+        std::fs::read_to_string(exit_file)
+            .ok()
+            .filter(|s| s.contains("EXIT="))
+            .map(|s| s.trim().to_string())
+    })
 }
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {
@@ -479,14 +473,11 @@ fn ctl_stop(pid: i32, run_dir: &Path) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let start = Instant::now();
-    while !ended(pid) {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the detached process {pid} did not end after ctl stop"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_until(
+        &format!("the detached process {pid} to end after ctl stop"),
+        Duration::from_secs(60),
+        || ended(pid),
+    );
     assert!(
         !files_in(&run_dir.join("checkpoints")).is_empty(),
         "a checkpoint was saved on the way out"
@@ -570,14 +561,9 @@ fn sighup_checkpoints_and_detaches() {
     let (t, pid, run_dir) = (&r.t, r.pid, r.run_dir());
     kill("-HUP", pid);
     wait_for_detach_line(t, &run_dir);
-    let start = Instant::now();
-    while files_in(&run_dir.join("checkpoints")).is_empty() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "no checkpoint after SIGHUP"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_until("a checkpoint after SIGHUP", Duration::from_secs(30), || {
+        !files_in(&run_dir.join("checkpoints")).is_empty()
+    });
     assert_eq!(
         wait_exit(&r.exit_file(), Duration::from_secs(10)),
         "EXIT=0",
@@ -588,14 +574,11 @@ fn sighup_checkpoints_and_detaches() {
     kill("-INT", pid);
     assert_keeps_stepping(pid, &run_dir);
     kill("-TERM", pid);
-    let start = Instant::now();
-    while !ended(pid) {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "SIGTERM did not end the detached search"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_until(
+        "SIGTERM to end the detached search",
+        Duration::from_secs(60),
+        || ended(pid),
+    );
     assert_eq!(status(&run_dir)["state"], "stopped", "{}", status(&run_dir));
 }
 
@@ -640,14 +623,11 @@ fn a_headless_search_survives_a_lost_terminal() {
     let guard = Killer(pid);
     let tty = t.display("#{pane_tty}");
     assert!(t.cmd(&["kill-server"]).status.success());
-    let start = Instant::now();
-    while files_in(&run_dir.join("checkpoints")).is_empty() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "no checkpoint after the hangup"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_until(
+        "a checkpoint after the hangup",
+        Duration::from_secs(30),
+        || !files_in(&run_dir.join("checkpoints")).is_empty(),
+    );
     assert_keeps_stepping(pid, &run_dir);
     assert_off_the_terminal(pid, &run_dir, &tty);
     let log = std::fs::read_to_string(run_dir.join("log.txt")).unwrap_or_default();

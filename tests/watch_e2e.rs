@@ -52,20 +52,12 @@ fn watch_command(args: &str, exit_file: &Path) -> String {
 }
 
 fn wait_file(path: &Path, timeout: Duration) -> String {
-    let start = Instant::now();
-    loop {
-        if let Ok(s) = std::fs::read_to_string(path)
-            && s.contains("EXIT=")
-        {
-            return s.trim().to_string();
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "{} did not appear",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    common::wait_for(&format!("{}", path.display()), timeout, || {
+        std::fs::read_to_string(path)
+            .ok()
+            .filter(|s| s.contains("EXIT="))
+            .map(|s| s.trim().to_string())
+    })
 }
 
 fn log_len(run: &Path) -> u64 {

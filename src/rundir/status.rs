@@ -154,15 +154,17 @@ impl Status {
         }
     }
 
-    /// Whether the owner is still there: a live state, and a recent heartbeat or (on this
-    /// host, where it can be checked) a process with its pid. STALE is an old heartbeat and no
-    /// such process; from another host only the heartbeat can tell.
+    /// Whether the owner is still there: a live state, and on this host (where it can be
+    /// checked) a process with its pid, on another host a recent heartbeat. So a run killed
+    /// here (SIGKILL, the OOM killer) is STALE at once, and can be resumed at once.
     pub fn owner_alive(&self, now: f64) -> bool {
         if !self.state.live() {
             return false;
         }
-        let fresh = now - self.heartbeat < STALE_AFTER.as_secs_f64();
-        fresh || (self.host == host_name() && pid_alive(self.pid))
+        if self.host == host_name() {
+            return pid_alive(self.pid);
+        }
+        now - self.heartbeat < STALE_AFTER.as_secs_f64()
     }
 
     /// What a reader shows at time `now`.
@@ -270,6 +272,9 @@ mod tests {
         // A pid that cannot exist on this host, with an old heartbeat: stale.
         let gone = status(RunState::Running, 999_999_999, &me, now - 100.0);
         assert_eq!(gone.shown(now).label(), "STALE");
+        // Killed a moment ago (its heartbeat is fresh): stale at once, the pid tells.
+        let killed = status(RunState::Running, 999_999_999, &me, now - 1.0);
+        assert_eq!(killed.shown(now).label(), "STALE");
         // Another host: only the heartbeat tells.
         let far = status(RunState::Paused, 1, "some-other-node", now - 5.0);
         assert_eq!(far.shown(now), Shown::Said(RunState::Paused));
