@@ -126,6 +126,7 @@ pub fn run(cli: Cli) -> ExitCode {
         // commands quietly instead of a panic on the failed write. A search keeps Rust's
         // default (a write error, handled) so that it still checkpoints.
         // SAFETY: setting a signal disposition at start-up, before any thread exists.
+        #[allow(unsafe_code)]
         unsafe {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }

@@ -147,7 +147,7 @@ pub(super) struct Hangup {
 /// (SIGCONT included: the TUI redraws after a resume). With the TUI (`tui`), first forks off
 /// the foreground stand-in (`tui::foreground`), while no thread exists yet.
 pub(super) fn register_signals(tui: bool) -> crossbeam_channel::Receiver<i32> {
-    if tui && let Err(e) = tui::foreground::split() {
+    if tui && let Err(e) = tui::foreground::fork_stand_in() {
         eprintln!(
             "warning: cannot fork ({e}); after a detach the prompt returns when the run ends"
         );

@@ -108,6 +108,7 @@ pub fn unix_now() -> f64 {
 }
 
 /// This machine's host name (empty if the system will not say).
+#[allow(unsafe_code)]
 pub fn host_name() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is valid for `len` bytes; gethostname writes at most that many.
@@ -120,6 +121,7 @@ pub fn host_name() -> String {
 }
 
 /// Whether process `pid` exists on this host.
+#[allow(unsafe_code)]
 pub fn pid_alive(pid: u32) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return false;

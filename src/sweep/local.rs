@@ -75,6 +75,7 @@ fn append(path: &Path) -> std::io::Result<File> {
 }
 
 /// Detaches `cmd` from this process's terminal and session; stdin empty, output to `out`.
+#[allow(unsafe_code)]
 fn detach(cmd: &mut Command, out: &Path) -> std::io::Result<()> {
     let log = append(out)?;
     let err = log.try_clone()?;
