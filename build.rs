@@ -7,9 +7,13 @@
 //!
 //! It also compiles `csrc/` (the multi-tensor optimizer kernels, the profiler hook of `bench
 //! --profile`) against the same libtorch's headers.
+//!
+//! And it tells the tests what this machine lacks (`test_tools`).
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
 
 fn main() {
+    test_tools();
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=csrc/multi_tensor.cpp");
@@ -71,5 +75,40 @@ fn main() {
         println!("cargo:rustc-link-arg=-ltorch_cuda");
         println!("cargo:rustc-link-arg=-ltorch");
         println!("cargo:rustc-link-arg=-Wl,--as-needed");
+    }
+}
+
+/// Whether `program args` runs and succeeds.
+fn runs(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `cfg(no_tmux)` and `cfg(no_slurm)` for the tests that need a real terminal (tmux) or a Slurm
+/// cluster (one already up, or root to start `scripts/slurm-local.sh`'s): without them those
+/// tests are reported as ignored, with the reason. Under `CI` neither is set, so a missing tool
+/// fails its tests instead. Detected when the build script runs (a change of `PATH` or `CI`
+/// runs it again; after installing tmux elsewhere, `touch build.rs`).
+fn test_tools() {
+    println!("cargo:rerun-if-env-changed=CI");
+    println!("cargo:rerun-if-env-changed=PATH");
+    println!("cargo:rustc-check-cfg=cfg(no_tmux)");
+    println!("cargo:rustc-check-cfg=cfg(no_slurm)");
+    if std::env::var_os("CI").is_some() {
+        return;
+    }
+    if !runs("tmux", &["-V"]) {
+        println!("cargo:rustc-cfg=no_tmux");
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root && !runs("scontrol", &["ping"]) {
+        println!("cargo:rustc-cfg=no_slurm");
     }
 }

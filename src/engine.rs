@@ -1,5 +1,5 @@
 //! Everything that touches libtorch: supernet, optimizers, device data, the search steps, the
-//! worker thread and the benchmark.
+//! training, the run loop both share on their worker threads, and the benchmark.
 
 pub mod bench;
 pub mod check;
@@ -13,6 +13,7 @@ pub mod nb201;
 pub mod ops;
 pub mod optim;
 pub mod resume;
+pub mod run;
 pub mod search;
 pub mod supernet;
 pub mod train;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, select};
 
-use crate::exit;
+use crate::exit::{self, RunEnd};
 use crate::gpu::{Gpu, GpuStats};
 use crate::protocol::{BenchmarkScore, Command, EpochStats, Event, StepStats};
 use crate::tui::detach;
@@ -213,17 +213,13 @@ impl Printer<'_> {
         {
             self.line(&line.to_string());
         }
-        match ev {
+        match &ev {
             Event::Started(info) => {
                 // The TUI's first log line says the same.
                 self.line(&format!("run directory: {}", info.run_dir));
                 None
             }
-            Event::Finished { unsaved: true, .. } => Some(exit::UNSAVED),
-            Event::Finished { .. } if self.interrupted => Some(exit::INTERRUPTED),
-            Event::Finished { .. } => Some(exit::OK),
-            Event::Failed { .. } => Some(exit::FAILED),
-            _ => None,
+            _ => ev.run_end(self.interrupted).map(RunEnd::code),
         }
     }
 

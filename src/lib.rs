@@ -1,4 +1,5 @@
 //! nasp-tui: NASP (and DARTS) neural architecture search on libtorch, with a terminal monitor.
+#![deny(unsafe_code)]
 
 pub mod app;
 pub mod arch;

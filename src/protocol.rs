@@ -9,6 +9,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::exit::RunEnd;
+
 use crate::arch::{ArchMatrix, node_rows, num_edges};
 use crate::genotype::Genotype;
 use crate::space::{CellType, OpLists};
@@ -294,6 +296,19 @@ pub enum Event {
 }
 
 impl Event {
+    /// How the run ended, when this event ends it (`Finished`, `Failed`); `interrupted`: a
+    /// signal asked for the stop.
+    pub fn run_end(&self, interrupted: bool) -> Option<RunEnd> {
+        match self {
+            Event::Finished { unsaved, .. } => Some(RunEnd::Finished {
+                unsaved: *unsaved,
+                interrupted,
+            }),
+            Event::Failed { .. } => Some(RunEnd::Failed),
+            _ => None,
+        }
+    }
+
     /// The event as one log line, in the words every monitor uses; `None` for the events that are
     /// not logged line by line.
     ///

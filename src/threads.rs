@@ -31,6 +31,7 @@ pub const SHARE_ENV: &str = "NASP_TUI_THREADS";
 /// and replaces this process with the same binary and arguments (OpenMP has read its settings
 /// before `main`). Call it first thing in `main`, before any thread starts. If the binary cannot
 /// be run again, this process goes on with OpenMP's default and the log says so.
+#[allow(unsafe_code)]
 pub fn passive_wait() {
     if std::env::var_os(WAIT_ENV).is_some() || std::env::var_os(CHOSEN_ENV).is_some() {
         return;

@@ -72,9 +72,10 @@ fn resume_is_bitwise_exact() {
         checkpoint::verify(&a).unwrap(),
         checkpoint::verify(&b).unwrap(),
     );
+    let adam_t = |m: &checkpoint::Meta| m.search.as_ref().map(|s| s.adam_t);
     assert_eq!(
-        (ma.epoch, ma.step_in_epoch, ma.adam_t),
-        (mb.epoch, mb.step_in_epoch, mb.adam_t)
+        (ma.epoch, ma.step_in_epoch, adam_t(&ma)),
+        (mb.epoch, mb.step_in_epoch, adam_t(&mb))
     );
     assert_eq!(ma.genotype, mb.genotype);
     let (la, lb) = (step_losses(full.path()), step_losses(split.path()));
@@ -88,32 +89,25 @@ fn resume_is_bitwise_exact() {
 fn sigkill_during_saves_never_corrupts_the_newest_checkpoint() {
     let run = tempfile::tempdir().unwrap();
     let cfg = common::fixture("tiny.toml");
-    let data = common::cifar_dir();
     let mut rng = nasp_tui::rng::Rng::new(42);
     let mut kills = 0;
     for i in 0..24 {
         let mut cmd = std::process::Command::new(common::bin());
-        cmd.args([
-            "search",
-            "--headless",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--data-dir",
-            data.to_str().unwrap(),
-        ])
-        .args([
-            "--set",
-            "checkpoint.every_steps=1",
-            "--set",
-            "checkpoint.keep=2",
-            "--set",
-            "train.epochs=1000",
-            "--run-dir",
-        ])
-        .arg(run.path())
-        .env("OMP_NUM_THREADS", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+        cmd.args(["search", "--headless", "--config", cfg.to_str().unwrap()])
+            .args(common::SYNTHETIC)
+            .args([
+                "--set",
+                "checkpoint.every_steps=1",
+                "--set",
+                "checkpoint.keep=2",
+                "--set",
+                "train.epochs=1000",
+                "--run-dir",
+            ])
+            .arg(run.path())
+            .env("OMP_NUM_THREADS", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
         if i > 0 {
             cmd.arg("--resume").arg(run.path());
         }
@@ -406,7 +400,6 @@ fn resuming_from_an_older_checkpoint_keeps_the_new_saves() {
 fn stop_during_validation_keeps_the_epoch_open_and_resume_validates_it() {
     let run = tempfile::tempdir().unwrap();
     let cfg = common::fixture("tiny.toml");
-    let data = common::cifar_dir();
     // 200 training images (7 steps of 32), then 9,800 validation images: a few seconds.
     let sets = [
         "data.limit=10000",
@@ -415,7 +408,7 @@ fn stop_during_validation_keeps_the_epoch_open_and_resume_validates_it() {
     ];
     let mut cmd = std::process::Command::new(common::bin());
     cmd.args(["search", "--headless", "--config", cfg.to_str().unwrap()])
-        .args(["--data-dir", data.to_str().unwrap()])
+        .args(common::SYNTHETIC)
         .arg("--run-dir")
         .arg(run.path())
         .env("OMP_NUM_THREADS", "1")

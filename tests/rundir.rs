@@ -6,9 +6,9 @@ mod common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{bin, cifar_dir, fixture, text};
+use common::{bin, fixture, text};
 
 /// A headless tiny search long enough to be steered (50 epochs), in the background.
 struct Running(Child);
@@ -18,8 +18,7 @@ impl Running {
         let child = Command::new(bin())
             .args(["search", "--headless", "--config"])
             .arg(fixture("tiny.toml"))
-            .arg("--data-dir")
-            .arg(cifar_dir())
+            .args(common::SYNTHETIC)
             .arg("--run-dir")
             .arg(run)
             .args(["--set", "train.epochs=50"])
@@ -47,15 +46,9 @@ fn read(p: &Path) -> String {
 
 /// Waits until `<run>/status.json` contains `needle`.
 fn wait_for(run: &Path, needle: &str, limit: Duration) {
-    let t0 = Instant::now();
-    while !read(&run.join("status.json")).contains(needle) {
-        assert!(
-            t0.elapsed() < limit,
-            "status.json never said {needle}: {}",
-            read(&run.join("status.json"))
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    common::wait_until(&format!("status.json to say {needle}"), limit, || {
+        read(&run.join("status.json")).contains(needle)
+    });
 }
 
 fn ctl(run: &Path, args: &[&str]) -> std::process::Output {
@@ -105,14 +98,11 @@ fn ctl_steers_a_live_run_and_refuses_without_one() {
     let o = ctl(&run, &["resume", "--wait", "30"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(inbox.join("rejected/zz-bad.json").is_file());
-    let t0 = Instant::now();
-    while !read(&run.join("events.jsonl")).contains("zz-bad.json") {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "no error event for the bad file"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    common::wait_until(
+        "an error event for the bad file",
+        Duration::from_secs(30),
+        || read(&run.join("events.jsonl")).contains("zz-bad.json"),
+    );
     wait_for(&run, "\"state\":\"running\"", Duration::from_secs(30));
 
     // `ls` shows it running.

@@ -6,12 +6,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{
-    bin, cifar_dir, epoch_metrics as epochs, fixture, run_status as status, text, wait_until,
-};
+use common::{bin, epoch_metrics as epochs, fixture, run_status as status, text, wait_until};
 
 fn data_set() -> String {
-    format!("data.dir=\"{}\"", cifar_dir().display())
+    "data.dataset=\"synthetic\"".to_string()
 }
 
 /// `nasp-tui sweep` on the tiny config with `args`, PATH as given (None: this process's).

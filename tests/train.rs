@@ -147,6 +147,53 @@ fn resume_is_bitwise_exact() {
     assert_eq!(loss(full.path()), loss(split.path()));
 }
 
+/// A training whose saves fail (its `checkpoints` is a file) on the synthetic set: the save at
+/// the last step is not tried again at the end, the summary says no checkpoint was saved and
+/// why, the run exits `exit::UNSAVED`, and `train.log_every` spaces the step lines as a
+/// search's.
+#[test]
+fn a_training_whose_saves_fail_says_so_once_and_logs_every_nth_step() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("checkpoints"), "not a folder").unwrap();
+    let cfg = fixture("train_tiny.toml");
+    let o = run(&[
+        "train",
+        "--headless",
+        "--genotype",
+        DARTS_V2,
+        "--config",
+        cfg.to_str().unwrap(),
+        "--run-dir",
+        dir.path().to_str().unwrap(),
+        "--set",
+        "data.dataset=synthetic",
+        "--set",
+        "train.log_every=4",
+        "--set",
+        "checkpoint.every_steps=8",
+        "--max-steps",
+        "8",
+    ]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{out}");
+    assert!(
+        out.contains("reached --max-steps after 8 steps (epoch 0); weights: ")
+            && out.contains("; no checkpoint was saved (1 save failed: "),
+        "{out}"
+    );
+    let events = std::fs::read_to_string(dir.path().join("events.jsonl")).unwrap();
+    assert_eq!(
+        events.matches("CheckpointFailed").count(),
+        1,
+        "the save that failed at step 8 is not tried again: {events}"
+    );
+    let steps: Vec<u64> = metrics(dir.path(), "step")
+        .iter()
+        .map(|v| v["global_step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, [4, 8]);
+}
+
 fn peer_python() -> PathBuf {
     std::env::var_os("NASP_TUI_PYTHON")
         .map(PathBuf::from)
@@ -327,15 +374,12 @@ fn sigterm_checkpoints_and_exits_130() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let t0 = std::time::Instant::now();
     let metrics = dir.path().join("metrics.jsonl");
-    while !std::fs::read_to_string(&metrics)
-        .unwrap_or_default()
-        .contains("\"kind\":\"step\"")
-    {
-        assert!(t0.elapsed().as_secs() < 120, "no step was logged");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    common::wait_until("a step line", Duration::from_secs(120), || {
+        std::fs::read_to_string(&metrics)
+            .unwrap_or_default()
+            .contains("\"kind\":\"step\"")
+    });
     // SAFETY: sending SIGTERM to our own child process.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();
@@ -350,19 +394,17 @@ fn sigterm_checkpoints_and_exits_130() {
 
 /// The monitor of a training run in a real terminal (tmux): the trained genotype, the test
 /// charts and the drop path show; `p` pauses; `q` then `s` saves and quits (exit 0 as a
-/// search's save & quit, a checkpoint, status stopped). Without tmux it says so and passes, as the TUI tests do.
+/// search's save & quit, a checkpoint, status stopped). On the synthetic set; needs tmux.
 #[test]
+#[cfg_attr(no_tmux, ignore = "needs tmux")]
 fn the_monitor_trains_pauses_and_saves_on_quit() {
-    if !common::tmux::prerequisites() {
-        return;
-    }
+    common::tmux::require();
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("run");
     let line = format!(
-        "OMP_NUM_THREADS=1 {} train --genotype \"{DARTS_V2}\" --config {} --data-dir {} --run-dir {} --set train.epochs=20; echo EXIT=$?; sleep 60",
+        "OMP_NUM_THREADS=1 {} train --genotype \"{DARTS_V2}\" --config {} --set data.dataset=synthetic --run-dir {} --set train.epochs=20; echo EXIT=$?; sleep 60",
         common::bin(),
         fixture("train_tiny.toml").display(),
-        cifar_dir().display(),
         run_dir.display()
     );
     let t = Tmux::start("train", &line);

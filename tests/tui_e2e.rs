@@ -1,6 +1,7 @@
 //! The terminal UI in a real terminal: `nasp-tui search` inside a detached tmux session, read with
-//! `tmux capture-pane`, driven with `tmux send-keys`. Needs `tmux` (Debian/Ubuntu package
-//! `tmux`) and the real CIFAR-10 beside the checkout; without either it says so and passes.
+//! `tmux capture-pane`, driven with `tmux send-keys`, on the synthetic set. Needs `tmux`
+//! (Debian/Ubuntu package `tmux`): without it the tests are reported as ignored, and under `CI`
+//! they fail (see `common::tmux::require`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,10 +9,10 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::tmux::{Tmux, prerequisites, step};
+use common::tmux::{Tmux, require, step};
+use common::{wait_for, wait_until};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nasp-tui");
-const CIFAR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/cifar10");
 const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tui.toml");
 
 /// `--set` arguments for the old behaviour on a hangup (checkpoint, exit 130), as written inside
@@ -23,7 +24,7 @@ const ON_HANGUP_STOP: &str = "--set ui.on_hangup=\\\"stop\\\"";
 fn search_command(run_dir: &Path, exit_file: &Path, config_dir: &Path, extra: &str) -> String {
     format!(
         "sh -c 'env OMP_NUM_THREADS=1 LANG=C.UTF-8 NASP_TUI_CONFIG_DIR={cfg} {BIN} search --config {CONFIG} \
-         --data-dir {CIFAR} --run-dir {run} {extra}; echo EXIT=$? > {exit}; sleep 600'",
+         --run-dir {run} {extra}; echo EXIT=$? > {exit}; sleep 600'",
         cfg = config_dir.display(),
         run = run_dir.display(),
         exit = exit_file.display(),
@@ -31,19 +32,12 @@ fn search_command(run_dir: &Path, exit_file: &Path, config_dir: &Path, extra: &s
 }
 
 fn wait_exit(exit_file: &Path, timeout: Duration) -> String {
-    let start = Instant::now();
-    loop {
-        if let Ok(s) = std::fs::read_to_string(exit_file)
-            && s.contains("EXIT=")
-        {
-            return s.trim().to_string();
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "the process did not exit within {timeout:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for("the process's exit", timeout, || {
+        std::fs::read_to_string(exit_file)
+            .ok()
+            .filter(|s| s.contains("EXIT="))
+            .map(|s| s.trim().to_string())
+    })
 }
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {
@@ -104,10 +98,9 @@ fn assert_clean_exit(t: &Tmux, exit_file: &Path, run_dir: &Path, want: &str) {
 }
 
 #[test]
+#[cfg_attr(no_tmux, ignore = "needs tmux")]
 fn pause_resume_export_and_save_quit_in_tmux() {
-    if !prerequisites() {
-        return;
-    }
+    require();
     let tmp = tempfile::tempdir().expect("tempdir");
     let run_dir = tmp.path().join("run");
     let exit_file = tmp.path().join("exit");
@@ -267,10 +260,9 @@ impl Drop for Running {
 /// goes to the stand-in the shell started, which passes it on to the search and exits with the
 /// search's exit code.
 #[test]
+#[cfg_attr(no_tmux, ignore = "needs tmux")]
 fn sighup_stops_cleanly_under_on_hangup_stop() {
-    if !prerequisites() {
-        return;
-    }
+    require();
     let r = Running::start("hup", ON_HANGUP_STOP);
     let (t, run_dir, exit_file) = (&r.t, r.run_dir(), r.exit_file());
     kill("-HUP", r.stand_in);
@@ -297,10 +289,9 @@ fn kill(signal: &str, pid: i32) {
 /// tmux re-attach), the monitor must repaint the whole screen: whatever was written over it
 /// meanwhile must go, even where no cell changes between frames (the footer's blank tail).
 #[test]
+#[cfg_attr(no_tmux, ignore = "needs tmux")]
 fn sigcont_repaints_a_stale_screen() {
-    if !prerequisites() {
-        return;
-    }
+    require();
     const GARBAGE: &str = "XX-STALE-GARBAGE-XX";
     let r = Running::start("cont", "");
     let (t, pid) = (&r.t, r.pid);
@@ -362,10 +353,9 @@ fn ended(pid: i32) -> bool {
 /// and the process must end, not linger on the dead terminal (crossterm's reader can spin on it
 /// forever).
 #[test]
+#[cfg_attr(no_tmux, ignore = "needs tmux")]
 fn losing_the_terminal_saves_and_ends_the_process_under_on_hangup_stop() {
-    if !prerequisites() {
-        return;
-    }
+    require();
     let r = Running::start("gone", ON_HANGUP_STOP);
     let (pid, run_dir) = (r.pid, r.run_dir());
     assert!(r.t.cmd(&["kill-server"]).status.success());
@@ -483,14 +473,11 @@ fn ctl_stop(pid: i32, run_dir: &Path) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let start = Instant::now();
-    while !ended(pid) {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the detached process {pid} did not end after ctl stop"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_until(
+        &format!("the detached process {pid} to end after ctl stop"),
+        Duration::from_secs(60),
+        || ended(pid),
+    );
     assert!(
         !files_in(&run_dir.join("checkpoints")).is_empty(),
         "a checkpoint was saved on the way out"
@@ -517,10 +504,9 @@ fn wait_for_detach_line(t: &Tmux, run_dir: &Path) -> String {
 /// to the terminal; a new watcher re-attaches to it, and when `ctl stop` ends the run (with a
 /// checkpoint) the watcher goes on as the run's replay.
 #[test]
+#[cfg_attr(no_tmux, ignore = "needs tmux")]
 fn d_detaches_and_the_search_keeps_stepping() {
-    if !prerequisites() {
-        return;
-    }
+    require();
     let r = Running::start("detach", "");
     let (t, pid, run_dir) = (&r.t, r.pid, r.run_dir());
     let tty = t.display("#{pane_tty}");
@@ -568,22 +554,16 @@ fn reattach(name: &str, run_dir: &Path) -> Tmux {
 /// SIGHUP (default `ui.on_hangup = "detach"`): a checkpoint, the detach message, the search
 /// steps on; SIGTERM still stops it (checkpoint, exit 130).
 #[test]
+#[cfg_attr(no_tmux, ignore = "needs tmux")]
 fn sighup_checkpoints_and_detaches() {
-    if !prerequisites() {
-        return;
-    }
+    require();
     let r = Running::start("hupdetach", "");
     let (t, pid, run_dir) = (&r.t, r.pid, r.run_dir());
     kill("-HUP", pid);
     wait_for_detach_line(t, &run_dir);
-    let start = Instant::now();
-    while files_in(&run_dir.join("checkpoints")).is_empty() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "no checkpoint after SIGHUP"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_until("a checkpoint after SIGHUP", Duration::from_secs(30), || {
+        !files_in(&run_dir.join("checkpoints")).is_empty()
+    });
     assert_eq!(
         wait_exit(&r.exit_file(), Duration::from_secs(10)),
         "EXIT=0",
@@ -594,24 +574,20 @@ fn sighup_checkpoints_and_detaches() {
     kill("-INT", pid);
     assert_keeps_stepping(pid, &run_dir);
     kill("-TERM", pid);
-    let start = Instant::now();
-    while !ended(pid) {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "SIGTERM did not end the detached search"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_until(
+        "SIGTERM to end the detached search",
+        Duration::from_secs(60),
+        || ended(pid),
+    );
     assert_eq!(status(&run_dir)["state"], "stopped", "{}", status(&run_dir));
 }
 
 /// The terminal goes away (the tmux server is killed, as when ssh drops) under the default
 /// `ui.on_hangup = "detach"`: the search steps on, off the dead terminal, until `ctl stop`.
 #[test]
+#[cfg_attr(no_tmux, ignore = "needs tmux")]
 fn losing_the_terminal_leaves_the_search_stepping() {
-    if !prerequisites() {
-        return;
-    }
+    require();
     let r = Running::start("gonedetach", "");
     let (pid, run_dir) = (r.pid, r.run_dir());
     let tty = r.t.display("#{pane_tty}");
@@ -631,10 +607,9 @@ fn losing_the_terminal_leaves_the_search_stepping() {
 /// A headless search in a terminal that goes away (default `ui.on_hangup = "detach"`): a
 /// checkpoint, then it steps on with its output in the run's log, and a watcher attaches to it.
 #[test]
+#[cfg_attr(no_tmux, ignore = "needs tmux")]
 fn a_headless_search_survives_a_lost_terminal() {
-    if !prerequisites() {
-        return;
-    }
+    require();
     let tmp = tempfile::tempdir().expect("tempdir");
     let (run_dir, exit_file) = (tmp.path().join("run"), tmp.path().join("exit"));
     let t = Tmux::start(
@@ -648,14 +623,11 @@ fn a_headless_search_survives_a_lost_terminal() {
     let guard = Killer(pid);
     let tty = t.display("#{pane_tty}");
     assert!(t.cmd(&["kill-server"]).status.success());
-    let start = Instant::now();
-    while files_in(&run_dir.join("checkpoints")).is_empty() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "no checkpoint after the hangup"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_until(
+        "a checkpoint after the hangup",
+        Duration::from_secs(30),
+        || !files_in(&run_dir.join("checkpoints")).is_empty(),
+    );
     assert_keeps_stepping(pid, &run_dir);
     assert_off_the_terminal(pid, &run_dir, &tty);
     let log = std::fs::read_to_string(run_dir.join("log.txt")).unwrap_or_default();

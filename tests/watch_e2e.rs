@@ -1,8 +1,8 @@
 //! `nasp-tui watch` in a real terminal (tmux), attached to a headless search through its run
 //! directory only: the step moves, `p` pauses the search process (its event log stops growing)
 //! and resumes it, `c` checkpoints, `e` exports, leaving the watcher leaves the search running.
-//! And a replay of a finished run, whose cursor moves. Needs tmux and the real CIFAR-10; without
-//! either it says so and passes.
+//! And a replay of a finished run, whose cursor moves, and the runs table, whose keys answer
+//! while the scheduler hangs. On the synthetic set; needs tmux (see `common::tmux::require`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::tmux::{Tmux, prerequisites, step};
+use common::tmux::{Tmux, require, step};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nasp-tui");
-const CIFAR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/cifar10");
 const TINY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny.toml");
 
 /// A headless search, killed on drop.
@@ -34,8 +33,8 @@ fn search(run_dir: &Path, extra: &[&str]) -> Command {
             "--headless",
             "--config",
             TINY,
-            "--data-dir",
-            CIFAR,
+            "--set",
+            "data.dataset=synthetic",
             "--run-dir",
         ])
         .arg(run_dir)
@@ -53,20 +52,12 @@ fn watch_command(args: &str, exit_file: &Path) -> String {
 }
 
 fn wait_file(path: &Path, timeout: Duration) -> String {
-    let start = Instant::now();
-    loop {
-        if let Ok(s) = std::fs::read_to_string(path)
-            && s.contains("EXIT=")
-        {
-            return s.trim().to_string();
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "{} did not appear",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    common::wait_for(&format!("{}", path.display()), timeout, || {
+        std::fs::read_to_string(path)
+            .ok()
+            .filter(|s| s.contains("EXIT="))
+            .map(|s| s.trim().to_string())
+    })
 }
 
 fn log_len(run: &Path) -> u64 {
@@ -82,10 +73,9 @@ fn status_step(run: &Path) -> u64 {
 }
 
 #[test]
+#[cfg_attr(no_tmux, ignore = "needs tmux")]
 fn a_watcher_steers_a_headless_search_and_leaves_it_running() {
-    if !prerequisites() {
-        return;
-    }
+    require();
     let dir = tempfile::tempdir().expect("tempdir");
     let run: PathBuf = dir.path().join("live");
     let _search = Search(
@@ -162,10 +152,9 @@ fn a_watcher_steers_a_headless_search_and_leaves_it_running() {
 }
 
 #[test]
+#[cfg_attr(no_tmux, ignore = "needs tmux")]
 fn a_finished_run_opens_in_replay_and_the_cursor_moves() {
-    if !prerequisites() {
-        return;
-    }
+    require();
     let dir = tempfile::tempdir().expect("tempdir");
     let run = dir.path().join("done");
     let status = search(&run, &["--max-steps", "12"])
@@ -194,10 +183,9 @@ fn a_finished_run_opens_in_replay_and_the_cursor_moves() {
 }
 
 #[test]
+#[cfg_attr(no_tmux, ignore = "needs tmux")]
 fn the_runs_table_lists_runs_and_opens_one() {
-    if !prerequisites() {
-        return;
-    }
+    require();
     let dir = tempfile::tempdir().expect("tempdir");
     for name in ["alpha", "beta"] {
         let status = search(&dir.path().join(name), &["--max-steps", "3"])
@@ -225,6 +213,55 @@ fn the_runs_table_lists_runs_and_opens_one() {
     });
     t.keys(&["q"]);
     assert_eq!(wait_file(&exit_file, Duration::from_secs(10)), "EXIT=0");
+}
+
+/// The runs table of a Slurm sweep whose `squeue` and `sacct` hang (scripts that sleep, first
+/// on `PATH`): the table draws at once, and keys answer within a second, quit included.
+#[test]
+#[cfg_attr(no_tmux, ignore = "needs tmux")]
+fn the_runs_table_answers_keys_while_the_scheduler_hangs() {
+    use std::os::unix::fs::PermissionsExt;
+    require();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    for tool in ["squeue", "sacct"] {
+        let path = bin.join(tool);
+        std::fs::write(&path, "#!/bin/sh\nsleep 20\n").expect("script");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let sweep = dir.path().join("sweep");
+    for run in ["r0", "r1"] {
+        std::fs::create_dir_all(sweep.join(run)).expect("run dir");
+        std::fs::write(sweep.join(run).join("config.toml"), "seed = 1\n").expect("config");
+    }
+    std::fs::write(
+        sweep.join("sweep.toml"),
+        "config = \"c.toml\"\nseeds = [1, 2]\nlauncher = \"slurm\"\n\n\
+         [[runs]]\nname = \"r0\"\nseed = 1\nvalues = []\n\n\
+         [[runs]]\nname = \"r1\"\nseed = 2\nvalues = []\n\n\
+         [[jobs]]\njob_id = \"41\"\ntasks = [0, 1]\nsubmitted = 0.0\n",
+    )
+    .expect("sweep.toml");
+    let exit_file = dir.path().join("exit");
+    let t = Tmux::start(
+        "hang",
+        &format!(
+            "sh -c 'env PATH={}:$PATH LANG=C.UTF-8 NASP_TUI_CONFIG_DIR=/nonexistent {BIN} watch {}; echo EXIT=$? > {}; sleep 600'",
+            bin.display(),
+            sweep.display(),
+            exit_file.display()
+        ),
+    );
+    t.wait_for("the table", Duration::from_secs(5), |s| {
+        s.contains("runs:") && s.contains("sort age")
+    });
+    t.keys(&["s"]);
+    t.wait_for("the sort key's answer", Duration::from_secs(1), |s| {
+        s.contains("sort name")
+    });
+    t.keys(&["q"]);
+    assert_eq!(wait_file(&exit_file, Duration::from_secs(1)), "EXIT=0");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! the commands are returned.
 
 use super::{Action, App, Phase, Stopping};
-use crate::exit;
+use crate::exit::{self, RunEnd};
 use crate::protocol::{Command, Level};
 use crate::space::CellType;
 
@@ -208,11 +208,16 @@ impl App {
             return Vec::new();
         }
         if self.ended() {
-            self.exit = Some(match self.phase {
-                Phase::Failed { .. } => exit::FAILED,
-                _ if self.unsaved => exit::UNSAVED,
-                _ => exit::OK,
-            });
+            self.exit = Some(
+                match self.phase {
+                    Phase::Failed { .. } => RunEnd::Failed,
+                    _ => RunEnd::Finished {
+                        unsaved: self.unsaved,
+                        interrupted: false,
+                    },
+                }
+                .code(),
+            );
             return Vec::new();
         }
         if self.stopping.is_some() {

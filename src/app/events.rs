@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{App, Overlay, Phase, SIGNAL_STOP_TIMEOUT, StateLabel, Stopping};
 use crate::config::OnHangup;
-use crate::exit;
+use crate::exit::{self, RunEnd};
 use crate::protocol::{Command, Event, Level, StepStats};
 
 impl App {
@@ -164,11 +164,13 @@ impl App {
                 self.phase = Phase::Finished { summary, stopped };
                 self.leave_for_replay();
                 if let Some(s) = self.stopping {
-                    self.exit = Some(if unsaved {
-                        exit::UNSAVED
-                    } else {
-                        s.exit_code()
-                    });
+                    self.exit = Some(
+                        RunEnd::Finished {
+                            unsaved,
+                            interrupted: s.signal.is_some(),
+                        }
+                        .code(),
+                    );
                 }
             }
             Event::CheckpointFailed { .. } => {
@@ -219,7 +221,7 @@ impl App {
                 ..
             })
         ) {
-            self.exit = Some(exit::FAILED);
+            self.exit = Some(RunEnd::Failed.code());
         }
         self.stopping = None;
     }

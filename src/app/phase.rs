@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::exit;
+use crate::exit::RunEnd;
 
 /// Where the run is.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,12 +62,13 @@ pub struct Stopping {
 }
 
 impl Stopping {
-    /// The exit code once the worker has finished: 130 after a signal, else 0.
+    /// The exit code once the worker has gone without a `Finished`: as a run that finished
+    /// saved, after this stop.
     pub fn exit_code(self) -> i32 {
-        if self.signal.is_some() {
-            exit::INTERRUPTED
-        } else {
-            exit::OK
+        RunEnd::Finished {
+            unsaved: false,
+            interrupted: self.signal.is_some(),
         }
+        .code()
     }
 }

@@ -187,6 +187,14 @@ impl RunsTable {
         }
     }
 
+    /// Replaces the notes alone (the rows stay); redraws when they changed.
+    pub fn set_notes(&mut self, notes: Vec<String>) {
+        if notes != self.notes {
+            self.notes = notes;
+            self.dirty = true;
+        }
+    }
+
     /// The rows in display order.
     pub fn rows(&self) -> &[RunRow] {
         &self.rows

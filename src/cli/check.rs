@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use clap::Args;
 
-use super::{BUILT_IN_DEFAULT, CliError};
+use super::{CliError, DEFAULT_CONFIG};
 use crate::config::{Algorithm, Config};
 use crate::engine::check::{self, CheckSpec, CheckStep, Planted};
 use crate::engine::device::resolve_device;
@@ -101,8 +101,8 @@ fn config(a: &CheckArgs, alg: Algorithm) -> Result<Config, CliError> {
         "cuda_graphs=false".to_string(),
     ];
     Ok(Config::load_text(
-        BUILT_IN_DEFAULT,
-        "built-in configs/default.toml",
+        DEFAULT_CONFIG.text,
+        &DEFAULT_CONFIG.origin(),
         &sets,
     )?)
 }

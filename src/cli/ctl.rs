@@ -62,8 +62,7 @@ pub fn run(a: &CtlArgs) -> Result<i32, CliError> {
         )));
     }
     if let Err(why) = live_owner(a) {
-        eprintln!("error: {why}; nothing sent");
-        return Ok(exit::FAILED);
+        return Err(CliError::Failed(format!("{why}; nothing sent")));
     }
     // Acknowledgements written from now on are the ones that can answer this command.
     let mut log = EventReader::new(&a.run_dir.join(EVENTS_FILE));
@@ -87,15 +86,15 @@ pub fn run(a: &CtlArgs) -> Result<i32, CliError> {
         }
         if batch.records.is_empty() {
             if let Err(why) = live_owner(a) {
-                eprintln!("error: {why}; the command was not acknowledged");
-                return Ok(exit::FAILED);
+                return Err(CliError::Failed(format!(
+                    "{why}; the command was not acknowledged"
+                )));
             }
             if Instant::now() >= deadline {
-                eprintln!(
-                    "error: no acknowledgement of {} within {wait} s (the run may be busy: a long validation or checkpoint); the command stays queued",
+                return Err(CliError::Failed(format!(
+                    "no acknowledgement of {} within {wait} s (the run may be busy: a long validation or checkpoint); the command stays queued",
                     verb.name()
-                );
-                return Ok(exit::FAILED);
+                )));
             }
             std::thread::sleep(POLL);
         }

@@ -3,8 +3,6 @@
 //! place that turns errors into exit codes (`crate::exit`).
 
 mod bench;
-mod bench_sizes;
-mod bench_train;
 mod check;
 mod ctl;
 mod export;
@@ -132,6 +130,7 @@ pub fn run(cli: Cli) -> ExitCode {
         // commands quietly instead of a panic on the failed write. A search keeps Rust's
         // default (a write error, handled) so that it still checkpoints.
         // SAFETY: setting a signal disposition at start-up, before any thread exists.
+        #[allow(unsafe_code)]
         unsafe {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
@@ -160,21 +159,61 @@ pub fn run(cli: Cli) -> ExitCode {
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
-pub(crate) fn default_config_path() -> Option<PathBuf> {
-    let local = PathBuf::from("configs/default.toml");
-    if local.is_file() {
-        return Some(local);
-    }
-    let beside = std::env::current_exe()
-        .ok()?
-        .parent()?
-        .join("../../configs/default.toml");
-    beside.is_file().then_some(beside)
+/// A config file nasp-tui ships in `configs/`, and its copy built into the binary.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Shipped {
+    /// The file's name in `configs/`.
+    pub(crate) name: &'static str,
+    /// Its text as built into the binary.
+    pub(crate) text: &'static str,
 }
 
-/// `configs/default.toml` as built into the binary: the default when that file is not found
-/// (an installed binary run elsewhere), so the search starts the same either way.
-pub(crate) const BUILT_IN_DEFAULT: &str = include_str!("../../configs/default.toml");
+/// `configs/default.toml`: a search's default config.
+pub(crate) const DEFAULT_CONFIG: Shipped = Shipped {
+    name: "default.toml",
+    text: include_str!("../../configs/default.toml"),
+};
+
+/// `configs/cifar10-train.toml`: `nasp-tui train`'s default config.
+pub(crate) const TRAIN_CONFIG: Shipped = Shipped {
+    name: "cifar10-train.toml",
+    text: include_str!("../../configs/cifar10-train.toml"),
+};
+
+/// `configs/nb201-train.toml`: `nasp-tui train`'s default config for a NAS-Bench-201 cell.
+pub(crate) const NB201_TRAIN_CONFIG: Shipped = Shipped {
+    name: "nb201-train.toml",
+    text: include_str!("../../configs/nb201-train.toml"),
+};
+
+/// `configs/bench-train.toml`: `nasp-tui bench --train`'s default config.
+pub(crate) const BENCH_TRAIN_CONFIG: Shipped = Shipped {
+    name: "bench-train.toml",
+    text: include_str!("../../configs/bench-train.toml"),
+};
+
+impl Shipped {
+    /// The file on disk: `configs/NAME` in the working directory, else in the checkout the
+    /// binary was built in (`target/<profile>/` two levels below it); `None` when neither
+    /// exists (an installed binary run elsewhere), and then [`Shipped::text`] stands in.
+    pub(crate) fn path(self) -> Option<PathBuf> {
+        let local = PathBuf::from("configs").join(self.name);
+        if local.is_file() {
+            return Some(local);
+        }
+        let beside = std::env::current_exe()
+            .ok()?
+            .parent()?
+            .join("../../configs")
+            .join(self.name);
+        beside.is_file().then_some(beside)
+    }
+
+    /// The name said when the built-in copy is used.
+    pub(crate) fn origin(self) -> String {
+        format!("built-in configs/{}", self.name)
+    }
+}
 
 impl ConfigArgs {
     /// The `--set` overrides, with `--device` as one more.
@@ -186,13 +225,18 @@ impl ConfigArgs {
         sets
     }
 
-    /// The config these flags name (`--config`, else configs/default.toml, else the built-in
-    /// copy), with the overrides applied.
-    fn load(&self) -> Result<Config, CliError> {
+    /// The config these flags name (`--config`, else `default`'s file, else its built-in
+    /// copy), with the overrides applied: the one resolver of every subcommand's config.
+    fn load_or(&self, default: Shipped) -> Result<Config, CliError> {
         let sets = self.overrides();
-        Ok(match self.config.clone().or_else(default_config_path) {
+        Ok(match self.config.clone().or_else(|| default.path()) {
             Some(path) => Config::load(Some(&path), &sets),
-            None => Config::load_text(BUILT_IN_DEFAULT, "built-in configs/default.toml", &sets),
+            None => Config::load_text(default.text, &default.origin(), &sets),
         }?)
+    }
+
+    /// [`ConfigArgs::load_or`] with a search's default, `configs/default.toml`.
+    fn load(&self) -> Result<Config, CliError> {
+        self.load_or(DEFAULT_CONFIG)
     }
 }

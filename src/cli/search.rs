@@ -14,7 +14,7 @@ use crate::engine::worker::{self, WorkerHandle, WorkerOptions};
 use crate::rundir::listing::find_runs;
 use crate::rundir::status::{Shown, unix_now};
 use crate::tui::detach::{self, Ending};
-use crate::{exit, headless, rundir, signals, tui};
+use crate::{headless, rundir, signals, tui};
 
 #[derive(Args, Default)]
 pub struct SearchArgs {
@@ -102,7 +102,7 @@ pub fn run(a: SearchArgs) -> Result<i32, CliError> {
     let signals = register_signals(tui_opts.is_some());
     let handle = worker::spawn(opts)
         .map_err(|e| CliError::Failed(format!("cannot start the search thread: {e}")))?;
-    Ok(monitor(handle, signals, tui_opts, &hangup))
+    monitor(handle, signals, tui_opts, &hangup)
 }
 
 /// The monitor's options for a run into `run_dir` (`None`: headless, asked for or because
@@ -147,7 +147,7 @@ pub(super) struct Hangup {
 /// (SIGCONT included: the TUI redraws after a resume). With the TUI (`tui`), first forks off
 /// the foreground stand-in (`tui::foreground`), while no thread exists yet.
 pub(super) fn register_signals(tui: bool) -> crossbeam_channel::Receiver<i32> {
-    if tui && let Err(e) = tui::foreground::split() {
+    if tui && let Err(e) = tui::foreground::fork_stand_in() {
         eprintln!(
             "warning: cannot fork ({e}); after a detach the prompt returns when the run ends"
         );
@@ -161,16 +161,16 @@ pub(super) fn register_signals(tui: bool) -> crossbeam_channel::Receiver<i32> {
 }
 
 /// Hands a running worker's channels to the TUI (`tui_opts`) or the headless printer, follows
-/// it through a detach, and waits for it; returns the exit code. `nasp-tui train` runs its
-/// worker under the same monitors.
+/// it through a detach, and waits for it; returns the exit code (an error of the terminal once
+/// the worker has ended). `nasp-tui train` runs its worker under the same monitors.
 pub(super) fn monitor(
     handle: WorkerHandle,
     signals: crossbeam_channel::Receiver<i32>,
     tui_opts: Option<tui::TuiOptions>,
     hangup: &Hangup,
-) -> i32 {
+) -> Result<i32, CliError> {
     let code = match tui_opts {
-        None => headless::run(
+        None => Ok(headless::run(
             &handle.commands,
             &handle.events,
             &signals,
@@ -183,23 +183,20 @@ pub(super) fn monitor(
                 },
                 OnHangup::Stop => headless::Hangup::Stop,
             },
-        ),
+        )),
         Some(mut t) => {
             t.signals = Some(signals.clone());
             match tui::run_detachable(t, handle.commands.clone(), handle.events.clone()) {
-                Ok(Ending::Exit(code)) => code,
+                Ok(Ending::Exit(code)) => Ok(code),
                 // The run goes on without the terminal; `handle.commands` stays open (a closed
                 // channel would stop the worker) until it ends.
-                Ok(Ending::Detached) => detach::wait(
+                Ok(Ending::Detached) => Ok(detach::wait(
                     &handle.commands,
                     &handle.events,
                     &signals,
                     &mut detach::log_file(&hangup.log),
-                ),
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    exit::FAILED
-                }
+                )),
+                Err(e) => Err(CliError::Failed(format!("{e:#}"))),
             }
         }
     };

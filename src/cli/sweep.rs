@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::search::{self, SearchArgs};
-use super::{BUILT_IN_DEFAULT, CliError, default_config_path};
+use super::{CliError, DEFAULT_CONFIG};
 use crate::config::Config;
 use crate::engine::checkpoint;
 use crate::exit;
@@ -153,7 +153,7 @@ fn request(a: &SweepArgs) -> Result<Request, CliError> {
     };
     let config = match &a.config {
         Some(p) => Some(absolute(p)?),
-        None => default_config_path().map(|p| absolute(&p)).transpose()?,
+        None => DEFAULT_CONFIG.path().map(|p| absolute(&p)).transpose()?,
     };
     let dir = match &a.dir {
         Some(d) => absolute(d)?,
@@ -161,12 +161,9 @@ fn request(a: &SweepArgs) -> Result<Request, CliError> {
     };
     Ok(Request {
         dir,
-        base_text: config.is_none().then(|| {
-            (
-                BUILT_IN_DEFAULT.to_string(),
-                "built-in configs/default.toml".to_string(),
-            )
-        }),
+        base_text: config
+            .is_none()
+            .then(|| (DEFAULT_CONFIG.text.to_string(), DEFAULT_CONFIG.origin())),
         config,
         sets: a.sets.clone(),
         seeds,
@@ -425,13 +422,18 @@ pub fn drain(a: &SweepDrainArgs) -> Result<i32, CliError> {
             a.sweep_dir.display()
         )));
     }
-    Ok(local::drain(
+    let unfinished = local::drain(
         &exe()?,
         &a.sweep_dir,
         a.parallel,
         &a.gpus,
         &mut std::io::stdout(),
-    )?)
+    )?;
+    Ok(if unfinished == 0 {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
 }
 
 /// `report PATH... [--format md|json]`.

@@ -48,32 +48,9 @@ pub struct TrainArgs {
     theme: Option<String>,
 }
 
-/// `configs/cifar10-train.toml` as built into the binary (when the file is not found).
-const BUILT_IN_TRAIN: &str = include_str!("../../configs/cifar10-train.toml");
-
-/// `configs/nb201-train.toml` as built into the binary: the config of an NB201 cell's training
-/// when `--config` names none.
-const BUILT_IN_NB201_TRAIN: &str = include_str!("../../configs/nb201-train.toml");
-
-fn default_train_config() -> Option<PathBuf> {
-    let local = PathBuf::from("configs/cifar10-train.toml");
-    if local.is_file() {
-        return Some(local);
-    }
-    let beside = std::env::current_exe()
-        .ok()?
-        .parent()?
-        .join("../../configs/cifar10-train.toml");
-    beside.is_file().then_some(beside)
-}
-
 /// The flags' config: `--config`, else configs/cifar10-train.toml, with the overrides.
 fn load_config(a: &ConfigArgs) -> Result<Config, CliError> {
-    let sets = a.overrides();
-    Ok(match a.config.clone().or_else(default_train_config) {
-        Some(path) => Config::load(Some(&path), &sets)?,
-        None => Config::load_text(BUILT_IN_TRAIN, "built-in configs/cifar10-train.toml", &sets)?,
-    })
+    a.load_or(super::TRAIN_CONFIG)
 }
 
 /// Reads a genotype file: JSON (as `genotypes/*.json`) or the DARTS text form.
@@ -127,11 +104,7 @@ fn new_run(a: &TrainArgs) -> Result<(Config, Genotype, String), CliError> {
     };
     if g.nb201_cell().is_some() && a.config.config.is_none() {
         // A NAS-Bench-201 cell trains with the benchmark's recipe unless --config says otherwise.
-        cfg = Config::load_text(
-            BUILT_IN_NB201_TRAIN,
-            "built-in configs/nb201-train.toml",
-            &a.config.overrides(),
-        )?;
+        cfg = a.config.load_or(super::NB201_TRAIN_CONFIG)?;
     }
     g.check_trainable(&cfg.model.op_lists())
         .map_err(|e| CliError::Usage(format!("{origin}: {e}")))?;
@@ -195,5 +168,5 @@ pub fn run(a: TrainArgs) -> Result<i32, CliError> {
     let signals = register_signals(tui_opts.is_some());
     let handle = worker::spawn(opts)
         .map_err(|e| CliError::Failed(format!("cannot start the training thread: {e}")))?;
-    Ok(monitor(handle, signals, tui_opts, &hangup))
+    monitor(handle, signals, tui_opts, &hangup)
 }

@@ -2,6 +2,9 @@
 //! multi-tensor (`_foreach_*`) ops for the optimizer, the Kineto profiler for `bench
 //! --profile`, CUDA graphs, and the TF32 setting. Every call returns an error
 //! ([`EngineError::Native`], with libtorch's message) instead of throwing.
+//!
+//! The crate denies `unsafe` code; this FFI module is where the engine's lives.
+#![allow(unsafe_code)]
 
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int};

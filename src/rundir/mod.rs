@@ -1,4 +1,5 @@
-//! The files a run writes (design §6): `config.toml`, `metrics.jsonl`, `log.txt`, `genotypes/`;
+//! The files a run writes (design §6): `config.toml`, `metrics.jsonl` (its lines: `metrics`),
+//! `log.txt`, `genotypes/`;
 //! and the run directory as an interface for other processes (design §9): the event log
 //! (`events`), the status file (`status`) and the command inbox (`inbox`). Plain file I/O, no
 //! tensors.
@@ -7,6 +8,7 @@ pub mod events;
 pub mod genotypes;
 pub mod inbox;
 pub mod listing;
+pub mod metrics;
 pub mod status;
 
 use std::fs::{self, File, OpenOptions};
@@ -109,9 +111,11 @@ impl RunDir {
         fs::write(&path, toml).map_err(|source| RunDirError::Write { path, source })
     }
 
-    /// Appends one JSON object to `metrics.jsonl`.
-    pub fn metric(&mut self, value: &serde_json::Value) {
-        let _ = writeln!(self.metrics, "{value}");
+    /// Appends one line to `metrics.jsonl` (the only writer of its lines).
+    pub fn metric(&mut self, line: &metrics::Line) {
+        if let Ok(text) = serde_json::to_string(line) {
+            let _ = writeln!(self.metrics, "{text}");
+        }
     }
 
     /// Writes the genotype of step `global_step` in both formats as `genotypes/<stem>.txt` and

@@ -108,6 +108,7 @@ pub fn unix_now() -> f64 {
 }
 
 /// This machine's host name (empty if the system will not say).
+#[allow(unsafe_code)]
 pub fn host_name() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is valid for `len` bytes; gethostname writes at most that many.
@@ -120,6 +121,7 @@ pub fn host_name() -> String {
 }
 
 /// Whether process `pid` exists on this host.
+#[allow(unsafe_code)]
 pub fn pid_alive(pid: u32) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return false;
@@ -154,15 +156,17 @@ impl Status {
         }
     }
 
-    /// Whether the owner is still there: a live state, and a recent heartbeat or (on this
-    /// host, where it can be checked) a process with its pid. STALE is an old heartbeat and no
-    /// such process; from another host only the heartbeat can tell.
+    /// Whether the owner is still there: a live state, and on this host (where it can be
+    /// checked) a process with its pid, on another host a recent heartbeat. So a run killed
+    /// here (SIGKILL, the OOM killer) is STALE at once, and can be resumed at once.
     pub fn owner_alive(&self, now: f64) -> bool {
         if !self.state.live() {
             return false;
         }
-        let fresh = now - self.heartbeat < STALE_AFTER.as_secs_f64();
-        fresh || (self.host == host_name() && pid_alive(self.pid))
+        if self.host == host_name() {
+            return pid_alive(self.pid);
+        }
+        now - self.heartbeat < STALE_AFTER.as_secs_f64()
     }
 
     /// What a reader shows at time `now`.
@@ -270,6 +274,9 @@ mod tests {
         // A pid that cannot exist on this host, with an old heartbeat: stale.
         let gone = status(RunState::Running, 999_999_999, &me, now - 100.0);
         assert_eq!(gone.shown(now).label(), "STALE");
+        // Killed a moment ago (its heartbeat is fresh): stale at once, the pid tells.
+        let killed = status(RunState::Running, 999_999_999, &me, now - 1.0);
+        assert_eq!(killed.shown(now).label(), "STALE");
         // Another host: only the heartbeat tells.
         let far = status(RunState::Paused, 1, "some-other-node", now - 5.0);
         assert_eq!(far.shown(now), Shown::Said(RunState::Paused));

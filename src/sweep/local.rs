@@ -75,6 +75,7 @@ fn append(path: &Path) -> std::io::Result<File> {
 }
 
 /// Detaches `cmd` from this process's terminal and session; stdin empty, output to `out`.
+#[allow(unsafe_code)]
 fn detach(cmd: &mut Command, out: &Path) -> std::io::Result<()> {
     let log = append(out)?;
     let err = log.try_clone()?;
@@ -118,14 +119,14 @@ struct Running {
 
 /// The launcher's loop: starts the runs to do, `parallel` at once (slot `k` pinned to
 /// `gpus[k % gpus.len()]` when there are GPUs), waits for them, and returns when all have
-/// ended: 0 when every run finished, 1 otherwise. Progress lines go to `out`.
+/// ended: the number of runs that did not finish. Progress lines go to `out`.
 pub fn drain(
     exe: &Path,
     sweep_dir: &Path,
     parallel: usize,
     gpus: &[String],
     out: &mut dyn Write,
-) -> Result<i32, SweepError> {
+) -> Result<usize, SweepError> {
     let file = SweepFile::read(sweep_dir)?.ok_or_else(|| {
         file_err(
             &sweep_dir.join(super::SWEEP_FILE),
@@ -225,7 +226,7 @@ pub fn drain(
         "launcher pid {}: done ({} not finished)",
         info.pid, failed
     );
-    Ok(if failed == 0 { 0 } else { 1 })
+    Ok(failed)
 }
 
 /// Starts one run of the sweep as a detached `sweep-run` process.
@@ -303,9 +304,9 @@ echo "end $(date +%s.%N) $3" >> "$2/trace"
         fs::write(&exe, FAKE).unwrap();
         fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         let mut out = Vec::new();
-        let code = drain(&exe, &dir, 2, &["5".into(), "7".into()], &mut out).unwrap();
+        let unfinished = drain(&exe, &dir, 2, &["5".into(), "7".into()], &mut out).unwrap();
         let log = String::from_utf8_lossy(&out);
-        assert_eq!(code, 0, "{log}");
+        assert_eq!(unfinished, 0, "{log}");
         assert!(
             !dir.join(LAUNCHER_FILE).exists(),
             "launcher.json stays after the end"

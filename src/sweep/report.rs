@@ -1,6 +1,7 @@
 //! `nasp-tui report`: per run its seed and grid values, epochs, search time, final train and
 //! valid accuracy and genotype; the consensus genotype (for each node, the edges most runs keep
-//! and on each the op most runs select, with the votes); the best run by valid accuracy.
+//! and on each the op most runs select, with the votes); the best run by valid accuracy (a
+//! training run's, `nasp-tui train`, is its test accuracy, and says so).
 //! Read from the run directories only (`status.json`, `metrics.jsonl`, `genotypes/`, and the
 //! sweep's `sweep.toml` for the grid values).
 
@@ -9,13 +10,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use serde_json::Value;
 
 use super::SweepFile;
 use crate::config::Config;
 use crate::genotype::Genotype;
 use crate::rundir::genotypes;
 use crate::rundir::listing::{find_runs, is_run_dir};
+use crate::rundir::metrics;
 use crate::rundir::status::{Status, unix_now};
 
 /// One run's line of the report.
@@ -34,6 +35,9 @@ pub struct RunReport {
     /// Of the last epoch the run finished.
     pub train_acc: Option<f64>,
     pub valid_acc: Option<f64>,
+    /// A training run's (`nasp-tui train`) test accuracy: it measures the test set, not a
+    /// validation split.
+    pub test_acc: Option<f64>,
     /// The run's newest genotype (DARTS text, or NAS-Bench-201's string).
     pub genotype: Option<String>,
     /// The search algorithm (from the run's config).
@@ -44,6 +48,22 @@ pub struct RunReport {
     pub nb201_rank: Option<usize>,
     #[serde(skip)]
     pub parsed: Option<Genotype>,
+}
+
+impl RunReport {
+    /// The accuracy the run's last epoch measured on held-out images: a search's validation
+    /// split, else a training's test set.
+    pub fn held_out_acc(&self) -> Option<f64> {
+        self.valid_acc.or(self.test_acc)
+    }
+
+    /// The "valid acc" cell: a training run's test accuracy says so.
+    fn held_out_cell(&self) -> String {
+        match (self.valid_acc, self.test_acc) {
+            (None, Some(t)) => format!("{} (test)", pct(Some(t))),
+            (v, _) => pct(v),
+        }
+    }
 }
 
 /// The NB201 figures of one group of runs (same algorithm and grid values, any seeds).
@@ -85,7 +105,7 @@ pub struct Consensus {
 pub struct Report {
     pub runs: Vec<RunReport>,
     pub consensus: Option<Consensus>,
-    /// The run with the best final valid accuracy (its name).
+    /// The run with the best final valid (or, for a training run, test) accuracy: its name.
     pub best: Option<String>,
     /// NB201 runs: mean ± std of the benchmark accuracy per algorithm and grid values.
     pub nb201: Vec<Nb201Group>,
@@ -120,7 +140,7 @@ pub fn collect(paths: &[PathBuf]) -> Result<Report, String> {
     }
     let best = runs
         .iter()
-        .filter_map(|r| r.valid_acc.map(|v| (v, &r.name)))
+        .filter_map(|r| r.held_out_acc().map(|v| (v, &r.name)))
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, n)| n.clone());
     let genos: Vec<&Genotype> = runs.iter().filter_map(|r| r.parsed.as_ref()).collect();
@@ -189,20 +209,11 @@ fn run_config(dir: &Path) -> Option<Config> {
 fn read_run(dir: &Path) -> RunReport {
     let (name, seed, values) = identity(dir);
     let status = Status::read(dir).ok().flatten();
-    let mut seconds = 0.0;
-    let mut last: Option<Value> = None;
-    if let Ok(text) = fs::read_to_string(dir.join("metrics.jsonl")) {
-        for v in text
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        {
-            if v.get("kind").and_then(Value::as_str) == Some("epoch") {
-                seconds += v.get("seconds").and_then(Value::as_f64).unwrap_or(0.0);
-                last = Some(v);
-            }
-        }
-    }
-    let acc = |k: &str| last.as_ref().and_then(|v| v.get(k)).and_then(Value::as_f64);
+    let epochs = fs::read_to_string(dir.join("metrics.jsonl"))
+        .map(|t| metrics::epochs(&t))
+        .unwrap_or_default();
+    let seconds = epochs.iter().filter_map(|e| e.seconds).sum();
+    let last = epochs.last().cloned().unwrap_or_default();
     let parsed = genotypes::newest(dir).map(|(_, _, g)| g);
     let nb201 = parsed.as_ref().and_then(Genotype::nb201_cell).map(|c| {
         let e = crate::nb201::table().lookup(&c);
@@ -221,8 +232,9 @@ fn read_run(dir: &Path) -> RunReport {
         epochs_done: status.as_ref().map(|s| s.epoch),
         epochs: status.as_ref().map(|s| s.epochs),
         search_seconds: seconds,
-        train_acc: acc("train_acc"),
-        valid_acc: acc("valid_acc"),
+        train_acc: last.train_acc,
+        valid_acc: last.valid_acc,
+        test_acc: last.test_acc,
         genotype: parsed.as_ref().map(ToString::to_string),
         algorithm: run_config(dir).map(|c| c.algorithm.name().to_string()),
         nb201_acc: nb201.map(|x| x.0),
@@ -401,7 +413,7 @@ impl Report {
             });
             cells.push(duration(r.search_seconds));
             cells.push(pct(r.train_acc));
-            cells.push(pct(r.valid_acc));
+            cells.push(r.held_out_cell());
             if any_nb201 {
                 cells.push(match (r.nb201_acc, r.nb201_rank) {
                     (Some(a), Some(k)) => format!("{a:.2}% ({k})"),
@@ -465,10 +477,13 @@ impl Report {
             .and_then(|b| self.runs.iter().find(|r| &r.name == b))
         {
             Some(r) => s.push_str(&format!(
-                "{} ({}): valid {}, train {}\n",
+                "{} ({}): {}, train {}\n",
                 r.name,
                 r.path.display(),
-                pct(r.valid_acc),
+                match r.test_acc {
+                    Some(t) if r.valid_acc.is_none() => format!("test {}", pct(Some(t))),
+                    _ => format!("valid {}", pct(r.valid_acc)),
+                },
                 pct(r.train_acc)
             )),
             None => s.push_str("No run has finished an epoch yet.\n"),
@@ -530,6 +545,40 @@ mod tests {
     }
 
     #[test]
+    fn a_training_run_reports_its_test_accuracy() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("train-run");
+        std::fs::create_dir_all(&run).unwrap();
+        // The epoch lines `nasp-tui train` writes (test figures, no validation split).
+        std::fs::write(
+            run.join("metrics.jsonl"),
+            concat!(
+                r#"{"kind":"step","epoch":0,"global_step":1,"train_loss":2.3,"train_acc":0.1}"#,
+                "\n",
+                r#"{"kind":"epoch","epoch":0,"global_step":16,"train_loss":2.0,"train_acc":0.2,"test_loss":1.9,"test_acc":0.3,"test_images":500,"test_seconds":1.0,"lr":0.05,"drop_path":0.0,"seconds":10.0}"#,
+                "\n",
+                r#"{"kind":"epoch","epoch":1,"global_step":32,"train_loss":1.8,"train_acc":0.35,"test_loss":1.7,"test_acc":0.4,"test_images":500,"test_seconds":1.0,"lr":0.02,"drop_path":0.1,"seconds":12.0}"#,
+                "\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(run.join("config.toml"), "seed = 4\n").unwrap();
+        let report = collect(&[run]).unwrap();
+        let r = &report.runs[0];
+        assert_eq!(
+            (r.train_acc, r.valid_acc, r.test_acc),
+            (Some(0.35), None, Some(0.4))
+        );
+        assert_eq!(r.search_seconds, 22.0);
+        assert_eq!(report.best.as_deref(), Some("train-run"));
+        let md = report.markdown();
+        assert!(md.contains("| 35.0% | 40.0% (test) |"), "{md}");
+        assert!(md.contains("test 40.0%, train 35.0%"), "{md}");
+        let j: serde_json::Value = serde_json::from_str(&report.json()).unwrap();
+        assert_eq!(j["runs"][0]["test_acc"], 0.4);
+    }
+
+    #[test]
     fn nb201_consensus_and_groups() {
         let cell = |s: &str| Genotype::parse(s).unwrap();
         let a =
@@ -560,6 +609,7 @@ mod tests {
             search_seconds: 0.0,
             train_acc: None,
             valid_acc: None,
+            test_acc: None,
             genotype: None,
             algorithm: Some(alg.into()),
             nb201_acc: Some(acc),

@@ -168,11 +168,11 @@ pub fn wait(
                 Err(_) => signals = never(),
             },
             recv(events) -> ev => match ev {
-                Ok(Event::Finished { unsaved: true, .. }) => return exit::UNSAVED,
-                Ok(Event::Finished { .. }) if interrupted => return exit::INTERRUPTED,
-                Ok(Event::Finished { .. }) => return exit::OK,
-                Ok(Event::Failed { .. }) => return exit::FAILED,
-                Ok(_) => {}
+                Ok(ev) => {
+                    if let Some(end) = ev.run_end(interrupted) {
+                        return end.code();
+                    }
+                }
                 Err(_) => {
                     note("[Error] the search thread ended without a result");
                     return exit::FAILED;

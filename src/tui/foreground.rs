@@ -2,7 +2,7 @@
 //! while the process the shell started stays in the foreground as a stand-in.
 //!
 //! A shell waits for the process it started, so a search that detaches in that same process
-//! keeps the prompt away until it ends. [`split`] forks once, before any thread exists (no lock
+//! keeps the prompt away until it ends. [`fork_stand_in`] forks once, before any thread exists (no lock
 //! or thread pool is copied half-way): the child returns and runs the search and its TUI; the
 //! parent waits on a pipe. When the child detaches it writes one byte ([`release`]) after its
 //! farewell lines, and the stand-in exits 0 — the prompt returns while the search steps on. When
@@ -33,7 +33,7 @@ static CHILD: AtomicI32 = AtomicI32::new(0);
 /// Call it before any thread is started. On an error nothing was forked and the search runs in
 /// this process, as before (its detach then keeps the prompt until it ends).
 #[allow(unsafe_code)]
-pub fn split() -> io::Result<()> {
+pub fn fork_stand_in() -> io::Result<()> {
     let mut fds = [0i32; 2];
     // SAFETY: pipe2 writes two new descriptors into `fds`.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {

@@ -45,10 +45,13 @@ pub fn text(o: &Output) -> String {
     )
 }
 
-/// A headless search of the tiny config into `run_dir` with extra args.
+/// The `--set` that runs a test on the synthetic set (for the tests not about CIFAR-10).
+pub const SYNTHETIC: [&str; 2] = ["--set", "data.dataset=\"synthetic\""];
+
+/// A headless search of the tiny config into `run_dir` with extra args, on the synthetic set
+/// unless `extra` names a `--data-dir`.
 pub fn tiny_search(run_dir: &Path, extra: &[&str]) -> Output {
     let cfg = fixture("tiny.toml");
-    let data = cifar_dir();
     let mut args = vec![
         "search",
         "--headless",
@@ -58,19 +61,35 @@ pub fn tiny_search(run_dir: &Path, extra: &[&str]) -> Output {
         run_dir.to_str().unwrap(),
     ];
     if !extra.contains(&"--data-dir") {
-        args.extend_from_slice(&["--data-dir", data.to_str().unwrap()]);
+        args.extend_from_slice(&SYNTHETIC);
     }
     args.extend_from_slice(extra);
     run(&args)
 }
 
+/// Waits (polling every 50 ms) until `ready` gives a value, failing the test with `what` after
+/// `limit`: the one waiting loop of the tests.
+pub fn wait_for<T>(
+    what: &str,
+    limit: std::time::Duration,
+    mut ready: impl FnMut() -> Option<T>,
+) -> T {
+    let t = std::time::Instant::now();
+    loop {
+        if let Some(v) = ready() {
+            return v;
+        }
+        assert!(
+            t.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// Waits (polling) until `ok`, failing the test with `what` after `limit`.
 pub fn wait_until(what: &str, limit: std::time::Duration, mut ok: impl FnMut() -> bool) {
-    let t = std::time::Instant::now();
-    while !ok() {
-        assert!(t.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    wait_for(what, limit, || ok().then_some(()));
 }
 
 /// A run's `status.json` (null while there is none, or while it cannot be read).

@@ -34,26 +34,42 @@ pub struct Meters {
     pub epoch_count: usize,
 }
 
-/// `meta.json`: small facts about a checkpoint, and the checksums of its tensor files.
+/// `meta.json`: small facts about a checkpoint, and the checksums of its tensor files. The
+/// fields of any run come first; a search adds its own part (`search`), written into the same
+/// JSON object, so a checkpoint of either kind, old or new, reads with this one type.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Meta {
     pub format_version: u32,
     pub nasp_tui_version: String,
+    /// The search's algorithm (`nasp`, `darts1`, …) or `train`.
     pub algorithm: String,
     pub epoch: usize,
     pub step_in_epoch: usize,
     pub global_step: u64,
+    /// The RNG state at the start of the current epoch (its plan is drawn again from it).
     pub epoch_rng: Rng,
-    pub step_rng: Rng,
-    pub adam_t: u64,
     pub meters: Meters,
     /// The resolved config (TOML).
     pub config: String,
+    /// The search's genotype at this step, or the genotype a training trains.
     pub genotype: Genotype,
-    /// The proximal selection Ā in force (it may come from an ε-greedy draw).
-    pub selection: [Selection; 2],
     /// sha256 of each tensor file, hex.
     pub checksums: HashMap<String, String>,
+    /// What only a search keeps (`None` for a training; a training checkpoint written before
+    /// the split carries a placeholder here, which nothing reads).
+    #[serde(flatten)]
+    pub search: Option<SearchMeta>,
+}
+
+/// The part of `meta.json` only a search writes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SearchMeta {
+    /// RNG for draws inside steps (ε-greedy).
+    pub step_rng: Rng,
+    /// Adam's step count.
+    pub adam_t: u64,
+    /// The proximal selection Ā in force (it may come from an ε-greedy draw).
+    pub selection: [Selection; 2],
 }
 
 /// A checkpoint problem, naming the file and the reason.
@@ -316,4 +332,77 @@ pub fn locate(path: &Path) -> Result<(PathBuf, Meta, Option<String>), Checkpoint
             format!("no valid checkpoint: {}", errors.join("; "))
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `meta.json` as nasp-tui 0.x wrote it before the search's part was split off: every
+    /// field at the top level, a training checkpoint with placeholders for the search's.
+    fn old_meta(algorithm: &str, selection: &str) -> String {
+        format!(
+            r#"{{
+  "format_version": 1, "nasp_tui_version": "0.1.0", "algorithm": "{algorithm}",
+  "epoch": 2, "step_in_epoch": 3, "global_step": 35,
+  "epoch_rng": {{"s": [1, 2, 3, 18446744073709551615]}},
+  "step_rng": {{"s": [5, 6, 7, 8]}},
+  "adam_t": {adam_t},
+  "meters": {{"window_loss": 0.0, "window_correct": 0.0, "window_count": 0,
+              "epoch_loss": 4.5, "epoch_correct": 2.0, "epoch_count": 3}},
+  "config": "seed = 1\n",
+  "genotype": {{"normal": [["skip_connect", 0]], "normal_concat": [2],
+                "reduce": [["max_pool_3x3", 1]], "reduce_concat": [2]}},
+  "selection": [{selection}, {selection}],
+  "checksums": {{"weights.safetensors": "ab", "state.safetensors": "cd"}}
+}}"#,
+            adam_t = if algorithm == "train" { 0 } else { 35 }
+        )
+    }
+
+    #[test]
+    fn checkpoints_written_before_the_split_still_read() {
+        let search: Meta =
+            serde_json::from_str(&old_meta("nasp", r#"{"ops": [1, null], "kept": [[0, 1]]}"#))
+                .unwrap();
+        assert_eq!((search.epoch, search.global_step), (2, 35));
+        assert_eq!(search.meters.epoch_count, 3);
+        let part = search.search.as_ref().expect("the search's part");
+        assert_eq!(part.adam_t, 35);
+        assert_eq!(part.selection[1].ops, [Some(1), None]);
+        let state = |r: &Rng| serde_json::to_value(r).unwrap()["s"].clone();
+        assert_eq!(state(&part.step_rng), serde_json::json!([5, 6, 7, 8]));
+        assert_eq!(
+            state(&search.epoch_rng),
+            serde_json::json!([1, 2, 3, u64::MAX])
+        );
+
+        let train: Meta =
+            serde_json::from_str(&old_meta("train", r#"{"ops": [], "kept": []}"#)).unwrap();
+        assert_eq!(
+            (train.algorithm.as_str(), train.step_in_epoch),
+            ("train", 3)
+        );
+        assert_eq!(train.genotype.reduce[0].0, "max_pool_3x3");
+    }
+
+    #[test]
+    fn a_training_checkpoint_writes_no_search_part_and_reads_back() {
+        let mut m: Meta =
+            serde_json::from_str(&old_meta("train", r#"{"ops": [], "kept": []}"#)).unwrap();
+        m.search = None;
+        let text = serde_json::to_string(&m).unwrap();
+        for key in ["step_rng", "adam_t", "selection"] {
+            assert!(!text.contains(key), "{key} in {text}");
+        }
+        let back: Meta = serde_json::from_str(&text).unwrap();
+        assert!(back.search.is_none());
+        assert_eq!(back.global_step, 35);
+        // A search's part goes into the same object, as before.
+        let s: Meta =
+            serde_json::from_str(&old_meta("nasp", r#"{"ops": [0], "kept": [[0, 1]]}"#)).unwrap();
+        let v: serde_json::Value = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["adam_t"], 35);
+        assert_eq!(v["selection"][0]["ops"][0], 0);
+    }
 }

@@ -3,18 +3,19 @@
 //! [`Search::restore_state`]; `files` holds the on-disk layout (atomic writes,
 //! `latest`, checksums, finding the checkpoint to resume from), which needs no libtorch.
 
-mod files;
+pub mod files;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use tch::Tensor;
 
-use crate::engine::search::{Progress, ResumePoint, Search, TensorFile};
+use crate::engine::run::Progress;
+use crate::engine::search::{ResumePoint, Search, TensorFile};
 
 pub use files::{
-    CheckpointError, FORMAT_VERSION, META, Meta, Meters, STATE, WEIGHTS, bad, list, locate, seal,
-    verify, write_atomically,
+    CheckpointError, FORMAT_VERSION, META, Meta, Meters, STATE, SearchMeta, WEIGHTS, bad, list,
+    locate, seal, verify, write_atomically,
 };
 
 /// Writes a checkpoint of `s` into `<run_dir>/checkpoints` and returns its directory.
@@ -45,13 +46,15 @@ pub fn save(
             step_in_epoch: point.progress.step_in_epoch,
             global_step: point.progress.global_step,
             epoch_rng: point.epoch_rng,
-            step_rng: point.step_rng,
-            adam_t: point.adam_t,
             meters: meters.clone(),
             config: saved.config,
             genotype: saved.genotype,
-            selection: point.selection,
             checksums,
+            search: Some(SearchMeta {
+                step_rng: point.step_rng,
+                adam_t: point.adam_t,
+                selection: point.selection,
+            }),
         })
     })
 }
@@ -66,6 +69,15 @@ fn read_tensors(path: &Path) -> Result<HashMap<String, Tensor>, CheckpointError>
 
 /// Loads a verified checkpoint into `s` (built from a compatible config).
 pub fn load(dir: &Path, meta: &Meta, s: &mut Search) -> Result<Meters, CheckpointError> {
+    let Some(part) = &meta.search else {
+        return Err(bad(
+            &dir.join(META),
+            format!(
+                "is a checkpoint of `nasp-tui {}`, not of a search",
+                meta.algorithm
+            ),
+        ));
+    };
     let weights = read_tensors(&dir.join(WEIGHTS))?;
     let state = read_tensors(&dir.join(STATE))?;
     let point = ResumePoint {
@@ -75,9 +87,9 @@ pub fn load(dir: &Path, meta: &Meta, s: &mut Search) -> Result<Meters, Checkpoin
             global_step: meta.global_step,
         },
         epoch_rng: meta.epoch_rng.clone(),
-        step_rng: meta.step_rng.clone(),
-        adam_t: meta.adam_t,
-        selection: meta.selection.clone(),
+        step_rng: part.step_rng.clone(),
+        adam_t: part.adam_t,
+        selection: part.selection.clone(),
     };
     s.restore_state(&weights, &state, point).map_err(|e| {
         let file = match e.file {

@@ -42,21 +42,7 @@ pub use state::{ResumePoint, SavedState, StateError, TensorFile};
 use graph::GraphState;
 use phases::PhaseClock;
 
-/// Where a search stands: the epoch, the steps done in it, and the steps done in all.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Progress {
-    pub epoch: usize,
-    pub step_in_epoch: usize,
-    pub global_step: u64,
-}
-
-/// Figures of one step, as device tensors (read on the host only at the logging rate).
-pub struct StepOut {
-    pub loss: Tensor,
-    pub correct: Tensor,
-    pub count: usize,
-    pub arch_loss: Tensor,
-}
+pub use crate::engine::run::{Progress, StepOut};
 
 /// The network a search trains: the DARTS-style supernet (spaces `darts`, `nasp`) or
 /// NAS-Bench-201's (`nb201`).
@@ -467,7 +453,7 @@ impl Search {
             loss,
             correct,
             count: yt.size()[0] as usize,
-            arch_loss,
+            arch_loss: Some(arch_loss),
         }
     }
 

@@ -1,7 +1,8 @@
 //! `nasp-tui train`: the network of a genotype trained from scratch (the evaluation stage of
 //! NASP and DARTS). [`Trainer`] owns the network (`net`), its optimizer, the device data
-//! (`data`) and the epoch bookkeeping; `worker` runs it on its own thread behind the same
-//! events, sink, inbox and checkpoint layout as a search; `state` is what a checkpoint holds.
+//! (`data`) and the epoch bookkeeping; `worker` runs it on its own thread through the run loop
+//! a search runs (`engine::run`, as which a training is a `Job`: `job`), so behind the same
+//! events, sink, inbox and checkpoint layout; `state` is what a checkpoint holds.
 //!
 //! Randomness: the epoch's order, crops, flips and cutout centres come from the host RNG (one
 //! plan per epoch); drop path draws from libtorch's generator, re-seeded from (seed, global
@@ -10,9 +11,9 @@
 
 pub mod bench;
 pub mod data;
+mod job;
 pub mod net;
 pub mod pytorch_names;
-mod run_loop;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -40,20 +41,7 @@ pub use state::{TRAIN, darts_twin, load_checkpoint, save_checkpoint, save_weight
 /// Images per forward pass on the test set (at least the training batch).
 const TEST_CHUNK: usize = 500;
 
-/// Where a training run stands.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Progress {
-    pub epoch: usize,
-    pub step_in_epoch: usize,
-    pub global_step: u64,
-}
-
-/// Figures of one step, as device scalars (read on the host at the logging rate).
-pub struct StepOut {
-    pub loss: Tensor,
-    pub correct: Tensor,
-    pub count: usize,
-}
+pub use crate::engine::run::{Progress, StepOut};
 
 /// Mean loss and accuracy on the test set.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -323,6 +311,7 @@ impl Trainer {
             loss: main.detach(),
             correct: correct(&out.main.detach(), y),
             count: y.size()[0] as usize,
+            arch_loss: None,
         }
     }
 

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use tch::Tensor;
 
 use super::{Progress, Trainer};
-use crate::arch::Selection;
 use crate::engine::checkpoint::{
     self, CheckpointError, FORMAT_VERSION, META, Meta, Meters, STATE, WEIGHTS, bad,
 };
@@ -85,10 +84,6 @@ pub fn save_checkpoint(
             })
             .collect();
         checksums.insert(STATE.to_string(), write(&tmp.join(STATE), &momentum)?);
-        let none = || Selection {
-            ops: vec![],
-            kept: vec![],
-        };
         Ok(Meta {
             format_version: FORMAT_VERSION,
             nasp_tui_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -97,13 +92,11 @@ pub fn save_checkpoint(
             step_in_epoch: p.step_in_epoch,
             global_step: p.global_step,
             epoch_rng: t.epoch_rng.clone(),
-            step_rng: t.epoch_rng.clone(),
-            adam_t: 0,
             meters: meters.clone(),
             config: t.cfg.to_toml(),
             genotype: t.genotype.clone(),
-            selection: [none(), none()],
             checksums,
+            search: None,
         })
     })
 }

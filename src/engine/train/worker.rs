@@ -1,11 +1,12 @@
 //! The "train" worker thread: sets up a training run (run directory, resume, device, data, the
 //! network), trains it epoch by epoch with the test set evaluated at each epoch's end, and
-//! answers commands between steps, from this process's monitor or from the run's inbox. Every
-//! event goes through the search's `Sink` (channel, `log.txt`, `events.jsonl`, `status.json`),
-//! so the monitors, `watch`, `ls` and `ctl` follow a training run as they follow a search.
+//! answers commands between steps, from this process's monitor or from the run's inbox: the run
+//! loop of `engine::run`, the search's. Every event goes through its `Sink` (channel, `log.txt`,
+//! `events.jsonl`, `status.json`), so the monitors, `watch`, `ls` and `ctl` follow a training
+//! run as they follow a search.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 use tch::Device;
@@ -17,9 +18,8 @@ use crate::dataset;
 use crate::engine::EngineError;
 use crate::engine::checkpoint::{Meta, Meters, locate};
 use crate::engine::device::{device_label, resolve_device};
-use crate::engine::worker::WorkerHandle;
-use crate::engine::worker::sink::Sink;
-use crate::engine::worker::steer::Steering;
+use crate::engine::run::sink::Sink;
+use crate::engine::run::{Loop, WorkerHandle, refuse_if_owned, spawn_worker};
 use crate::genotype::Genotype;
 use crate::protocol::{Command, Event, Level, RunInfo};
 use crate::rundir::RunDir;
@@ -43,7 +43,7 @@ pub struct TrainOptions {
 
 /// Starts the training thread.
 pub fn spawn(opts: TrainOptions) -> std::io::Result<WorkerHandle> {
-    crate::engine::worker::spawn_named("train", move |crx, sink| run(&opts, crx, sink))
+    spawn_worker("train", move |crx, sink| run(&opts, crx, sink))
 }
 
 /// The config and checkpoint of `train --resume PATH` (a run or checkpoint directory): the
@@ -71,7 +71,7 @@ fn run(
     commands: &Receiver<Command>,
     sink: &mut Sink,
 ) -> Result<(), EngineError> {
-    crate::engine::worker::refuse_if_owned(&opts.run_dir)?;
+    refuse_if_owned(&opts.run_dir)?;
     let dir = RunDir::open(&opts.run_dir)?;
     sink.attach(&opts.run_dir)?;
     let cfg = &opts.config;
@@ -100,24 +100,15 @@ fn run(
     let count = t.params();
     sink.note(&count.to_string());
     sink.emit(Event::Started(run_info(opts, &t, device, dataset, count)));
-    let resumed = opts.resume.as_ref().map(|(_, m)| m.global_step);
-    let mut l = super::run_loop::Loop {
+    let resumed_at = opts.resume.as_ref().map(|(_, m)| m.global_step);
+    Loop::new(
         t,
         dir,
         sink,
-        meters,
-        pending: Vec::new(),
-        window: super::run_loop::Window::new(),
-        epoch_start: Instant::now(),
-        steer: Steering::new(),
-        newest: resumed,
-        failed: 0,
-        max_steps: opts.max_steps,
-        event_interval: opts.event_interval,
-    };
-    l.send_arch();
-    let stop = l.epochs(commands);
-    l.finish(stop);
+        (meters, resumed_at),
+        (opts.max_steps, opts.event_interval),
+    )
+    .run(commands);
     Ok(())
 }
 

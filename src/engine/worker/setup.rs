@@ -7,8 +7,6 @@ use std::path::PathBuf;
 use tch::Device;
 
 use super::WorkerOptions;
-use super::run_loop::Loop;
-use super::sink::Sink;
 use crate::config::Config;
 use crate::dataset;
 use crate::engine::EngineError;
@@ -16,16 +14,17 @@ use crate::engine::checkpoint::{self, Meta, Meters};
 use crate::engine::device::{device_label, resolve_device};
 use crate::engine::device_data::DeviceData;
 use crate::engine::resume;
+use crate::engine::run::sink::Sink;
+use crate::engine::run::{Loop, refuse_if_owned};
 use crate::engine::search::Search;
 use crate::protocol::{Event, Level, RunInfo};
 use crate::rundir::RunDir;
-use crate::rundir::status::{Status, unix_now};
 
 /// Prepares the run `opts` describes and says `Started`; the loop is ready to run.
 pub(super) fn setup<'a, 's>(
     opts: &WorkerOptions,
     sink: &'s mut Sink<'a>,
-) -> Result<Loop<'a, 's>, EngineError> {
+) -> Result<Loop<'a, 's, Search>, EngineError> {
     refuse_if_owned(&opts.run_dir)?;
     let dir = RunDir::open(&opts.run_dir)?;
     sink.attach(&opts.run_dir)?;
@@ -51,30 +50,13 @@ pub(super) fn setup<'a, 's>(
     }
     sink.emit(Event::Started(run_info(opts, &s, device, dataset)));
     let resumed_at = resume.as_ref().map(|(_, meta)| meta.global_step);
-    let mut run = Loop::new(s, dir, sink, meters, (opts.max_steps, opts.event_interval));
-    if let Some(step) = resumed_at {
-        run.resumed_at(step);
-    }
-    Ok(run)
-}
-
-/// Refuses a run directory that a live process (this host: its pid exists; another host: its
-/// heartbeat is fresh) owns: two searches must never write one directory.
-pub(crate) fn refuse_if_owned(dir: &std::path::Path) -> Result<(), EngineError> {
-    let Ok(Some(owner)) = Status::read(dir) else {
-        return Ok(());
-    };
-    if owner.owner_alive(unix_now()) && owner.pid != std::process::id() {
-        return Err(EngineError::RunInUse(format!(
-            "run directory {} is in use by pid {} on {} ({}); watch it with `nasp-tui watch {}`, or choose another --run-dir",
-            dir.display(),
-            owner.pid,
-            owner.host,
-            owner.shown(unix_now()).label(),
-            dir.display()
-        )));
-    }
-    Ok(())
+    Ok(Loop::new(
+        s,
+        dir,
+        sink,
+        (meters, resumed_at),
+        (opts.max_steps, opts.event_interval),
+    ))
 }
 
 /// The config the run uses and, with `--resume`, the checkpoint it continues from (saying in

@@ -110,3 +110,78 @@ fn a_damaged_log_replays_with_warnings() {
     );
     assert!(warnings[1].contains("cut short"), "{warnings:?}");
 }
+
+/// The runs table of a Slurm sweep whose `squeue` hangs: the rows are collected on their own
+/// thread, so keys still answer at once, quit included.
+#[test]
+fn the_runs_table_answers_keys_while_the_scheduler_hangs() {
+    use std::time::Instant;
+
+    use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent};
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use crate::sweep::sched::Scheduler;
+    use crate::sweep::sched::tests::{script, slurm_sweep};
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let sweep = slurm_sweep(tmp.path());
+    let asked = tmp.path().join("asked");
+    let hangs = script(
+        tmp.path(),
+        "squeue",
+        &format!("touch {}; sleep 30", asked.display()),
+    );
+    let scheduler = Scheduler {
+        squeue: hangs.clone(),
+        sacct: hangs,
+        timeout: Duration::from_secs(20),
+    };
+    let (keys, input) = crossbeam_channel::unbounded();
+    let (done_tx, done) = crossbeam_channel::bounded(1);
+    let sources = vec![sweep];
+    std::thread::spawn(move || {
+        let theme = crate::theme::builtin("default").expect("theme");
+        let keymap = KeyMap::default();
+        let ui = super::Ui {
+            view: crate::tui::View {
+                theme: &theme,
+                glyphs: crate::ui::Glyphs { ascii: false },
+                fps: 10,
+            },
+            keymap: &keymap,
+            input,
+            signals: crossbeam_channel::never(),
+            started: Instant::now(),
+        };
+        let mut terminal = Terminal::new(TestBackend::new(110, 16)).expect("terminal");
+        let code = super::table::run_with(&mut terminal, &ui, &sources, scheduler);
+        let screen: String = terminal
+            .backend()
+            .buffer()
+            .content()
+            .iter()
+            .map(|c| c.symbol())
+            .collect();
+        let _ = done_tx.send((code, screen));
+    });
+    let t = Instant::now();
+    while !asked.exists() {
+        assert!(t.elapsed() < Duration::from_secs(10), "squeue never asked");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let key = |c| TermEvent::Key(KeyEvent::from(KeyCode::Char(c)));
+    keys.send(key('s')).expect("send s");
+    std::thread::sleep(Duration::from_millis(300));
+    let quit = Instant::now();
+    keys.send(key('q')).expect("send q");
+    let (code, screen) = done
+        .recv_timeout(Duration::from_secs(1))
+        .expect("the table leaves within a second of q while squeue hangs");
+    assert!(quit.elapsed() < Duration::from_secs(1));
+    assert_eq!(code, crate::exit::OK);
+    assert!(
+        screen.contains("sort name"),
+        "the sort key answered: {screen}"
+    );
+}

@@ -8,8 +8,10 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::CliError;
-use super::bench::{BenchArgs, peer_figures, run_child};
+use super::BenchArgs;
+use super::child::run_child;
+use super::peer::peer_figures;
+use crate::cli::CliError;
 use crate::config::{Algorithm, Config};
 
 /// The table: C ∈ {8, 12, 16}, cells ∈ {5, 8}, batch ∈ {16, 32, 64}.
@@ -114,12 +116,16 @@ fn measure(
     ];
     for alg in [Algorithm::Nasp, Algorithm::Darts1] {
         match run_child(a, alg, &sets)? {
-            Some(r) if alg == Algorithm::Nasp => {
+            Ok(r) if alg == Algorithm::Nasp => {
                 row.nasp_ms.push(r.ms_median);
                 row.nasp_rss.push(r.peak_rss_mb);
             }
-            Some(r) => row.darts1_ms.push(r.ms_median),
-            None => row.failed.push(format!("ours {}", alg.name())),
+            Ok(r) => row.darts1_ms.push(r.ms_median),
+            Err(why) => {
+                // The table goes on with the other sizes; this one's cell says it failed.
+                eprintln!("error: {why}");
+                row.failed.push(format!("ours {}", alg.name()));
+            }
         }
     }
     let mut sized = cfg.clone();

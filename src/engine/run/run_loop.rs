@@ -1,24 +1,25 @@
-//! The search loop on the worker thread: steps, the commands between them (pause, resume,
-//! checkpoint, export, stop: from this process's monitor, or from other processes through the
-//! run's inbox `<run>/commands/`), the end of each epoch (validation, genotype, checkpoint) and
-//! the end of the run. Every event goes out through the `Sink`.
+//! The run loop on the worker thread, for a search and a training alike: steps, the commands
+//! between them (pause, resume, checkpoint, export, stop: from this process's monitor, or from
+//! other processes through the run's inbox `<run>/commands/`), the end of each epoch (the
+//! held-out evaluation, the job's files, the checkpoint) and the end of the run. Every event
+//! goes out through the `Sink`; every metrics line through `RunDir::metric`.
 
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use serde_json::json;
 
-use super::meter::Meter;
+use super::meter::{Meter, Unread};
 use super::sink::Sink;
 use super::steer::{Next, Steering};
-use crate::engine::checkpoint::{self, Meters};
-use crate::engine::search::{Search, StepOut};
-use crate::protocol::{Command, Event, Level};
+use super::{HeldOut, Job, Said};
+use crate::engine::checkpoint::files::Meters;
+use crate::protocol::{Command, EpochStats, Event, Level};
 use crate::rundir::RunDir;
+use crate::rundir::metrics::{self, EpochLine, Line};
 
 /// A run in progress.
-pub(super) struct Loop<'a, 's> {
-    s: Search,
+pub(crate) struct Loop<'a, 's, J: Job> {
+    job: J,
     dir: RunDir,
     sink: &'s mut Sink<'a>,
     meter: Meter,
@@ -31,30 +32,34 @@ pub(super) struct Loop<'a, 's> {
     event_interval: Duration,
 }
 
-impl<'a, 's> Loop<'a, 's> {
-    /// A run of `s` into `dir`, its clocks started now.
-    pub(super) fn new(
-        s: Search,
+impl<'a, 's, J: Job> Loop<'a, 's, J> {
+    /// A run of `job` into `dir`, its clocks started now, with `meters` from the checkpoint it
+    /// resumed from (whose step is `resumed_at`).
+    pub(crate) fn new(
+        job: J,
         dir: RunDir,
         sink: &'s mut Sink<'a>,
-        meters: Meters,
+        (meters, resumed_at): (Meters, Option<u64>),
         (max_steps, event_interval): (Option<u64>, Duration),
     ) -> Self {
         Loop {
-            s,
+            job,
             dir,
             sink,
             meter: Meter::new(meters),
             steer: Steering::new(),
-            saves: Saves::default(),
+            saves: Saves {
+                newest: resumed_at,
+                ..Saves::default()
+            },
             max_steps,
             event_interval,
         }
     }
 
-    /// Runs the search until its last epoch ends or a stop comes, then finishes the run.
-    pub(super) fn run(mut self, commands: &Receiver<Command>) {
-        let snap = self.s.arch_snapshot();
+    /// Runs the job until its last epoch ends or a stop comes, then finishes the run.
+    pub(crate) fn run(mut self, commands: &Receiver<Command>) {
+        let snap = self.job.arch_snapshot();
         self.send(Event::Arch(snap));
         let stop = self.epochs(commands);
         self.finish(stop);
@@ -73,10 +78,10 @@ impl<'a, 's> Loop<'a, 's> {
     fn epochs(&mut self, commands: &Receiver<Command>) -> Option<bool> {
         let mut paused = false;
         loop {
-            if self.s.progress().epoch >= self.s.config().train.epochs {
+            if self.job.progress().epoch >= self.job.config().train.epochs {
                 return None;
             }
-            self.s.ensure_plan();
+            self.job.ensure_plan();
             if let Some(save) = self.steps(commands, &mut paused) {
                 return Some(save);
             }
@@ -93,69 +98,72 @@ impl<'a, 's> Loop<'a, 's> {
             if let Some(save) = self.poll(commands, paused) {
                 return Some(save);
             }
-            let p = self.s.progress();
-            // An epoch that just ended is closed (validation, genotype) before --max-steps stops.
-            if p.step_in_epoch >= self.s.steps_per_epoch() {
+            let p = self.job.progress();
+            // An epoch that just ended is closed (evaluation, files) before --max-steps stops.
+            if p.step_in_epoch >= self.job.steps_per_epoch() {
                 return None;
             }
             if self.max_steps.is_some_and(|m| p.global_step >= m) {
                 return Some(true);
             }
-            let out = self.s.step()?;
-            self.after_step(out);
+            let out = self.job.step()?;
+            self.meter.push(out);
+            self.after_step();
         }
     }
 
-    /// Meters, notices, the `Step` event at its rate, and the checkpoint every `every_steps`.
-    fn after_step(&mut self, out: StepOut) {
-        self.meter.push(out);
-        for text in self.s.take_notices() {
+    /// Notices, the `Step` event at its rate, and the checkpoint every `every_steps`.
+    fn after_step(&mut self) {
+        for text in self.job.take_notices() {
             self.log(Level::Warn, text);
         }
         if self.meter.since_event() >= self.event_interval {
             self.emit_progress();
         }
-        let every = self.s.config().checkpoint.every_steps;
-        if every > 0 && self.s.progress().global_step.is_multiple_of(every as u64) {
+        let every = self.job.config().checkpoint.every_steps;
+        if every > 0 && self.job.progress().global_step.is_multiple_of(every as u64) {
             self.checkpoint();
         }
     }
 
-    /// Reads the pending device figures into the meters (one synchronisation).
+    /// Reads the pending device figures into the meters (one synchronisation) and writes their
+    /// step lines; says so when they could not be read.
     fn drain_pending(&mut self) {
-        if let Err(n) = self.meter.drain(&self.s, &mut self.dir) {
-            self.log(
+        match self.meter.drain(&self.job) {
+            Ok(lines) => {
+                for line in &lines {
+                    self.dir.metric(line);
+                }
+            }
+            Err(Unread(n)) => self.log(
                 Level::Error,
                 format!("could not read the loss figures of {n} step(s) from the device; they are missing from the meters"),
-            );
+            ),
         }
     }
 
-    /// The `Step` and `Arch` events of the window since the last ones (none if no step's
-    /// figures are in).
+    /// The `Step` event (and, when the architecture moves, the `Arch` event) of the window
+    /// since the last ones; none if no step's figures are in.
     fn emit_progress(&mut self) {
         self.drain_pending();
-        let Some(stats) = self.meter.window_stats(&self.s) else {
+        let Some(stats) = self.meter.window_stats(&self.job) else {
             return;
         };
         self.send(Event::Step(stats));
-        let snap = self.s.arch_snapshot();
-        self.send(Event::Arch(snap));
+        if J::ARCH_MOVES {
+            let snap = self.job.arch_snapshot();
+            self.send(Event::Arch(snap));
+        }
         self.meter.new_window();
-    }
-
-    /// The step of the checkpoint this run resumed from (the newest until it saves one).
-    pub(super) fn resumed_at(&mut self, step: u64) {
-        self.saves.newest = Some(step);
     }
 
     /// Writes a checkpoint; `false` (said as `CheckpointFailed`) when it could not.
     fn checkpoint(&mut self) -> bool {
         self.drain_pending();
         self.send(Event::Saving);
-        let keep = self.s.config().checkpoint.keep;
-        let global_step = self.s.progress().global_step;
-        match checkpoint::save(&self.s, self.meter.meters(), &self.dir.path, keep) {
+        let keep = self.job.config().checkpoint.keep;
+        let global_step = self.job.progress().global_step;
+        match self.job.save(self.meter.meters(), &self.dir.path, keep) {
             Ok(path) => {
                 self.saves.newest = Some(global_step);
                 self.send(Event::CheckpointSaved {
@@ -179,17 +187,12 @@ impl<'a, 's> Loop<'a, 's> {
     }
 
     fn export(&mut self) {
-        let g = self.s.current_genotype();
-        let stem = format!("export-step{:09}", self.s.progress().global_step);
-        match self
-            .dir
-            .write_genotype(&stem, &g, self.s.progress().global_step)
-        {
+        match self.job.export(&self.dir) {
             Ok(paths) => {
                 let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
                 self.send(Event::Exported { paths });
             }
-            Err(e) => self.log(Level::Error, e.to_string()),
+            Err(e) => self.log(Level::Error, e),
         }
     }
 
@@ -201,7 +204,7 @@ impl<'a, 's> Loop<'a, 's> {
                     *paused = true;
                     self.emit_progress();
                     self.send(Event::Paused {
-                        global_step: self.s.progress().global_step,
+                        global_step: self.job.progress().global_step,
                     });
                 }
             }
@@ -240,83 +243,103 @@ impl<'a, 's> Loop<'a, 's> {
         }
     }
 
-    /// Validation, genotype, epoch event and checkpoint. A stop that arrives during the
-    /// validation ends it early and is returned (`Some(save)`): the epoch then stays open, as
-    /// when a stop comes right after its last step, and a resumed run validates it.
+    /// The held-out evaluation, then the epoch closed. A stop that arrives during the
+    /// evaluation ends it early and is returned (`Some(save)`): the epoch then stays open, as
+    /// when a stop comes right after its last step, and a resumed run evaluates it.
     fn end_of_epoch(&mut self, commands: &Receiver<Command>) -> Option<bool> {
         self.drain_pending();
-        let max = self.s.config().train.eval_batches;
-        let epoch = self.s.progress().epoch;
-        self.sink.note(&format!("validating epoch {epoch}"));
+        let epoch = self.job.progress().epoch;
+        self.sink
+            .note(&format!("{} epoch {epoch}", J::HELD_OUT.verb()));
         let mut stop = None;
         let (steer, sink, run_dir) = (&mut self.steer, &mut *self.sink, &self.dir.path);
         let mut cancel = || {
             stop = stop.or_else(|| steer.stop_during_eval(commands, run_dir, sink));
             stop.is_some()
         };
-        let valid_start = Instant::now();
-        let Some(eval) = self.s.evaluate_until(max, &mut cancel) else {
+        let eval_start = Instant::now();
+        let Some(eval) = self.job.evaluate_until(&mut cancel) else {
             return stop.or(Some(true));
         };
+        let eval_seconds = eval_start.elapsed().as_secs_f64();
         let stats = self
             .meter
-            .epoch_stats(epoch, eval, valid_start.elapsed().as_secs_f64());
-        self.close_epoch(stats);
+            .epoch_stats(epoch, J::HELD_OUT, eval, eval_seconds);
+        self.close_epoch(stats, eval.images);
         None
     }
 
-    /// After a full validation: the epoch's metrics line, genotype and events, the epoch closed,
-    /// and its checkpoint every `every_epochs`.
-    fn close_epoch(&mut self, stats: crate::protocol::EpochStats) {
-        self.dir.metric(&json!({
-            "kind": "epoch", "epoch": stats.epoch, "global_step": self.s.progress().global_step,
-            "train_loss": stats.train_loss, "train_acc": stats.train_acc,
-            "valid_loss": stats.valid_loss, "valid_acc": stats.valid_acc, "seconds": stats.seconds,
-            "valid_seconds": stats.valid_seconds,
-        }));
-        let g = self.s.genotype();
-        if let Err(e) = self.dir.write_genotype(
-            &format!("epoch-{:03}", stats.epoch),
-            &g,
-            self.s.progress().global_step,
-        ) {
-            self.log(Level::Error, e.to_string());
+    /// After a full evaluation: the epoch's metrics line, the job's files and events, the
+    /// epoch closed, and its checkpoint every `every_epochs`.
+    fn close_epoch(&mut self, stats: EpochStats, images: Option<usize>) {
+        let line = self.epoch_line(&stats, images);
+        self.dir.metric(&line);
+        for said in self.job.epoch_files(&self.dir, stats.epoch) {
+            match said {
+                Said::Error(text) => self.log(Level::Error, text),
+                Said::Note(text) => self.sink.note(&text),
+            }
         }
-        self.sink
-            .note(&format!("epoch {} genotype: {g}", stats.epoch));
         self.send(Event::Epoch(stats));
-        let snap = self.s.arch_snapshot();
-        self.send(Event::Arch(snap));
-        self.meter.clear_epoch();
-        self.s.end_epoch();
-        self.meter.start_epoch_clock();
-        let every = self.s.config().checkpoint.every_epochs;
-        if every > 0 && self.s.progress().epoch.is_multiple_of(every) {
+        if J::ARCH_MOVES {
+            let snap = self.job.arch_snapshot();
+            self.send(Event::Arch(snap));
+        }
+        self.meter.next_epoch();
+        self.job.end_epoch();
+        let every = self.job.config().checkpoint.every_epochs;
+        if every > 0 && self.job.progress().epoch.is_multiple_of(every) {
             self.checkpoint();
         }
     }
 
-    /// The end of the run: a checkpoint unless stopped without saving, the final genotype and
-    /// the `Finished` event.
+    /// The `epoch` line of `metrics.jsonl`, named by the split the job evaluates.
+    fn epoch_line(&self, s: &EpochStats, images: Option<usize>) -> Line {
+        let held_out = match J::HELD_OUT {
+            HeldOut::Valid => metrics::HeldOut::Valid {
+                valid_loss: s.valid_loss,
+                valid_acc: s.valid_acc,
+                valid_seconds: s.valid_seconds,
+            },
+            HeldOut::Test => metrics::HeldOut::Test {
+                test_loss: s.valid_loss,
+                test_acc: s.valid_acc,
+                test_images: images.unwrap_or(0),
+                test_seconds: s.valid_seconds,
+            },
+        };
+        Line::Epoch(EpochLine {
+            epoch: s.epoch,
+            global_step: self.job.progress().global_step,
+            train_loss: s.train_loss,
+            train_acc: s.train_acc,
+            held_out,
+            lr: self.job.lr(),
+            drop_path: self.job.drop_path(),
+            seconds: s.seconds,
+        })
+    }
+
+    /// The end of the run: a checkpoint unless stopped without saving, the job's final
+    /// artefact and the `Finished` event, whose summary names the newest checkpoint when the
+    /// last state is not in one.
     fn finish(&mut self, stop: Option<bool>) {
         self.emit_progress();
         let stopped = stop.is_some();
-        let reached_max = self
-            .max_steps
-            .is_some_and(|m| self.s.progress().global_step >= m);
-        let step = self.s.progress().global_step;
+        let step = self.job.progress().global_step;
+        let reached_max = self.max_steps.is_some_and(|m| step >= m);
         // A periodic save may have just tried this very step: not twice (saved, or failed on a
         // state that has not changed since).
         let unsaved = stop.unwrap_or(true)
             && self.saves.newest != Some(step)
             && (self.saves.failed_at == Some(step) || !self.checkpoint());
-        let g = self.s.genotype();
-        if let Err(e) = self.dir.write_genotype("final", &g, step) {
-            self.log(Level::Error, e.to_string());
+        let artefact = self.job.final_artefact(&self.dir);
+        if let Some(e) = artefact.error {
+            self.log(Level::Error, e);
         }
-        let p = self.s.progress();
+        let p = self.job.progress();
         let mut summary = format!(
-            "{} after {} steps (epoch {}); genotype: {g}",
+            "{} after {} steps (epoch {}); {}",
             if reached_max {
                 "reached --max-steps"
             } else if stopped {
@@ -325,7 +348,8 @@ impl<'a, 's> Loop<'a, 's> {
                 "finished"
             },
             p.global_step,
-            p.epoch
+            p.epoch,
+            artefact.summary
         );
         if let Some(report) = self.saves.report(p.global_step) {
             summary = format!("{summary}; {report}");

@@ -1,11 +1,12 @@
 //! `nasp-tui bench --train`: the evaluation network's training step (`nasp-tui train`) in a
 //! child process, then the PyTorch peer (`peer_train.py`) at the same sizes.
 
-use std::path::PathBuf;
 use std::process::Command;
 
-use super::CliError;
-use super::bench::{BenchArgs, peer_line, peer_python, print_result, run_child_with};
+use super::BenchArgs;
+use super::child::{print_result, run_child_with};
+use super::peer::{peer_line, peer_python};
+use crate::cli::CliError;
 use crate::engine::train::bench as train_bench;
 use crate::engine::train::count_params;
 use crate::engine::worker;
@@ -14,19 +15,9 @@ use crate::genotype::{DARTS_V2, Genotype};
 
 /// `bench --train`: the training step in a child process, then the peer at the same sizes.
 pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
-    let mut ca = a.config.clone();
-    if ca.config.is_none() {
-        let local = PathBuf::from("configs/bench-train.toml");
-        ca.config = Some(if local.is_file() {
-            local
-        } else {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/configs/bench-train.toml"
-            ))
-        });
-    }
-    let cfg = ca.load()?;
+    // The child resolves the same default (same working directory, same executable).
+    let ca = a.config.clone();
+    let cfg = ca.load_or(crate::cli::BENCH_TRAIN_CONFIG)?;
     cfg.validate_for_training()?;
     let text = a.genotype.clone().unwrap_or_else(|| DARTS_V2.to_string());
     let g = Genotype::parse(&text).map_err(|e| CliError::Usage(format!("--genotype: {e}")))?;
@@ -37,18 +28,10 @@ pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
         tch::Cuda::cudnn_set_benchmark(true);
     }
     if a.child {
-        return Ok(
-            match train_bench::run(&cfg, &g, device, a.steps, a.warmup) {
-                Ok(r) => {
-                    println!("{}", serde_json::to_string(&r).unwrap_or_default());
-                    exit::OK
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    exit::FAILED
-                }
-            },
-        );
+        let r = train_bench::run(&cfg, &g, device, a.steps, a.warmup)
+            .map_err(|e| CliError::Failed(e.to_string()))?;
+        println!("{}", serde_json::to_string(&r).unwrap_or_default());
+        return Ok(exit::OK);
     }
     let count = count_params(&cfg, &g).map_err(|e| CliError::Usage(e.to_string()))?;
     let (m, e) = (&cfg.model, &cfg.evaluation);
@@ -72,9 +55,8 @@ pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
         ..a.clone()
     };
     child.child = true;
-    let Some(r) = run_child_with(&child, &["--train", "--genotype", &text], &[])? else {
-        return Ok(exit::FAILED);
-    };
+    let r = run_child_with(&child, &["--train", "--genotype", &text], &[])?
+        .map_err(CliError::Failed)?;
     print_result(&r);
     if let Some(peer) = &a.peer {
         let c = cfg.model.channels.to_string();

@@ -1,8 +1,15 @@
 //! `nasp-tui bench`: time search steps of each algorithm, each in a child process of its own (so
 //! that its peak memory is its own), and optionally the PyTorch peer at the same sizes.
+//!
+//! `child` starts and reads those processes, `peer` runs the PyTorch peer, `sizes` is
+//! `--sizes` (a table of sizes beside the peer), `train` is `--train` (the training step).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod child;
+mod peer;
+mod sizes;
+mod train;
+
+use std::path::PathBuf;
 
 use clap::Args;
 
@@ -11,7 +18,7 @@ use crate::config::{Algorithm, Config};
 use crate::engine::bench::{self, BenchResult};
 use crate::engine::worker;
 use crate::exit;
-use crate::space::CellType;
+use child::{print_result, run_child};
 
 #[derive(Args, Clone)]
 pub struct BenchArgs {
@@ -51,7 +58,7 @@ pub struct BenchArgs {
     /// A table of sizes instead of one: CHANNELS/CELLS/BATCHES, comma-separated lists whose
     /// combinations are measured (default 8,12,16/5,8/16,32,64); ours (nasp, darts1) beside the
     /// peer's (`--peer` is required), in rounds, with medians and the targets' ratios.
-    #[arg(long, num_args = 0..=1, default_missing_value = super::bench_sizes::DEFAULT_SIZES, value_name = "C/CELLS/BATCH")]
+    #[arg(long, num_args = 0..=1, default_missing_value = sizes::DEFAULT_SIZES, value_name = "C/CELLS/BATCH")]
     pub(super) sizes: Option<String>,
     /// Rounds over the size table (medians over rounds).
     #[arg(long, default_value_t = 3)]
@@ -68,7 +75,7 @@ pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
         ));
     }
     if a.train {
-        return super::bench_train::run(a);
+        return train::run(a);
     }
     let cfg = a.config.load()?;
     if let Some(spec) = &a.sizes {
@@ -77,7 +84,7 @@ pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
                 "--sizes compares with the peer: give --peer ../shared/bench/peer_step.py".into(),
             ));
         };
-        return super::bench_sizes::run(a, &cfg, spec, peer);
+        return sizes::run(a, &cfg, spec, peer);
     }
     let algos: Vec<Algorithm> = a
         .algo
@@ -100,13 +107,9 @@ pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
                 profile: a.profile,
                 phases: a.phases,
             };
-            match bench::run(&cfg, alg, device, a.steps, a.warmup, insight) {
-                Ok(r) => println!("{}", serde_json::to_string(&r).unwrap_or_default()),
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return Ok(exit::FAILED);
-                }
-            }
+            let r = bench::run(&cfg, alg, device, a.steps, a.warmup, insight)
+                .map_err(|e| CliError::Failed(e.to_string()))?;
+            println!("{}", serde_json::to_string(&r).unwrap_or_default());
         }
         return Ok(exit::OK);
     }
@@ -125,13 +128,9 @@ pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
     );
     let mut results: Vec<BenchResult> = Vec::new();
     for alg in &algos {
-        match run_child(a, *alg, &[])? {
-            Some(r) => {
-                print_result(&r);
-                results.push(r);
-            }
-            None => return Ok(exit::FAILED),
-        }
+        let r = run_child(a, *alg, &[])?.map_err(CliError::Failed)?;
+        print_result(&r);
+        results.push(r);
     }
     for (i, x) in results.iter().enumerate() {
         for y in results.iter().skip(i + 1) {
@@ -152,222 +151,10 @@ pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
             .iter()
             .filter(|r| r.algorithm == "nasp" || r.algorithm == "darts1")
         {
-            run_peer(peer, &cfg, a.steps, r)?;
+            peer::run(peer, &cfg, a.steps, r)?;
         }
     }
     Ok(exit::OK)
-}
-
-/// Runs one algorithm's timing in a child process, with `sets` after the command line's own
-/// `--set`s; `None` (after saying why) when it failed.
-pub fn run_child(
-    a: &BenchArgs,
-    alg: Algorithm,
-    sets: &[String],
-) -> Result<Option<BenchResult>, CliError> {
-    run_child_with(a, &["--algo", alg.name()], sets)
-}
-
-/// Runs a timing in a child process with `what` (the algorithm, or the training step) among
-/// `a`'s flags and `sets` after its `--set`s; `None` (after saying why) when it failed.
-pub(super) fn run_child_with(
-    a: &BenchArgs,
-    what: &[&str],
-    sets: &[String],
-) -> Result<Option<BenchResult>, CliError> {
-    let exe = std::env::current_exe().map_err(|e| CliError::Failed(e.to_string()))?;
-    let mut cmd = Command::new(&exe);
-    cmd.arg("bench")
-        .arg("--child")
-        .args(what)
-        .arg("--steps")
-        .arg(a.steps.to_string())
-        .arg("--warmup")
-        .arg(a.warmup.to_string());
-    if a.profile {
-        cmd.arg("--profile");
-    }
-    if a.phases {
-        cmd.arg("--phases");
-    }
-    if let Some(c) = &a.config.config {
-        cmd.arg("--config").arg(c);
-    }
-    for s in a.config.sets.iter().chain(sets) {
-        cmd.arg("--set").arg(s);
-    }
-    if let Some(d) = &a.config.device {
-        cmd.arg("--device").arg(d);
-    }
-    let out = cmd
-        .output()
-        .map_err(|e| CliError::Failed(format!("cannot run {}: {e}", exe.display())))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let found = text
-        .lines()
-        .find_map(|l| serde_json::from_str::<BenchResult>(l).ok());
-    if found.is_none() {
-        eprintln!(
-            "error: bench of {} failed: {}",
-            what.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(found)
-}
-
-pub(super) fn print_result(r: &BenchResult) {
-    println!(
-        "{:<7} {:>9.1} ms/step (median; min {:.1}) {:>8.1} img/s  peak RSS {:>7.0} MB{}",
-        r.algorithm,
-        r.ms_median,
-        r.ms_min,
-        r.images_per_s,
-        r.peak_rss_mb,
-        r.peak_gpu_mb
-            .map(|g| format!("  peak GPU {g:.0} MB"))
-            .unwrap_or_default()
-    );
-    for n in &r.notes {
-        println!("        note: {n}");
-    }
-    let timed: f64 = r.phases.iter().map(|(_, ms)| ms).sum();
-    for (phase, ms) in &r.phases {
-        println!(
-            "        {ms:>9.1} ms/step {:>5.1} %  {phase}",
-            100.0 * ms / timed
-        );
-    }
-    if let Some(p) = &r.profile {
-        print!("{p}");
-        println!();
-    }
-}
-
-/// Runs the PyTorch peer at the sizes of `cfg` for `ours`' algorithm and prints the ratios.
-fn run_peer(peer: &Path, cfg: &Config, steps: usize, ours: &BenchResult) -> Result<(), CliError> {
-    peer_line(
-        &mut peer_step(peer, cfg, steps, &ours.algorithm),
-        ours,
-        None,
-    )
-}
-
-/// The peer's search step command for `algorithm` at the sizes of `cfg`.
-fn peer_step(peer: &Path, cfg: &Config, steps: usize, algorithm: &str) -> Command {
-    let (m, c) = (&cfg.model, cfg.model.channels.to_string());
-    let mut cmd = Command::new(peer_python());
-    cmd.arg(peer)
-        .args(["--mode", algorithm, "--C", &c])
-        .args(["--layers", &m.cells.to_string()])
-        .args(["--batch", &cfg.train.batch_size.to_string()])
-        .args(["--hw", &cfg.data.image_size.to_string()])
-        .args(["--steps", &steps.to_string()]);
-    // The peer's supernet is DARTS's 8 ops; a space without `none` is its 7-op form.
-    let ops = m.op_lists();
-    let has_none = |c| ops.get(c).iter().any(|o| o == "none");
-    if !has_none(CellType::Normal) && !has_none(CellType::Reduce) {
-        cmd.arg("--no-none");
-    }
-    cmd
-}
-
-/// The peer's median ms/step and peak RSS (MB) for `algorithm` at the sizes of `cfg`; the inner
-/// error says why it printed no result (out of memory, say).
-pub fn peer_figures(
-    peer: &Path,
-    cfg: &Config,
-    steps: usize,
-    algorithm: &str,
-) -> Result<Result<(f64, f64), String>, CliError> {
-    Ok(peer_run(&mut peer_step(peer, cfg, steps, algorithm))?.map(|f| (f.ms, f.rss_mb)))
-}
-
-/// What a peer run printed.
-struct PeerFigures {
-    ms: f64,
-    rss_mb: f64,
-    params: Option<f64>,
-}
-
-/// Runs a peer command and reads its figures; the inner error says why there are none.
-fn peer_run(cmd: &mut Command) -> Result<Result<PeerFigures, String>, CliError> {
-    let out = cmd
-        .output()
-        .map_err(|e| CliError::Failed(format!("cannot run the peer: {e}")))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let field = |k: &str| {
-        text.split_whitespace()
-            .find_map(|w| w.strip_prefix(k))
-            .and_then(|v| v.parse::<f64>().ok())
-    };
-    Ok(match (field("ms_per_step="), field("peak_rss_mb=")) {
-        (Some(ms), Some(rss_mb)) => Ok(PeerFigures {
-            ms,
-            rss_mb,
-            params: field("params="),
-        }),
-        _ => Err(format!(
-            "the peer printed no result: {} {}",
-            text.trim(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )),
-    })
-}
-
-/// Runs a peer command and prints its figures beside `ours` (and checks its parameter count
-/// against `params` when given).
-pub(super) fn peer_line(
-    cmd: &mut Command,
-    ours: &BenchResult,
-    params: Option<usize>,
-) -> Result<(), CliError> {
-    let f = match peer_run(cmd)? {
-        Ok(f) => f,
-        Err(why) => {
-            eprintln!("warning: {why}");
-            return Ok(());
-        }
-    };
-    println!(
-        "peer {:<7} {:>9.1} ms/step  peak RSS {:>7.0} MB | ours/peer: time {:.3}, RSS {:.3}",
-        ours.algorithm,
-        f.ms,
-        f.rss_mb,
-        ours.ms_median / f.ms,
-        ours.peak_rss_mb / f.rss_mb
-    );
-    if let (Some(want), Some(theirs)) = (params, f.params)
-        && (theirs as usize) != want
-    {
-        eprintln!("warning: the peer counts {theirs} parameters, we count {want}");
-    }
-    Ok(())
-}
-
-/// The Python with the same torch the build links against: `NASP_TUI_PYTHON`, else the first
-/// environment `scripts/setup.sh` made under the cache directory, else `python3`.
-pub(super) fn peer_python() -> PathBuf {
-    if let Some(p) = std::env::var_os("NASP_TUI_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let cache = std::env::var_os("NASP_TUI_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("XDG_CACHE_HOME")
-                .map(|c| PathBuf::from(c).join("nasp-tui"))
-                .or_else(|| {
-                    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/nasp-tui"))
-                })
-        });
-    cache
-        .and_then(|c| std::fs::read_dir(c).ok())
-        .and_then(|it| {
-            it.filter_map(Result::ok)
-                .map(|e| e.path().join("bin/python"))
-                .find(|p| p.is_file())
-        })
-        .unwrap_or_else(|| PathBuf::from("python3"))
 }
 
 /// Times what the worker's sink adds per step on a run directory in the temp folder: the `Step`

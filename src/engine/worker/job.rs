@@ -1,0 +1,108 @@
+//! A search as the run loop sees it (`engine::run::Job`): validation at each epoch's end, the
+//! epoch's genotype, the exported genotype, the final genotype.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+use crate::engine::checkpoint::{self, CheckpointError, Meters};
+use crate::engine::run::{Artefact, Eval, HeldOut, Job, Progress, Said, StepOut};
+use crate::engine::search::Search;
+use crate::protocol::ArchSnapshot;
+use crate::rundir::RunDir;
+
+impl Job for Search {
+    const HELD_OUT: HeldOut = HeldOut::Valid;
+    const ARCH_MOVES: bool = true;
+
+    fn config(&self) -> &Config {
+        Search::config(self)
+    }
+
+    fn progress(&self) -> Progress {
+        Search::progress(self)
+    }
+
+    fn steps_per_epoch(&self) -> usize {
+        Search::steps_per_epoch(self)
+    }
+
+    fn ensure_plan(&mut self) {
+        Search::ensure_plan(self);
+    }
+
+    fn step(&mut self) -> Option<StepOut> {
+        Search::step(self)
+    }
+
+    fn take_notices(&mut self) -> Vec<String> {
+        Search::take_notices(self)
+    }
+
+    fn lr(&self) -> f64 {
+        Search::lr(self)
+    }
+
+    fn drop_path(&self) -> Option<f64> {
+        None
+    }
+
+    fn arch_snapshot(&mut self) -> ArchSnapshot {
+        Search::arch_snapshot(self)
+    }
+
+    /// `train.eval_batches` batches of the validation split (all of it when 0).
+    fn evaluate_until(&mut self, cancel: &mut dyn FnMut() -> bool) -> Option<Eval> {
+        let max = self.config().train.eval_batches;
+        Search::evaluate_until(self, max, cancel).map(|e| Eval {
+            loss: e.loss,
+            acc: e.acc,
+            images: None,
+        })
+    }
+
+    /// `genotypes/epoch-NNN`, and the genotype in `log.txt`.
+    fn epoch_files(&mut self, dir: &RunDir, epoch: usize) -> Vec<Said> {
+        let g = self.genotype();
+        let step = Search::progress(self).global_step;
+        let mut said = Vec::new();
+        if let Err(e) = dir.write_genotype(&format!("epoch-{epoch:03}"), &g, step) {
+            said.push(Said::Error(e.to_string()));
+        }
+        said.push(Said::Note(format!("epoch {epoch} genotype: {g}")));
+        said
+    }
+
+    fn end_epoch(&mut self) {
+        Search::end_epoch(self);
+    }
+
+    fn save(
+        &self,
+        meters: &Meters,
+        run_dir: &Path,
+        keep: usize,
+    ) -> Result<PathBuf, CheckpointError> {
+        checkpoint::save(self, meters, run_dir, keep)
+    }
+
+    /// The genotype of A as it is now, as `genotypes/export-step<N>`.
+    fn export(&mut self, dir: &RunDir) -> Result<Vec<PathBuf>, String> {
+        let g = self.current_genotype();
+        let step = Search::progress(self).global_step;
+        dir.write_genotype(&format!("export-step{step:09}"), &g, step)
+            .map_err(|e| e.to_string())
+    }
+
+    /// `genotypes/final`.
+    fn final_artefact(&mut self, dir: &RunDir) -> Artefact {
+        let g = self.genotype();
+        let step = Search::progress(self).global_step;
+        Artefact {
+            error: dir
+                .write_genotype("final", &g, step)
+                .err()
+                .map(|e| e.to_string()),
+            summary: format!("genotype: {g}"),
+        }
+    }
+}
