@@ -125,8 +125,15 @@ pub struct ArchSnapshot {
 
 impl ArchSnapshot {
     /// A fixed genotype as a snapshot (`nasp-tui train`): 1 where the genotype puts an op on
-    /// an edge (of the op lists `lists`), 0 elsewhere, so the cell panes draw the trained cell.
-    pub fn of_genotype(g: &Genotype, lists: &OpLists, global_step: u64, epoch: usize) -> Self {
+    /// an edge (of the op lists `lists`), 0 elsewhere, so the cell panes draw the trained cell;
+    /// an NB201 cell is scored on the benchmark's column `column`.
+    pub fn of_genotype(
+        g: &Genotype,
+        lists: &OpLists,
+        column: crate::nb201::Dataset,
+        global_step: u64,
+        epoch: usize,
+    ) -> Self {
         if let Some(cell) = g.nb201_cell() {
             let mut normal = ArchMatrix::filled(cell.ops.len(), crate::nb201::OPS.len(), 0.0);
             for (e, &k) in cell.ops.iter().enumerate() {
@@ -140,10 +147,7 @@ impl ArchSnapshot {
                 normal_selected: cell.ops.iter().map(|&k| Some(k)).collect(),
                 reduce_selected: Vec::new(),
                 genotype: g.clone(),
-                benchmark: Some(Box::new(BenchmarkScore::of(
-                    &cell,
-                    crate::nb201::Dataset::Cifar10,
-                ))),
+                benchmark: Some(Box::new(BenchmarkScore::of(&cell, column))),
             };
         }
         let nodes = g.normal.len().max(g.reduce.len()) / 2;

@@ -257,4 +257,15 @@ fn an_nb201_search_on_cifar100_reads_its_column() {
         serde_json::json!([100, 16]),
         "{header}"
     );
+    // The report reads the same column, and keeps the run apart from CIFAR-10's published rows.
+    let report = common::run(&["report", run.to_str().unwrap()]);
+    let md = common::text(&report);
+    assert!(report.status.success(), "{md}");
+    let acc = status["arch"]["benchmark"]["accuracy"].as_f64().unwrap();
+    assert!(md.contains(&format!("{acc:.2}% (")), "{md}");
+    assert!(md.contains(") CIFAR-100 |"), "{md}");
+    assert!(
+        md.contains("| nasp on CIFAR-100 (these runs) | 1 |"),
+        "{md}"
+    );
 }

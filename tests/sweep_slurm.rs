@@ -158,7 +158,8 @@ fn three_searches_complete_and_the_table_shows_their_scheduler_states() {
         &mut SchedCache::default(),
         &mut Vec::new(),
     );
-    let line = nasp_tui::ui::runs::row_text(&rows[0], 10, 20);
+    let cols = nasp_tui::ui::runs::Columns::of(&rows, 120);
+    let line = nasp_tui::ui::runs::row_text(&rows[0], &cols);
     assert!(
         line.contains("FINISHED") && line.contains("COMPLETED"),
         "{line}"

@@ -34,6 +34,9 @@ pub struct RunRow {
     /// A sweep's run: what its scheduler says (`PENDING (Resources)`, `RUNNING on node1`,
     /// `REQUEUED (BeginTime)`, `COMPLETED`, `CANCELLED`, `QUEUED (local)`, ...).
     pub sched: Option<String>,
+    /// An NB201 run: the benchmark's test accuracy (%) of its current cell and that cell's rank
+    /// (a lookup in NAS-Bench-201's table, not a measurement of the run).
+    pub bench: Option<(f64, usize)>,
 }
 
 impl RunRow {
@@ -74,6 +77,10 @@ impl RunRow {
             selection,
             nodes: info.map_or(4, |i| i.nodes),
             sched: None,
+            bench: s
+                .and_then(|s| s.arch.as_ref())
+                .and_then(|a| a.benchmark.as_ref())
+                .map(|b| (b.accuracy, b.rank)),
         }
     }
 
@@ -91,15 +98,18 @@ pub enum SortKey {
     State,
     Step,
     Valid,
+    /// The NAS-Bench-201 accuracy of the run's current cell (runs without one last).
+    Bench,
 }
 
 impl SortKey {
-    const ALL: [SortKey; 5] = [
+    const ALL: [SortKey; 6] = [
         SortKey::Age,
         SortKey::Name,
         SortKey::State,
         SortKey::Step,
         SortKey::Valid,
+        SortKey::Bench,
     ];
 
     pub fn name(self) -> &'static str {
@@ -109,6 +119,7 @@ impl SortKey {
             SortKey::State => "state",
             SortKey::Step => "step",
             SortKey::Valid => "valid",
+            SortKey::Bench => "nb201",
         }
     }
 }
@@ -225,6 +236,7 @@ impl RunsTable {
                 SortKey::State => a.state.cmp(b.state),
                 SortKey::Step => b.step.cmp(&a.step),
                 SortKey::Valid => cmp_f(b.valid_acc, a.valid_acc),
+                SortKey::Bench => cmp_f(b.bench.map(|x| x.0), a.bench.map(|x| x.0)),
             };
             o.then_with(|| a.name.cmp(&b.name))
         });

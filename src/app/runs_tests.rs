@@ -120,3 +120,78 @@ fn three_runs_their_states_and_the_consensus() {
     );
     assert_eq!(t.on_action(Action::RunsQuit), Some(RunsIntent::Quit));
 }
+
+#[test]
+fn nb201_runs_show_and_sort_by_the_benchmark_accuracy() {
+    use crate::nb201::{Cell, Dataset};
+    use crate::protocol::BenchmarkScore;
+    use crate::ui::runs::{Columns, row_text};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let now = unix_now();
+    let cells = [
+        (
+            "all-skip",
+            "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|",
+        ),
+        (
+            "convs",
+            "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+        ),
+        ("darts", ""),
+    ];
+    for (name, arch) in cells {
+        let mut snap = with_edge0(Some(3));
+        if !arch.is_empty() {
+            let cell = Cell::parse(arch).expect("cell");
+            snap.benchmark = Some(Box::new(BenchmarkScore::of(&cell, Dataset::Cifar10)));
+        }
+        let d = dir.path().join(name);
+        std::fs::create_dir(&d).expect("mkdir");
+        status(RunState::Finished, 999_999_999, now - 60.0, 40, snap)
+            .write(&d)
+            .expect("status");
+    }
+    let info = fixtures::info(true);
+    let rows: Vec<RunRow> = ["all-skip", "convs", "darts"]
+        .iter()
+        .map(|n| {
+            RunRow::new(
+                &read_run(&dir.path().join(n)),
+                Some(&info),
+                (*n).into(),
+                now,
+            )
+        })
+        .collect();
+    let mut t = RunsTable::new(KeyMap::default(), "test".into());
+    t.set_rows(rows, Vec::new());
+    while t.sort != SortKey::Bench {
+        t.on_action(Action::RunsSort);
+    }
+    let order: Vec<(&str, Option<usize>)> = t
+        .rows()
+        .iter()
+        .map(|r| (r.name.as_str(), r.bench.map(|b| b.1)))
+        .collect();
+    assert_eq!(order[2], ("darts", None), "a run without a cell sorts last");
+    assert_eq!(order[0].0, "convs", "{order:?}");
+    let skip = t.rows()[1].bench.expect("all-skip scored");
+    assert!(
+        (skip.0 - 54.30).abs() < 0.01,
+        "all-skip as published: {skip:?}"
+    );
+    let cols = Columns::of(t.rows(), 140);
+    assert!(cols.bench);
+    let line = row_text(&t.rows()[1], &cols);
+    assert!(
+        line.contains(&format!("{:.2}% #{}", skip.0, skip.1)),
+        "{line}"
+    );
+    assert!(
+        row_text(&t.rows()[2], &cols).contains("      - "),
+        "darts row shows -"
+    );
+    // A table without NB201 runs has no such column.
+    let plain: Vec<RunRow> = t.rows()[2..].to_vec();
+    assert!(!Columns::of(&plain, 140).bench);
+}

@@ -143,6 +143,17 @@ pub enum Dataset {
     Synthetic,
 }
 
+impl Dataset {
+    /// The NAS-Bench-201 column that scores a cell searched or trained on this data: CIFAR-100's
+    /// for CIFAR-100, CIFAR-10's otherwise.
+    pub fn nb201_column(self) -> crate::nb201::Dataset {
+        match self {
+            Dataset::Cifar100 => crate::nb201::Dataset::Cifar100,
+            _ => crate::nb201::Dataset::Cifar10,
+        }
+    }
+}
+
 /// The whole resolved configuration of a search.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -42,10 +42,13 @@ pub struct RunReport {
     pub genotype: Option<String>,
     /// The search algorithm (from the run's config).
     pub algorithm: Option<String>,
-    /// An NB201 run: the benchmark's CIFAR-10 test accuracy (%) of its newest genotype's cell,
+    /// An NB201 run: the benchmark's test accuracy (%) of its newest genotype's cell,
     /// and that cell's rank among the 15,625 (a lookup, not a measurement of the run).
     pub nb201_acc: Option<f64>,
     pub nb201_rank: Option<usize>,
+    /// The benchmark's column those figures come from: the data set the run used
+    /// ("CIFAR-10", or "CIFAR-100" for a CIFAR-100 run).
+    pub nb201_column: Option<String>,
     #[serde(skip)]
     pub parsed: Option<Genotype>,
 }
@@ -72,7 +75,7 @@ pub struct Nb201Group {
     /// The algorithm and grid values the runs share.
     pub label: String,
     pub runs: usize,
-    /// Mean and (population) standard deviation of the CIFAR-10 test accuracies, in %.
+    /// Mean and (population) standard deviation of the test accuracies, in %.
     pub mean: f64,
     pub std: f64,
 }
@@ -153,6 +156,9 @@ pub fn collect(paths: &[PathBuf]) -> Result<Report, String> {
 }
 
 /// Mean ± std of the runs' NB201 accuracies, per algorithm and grid values (over seeds).
+/// The benchmark column of the published results (and of CIFAR-10 runs).
+const CIFAR10: &str = "CIFAR-10";
+
 fn nb201_groups(runs: &[RunReport]) -> Vec<Nb201Group> {
     let mut groups: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for r in runs {
@@ -164,6 +170,9 @@ fn nb201_groups(runs: &[RunReport]) -> Vec<Nb201Group> {
         let mut label = r.algorithm.clone().unwrap_or_else(|| "?".into());
         for (k, v) in r.values.iter().filter(|(k, _)| k != "algorithm") {
             label.push_str(&format!(", {k}={v}"));
+        }
+        if let Some(c) = r.nb201_column.as_deref().filter(|c| *c != CIFAR10) {
+            label.push_str(&format!(" on {c}"));
         }
         groups.entry(label).or_default().push(acc);
     }
@@ -215,10 +224,13 @@ fn read_run(dir: &Path) -> RunReport {
     let seconds = epochs.iter().filter_map(|e| e.seconds).sum();
     let last = epochs.last().cloned().unwrap_or_default();
     let parsed = genotypes::newest(dir).map(|(_, _, g)| g);
+    let config = run_config(dir);
+    let column = config.as_ref().map_or(crate::nb201::Dataset::Cifar10, |c| {
+        c.data.dataset.nb201_column()
+    });
     let nb201 = parsed.as_ref().and_then(Genotype::nb201_cell).map(|c| {
         let e = crate::nb201::table().lookup(&c);
-        let d = crate::nb201::Dataset::Cifar10;
-        (e.accuracy(d), e.rank(d))
+        (e.accuracy(column), e.rank(column))
     });
     RunReport {
         path: dir.to_path_buf(),
@@ -236,9 +248,10 @@ fn read_run(dir: &Path) -> RunReport {
         valid_acc: last.valid_acc,
         test_acc: last.test_acc,
         genotype: parsed.as_ref().map(ToString::to_string),
-        algorithm: run_config(dir).map(|c| c.algorithm.name().to_string()),
+        algorithm: config.map(|c| c.algorithm.name().to_string()),
         nb201_acc: nb201.map(|x| x.0),
         nb201_rank: nb201.map(|x| x.1),
+        nb201_column: nb201.map(|_| column.name().to_string()),
         parsed,
     }
 }
@@ -345,9 +358,11 @@ pub fn consensus(genos: &[&Genotype]) -> Option<Consensus> {
 /// The runs' NB201 accuracies per group beside the published results.
 fn nb201_section(groups: &[Nb201Group]) -> String {
     let mut s = String::from(
-        "\n## NAS-Bench-201\n\nCIFAR-10 test accuracy of the derived cells, as the benchmark \
+        "\n## NAS-Bench-201\n\nTest accuracy of the derived cells, as the benchmark \
          measured them (its 200-epoch training of each cell: a lookup, not this run's own \
-         accuracy); mean ± std over the seeds of the finished runs.\n\n| method | runs | CIFAR-10 test |\n|---|---|---|\n",
+         accuracy), on the data set the runs searched (CIFAR-10 unless a group says otherwise; \
+         the published results are CIFAR-10's); mean ± std over the seeds of the finished \
+         runs.\n\n| method | runs | test accuracy |\n|---|---|---|\n",
     );
     for g in groups {
         s.push_str(&format!(
@@ -396,7 +411,7 @@ impl Report {
         head.extend(["state", "epochs", "search time", "train acc", "valid acc"]);
         let any_nb201 = self.runs.iter().any(|r| r.nb201_acc.is_some());
         if any_nb201 {
-            head.push("NB201 CIFAR-10 test (rank)");
+            head.push("NB201 test (rank)");
         }
         s.push_str(&format!("| {} |\n", head.join(" | ")));
         s.push_str(&format!("|{}\n", "---|".repeat(head.len())));
@@ -416,7 +431,10 @@ impl Report {
             cells.push(r.held_out_cell());
             if any_nb201 {
                 cells.push(match (r.nb201_acc, r.nb201_rank) {
-                    (Some(a), Some(k)) => format!("{a:.2}% ({k})"),
+                    (Some(a), Some(k)) => match r.nb201_column.as_deref() {
+                        Some(c) if c != CIFAR10 => format!("{a:.2}% ({k}) {c}"),
+                        _ => format!("{a:.2}% ({k})"),
+                    },
                     _ => "-".into(),
                 });
             }
@@ -614,17 +632,23 @@ mod tests {
             algorithm: Some(alg.into()),
             nb201_acc: Some(acc),
             nb201_rank: None,
+            nb201_column: Some(CIFAR10.into()),
             parsed: None,
         };
         let mut running = run("nasp", 10.0);
         running.state = "RUNNING".into();
+        let mut c100 = run("nasp", 70.0);
+        c100.nb201_column = Some("CIFAR-100".into());
         let groups = nb201_groups(&[
             run("nasp", 90.0),
             run("darts1", 54.3),
             run("nasp", 92.0),
             running,
+            c100,
         ]);
-        assert_eq!(groups.len(), 2);
+        assert_eq!(groups.len(), 3, "{groups:?}");
+        let c100 = groups.iter().find(|g| g.label == "nasp on CIFAR-100");
+        assert_eq!(c100.map(|g| g.runs), Some(1), "{groups:?}");
         let nasp = groups.iter().find(|g| g.label == "nasp").unwrap();
         assert_eq!(nasp.runs, 2);
         assert!((nasp.mean - 91.0).abs() < 1e-9 && (nasp.std - 1.0).abs() < 1e-9);

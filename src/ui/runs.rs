@@ -43,12 +43,65 @@ fn pct(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{:.1}%", 100.0 * v))
 }
 
-/// One row as text: name, state, epoch, step, train, valid, ms/step, device, host, age, and
-/// (`sched_w` > 0: a table with a sweep's runs) the scheduler's word.
-pub fn row_text(r: &RunRow, name_w: usize, sched_w: usize) -> String {
+/// The widths of the table's columns that depend on its rows and its width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Columns {
+    pub name: usize,
+    /// The scheduler's column: 0 when no row is a sweep's run.
+    pub sched: usize,
+    /// Whether the NAS-Bench-201 column shows (a row is an NB201 run).
+    pub bench: bool,
+}
+
+/// The NB201 column's width: `94.37% #1` up to `10.00% #15625`.
+const BENCH_W: usize = 13;
+
+impl Columns {
+    /// The columns of `rows` in a table `width` cells wide.
+    pub fn of(rows: &[RunRow], width: usize) -> Columns {
+        let sched = rows
+            .iter()
+            .filter_map(|r| r.sched.as_ref())
+            .map(|s| s.chars().count())
+            .max()
+            .map_or(0, |w| w.clamp(9, 32));
+        let bench = rows.iter().any(|r| r.bench.is_some());
+        let fixed = 8
+            + 7
+            + 8
+            + 6
+            + 6
+            + 7
+            + 7
+            + 10
+            + 4
+            + 9
+            + if sched > 0 { sched + 1 } else { 0 }
+            + if bench { BENCH_W + 1 } else { 0 };
+        Columns {
+            name: width.saturating_sub(fixed).clamp(4, 40),
+            sched,
+            bench,
+        }
+    }
+}
+
+/// One row as text: name, state, epoch, step, train, valid, (an NB201 run's table: the
+/// benchmark's accuracy and rank of its current cell), ms/step, device, host, age, and (a table
+/// with a sweep's runs) the scheduler's word.
+pub fn row_text(r: &RunRow, c: &Columns) -> String {
+    let name_w = c.name;
     let name: String = r.name.chars().take(name_w).collect();
+    let bench = if c.bench {
+        let b = r
+            .bench
+            .map_or_else(|| "-".into(), |(acc, rank)| format!("{acc:.2}% #{rank}"));
+        format!(" {b:>BENCH_W$}")
+    } else {
+        String::new()
+    };
     let mut text = format!(
-        "{name:<name_w$} {:<8} {:>7} {:>8} {:>6} {:>6} {:>7} {:<7} {:<10} {:>4}",
+        "{name:<name_w$} {:<8} {:>7} {:>8} {:>6} {:>6}{bench} {:>7} {:<7} {:<10} {:>4}",
         r.state,
         r.epoch.map_or("-".into(), |(e, n)| format!("{e}/{n}")),
         r.step.map_or("-".into(), |s| s.to_string()),
@@ -59,6 +112,7 @@ pub fn row_text(r: &RunRow, name_w: usize, sched_w: usize) -> String {
         r.host.chars().take(10).collect::<String>(),
         super::age(r.age_s),
     );
+    let sched_w = c.sched;
     if sched_w > 0 {
         let sched: String = r
             .sched
@@ -70,15 +124,6 @@ pub fn row_text(r: &RunRow, name_w: usize, sched_w: usize) -> String {
         text.push_str(&format!(" {sched:<sched_w$}"));
     }
     text
-}
-
-/// The scheduler column's width: 0 when no row is a sweep's run.
-fn sched_width(rows: &[RunRow]) -> usize {
-    rows.iter()
-        .filter_map(|r| r.sched.as_ref())
-        .map(|s| s.chars().count())
-        .max()
-        .map_or(0, |w| w.clamp(9, 32))
 }
 
 fn render_table(buf: &mut Buffer, area: Rect, t: &RunsTable, skin: Skin) {
@@ -95,16 +140,20 @@ fn render_table(buf: &mut Buffer, area: Rect, t: &RunsTable, skin: Skin) {
     if inner.height == 0 {
         return;
     }
-    let sched_w = sched_width(t.rows());
-    let fixed = 8 + 7 + 8 + 6 + 6 + 7 + 7 + 10 + 4 + 9 + if sched_w > 0 { sched_w + 1 } else { 0 };
-    let name_w = usize::from(inner.width).saturating_sub(fixed).clamp(4, 40);
+    let cols = Columns::of(t.rows(), usize::from(inner.width));
+    let (name_w, sched_w) = (cols.name, cols.sched);
     let line = |i: u16| Rect {
         y: inner.y + i,
         height: 1,
         ..inner
     };
+    let bench = if cols.bench {
+        format!(" {:>BENCH_W$}", "NB201 test")
+    } else {
+        String::new()
+    };
     let mut header = format!(
-        "{:<name_w$} {:<8} {:>7} {:>8} {:>6} {:>6} {:>7} {:<7} {:<10} {:>4}",
+        "{:<name_w$} {:<8} {:>7} {:>8} {:>6} {:>6}{bench} {:>7} {:<7} {:<10} {:>4}",
         "name", "state", "epoch", "step", "train", "valid", "ms/step", "device", "host", "age"
     );
     if sched_w > 0 {
@@ -131,11 +180,7 @@ fn render_table(buf: &mut Buffer, area: Rect, t: &RunsTable, skin: Skin) {
         if i == sel {
             style = style.add_modifier(Modifier::REVERSED);
         }
-        fit(
-            vec![Span::styled(row_text(r, name_w, sched_w), style)],
-            inner.width,
-        )
-        .render(line(y), buf);
+        fit(vec![Span::styled(row_text(r, &cols), style)], inner.width).render(line(y), buf);
     }
 }
 

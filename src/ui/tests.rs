@@ -366,7 +366,11 @@ fn a_training_run_shows_its_genotype_test_figures_and_drop_path() {
     let mut app = App::new(KeyMap::default());
     app.update(Msg::Worker(Event::Started(info)));
     app.update(Msg::Worker(Event::Arch(ArchSnapshot::of_genotype(
-        &g, &lists, 0, 0,
+        &g,
+        &lists,
+        crate::nb201::Dataset::Cifar10,
+        0,
+        0,
     ))));
     for i in 1..=60u64 {
         let mut s = fixtures::step(i * 10);

@@ -115,6 +115,7 @@ impl Job for Fake {
         ArchSnapshot::of_genotype(
             &self.genotype,
             &self.cfg.model.op_lists(),
+            self.cfg.data.dataset.nb201_column(),
             self.progress.global_step,
             self.progress.epoch,
         )

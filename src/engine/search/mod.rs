@@ -379,12 +379,10 @@ impl Search {
     /// the data set searched (CIFAR-100 for a CIFAR-100 search, CIFAR-10 otherwise).
     pub fn benchmark_score(&self) -> Option<crate::protocol::BenchmarkScore> {
         let cell = self.genotype().nb201_cell()?;
-        let dataset = if self.cfg.data.dataset == crate::config::Dataset::Cifar100 {
-            crate::nb201::Dataset::Cifar100
-        } else {
-            crate::nb201::Dataset::Cifar10
-        };
-        Some(crate::protocol::BenchmarkScore::of(&cell, dataset))
+        Some(crate::protocol::BenchmarkScore::of(
+            &cell,
+            self.cfg.data.dataset.nb201_column(),
+        ))
     }
 
     fn forward(&self, x: &Tensor, mix: CellMix, train: bool) -> Tensor {

@@ -51,9 +51,11 @@ impl Job for Trainer {
     /// The trained genotype, all its ops selected.
     fn arch_snapshot(&mut self) -> ArchSnapshot {
         let p = Trainer::progress(self);
+        let cfg = Trainer::config(self);
         ArchSnapshot::of_genotype(
             self.genotype(),
-            &Trainer::config(self).model.op_lists(),
+            &cfg.model.op_lists(),
+            cfg.data.dataset.nb201_column(),
             p.global_step,
             p.epoch,
         )
