@@ -31,6 +31,15 @@ pub fn set_threads(cfg: &crate::config::Config) -> String {
     )
 }
 
+/// Follows the CPUs other processes leave free (`crate::threads::adapt`, at most once a
+/// second): sets the new count on this thread (the one that runs the steps; OpenMP keeps the
+/// count per thread) and returns the line to log when it changed.
+pub fn adapt_threads() -> Option<String> {
+    let (n, line) = crate::threads::adapt()?;
+    tch::set_num_threads(i32::try_from(n).unwrap_or(i32::MAX));
+    Some(line)
+}
+
 /// libtorch's random generator is global and the unit tests run on parallel threads: every
 /// unit test that seeds it or draws from it (building a supernet draws its weights) holds this
 /// lock, so that a test whose numbers must be its own gets them.

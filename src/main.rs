@@ -5,7 +5,8 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    // First: OpenMP threads that wait passively (this may run the binary again, see `threads`).
-    nasp_tui::threads::passive_wait();
+    // First: OpenMP threads that spin briefly while they wait (this may run the binary again,
+    // see `threads`).
+    nasp_tui::threads::brief_spin();
     nasp_tui::cli::run(nasp_tui::cli::Cli::parse())
 }

@@ -117,6 +117,9 @@ impl<'a, 's, J: Job> Loop<'a, 's, J> {
         for text in self.job.take_notices() {
             self.log(Level::Warn, text);
         }
+        if let Some(line) = crate::engine::adapt_threads() {
+            self.log(Level::Info, line);
+        }
         if self.meter.since_event() >= self.event_interval {
             self.emit_progress();
         }
