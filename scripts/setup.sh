@@ -40,6 +40,12 @@ if [ -d "$libtorch/../nvidia/cu13/include" ] && [ ! -f "$libtorch/../nvidia/cu13
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps "nvidia-cuda-crt==13.0.88" ||
     echo "setup: warning: nvidia-cuda-crt not installed; the build goes on without CUDA graphs" >&2
 fi
+# NAS-Bench-201's own network (xautodl's TinyNetwork), for scripts/nb201-load.py and its test:
+# pure Python on top of torch, so without its other dependencies.
+if ! "$venv/bin/python" -c "import xautodl" 2>/dev/null; then
+  echo "setup: adding NAS-Bench-201's network code (xautodl, no dependencies)"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps "xautodl==1.0.0"
+fi
 if [ ! -f "$libtorch/lib/libtorch_cpu.so" ]; then
   echo "setup: $libtorch/lib/libtorch_cpu.so is missing; remove $venv and run scripts/setup.sh again" >&2
   exit 1

@@ -586,3 +586,97 @@ fn the_darts_named_weights_load_into_the_reference_network() {
         );
     }
 }
+
+/// An NB201 cell's final weights under NAS-Bench-201's own names (`weights-nb201.safetensors`)
+/// load into the benchmark's network (xautodl's `TinyNetwork`, by `scripts/nb201-load.py`;
+/// every name must match, only `num_batches_tracked` may be absent), which then scores the test
+/// accuracy our run reported and gives the first test image our logits. The cell has every kind
+/// of op, and two residual blocks sit between the stages.
+#[test]
+fn the_nb201_named_weights_load_into_the_benchmarks_network() {
+    let cell =
+        "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|";
+    let dir = tempfile::tempdir().unwrap();
+    let data = cifar_dir();
+    let out = run(&[
+        "train",
+        "--genotype",
+        cell,
+        "--headless",
+        "--device",
+        "cpu",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--set",
+        "data.limit=256",
+        "--set",
+        "evaluation.test_limit=500",
+        "--set",
+        "train.batch_size=64",
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "model.channels=4",
+        "--set",
+        "model.cells=1",
+        "--run-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let ours = metrics(dir.path(), "epoch")[0]["test_acc"]
+        .as_f64()
+        .expect("test_acc");
+    let weights = dir.path().join("weights-nb201.safetensors");
+    assert!(weights.is_file(), "no {}", weights.display());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/nb201-load.py");
+    let o = Command::new(peer_python())
+        .arg(&script)
+        .args(["--load", weights.to_str().unwrap(), "--arch", cell])
+        .args(["--C", "4", "--N", "1", "--eval", "500"])
+        .args(["--data", data.to_str().unwrap()])
+        .output()
+        .expect("run scripts/nb201-load.py (NASP_TUI_PYTHON)");
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let theirs: f64 = out
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("accuracy="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no accuracy in {out}"));
+    assert!(
+        (ours - theirs).abs() <= 0.002,
+        "ours {ours}, the benchmark's network with our weights {theirs}"
+    );
+    let peer_logits: Vec<f64> = out
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("logits0="))
+        .map(|v| v.split(',').map(|x| x.parse().unwrap()).collect())
+        .unwrap_or_else(|| panic!("no logits0 in {out}"));
+    let cfg = Config::load(Some(&dir.path().join("config.toml")), &[]).unwrap();
+    let genotype = Genotype::parse(cell).unwrap();
+    let t = nasp_tui::engine::train::Trainer::new(&cfg, &genotype, tch::Device::Cpu, None).unwrap();
+    let saved = tensors(&dir.path().join("weights.safetensors"));
+    tch::no_grad(|| {
+        for (name, v) in t.variables() {
+            v.shallow_clone().copy_(&saved[&name]);
+        }
+    });
+    let raw = std::fs::read(data.join("test_batch.bin")).unwrap();
+    let (mean, std) = (nasp_tui::dataset::MEAN, nasp_tui::dataset::STD);
+    let px: Vec<f32> = (0..3072)
+        .map(|i| (f32::from(raw[1 + i]) / 255.0 - mean[i / 1024]) / std[i / 1024])
+        .collect();
+    let x = Tensor::from_slice(&px).view([1, 3, 32, 32]);
+    let logits = Vec::<f64>::try_from(t.logits(&x).to_kind(tch::Kind::Double).view([-1])).unwrap();
+    assert_eq!(logits.len(), peer_logits.len());
+    for (a, b) in logits.iter().zip(&peer_logits) {
+        assert!(
+            (a - b).abs() < 1e-3,
+            "logits differ: ours {logits:?}, theirs {peer_logits:?}"
+        );
+    }
+}

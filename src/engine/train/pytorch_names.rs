@@ -82,9 +82,100 @@ pub fn darts_names(names: &[&str]) -> Result<Vec<String>, String> {
         .collect()
 }
 
+/// The name NAS-Bench-201's own network (`TinyNetwork(C, N, genotype, classes)` of its
+/// `xautodl` package) gives our NB201 variable `name`, for `n` cells per stage; `None` for a
+/// variable it has no counterpart of.
+///
+/// Its `cells` list holds the cells and the two residual blocks in network order (stage 0's
+/// `n` cells, a block, stage 1's, a block, stage 2's), so our cell `j` is its `j + j / n` and
+/// our block `s` its `(s + 1) * n + s`. A cell's `layers` are its six edges in order (one op
+/// each); a ReLUConvBN is (ReLU, conv, BN) → `op.1`, `op.2`; a block's shortcut is (pool, conv)
+/// → `downsample.1`; the final batch norm is `lastact.0`.
+pub fn nb201_name(name: &str, n: usize) -> Option<String> {
+    let rest = name.strip_prefix("net.")?;
+    let (head, leaf) = rest.rsplit_once('.')?;
+    let parts: Vec<&str> = head.split('.').collect();
+    let layer = |l: &str| match l {
+        "conv" => Some("op.1"),
+        "bn" => Some("op.2"),
+        _ => None,
+    };
+    let mapped = match parts.as_slice() {
+        ["stem", "conv"] => "stem.0".to_string(),
+        ["stem", "bn"] => "stem.1".to_string(),
+        ["last_bn"] => "lastact.0".to_string(),
+        ["classifier"] => "classifier".to_string(),
+        ["cells", j, "edges", e, _op, l] => {
+            let j: usize = j.parse().ok()?;
+            format!("cells.{}.layers.{e}.{}", j + j / n.max(1), layer(l)?)
+        }
+        ["res", s, half, l] => {
+            let s: usize = s.parse().ok()?;
+            let at = match *half {
+                "a" => "conv_a",
+                "b" => "conv_b",
+                _ => return None,
+            };
+            format!("cells.{}.{at}.{}", (s + 1) * n + s, layer(l)?)
+        }
+        ["res", s, "down"] => {
+            let s: usize = s.parse().ok()?;
+            format!("cells.{}.downsample.1", (s + 1) * n + s)
+        }
+        _ => return None,
+    };
+    Some(format!("{mapped}.{leaf}"))
+}
+
+/// The benchmark's names of `names` (in order), or the first name that has none.
+pub fn nb201_names(names: &[&str], n: usize) -> Result<Vec<String>, String> {
+    names
+        .iter()
+        .map(|x| nb201_name(x, n).ok_or_else(|| (*x).to_string()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nb201_names_of_each_block() {
+        let n = 5;
+        let cases = [
+            ("net.stem.conv.weight", "stem.0.weight"),
+            ("net.stem.bn.running_mean", "stem.1.running_mean"),
+            (
+                "net.cells.0.edges.0.3.conv.weight",
+                "cells.0.layers.0.op.1.weight",
+            ),
+            (
+                "net.cells.4.edges.5.2.bn.bias",
+                "cells.4.layers.5.op.2.bias",
+            ),
+            (
+                "net.cells.5.edges.2.3.conv.weight",
+                "cells.6.layers.2.op.1.weight",
+            ),
+            (
+                "net.cells.14.edges.1.3.bn.running_var",
+                "cells.16.layers.1.op.2.running_var",
+            ),
+            ("net.res.0.a.conv.weight", "cells.5.conv_a.op.1.weight"),
+            ("net.res.1.b.bn.weight", "cells.11.conv_b.op.2.weight"),
+            ("net.res.1.down.weight", "cells.11.downsample.1.weight"),
+            ("net.last_bn.bias", "lastact.0.bias"),
+            ("net.classifier.weight", "classifier.weight"),
+        ];
+        for (ours, theirs) in cases {
+            assert_eq!(nb201_name(ours, n).as_deref(), Some(theirs), "{ours}");
+        }
+        assert_eq!(nb201_name("net.cells.0.pre0.conv.weight", n), None);
+        assert_eq!(
+            nb201_names(&["net.stem.conv.weight", "net.aux.fc.bias"], n),
+            Err("net.aux.fc.bias".to_string())
+        );
+    }
 
     #[test]
     fn names_of_each_block() {

@@ -26,19 +26,29 @@ fn write(path: &Path, tensors: &[(String, Tensor)]) -> Result<String, Checkpoint
     checkpoint::seal(path)
 }
 
-/// Writes the network's variables to `path` (safetensors, loadable from Python) and, for a
-/// network the DARTS reference can build, the same under its `NetworkCIFAR` names beside it
-/// (`<name>-darts.safetensors`, see [`darts_twin`]).
+/// Writes the network's variables to `path` (safetensors, loadable from Python) and the same
+/// under the names of the reference network that builds it, beside it: the DARTS reference's
+/// `NetworkCIFAR` (`<name>-darts.safetensors`, see [`darts_twin`]) or, for an NB201 cell,
+/// NAS-Bench-201's `TinyNetwork` (`<name>-nb201.safetensors`).
 pub fn save_weights(t: &Trainer, path: &Path) -> Result<(), CheckpointError> {
     let vars = t.variables();
     let names: Vec<&str> = vars.iter().map(|(n, _)| n.as_str()).collect();
-    let twin = super::pytorch_names::darts_names(&names).ok().map(|named| {
+    let (named, twin_path) = if t.genotype().nb201_cell().is_some() {
+        let n = t.config().model.cells;
+        (
+            super::pytorch_names::nb201_names(&names, n),
+            twin(path, "nb201"),
+        )
+    } else {
+        (super::pytorch_names::darts_names(&names), darts_twin(path))
+    };
+    let twin = named.ok().map(|named| {
         let renamed: Vec<(String, Tensor)> = named
             .into_iter()
             .zip(&vars)
             .map(|(n, (_, t))| (n, t.shallow_clone()))
             .collect();
-        (darts_twin(path), renamed)
+        (twin_path, renamed)
     });
     let files = std::iter::once((path.to_path_buf(), vars)).chain(twin);
     for (path, vars) in files {
@@ -54,10 +64,15 @@ pub fn save_weights(t: &Trainer, path: &Path) -> Result<(), CheckpointError> {
 
 /// `weights.safetensors` → `weights-darts.safetensors`: the file under the reference's names.
 pub fn darts_twin(path: &Path) -> PathBuf {
+    twin(path, "darts")
+}
+
+/// `weights.safetensors` → `weights-KIND.safetensors`.
+fn twin(path: &Path, kind: &str) -> PathBuf {
     let stem = path
         .file_stem()
         .map_or_else(|| "weights".into(), |s| s.to_string_lossy().into_owned());
-    path.with_file_name(format!("{stem}-darts.safetensors"))
+    path.with_file_name(format!("{stem}-{kind}.safetensors"))
 }
 
 /// Writes a checkpoint of `t` into `<run_dir>/checkpoints` and returns its directory.
