@@ -192,6 +192,13 @@ pub struct DataConfig {
     pub image_size: i64,
     /// Use only the first `limit` training images (0 = all).
     pub limit: usize,
+    /// Written by a run into its `config.toml`: how many training images it used. A config that
+    /// names it (a resumed run's) is checked against the images found (0: not checked).
+    pub images: usize,
+    /// Written by a run into its `config.toml`: `sha256:` and the digest of the training images
+    /// it used (labels and pixels). A config that names it (a resumed run's) is checked against
+    /// the images found ("": not checked).
+    pub fingerprint: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -303,6 +310,8 @@ impl Default for DataConfig {
             train_portion: 0.5,
             image_size: 32,
             limit: 0,
+            images: 0,
+            fingerprint: String::new(),
         }
     }
 }

@@ -46,6 +46,10 @@ pub struct Meta {
     pub epoch: usize,
     pub step_in_epoch: usize,
     pub global_step: u64,
+    /// Steps in one epoch of the run (0: a checkpoint written before it was recorded). A resume
+    /// whose data gives another number is refused: the step counter would mean other batches.
+    #[serde(default)]
+    pub steps_per_epoch: usize,
     /// The RNG state at the start of the current epoch (its plan is drawn again from it).
     pub epoch_rng: Rng,
     pub meters: Meters,

@@ -5,6 +5,8 @@
 mod job;
 mod setup;
 
+pub(crate) use setup::steps_before;
+
 use std::path::PathBuf;
 use std::time::Duration;
 

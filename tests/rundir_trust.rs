@@ -1,0 +1,239 @@
+//! Run directories a user can trust (issue 24): a resumed run finds the data it was made on or
+//! says why not.
+//!
+//! Each test here failed on the code before its fix; the comment above it says how.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{bin, fixture, text};
+
+/// A CIFAR-10 binary folder of `5 × per` images whose pixels depend on `salt` (so two folders
+/// of the same size hold different images).
+fn fake_cifar(dir: &Path, per: usize, salt: u8) {
+    std::fs::create_dir_all(dir).unwrap();
+    for f in 0..5 {
+        let mut bytes = Vec::with_capacity(per * 3073);
+        for i in 0..per {
+            let n = f * per + i;
+            bytes.push((n % 10) as u8);
+            bytes.extend((0..3072).map(|p| (n * 7 + p * 13 + usize::from(salt) * 101) as u8));
+        }
+        std::fs::write(dir.join(format!("data_batch_{}.bin", f + 1)), bytes).unwrap();
+    }
+}
+
+/// `nasp-tui ARGS` run from `cwd` with no CIFAR-10 anywhere it would look by itself (no
+/// `NASP_TUI_DATA`, an empty user data dir, no `./data`).
+fn run_in(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .current_dir(cwd)
+        .env("OMP_NUM_THREADS", "1")
+        .env_remove("NASP_TUI_DATA")
+        .env("XDG_DATA_HOME", cwd.join("xdg"))
+        .output()
+        .expect("run nasp-tui")
+}
+
+fn tiny() -> String {
+    fixture("tiny.toml").display().to_string()
+}
+
+fn config_toml(run: &Path) -> toml::Table {
+    toml::from_str(&std::fs::read_to_string(run.join("config.toml")).unwrap()).unwrap()
+}
+
+fn data_key(run: &Path, key: &str) -> toml::Value {
+    config_toml(run)["data"][key].clone()
+}
+
+/// The run's own config.toml records the data it used, and `--resume` without `--data-dir`
+/// goes on on that data; moved data is found with `--data-dir`, other data is refused naming
+/// the difference and `--data-dir`.
+///
+/// Before: config.toml said `dataset = "auto"`, `dir = ""`; the resume went on on the
+/// synthetic set (313 steps an epoch for CIFAR-10's 1,561) with a warning and exit 0.
+#[test]
+fn a_resume_runs_on_the_data_the_run_was_made_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let cifar = cwd.join("cifar");
+    fake_cifar(&cifar, 128, 1);
+    let run = cwd.join("run");
+    let r = run.to_str().unwrap();
+    let tiny = tiny();
+    let o = run_in(
+        cwd,
+        &[
+            "search",
+            "--headless",
+            "--config",
+            &tiny,
+            "--set",
+            "data.dataset=\"auto\"",
+            "--data-dir",
+            cifar.to_str().unwrap(),
+            "--run-dir",
+            r,
+            "--max-steps",
+            "2",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let abs = cifar.canonicalize().unwrap();
+    assert_eq!(data_key(&run, "dataset").as_str(), Some("cifar10"));
+    assert_eq!(data_key(&run, "dir").as_str(), abs.to_str());
+    assert_eq!(data_key(&run, "images").as_integer(), Some(640));
+    let print = data_key(&run, "fingerprint");
+    assert!(
+        print
+            .as_str()
+            .is_some_and(|p| p.starts_with("sha256:") && p.len() == 71),
+        "{print:?}"
+    );
+
+    // Resumed without --data-dir (and without --config): the same images, from the folder
+    // the run recorded.
+    let o = run_in(
+        cwd,
+        &["search", "--headless", "--resume", r, "--max-steps", "4"],
+    );
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(!t.contains("synthetic"), "{t}");
+    assert!(t.contains("CIFAR-10 (640 images"), "{t}");
+    assert_eq!(common::run_status(&run)["steps_per_epoch"], 10);
+
+    // The data moved: the resume says where it looked and names --data-dir ...
+    let moved = cwd.join("moved");
+    std::fs::rename(&cifar, &moved).unwrap();
+    let o = run_in(
+        cwd,
+        &["search", "--headless", "--resume", r, "--max-steps", "6"],
+    );
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(t.contains("--data-dir") && t.contains("missing"), "{t}");
+    // ... and with --data-dir at the new folder it goes on, saying that the folder changed.
+    let o = run_in(
+        cwd,
+        &[
+            "search",
+            "--headless",
+            "--resume",
+            r,
+            "--data-dir",
+            moved.to_str().unwrap(),
+            "--max-steps",
+            "6",
+        ],
+    );
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("the same images are now read from"), "{t}");
+    let moved_abs = moved.canonicalize().unwrap();
+    assert_eq!(data_key(&run, "dir").as_str(), moved_abs.to_str());
+
+    // Other images of the same count: refused, naming the difference and --data-dir.
+    let other = cwd.join("other");
+    fake_cifar(&other, 128, 2);
+    let o = run_in(
+        cwd,
+        &[
+            "search",
+            "--headless",
+            "--resume",
+            r,
+            "--data-dir",
+            other.to_str().unwrap(),
+            "--max-steps",
+            "8",
+        ],
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("not the data this run was made on")
+            && t.contains("data.fingerprint differs")
+            && t.contains("--data-dir"),
+        "{t}"
+    );
+    // Refused before a step: the run's config still names its own data.
+    assert_eq!(data_key(&run, "dir").as_str(), moved_abs.to_str());
+}
+
+/// A checkpoint written before runs recorded their data (no fingerprint in its config, no
+/// steps per epoch in its meta) resumed on data giving another number of steps per epoch:
+/// refused, never silent.
+///
+/// Before: the run went on at 5 steps an epoch where it had 10 (exit 0).
+#[test]
+fn another_number_of_steps_per_epoch_is_never_silent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let (cifar, small) = (cwd.join("cifar"), cwd.join("small"));
+    fake_cifar(&cifar, 128, 1);
+    fake_cifar(&small, 64, 1);
+    let run = cwd.join("run");
+    let r = run.to_str().unwrap();
+    let tiny = tiny();
+    let o = run_in(
+        cwd,
+        &[
+            "search",
+            "--headless",
+            "--config",
+            &tiny,
+            "--data-dir",
+            cifar.to_str().unwrap(),
+            "--run-dir",
+            r,
+            "--max-steps",
+            "2",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    // Make the run look as an older nasp-tui wrote it.
+    let forget = |toml: &str| {
+        toml.lines()
+            .filter(|l| !l.starts_with("images =") && !l.starts_with("fingerprint ="))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let cfg = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    std::fs::write(run.join("config.toml"), forget(&cfg)).unwrap();
+    for ckpt in std::fs::read_dir(run.join("checkpoints")).unwrap() {
+        let meta = ckpt.unwrap().path().join("meta.json");
+        if !meta.is_file() {
+            continue;
+        }
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&meta).unwrap()).unwrap();
+        let old = forget(v["config"].as_str().unwrap());
+        v["config"] = serde_json::json!(old);
+        v.as_object_mut().unwrap().remove("steps_per_epoch");
+        std::fs::write(&meta, v.to_string()).unwrap();
+    }
+    let o = run_in(
+        cwd,
+        &[
+            "search",
+            "--headless",
+            "--resume",
+            r,
+            "--data-dir",
+            small.to_str().unwrap(),
+            "--max-steps",
+            "4",
+        ],
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("10 steps per epoch") && t.contains("gives 5") && t.contains("--data-dir"),
+        "{t}"
+    );
+}
