@@ -1,11 +1,11 @@
 //! Run directories a user can trust (issue 24): a resumed run finds the data it was made on or
-//! says why not.
+//! says why not; a run directory holding a run is not started over by accident.
 //!
 //! Each test here failed on the code before its fix; the comment above it says how.
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{bin, fixture, text};
@@ -236,4 +236,49 @@ fn another_number_of_steps_per_epoch_is_never_silent() {
         t.contains("10 steps per epoch") && t.contains("gives 5") && t.contains("--data-dir"),
         "{t}"
     );
+}
+
+/// A new search on a run directory that holds a run is refused (exit 2), saying how to continue
+/// it and how to start fresh; nothing of the run is touched. `--resume` of the run itself goes
+/// on; a sweep's run not started yet (only its `config.toml`) starts.
+///
+/// Before: the second search overwrote the first one's config and final genotype and mixed its
+/// logs and checkpoints with them (exit 0).
+#[test]
+fn a_run_directory_holding_a_run_is_not_started_over() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let o = common::tiny_search(&run, &["--max-steps", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let before: Vec<(PathBuf, Vec<u8>)> = ["config.toml", "events.jsonl", "metrics.jsonl"]
+        .iter()
+        .map(|f| (run.join(f), std::fs::read(run.join(f)).unwrap()))
+        .collect();
+    let o = common::tiny_search(&run, &["--max-steps", "3", "--set", "seed=9"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    let r = run.display().to_string();
+    assert!(
+        t.contains("holds a run already")
+            && t.contains(&format!("nasp-tui search --resume {r}"))
+            && t.contains("does not exist yet"),
+        "{t}"
+    );
+    for (path, bytes) in before {
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            bytes,
+            "{} changed",
+            path.display()
+        );
+    }
+    // Continuing it is what --resume is for.
+    let o = common::tiny_search(&run, &["--resume", &r, "--max-steps", "3"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // An empty folder, or one holding only a config (a sweep's run not started), is fine.
+    let planned = tmp.path().join("planned");
+    std::fs::create_dir_all(&planned).unwrap();
+    std::fs::copy(fixture("tiny.toml"), planned.join("config.toml")).unwrap();
+    let o = common::tiny_search(&planned, &["--max-steps", "1"]);
+    assert!(o.status.success(), "{}", text(&o));
 }

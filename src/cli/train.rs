@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::search::{monitor, monitor_options, register_signals};
+use super::search::{monitor, monitor_options, refuse_a_run_there, register_signals};
 use super::{CliError, ConfigArgs};
 use crate::config::Config;
 use crate::engine::train::worker::{self, TrainOptions};
@@ -153,6 +153,7 @@ pub fn run(a: TrainArgs) -> Result<i32, CliError> {
         .clone()
         .or_else(|| a.resume.as_deref().and_then(resume::run_dir_of))
         .unwrap_or_else(|| rundir::default_run_dir("train"));
+    refuse_a_run_there(&run_dir, a.resume.as_deref(), "train")?;
     let fresh = a.run_dir.is_none() && a.resume.is_none();
     let (tui_opts, hangup) =
         monitor_options(a.headless, a.theme.as_deref(), &cfg, &run_dir, fresh)?;

@@ -53,14 +53,41 @@ pub fn runs_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("runs"))
 }
 
-/// The default run directory: `<runs root>/<timestamp>-<algorithm>`.
+/// The default run directory: `<runs root>/<timestamp>-<algorithm>` (with `-2`, `-3`, ... when
+/// a run started in the same second has the name).
 pub fn default_run_dir(algorithm: &str) -> PathBuf {
     let base = runs_root();
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    base.join(format!("{}-{algorithm}", timestamp(secs)))
+    let name = format!("{}-{algorithm}", timestamp(secs));
+    let mut dir = base.join(&name);
+    let mut k = 2;
+    while dir.exists() {
+        dir = base.join(format!("{name}-{k}"));
+        k += 1;
+    }
+    dir
+}
+
+/// The files in `dir` that show a run was started there (a search or a training writes them as
+/// it starts: `status.json`, `events.jsonl`, `metrics.jsonl`; `checkpoints/` as it saves), in
+/// that order; empty when there are none. A folder holding only `config.toml` is a sweep's run
+/// that has not started.
+pub fn run_traces(dir: &Path) -> Vec<&'static str> {
+    [
+        (status::STATUS_FILE, false),
+        (events::EVENTS_FILE, false),
+        ("metrics.jsonl", false),
+        ("checkpoints", true),
+    ]
+    .into_iter()
+    .filter(|(name, folder)| {
+        fs::symlink_metadata(dir.join(name)).is_ok_and(|m| !*folder || m.is_dir())
+    })
+    .map(|(name, folder)| if folder { "checkpoints/" } else { name })
+    .collect()
 }
 
 /// `YYYYMMDD-HHMMSS` (UTC) for a Unix time.
