@@ -282,3 +282,239 @@ fn a_run_directory_holding_a_run_is_not_started_over() {
     let o = common::tiny_search(&planned, &["--max-steps", "1"]);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+/// `path`'s permission bits (with setgid).
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path).unwrap().mode() & 0o7777
+}
+
+/// Every folder and file under `dir` (itself included) with its mode, links refused.
+fn modes_under(dir: &Path) -> Vec<(PathBuf, bool, u32)> {
+    let mut out = vec![(dir.to_path_buf(), true, mode(dir))];
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        let t = std::fs::symlink_metadata(&p).unwrap().file_type();
+        assert!(!t.is_symlink(), "{} is a link", p.display());
+        if t.is_dir() {
+            out.extend(modes_under(&p));
+        } else {
+            out.push((p.clone(), false, mode(&p)));
+        }
+    }
+    out
+}
+
+/// A tiny search into `run` under umask 000 (as on a shared folder whose users set it so),
+/// with `extra` arguments.
+fn search_under_umask_000(run: &Path, extra: &[&str]) -> Output {
+    let tiny = tiny();
+    let mut args = vec![
+        "-c",
+        "umask 000; exec \"$0\" \"$@\"",
+        bin(),
+        "search",
+        "--headless",
+        "--config",
+        &tiny,
+        "--set",
+        "data.dataset=\"synthetic\"",
+        "--run-dir",
+        run.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    Command::new("sh")
+        .args(&args)
+        .env("OMP_NUM_THREADS", "1")
+        .output()
+        .unwrap()
+}
+
+/// Under umask 000 a run directory and all it holds are still its owner's only (folders 0700,
+/// files 0600, checkpoints included), and the search makes `commands/` itself; with
+/// `run.share = "group"` the group may read (0750, 0640) and write commands (`commands/` 2770).
+///
+/// Before: everything was 0777/0666 under umask 000, and `commands/` was made by whoever sent the
+/// first command.
+#[test]
+fn modes_are_the_runs_not_the_umasks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let o = search_under_umask_000(&run, &["--max-steps", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(run.join("commands").is_dir(), "the search makes its inbox");
+    assert!(run.join("checkpoints/latest").is_file());
+    for (p, dir, m) in modes_under(&run) {
+        assert_eq!(m, if dir { 0o700 } else { 0o600 }, "{}", p.display());
+    }
+
+    let shared = tmp.path().join("shared");
+    let o = search_under_umask_000(
+        &shared,
+        &["--max-steps", "2", "--set", "run.share=\"group\""],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    for (p, dir, m) in modes_under(&shared) {
+        let want = match (dir, p.file_name().and_then(|n| n.to_str())) {
+            (true, Some("commands")) => 0o2770,
+            (true, _) => 0o750,
+            (false, _) => 0o640,
+        };
+        assert_eq!(m, want, "{:o} at {}", m, p.display());
+    }
+}
+
+/// `cmd` run as the user `nobody` (in group `group`, or in no group of ours), through setpriv.
+fn as_nobody(group: &str, cmd: &str) -> Output {
+    Command::new("setpriv")
+        .args([
+            "--reuid=nobody",
+            &format!("--regid={group}"),
+            "--clear-groups",
+            "sh",
+            "-c",
+            cmd,
+        ])
+        .output()
+        .unwrap()
+}
+
+/// Another user cannot read or steer a run by default, and with `run.share = "group"` a member
+/// of its group can read it and drop a command into `commands/`, but not write anywhere else.
+///
+/// Before: under umask 002 or 000 the run's files were open to the group or to everybody.
+#[test]
+#[cfg_attr(
+    no_second_user,
+    ignore = "needs root and setpriv to act as a second user"
+)]
+fn another_user_reads_and_steers_only_what_the_run_shares() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    std::fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (private, shared) = (root.join("private"), root.join("shared"));
+    let o = search_under_umask_000(&private, &["--max-steps", "1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let p = private.display();
+    // Not in the run's group: nothing.
+    for cmd in [
+        format!("cat {p}/status.json"),
+        format!("cat {p}/events.jsonl"),
+        format!("echo '{{}}' > {p}/commands/x.json"),
+    ] {
+        let o = as_nobody("nogroup", &cmd);
+        assert!(!o.status.success(), "{cmd}: {}", text(&o));
+    }
+    let o = search_under_umask_000(
+        &shared,
+        &["--max-steps", "1", "--set", "run.share=\"group\""],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    // In the run's group (the owner's, root's group 0 here): reads, and writes only commands.
+    let s = shared.display();
+    for cmd in [
+        format!("cat {s}/status.json"),
+        format!("cat {s}/checkpoints/latest"),
+        format!("echo '{{}}' > {s}/commands/x.json"),
+    ] {
+        let o = as_nobody("0", &cmd);
+        assert!(o.status.success(), "{cmd}: {}", text(&o));
+    }
+    for cmd in [
+        format!("echo x >> {s}/events.jsonl"),
+        format!("ln -s /etc/passwd {s}/.status.json.planted"),
+        format!("cat {p}/status.json"),
+    ] {
+        let o = as_nobody("0", &cmd);
+        assert!(!o.status.success(), "{cmd}: {}", text(&o));
+    }
+}
+
+/// A run directory left open to everybody (made by an older nasp-tui under umask 000): another
+/// user puts links in place of `events.jsonl` and of `commands/`. The owner's resume writes
+/// through neither: the file behind the first keeps its bytes, the folder behind the second
+/// keeps its files.
+///
+/// Before: the resumed run appended its events to the file behind the link, and moved every
+/// file of the folder behind `commands/` into a `rejected/` there.
+#[test]
+#[cfg_attr(
+    no_second_user,
+    ignore = "needs root and setpriv to act as a second user"
+)]
+fn another_user_cannot_turn_a_run_against_its_owner() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    std::fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let victim = root.join("victim");
+    std::fs::write(&victim, "the owner's own file\n").unwrap();
+    std::fs::set_permissions(&victim, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let unrelated = root.join("unrelated");
+    std::fs::create_dir(&unrelated).unwrap();
+    std::fs::write(unrelated.join("notes.txt"), "keep me").unwrap();
+    std::fs::set_permissions(
+        &unrelated,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+
+    let run = root.join("run");
+    let o = common::tiny_search(&run, &["--max-steps", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let open_to_all = Command::new("chmod")
+        .arg("-R")
+        .arg("a+rwX")
+        .arg(&run)
+        .status();
+    assert!(open_to_all.unwrap().success());
+    let r = run.display();
+    let o = as_nobody(
+        "nogroup",
+        &format!(
+            "rm -f {r}/events.jsonl && ln -s {} {r}/events.jsonl",
+            victim.display()
+        ),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let resume = |steps: &str| {
+        common::tiny_search(
+            &run,
+            &["--resume", run.to_str().unwrap(), "--max-steps", steps],
+        )
+    };
+    let o = resume("12");
+    let t = text(&o);
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "the owner's own file\n",
+        "{t}"
+    );
+    assert!(
+        t.contains("events.jsonl") && t.contains("symbolic link"),
+        "{t}"
+    );
+    // The resume made the folder its owner's again: nobody else can plant anything now.
+    assert_eq!(mode(&run), 0o700);
+
+    // Opened to all again, as the older nasp-tui left it.
+    let open_to_all = Command::new("chmod")
+        .arg("-R")
+        .arg("a+rwX")
+        .arg(&run)
+        .status();
+    assert!(open_to_all.unwrap().success());
+    let o = as_nobody(
+        "nogroup",
+        &format!(
+            "rm -rf {r}/commands && ln -s {} {r}/commands",
+            unrelated.display()
+        ),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = resume("24");
+    let t = text(&o);
+    assert!(unrelated.join("notes.txt").is_file(), "{t}");
+    assert!(!unrelated.join("rejected").exists(), "{t}");
+    assert!(!o.status.success(), "{t}");
+    assert!(t.contains("commands") && t.contains("symbolic link"), "{t}");
+}

@@ -59,6 +59,7 @@ pub fn prepare(path: &Path, cfg: &Config) -> Result<Resume, CheckpointError> {
         train: cfg.train.clone(),
         checkpoint: cfg.checkpoint.clone(),
         ui: cfg.ui.clone(),
+        run: cfg.run.clone(),
         device: cfg.device.clone(),
         cuda_graphs: cfg.cuda_graphs,
         cudnn_batch_norm: cfg.cudnn_batch_norm,

@@ -9,13 +9,16 @@ pub mod genotypes;
 pub mod inbox;
 pub mod listing;
 pub mod metrics;
+pub mod secure;
 pub mod status;
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::config::Share;
 use crate::genotype::Genotype;
+use secure::Modes;
 
 /// A run directory, opened for appending (its `log.txt` is written by whoever reports the
 /// run's events: `engine::worker`'s sink).
@@ -39,7 +42,8 @@ pub enum RunDirError {
     },
 }
 
-/// Opens `<dir>/log.txt` for appending.
+/// Opens `<dir>/log.txt` for appending (never through a link, with the run directory's file
+/// mode).
 pub fn open_log(dir: &Path) -> Result<File, RunDirError> {
     let path = dir.join("log.txt");
     open_append(&path).map_err(|source| RunDirError::Create { path, source })
@@ -112,18 +116,45 @@ pub fn timestamp(secs: u64) -> String {
     )
 }
 
-fn open_append(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+/// Opens a file of a run directory for appending (see [`secure::open_append`]: never through a
+/// link, only a regular file of this user's), with the mode of the folder it is in.
+pub fn open_append(path: &Path) -> std::io::Result<File> {
+    let mode = Modes::within(path.parent().unwrap_or(Path::new("."))).file;
+    secure::open_append(path, mode)
+}
+
+/// Replaces a file of a run directory (see [`secure::replace`]), with the mode of the folder it
+/// is in.
+pub fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mode = Modes::within(path.parent().unwrap_or(Path::new("."))).file;
+    secure::replace(path, bytes, mode)
 }
 
 impl RunDir {
-    /// Creates (or reopens, on resume) the run directory.
+    /// Reopens a run directory (keeping who may read it).
     pub fn open(path: &Path) -> Result<RunDir, RunDirError> {
+        let share = if Modes::within(path) == Modes::of(Share::Owner) {
+            Share::Owner
+        } else {
+            Share::GroupRead
+        };
+        RunDir::create(path, share)
+    }
+
+    /// Creates (or reopens, on resume) the run directory with the modes `share` asks for, and
+    /// its `genotypes/` and `commands/` (the inbox is the run's: made by the run, not by the
+    /// first process that sends a command).
+    pub fn create(path: &Path, share: Share) -> Result<RunDir, RunDirError> {
         let err = |p: &Path| {
             let path = p.to_path_buf();
             move |source| RunDirError::Create { path, source }
         };
-        fs::create_dir_all(path.join("genotypes")).map_err(err(path))?;
+        let modes = Modes::of(share);
+        secure::make_dir(path, modes.dir).map_err(err(path))?;
+        let genotypes = path.join("genotypes");
+        secure::make_dir(&genotypes, modes.dir).map_err(err(&genotypes))?;
+        let inbox = path.join(inbox::COMMANDS_DIR);
+        secure::make_dir(&inbox, modes.inbox).map_err(err(&inbox))?;
         let m = path.join("metrics.jsonl");
         let metrics = open_append(&m).map_err(err(&m))?;
         Ok(RunDir {
@@ -135,7 +166,7 @@ impl RunDir {
     /// Writes the resolved config.
     pub fn write_config(&self, toml: &str) -> Result<(), RunDirError> {
         let path = self.path.join("config.toml");
-        fs::write(&path, toml).map_err(|source| RunDirError::Write { path, source })
+        replace(&path, toml.as_bytes()).map_err(|source| RunDirError::Write { path, source })
     }
 
     /// Appends one line to `metrics.jsonl` (the only writer of its lines).
@@ -158,7 +189,7 @@ impl RunDir {
         let txt = dir.join(format!("{stem}.txt"));
         let json = dir.join(format!("{stem}.json"));
         for (path, text) in [(&txt, format!("{g}\n")), (&json, g.to_json() + "\n")] {
-            fs::write(path, text).map_err(|source| RunDirError::Write {
+            replace(path, text.as_bytes()).map_err(|source| RunDirError::Write {
                 path: path.clone(),
                 source,
             })?;

@@ -3,7 +3,6 @@
 //! then renamed, so a reader on this host or over NFS sees the old or the new file, never half
 //! of one) at each progress event and at least every [`HEARTBEAT`].
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -178,18 +177,18 @@ impl Status {
         }
     }
 
-    /// Replaces `<dir>/status.json` atomically.
+    /// Replaces `<dir>/status.json` atomically (through a temporary file nobody can guess or
+    /// plant, see `secure::replace`).
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
-        let tmp = dir.join(format!(".{STATUS_FILE}.{}", std::process::id()));
         let text = serde_json::to_string(self).map_err(std::io::Error::other)?;
-        fs::write(&tmp, text)?;
-        fs::rename(&tmp, dir.join(STATUS_FILE))
+        super::replace(&dir.join(STATUS_FILE), text.as_bytes())
     }
 
-    /// Reads `<dir>/status.json`; `Ok(None)` when there is none yet.
+    /// Reads `<dir>/status.json` (a regular file of at most `secure::STATUS_MAX` bytes, not
+    /// through a link); `Ok(None)` when there is none yet.
     pub fn read(dir: &Path) -> Result<Option<Status>, StatusError> {
         let path = dir.join(STATUS_FILE);
-        match fs::read_to_string(&path) {
+        match super::secure::read_to_string(&path, super::secure::STATUS_MAX) {
             Ok(text) => serde_json::from_str(&text)
                 .map(Some)
                 .map_err(|e| StatusError::Corrupt {
@@ -217,6 +216,7 @@ pub enum StatusError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn status(state: RunState, pid: u32, host: &str, heartbeat: f64) -> Status {
         Status {
@@ -253,9 +253,21 @@ mod tests {
             unix_now().floor(),
         );
         s.write(dir.path()).unwrap();
-        assert_eq!(Status::read(dir.path()).unwrap(), Some(s));
+        assert_eq!(Status::read(dir.path()).unwrap(), Some(s.clone()));
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1, "no temporary file left");
+        // A link planted where the temporary file used to be (its name was predictable) is
+        // not written through.
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "mine").unwrap();
+        let planted = dir
+            .path()
+            .join(format!(".{STATUS_FILE}.{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        s.write(dir.path()).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "mine");
+        fs::remove_file(&planted).unwrap();
+        fs::remove_file(&victim).unwrap();
         fs::write(dir.path().join(STATUS_FILE), "{ half").unwrap();
         let e = Status::read(dir.path()).unwrap_err().to_string();
         assert!(

@@ -32,6 +32,8 @@ pub(crate) struct Steering {
     inbox_seen: Instant,
     /// Commands that arrived during an evaluation (or read from the inbox), oldest first.
     deferred: VecDeque<Command>,
+    /// The inbox was found untrustworthy (said once).
+    inbox_refused: bool,
 }
 
 impl Steering {
@@ -39,6 +41,7 @@ impl Steering {
         Steering {
             inbox_seen: Instant::now(),
             deferred: VecDeque::new(),
+            inbox_refused: false,
         }
     }
 
@@ -122,6 +125,12 @@ impl Steering {
                     Level::Error,
                     format!("command file {}: {reason}", file.display()),
                 ),
+                Taken::Unreadable { reason } => {
+                    if !self.inbox_refused {
+                        self.inbox_refused = true;
+                        sink.log(Level::Error, reason);
+                    }
+                }
             }
         }
     }
@@ -156,6 +165,7 @@ mod tests {
         let (etx, erx) = crossbeam_channel::unbounded();
         let mut sink = Sink::new(&etx);
         let mut steer = due();
+        std::fs::create_dir(run.path().join(crate::rundir::inbox::COMMANDS_DIR)).unwrap();
         send(run.path(), Verb::Pause).unwrap();
         send(run.path(), Verb::Stop).unwrap();
         tx.send(Command::Checkpoint).unwrap();

@@ -61,6 +61,7 @@ pub fn resume_point(
         channels_last: cfg.channels_last,
         checkpoint: cfg.checkpoint.clone(),
         ui: cfg.ui.clone(),
+        run: cfg.run.clone(),
         ..saved
     };
     Ok((config, meta.genotype.clone(), dir, meta, note))
@@ -73,7 +74,7 @@ fn run(
 ) -> Result<(), EngineError> {
     refuse_if_owned(&opts.run_dir)?;
     let before = crate::engine::worker::steps_before(&opts.run_dir);
-    let dir = RunDir::open(&opts.run_dir)?;
+    let dir = RunDir::create(&opts.run_dir, opts.config.run.share)?;
     sink.attach(&opts.run_dir)?;
     let mut cfg = opts.config.clone();
     dir.write_genotype("trained", &opts.genotype, 0)?;

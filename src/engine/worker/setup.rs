@@ -29,7 +29,7 @@ pub(super) fn setup<'a, 's>(
     refuse_if_owned(&opts.run_dir)?;
     // What the run's last process said (its steps per epoch), before this one replaces it.
     let before = steps_before(&opts.run_dir);
-    let dir = RunDir::open(&opts.run_dir)?;
+    let dir = RunDir::create(&opts.run_dir, opts.config.run.share)?;
     sink.attach(&opts.run_dir)?;
     let (mut cfg, resume) = resume_point(opts, sink)?;
     let (device, device_note) = resolve_device(&cfg.device).map_err(EngineError::Device)?;
