@@ -518,3 +518,106 @@ fn another_user_cannot_turn_a_run_against_its_owner() {
     assert!(!o.status.success(), "{t}");
     assert!(t.contains("commands") && t.contains("symbolic link"), "{t}");
 }
+
+/// A headless tiny search long enough to be steered (50 epochs), in the background; killed when
+/// dropped.
+struct Running(std::process::Child);
+
+impl Running {
+    fn start(run: &Path) -> Running {
+        let child = Command::new(bin())
+            .args(["search", "--headless", "--config"])
+            .arg(fixture("tiny.toml"))
+            .args(common::SYNTHETIC)
+            .arg("--run-dir")
+            .arg(run)
+            .args(["--set", "train.epochs=50"])
+            .env("OMP_NUM_THREADS", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let r = Running(child);
+        common::wait_until(
+            "the run to be running",
+            std::time::Duration::from_secs(120),
+            || common::run_status(run)["state"] == "running",
+        );
+        r
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn ctl(run: &Path, args: &[&str]) -> Output {
+    Command::new(bin())
+        .arg("ctl")
+        .arg(run)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `ctl --wait` that times out withdraws its command: it never fires later. A wait too long for
+/// the clock waits (no panic).
+///
+/// Before: the command stayed queued and the run acted on it afterwards (a `stop` ended the run,
+/// or the next resumed one after one step); `--wait 1e300` panicked after sending.
+#[test]
+fn a_command_not_acknowledged_in_time_is_withdrawn() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let _search = Running::start(&run);
+    let o = ctl(&run, &["stop", "--wait", "0"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("withdrawn") && t.contains("will not run"), "{t}");
+    // Four inbox polls later the run is still going, and no stop was acknowledged.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(common::run_status(&run)["state"], "running");
+    let events = std::fs::read_to_string(run.join("events.jsonl")).unwrap();
+    assert!(!events.contains("\"command\":\"stop\""), "{events}");
+    assert_eq!(std::fs::read_dir(run.join("commands")).unwrap().count(), 0);
+
+    let o = ctl(&run, &["pause", "--wait", "1e300"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("pause acknowledged"), "{}", text(&o));
+    let o = ctl(&run, &["resume", "--wait", "30"]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+/// A command written before the process that reads it took the run (meant for an earlier
+/// process, which ended without taking it) is dropped with a warning event, not run.
+///
+/// Before: a `stop` left in the inbox of a stopped run ended the resumed run at its first step.
+#[test]
+fn a_command_meant_for_an_earlier_process_is_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let o = common::tiny_search(&run, &["--max-steps", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::create_dir_all(run.join("commands")).unwrap();
+    std::fs::write(
+        run.join("commands/00000000001000000000-1-old.json"),
+        r#"{"id": "00000000001000000000-1-old", "command": "stop", "written": 1000.0}"#,
+    )
+    .unwrap();
+    let o = common::tiny_search(
+        &run,
+        &["--resume", run.to_str().unwrap(), "--max-steps", "25"],
+    );
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert_eq!(common::run_status(&run)["step"], 25, "{t}");
+    let events = std::fs::read_to_string(run.join("events.jsonl")).unwrap();
+    assert!(
+        events.contains("00000000001000000000-1-old (stop) was written before this process took the run: dropped"),
+        "{events}"
+    );
+    assert!(!events.contains("\"Acknowledged\""), "{events}");
+}

@@ -5,7 +5,7 @@
 //! by id in the event log and removes them; a file it cannot parse is moved to `rejected/`.
 
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -63,15 +63,21 @@ impl Verb {
 }
 
 /// The content of one command file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
     /// Unique per command: `<unix nanoseconds>-<pid>-<host>`, so names sort in sending order.
     pub id: String,
     pub command: Verb,
+    /// Unix time (seconds) it was written. A command written before the process reading it took
+    /// the run is not that process's to run (it was meant for an earlier one, which never took
+    /// it): it is dropped. Absent (a command written by hand or by an older `ctl`): the file's
+    /// modification time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written: Option<f64>,
 }
 
 /// One file taken from the inbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Taken {
     Command(Envelope),
     /// A file that was not a command; it was moved to `commands/rejected/`.
@@ -83,6 +89,11 @@ pub enum Taken {
     Unreadable {
         reason: String,
     },
+    /// A command written before the reading process took the run; removed, not to be run.
+    Expired(Envelope),
+    /// A command whose file could not be removed: the reader runs it unless it ran its id
+    /// already (an id is never run twice).
+    Stuck(Envelope),
 }
 
 /// Writes a command into `<run>/commands/` and returns its id. The folder is the run's (made as
@@ -122,6 +133,7 @@ pub fn send(run_dir: &Path, verb: Verb) -> std::io::Result<String> {
     let text = serde_json::to_string(&Envelope {
         id: id.clone(),
         command: verb,
+        written: Some(super::status::unix_now()),
     })
     .map_err(std::io::Error::other)?;
     let dest = dir.join(format!("{id}.json"));
@@ -143,6 +155,12 @@ pub fn send(run_dir: &Path, verb: Verb) -> std::io::Result<String> {
 /// writing them. An inbox that is not a folder of this user's (a link put in its place) is not
 /// read at all.
 pub fn take(run_dir: &Path) -> Vec<Taken> {
+    take_since(run_dir, f64::NEG_INFINITY)
+}
+
+/// [`take`], dropping (and saying so as [`Taken::Expired`]) the commands written before Unix
+/// time `not_before` (when the reading process took the run).
+pub fn take_since(run_dir: &Path, not_before: f64) -> Vec<Taken> {
     let dir = run_dir.join(COMMANDS_DIR);
     if fs::symlink_metadata(&dir).is_err() {
         return Vec::new();
@@ -170,24 +188,52 @@ pub fn take(run_dir: &Path) -> Vec<Taken> {
     files.sort();
     files
         .into_iter()
-        .filter_map(|p| take_one(&dir, &p))
+        .filter_map(|p| take_one(&dir, &p, not_before))
         .collect()
+}
+
+/// Removes command `id` from `<run>/commands/` if it is still there (not taken by the run):
+/// `Ok(true)` when it was withdrawn, `Ok(false)` when the run had taken it already.
+pub fn withdraw(run_dir: &Path, id: &str) -> std::io::Result<bool> {
+    match fs::remove_file(run_dir.join(COMMANDS_DIR).join(format!("{id}.json"))) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// The folder inside `commands/` where files that are not commands go.
 pub const REJECTED: &str = "rejected";
 
-fn take_one(dir: &Path, path: &Path) -> Option<Taken> {
-    let bytes = match secure::read(path, secure::COMMAND_MAX) {
+fn take_one(dir: &Path, path: &Path, not_before: f64) -> Option<Taken> {
+    let read = secure::open_read(path, secure::COMMAND_MAX).and_then(|f| {
+        let mtime = f
+            .metadata()?
+            .modified()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let mut bytes = Vec::new();
+        f.take(secure::COMMAND_MAX + 1).read_to_end(&mut bytes)?;
+        Ok((bytes, mtime))
+    });
+    let (bytes, mtime) = match read {
         Ok(b) => b,
         // Removed meanwhile (its sender withdrew it): not ours to report.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => return Some(reject(dir, path, format!("not read ({e})"))),
     };
     match serde_json::from_slice::<Envelope>(&bytes) {
-        Ok(env) => {
-            let _ = fs::remove_file(path);
-            Some(Taken::Command(env))
+        Ok(mut env) => {
+            let removed = fs::remove_file(path).is_ok();
+            let written = *env.written.get_or_insert(mtime);
+            if written < not_before {
+                return Some(Taken::Expired(env));
+            }
+            Some(if removed {
+                Taken::Command(env)
+            } else {
+                Taken::Stuck(env)
+            })
         }
         // The reason names where the text went wrong, never what it says.
         Err(e) => {
@@ -238,20 +284,15 @@ mod tests {
         assert!(a < b);
         // A sender still writing (hidden temporary name) is left alone.
         fs::write(run.path().join("commands/.x.tmp"), "{").unwrap();
-        let got = take(run.path());
-        assert_eq!(
-            got,
-            vec![
-                Taken::Command(Envelope {
-                    id: a,
-                    command: Verb::Pause
-                }),
-                Taken::Command(Envelope {
-                    id: b,
-                    command: Verb::Stop
-                }),
-            ]
-        );
+        let got: Vec<(String, Verb)> = take(run.path())
+            .into_iter()
+            .map(|t| match t {
+                // Each carries the time it was written.
+                Taken::Command(e) if e.written.is_some_and(|t| t > 1e9) => (e.id, e.command),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(got, vec![(a, Verb::Pause), (b, Verb::Stop)]);
         assert!(take(run.path()).is_empty(), "each command is taken once");
         assert_eq!(Verb::Stop.command(), Command::Stop { save: true });
     }
@@ -325,5 +366,52 @@ mod tests {
         assert!(inbox.join("rejected/a-fifo.json").exists());
         assert!(elsewhere.path().join("precious.json").is_file());
         assert!(take(run.path()).is_empty());
+    }
+
+    /// A command written before the reading process took the run is dropped (its file
+    /// removed); one without a time is dated by its file. A command file of a gigabyte (sparse)
+    /// is refused without being read. A command not yet taken can be withdrawn.
+    #[test]
+    fn old_commands_are_dropped_and_huge_ones_not_read() {
+        let run = tempfile::tempdir().unwrap();
+        let inbox = run.path().join(COMMANDS_DIR);
+        fs::create_dir(&inbox).unwrap();
+        fs::write(
+            inbox.join("1.json"),
+            r#"{"id": "old", "command": "stop", "written": 1000.0}"#,
+        )
+        .unwrap();
+        fs::write(
+            inbox.join("2.json"),
+            r#"{"id": "undated", "command": "pause"}"#,
+        )
+        .unwrap();
+        let now = super::super::status::unix_now();
+        let got = take_since(run.path(), now + 60.0);
+        assert!(
+            matches!(got.as_slice(), [Taken::Expired(a), Taken::Expired(b)]
+                if a.id == "old" && b.id == "undated" && b.written.is_some_and(|t| t > 1e9)),
+            "{got:?}"
+        );
+        assert_eq!(fs::read_dir(&inbox).unwrap().count(), 0);
+        let id = send(run.path(), Verb::Pause).unwrap();
+        let got = take_since(run.path(), now - 60.0);
+        assert!(
+            matches!(got.as_slice(), [Taken::Command(e)] if e.id == id),
+            "{got:?}"
+        );
+        // Withdrawn before the run took it; then there is nothing to withdraw.
+        let id = send(run.path(), Verb::Stop).unwrap();
+        assert!(withdraw(run.path(), &id).unwrap());
+        assert!(!withdraw(run.path(), &id).unwrap());
+        assert!(take(run.path()).is_empty());
+
+        let huge = fs::File::create(inbox.join("3.json")).unwrap();
+        huge.set_len(1 << 30).unwrap();
+        let got = take(run.path());
+        assert!(
+            matches!(got.as_slice(), [Taken::Rejected { reason, .. }] if reason.contains("more than")),
+            "{got:?}"
+        );
     }
 }
