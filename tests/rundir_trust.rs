@@ -621,3 +621,42 @@ fn a_command_meant_for_an_earlier_process_is_dropped() {
     );
     assert!(!events.contains("\"Acknowledged\""), "{events}");
 }
+
+/// A run another host's status still holds (its heartbeat fresh: that node's clock is ahead, or
+/// it went down a moment ago) is refused, saying how to take it over; `--take-over` takes it.
+///
+/// Before: refused with no way out but editing `status.json` by hand.
+#[test]
+fn a_run_wrongly_held_alive_can_be_taken_over() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let o = common::tiny_search(&run, &["--max-steps", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut status = common::run_status(&run);
+    status["state"] = "running".into();
+    status["host"] = "a-node-that-went-down".into();
+    status["pid"] = 4_194_305.into();
+    let ahead = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        + 600.0;
+    status["heartbeat"] = ahead.into();
+    std::fs::write(run.join("status.json"), status.to_string()).unwrap();
+    let r = run.to_str().unwrap();
+    let o = common::tiny_search(&run, &["--resume", r, "--max-steps", "4"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("a-node-that-went-down") && t.contains("--take-over"),
+        "{t}"
+    );
+    let o = common::tiny_search(&run, &["--resume", r, "--max-steps", "4", "--take-over"]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("took the run over from pid 4194305 on a-node-that-went-down"),
+        "{t}"
+    );
+    assert_eq!(common::run_status(&run)["step"], 4);
+}

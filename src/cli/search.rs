@@ -38,6 +38,11 @@ pub struct SearchArgs {
     /// Colour theme: default, light, high-contrast, mono, or a theme file.
     #[arg(long)]
     theme: Option<String>,
+    /// Take the run directory over although its status names a live owner on another host (or a
+    /// process of this host that is gone): for a run whose node went down or whose clock is
+    /// ahead. Never taken from a process of this host that runs it.
+    #[arg(long)]
+    take_over: bool,
     /// A sweep's run started again from its `config.toml` after an attempt that saved no
     /// checkpoint: its run directory may hold that attempt's files.
     #[arg(skip)]
@@ -106,6 +111,7 @@ pub fn run(a: SearchArgs) -> Result<i32, CliError> {
         max_steps: a.max_steps,
         resume: a.resume.clone(),
         event_interval: Duration::from_millis(100),
+        take_over: a.take_over,
     };
     let signals = register_signals(tui_opts.is_some());
     let handle = worker::spawn(opts)

@@ -46,6 +46,10 @@ pub struct TrainArgs {
     /// Colour theme: default, light, high-contrast, mono, or a theme file.
     #[arg(long)]
     theme: Option<String>,
+    /// Take the run directory over although its status names a live owner on another host (see
+    /// `search --take-over`).
+    #[arg(long)]
+    take_over: bool,
 }
 
 /// The flags' config: `--config`, else configs/cifar10-train.toml, with the overrides.
@@ -165,6 +169,7 @@ pub fn run(a: TrainArgs) -> Result<i32, CliError> {
         max_steps: a.max_steps,
         resume: resume_from,
         event_interval: Duration::from_millis(100),
+        take_over: a.take_over,
     };
     let signals = register_signals(tui_opts.is_some());
     let handle = worker::spawn(opts)

@@ -39,6 +39,8 @@ pub struct TrainOptions {
     pub resume: Option<(PathBuf, Meta)>,
     /// Minimum time between two `Step` events.
     pub event_interval: Duration,
+    /// `--take-over` (see `WorkerOptions::take_over`).
+    pub take_over: bool,
 }
 
 /// Starts the training thread.
@@ -72,10 +74,13 @@ fn run(
     commands: &Receiver<Command>,
     sink: &mut Sink,
 ) -> Result<(), EngineError> {
-    refuse_if_owned(&opts.run_dir)?;
+    let taken_over = refuse_if_owned(&opts.run_dir, opts.take_over)?;
     let before = crate::engine::worker::steps_before(&opts.run_dir);
     let dir = RunDir::create(&opts.run_dir, opts.config.run.share)?;
     sink.attach(&opts.run_dir)?;
+    if let Some(note) = taken_over {
+        sink.log(Level::Warn, note);
+    }
     let mut cfg = opts.config.clone();
     dir.write_genotype("trained", &opts.genotype, 0)?;
     let (device, device_note) = resolve_device(&cfg.device).map_err(EngineError::Device)?;

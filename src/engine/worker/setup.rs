@@ -26,11 +26,14 @@ pub(super) fn setup<'a, 's>(
     opts: &WorkerOptions,
     sink: &'s mut Sink<'a>,
 ) -> Result<Loop<'a, 's, Search>, EngineError> {
-    refuse_if_owned(&opts.run_dir)?;
+    let taken_over = refuse_if_owned(&opts.run_dir, opts.take_over)?;
     // What the run's last process said (its steps per epoch), before this one replaces it.
     let before = steps_before(&opts.run_dir);
     let dir = RunDir::create(&opts.run_dir, opts.config.run.share)?;
     sink.attach(&opts.run_dir)?;
+    if let Some(note) = taken_over {
+        sink.log(Level::Warn, note);
+    }
     let (mut cfg, resume) = resume_point(opts, sink)?;
     let (device, device_note) = resolve_device(&cfg.device).map_err(EngineError::Device)?;
     if device.is_cuda() {
