@@ -151,8 +151,17 @@ pub(super) fn refuse_a_run_there(
     } else {
         "a new run cannot start there"
     };
+    let how = if traces.contains(&"checkpoints/") {
+        format!(
+            "Continue that run with `nasp-tui {command} --resume {dir}`; to start fresh, give a --run-dir that does not exist yet (or remove {dir} first)"
+        )
+    } else {
+        format!(
+            "That run saved no checkpoint, so it cannot be continued: to start fresh, give a --run-dir that does not exist yet, or remove {dir} first"
+        )
+    };
     Err(CliError::Usage(format!(
-        "--run-dir {dir} holds a run already ({}): {what}. Continue that run with `nasp-tui {command} --resume {dir}`; to start fresh, give a --run-dir that does not exist yet (or remove {dir} first)",
+        "--run-dir {dir} holds a run already ({}): {what}. {how}",
         traces.join(", ")
     )))
 }
