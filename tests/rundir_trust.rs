@@ -660,3 +660,66 @@ fn a_run_wrongly_held_alive_can_be_taken_over() {
     );
     assert_eq!(common::run_status(&run)["step"], 4);
 }
+
+/// Text read from a run directory reaches the terminal printable: a run named with escape
+/// sequences, a status whose host sets the window title and writes the clipboard. `export`
+/// prints op names only from the op table: a genotype file with an op name that would run code
+/// when its text is `eval`ed is refused, and nothing of it is printed raw.
+///
+/// Before: `ls` and `ctl` printed the escapes raw (window title, OSC 52, clear screen); `export`
+/// printed the crafted op name inside a Python literal unescaped.
+#[test]
+fn text_from_files_reaches_the_terminal_printable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run\x1b]0;owned\x07\x1b[2J");
+    std::fs::create_dir(&run).unwrap();
+    std::fs::write(run.join("config.toml"), "").unwrap();
+    let status = serde_json::json!({
+        "state": "stopped", "pid": 1, "host": "node\x1b]52;c;cGF5bG9hZA==\x07",
+        "heartbeat": 1.0, "started": 1.0, "algorithm": "nasp", "device": "cpu",
+        "epoch": 0, "epochs": 1, "step": 3, "steps_per_epoch": 10,
+        "train_acc": null, "valid_acc": null, "ms_per_step": null, "arch": null
+    });
+    std::fs::write(run.join("status.json"), status.to_string()).unwrap();
+    let raw = |o: &Output| o.stdout.contains(&0x1b) || o.stderr.contains(&0x1b);
+    let o = Command::new(bin())
+        .arg("ls")
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!raw(&o), "{:?}", text(&o));
+    assert!(text(&o).contains("run\\x1b]0;owned\\x07"), "{}", text(&o));
+    let o = ctl(&run, &["pause"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(!raw(&o), "{:?}", text(&o));
+    assert!(text(&o).contains("node\\x1b]52;c;"), "{}", text(&o));
+
+    let genotypes = run.join("genotypes");
+    std::fs::create_dir(&genotypes).unwrap();
+    let evil = "x'), __import__('os').system('touch PWNED'), ('";
+    let g = serde_json::json!({
+        "normal": [[evil, 0], ["skip_connect", 1]], "normal_concat": [2],
+        "reduce": [["max_pool_3x3", 0], ["skip_connect", 1]], "reduce_concat": [2]
+    });
+    std::fs::write(genotypes.join("g.json"), g.to_string()).unwrap();
+    std::fs::write(
+        genotypes.join("index.jsonl"),
+        "{\"step\": 3, \"file\": \"g.json\"}\n",
+    )
+    .unwrap();
+    let o = Command::new(bin())
+        .arg("export")
+        .arg(&run)
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(o.stdout.is_empty(), "{t}");
+    assert!(!raw(&o), "{t:?}");
+    assert!(
+        t.contains("not in the op table") && t.contains("\\'"),
+        "{t}"
+    );
+    assert!(!t.contains(evil), "{t}");
+}

@@ -12,6 +12,7 @@ use crate::rundir::events::{EVENTS_FILE, EventReader};
 use crate::rundir::inbox::{self, Verb};
 use crate::rundir::listing::is_run_dir;
 use crate::rundir::status::{Status, unix_now};
+use crate::rundir::{printable, printable_path};
 
 #[derive(Args)]
 pub struct CtlArgs {
@@ -29,19 +30,19 @@ const POLL: Duration = Duration::from_millis(200);
 
 /// The live owner's status, or the reason there is none.
 fn live_owner(a: &CtlArgs) -> Result<Status, String> {
-    let dir = a.run_dir.display();
+    let dir = printable_path(&a.run_dir);
     match Status::read(&a.run_dir) {
         Ok(Some(s)) if s.owner_alive(unix_now()) => Ok(s),
         Ok(Some(s)) => Err(format!(
             "no live process owns {dir} (its status says {} since pid {} on {})",
             s.shown(unix_now()).label(),
             s.pid,
-            s.host
+            printable(&s.host)
         )),
         Ok(None) => Err(format!(
             "no live process owns {dir} (it has no status.json)"
         )),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(printable(&e.to_string())),
     }
 }
 
@@ -58,7 +59,7 @@ pub fn run(a: &CtlArgs) -> Result<i32, CliError> {
     if !is_run_dir(&a.run_dir) {
         return Err(CliError::Usage(format!(
             "{} is not a run directory (no status.json or config.toml)",
-            a.run_dir.display()
+            printable_path(&a.run_dir)
         )));
     }
     if let Err(why) = live_owner(a) {
@@ -70,7 +71,7 @@ pub fn run(a: &CtlArgs) -> Result<i32, CliError> {
     let id = inbox::send(&a.run_dir, verb).map_err(|e| {
         CliError::Failed(format!(
             "cannot write into {}/commands: {e}",
-            a.run_dir.display()
+            printable_path(&a.run_dir)
         ))
     })?;
     let Some(wait) = a.wait else {
@@ -130,13 +131,13 @@ fn withdraw(
             } else {
                 Err(format!(
                     "{late}; the run has taken it meanwhile and will act on it (watch it with `nasp-tui watch {}`)",
-                    a.run_dir.display()
+                    printable_path(&a.run_dir)
                 ))
             }
         }
         Err(e) => Err(format!(
             "{late}, and it cannot be withdrawn ({e}): it stays queued; remove {}/commands/{id}.json to withdraw it",
-            a.run_dir.display()
+            printable_path(&a.run_dir)
         )),
     }
 }

@@ -275,14 +275,13 @@ pub(super) fn live_runs(root: &Path, now: f64) -> Vec<String> {
             let shown = s.shown(now);
             let live = matches!(shown, Shown::Said(state) if state.live());
             live.then(|| {
+                let path = rundir::printable_path(&l.path);
                 format!(
-                    "live run: {} ({} at step {}, pid {} on {}); watch it: nasp-tui watch {}",
-                    l.path.display(),
+                    "live run: {path} ({} at step {}, pid {} on {}); watch it: nasp-tui watch {path}",
                     shown.label(),
                     s.step,
                     s.pid,
-                    s.host,
-                    l.path.display()
+                    rundir::printable(&s.host),
                 )
             })
         })

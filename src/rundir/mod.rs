@@ -42,6 +42,41 @@ pub enum RunDirError {
     },
 }
 
+/// `s` as it may reach a terminal: control characters (C0, DEL, C1: escape sequences, a bell,
+/// a carriage return that hides what precedes it) and the bidirectional overrides that reorder
+/// text are written as `\x1b`, `\u{202e}`, ... so that text read from a file (a run's name, its
+/// status, a genotype) can neither set a window title, write the clipboard (OSC 52), clear the
+/// screen, nor show something other than what it is. The one place the line commands make file
+/// text printable.
+pub fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if (c.is_control() && c != '\t') || bidi {
+            let n = u32::from(c);
+            if n < 0x100 {
+                out.push_str(&format!("\\x{n:02x}"));
+            } else {
+                out.push_str(&format!("\\u{{{n:x}}}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// [`printable`], keeping the line breaks of a text of several lines.
+pub fn printable_lines(s: &str) -> String {
+    s.split('\n').map(printable).collect::<Vec<_>>().join("\n")
+}
+
+/// A path as it may reach a terminal (see [`printable`]; bytes that are not UTF-8 as `\u{fffd}`'s
+/// replacement character).
+pub fn printable_path(p: &Path) -> String {
+    printable(&p.to_string_lossy())
+}
+
 /// Opens `<dir>/log.txt` for appending (never through a link, with the run directory's file
 /// mode).
 pub fn open_log(dir: &Path) -> Result<File, RunDirError> {
@@ -212,6 +247,19 @@ impl RunDir {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn printable_text_carries_no_escapes() {
+        let evil =
+            "run\x1b]0;title\x07\x1b]52;c;cGF5bG9hZA==\x07\x1b[2J\r\u{9b}31m\u{202e}gpj.exe\ttab é";
+        let p = super::printable(evil);
+        assert!(!p.chars().any(|c| c.is_control() && c != '\t'), "{p:?}");
+        assert_eq!(
+            p,
+            "run\\x1b]0;title\\x07\\x1b]52;c;cGF5bG9hZA==\\x07\\x1b[2J\\x0d\\x9b31m\\u{202e}gpj.exe\ttab é"
+        );
+        assert_eq!(super::printable("plain/name-1"), "plain/name-1");
+    }
+
     #[test]
     fn timestamp_format() {
         assert_eq!(super::timestamp(0), "19700101-000000");
