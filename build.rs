@@ -88,9 +88,10 @@ fn runs(program: &str, args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// `cfg(no_tmux)` and `cfg(no_slurm)` for the tests that need a real terminal (tmux) or a Slurm
-/// cluster (one already up, or root to start `scripts/slurm-local.sh`'s): without them those
-/// tests are reported as ignored, with the reason. Under `CI` neither is set, so a missing tool
+/// `cfg(no_tmux)`, `cfg(no_slurm)` and `cfg(no_second_user)` for the tests that need a real
+/// terminal (tmux), a Slurm cluster (one already up, or root to start
+/// `scripts/slurm-local.sh`'s) or a second user (root and `setpriv`, to act as `nobody`): without
+/// them those tests are reported as ignored, with the reason. Under `CI` neither is set, so a missing tool
 /// fails its tests instead. Detected when the build script runs (a change of `PATH` or `CI`
 /// runs it again; after installing tmux elsewhere, `touch build.rs`).
 fn test_tools() {
@@ -98,6 +99,7 @@ fn test_tools() {
     println!("cargo:rerun-if-env-changed=PATH");
     println!("cargo:rustc-check-cfg=cfg(no_tmux)");
     println!("cargo:rustc-check-cfg=cfg(no_slurm)");
+    println!("cargo:rustc-check-cfg=cfg(no_second_user)");
     if std::env::var_os("CI").is_some() {
         return;
     }
@@ -110,5 +112,9 @@ fn test_tools() {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     if !root && !runs("scontrol", &["ping"]) {
         println!("cargo:rustc-cfg=no_slurm");
+    }
+    // The tests that play another user of a shared folder run as `nobody` through setpriv.
+    if !root || !runs("setpriv", &["--version"]) {
+        println!("cargo:rustc-cfg=no_second_user");
     }
 }

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{Config, Dataset};
+use sha2::{Digest, Sha256};
+
+use crate::config::{Config, DataConfig, Dataset};
 use crate::rng::Rng;
 
 /// Bytes per record: 1 label byte + 3072 pixel bytes (R, G, B planes of 32×32).
@@ -41,6 +43,10 @@ pub struct Images {
     /// The per-channel mean and std the engine normalises by (of the set's training images).
     pub mean: [f32; 3],
     pub std: [f32; 3],
+    /// Which set the images are (never `Auto`).
+    pub kind: Dataset,
+    /// The folder they were read from, absolute (`None`: the built-in synthetic set).
+    pub dir: Option<PathBuf>,
 }
 
 impl Images {
@@ -53,6 +59,8 @@ impl Images {
             classes: 10,
             mean: MEAN,
             std: STD,
+            kind: Dataset::Cifar10,
+            dir: None,
         }
     }
 
@@ -62,6 +70,7 @@ impl Images {
             classes: 100,
             mean: MEAN_100,
             std: STD_100,
+            kind: Dataset::Cifar100,
             ..Images::empty_cifar10()
         }
     }
@@ -134,6 +143,15 @@ pub enum DataError {
         coarse: u8,
         fine: u8,
     },
+    #[error(
+        "the data found is not the data this run was made on ({differences}): {origin} records {recorded}; found {found}. Point --data-dir at the folder that holds the run's data; to search other data, start a new run in another --run-dir"
+    )]
+    NotTheRunsData {
+        origin: String,
+        differences: String,
+        recorded: String,
+        found: String,
+    },
 }
 
 /// Reads one CIFAR-100 binary file (`train.bin` or `test.bin`), appending its fine labels and
@@ -184,6 +202,7 @@ pub fn load_cifar100_train(dir: &Path, limit: usize) -> Result<Images, DataError
     let mut out = Images::empty_cifar100();
     read_cifar100_file(&path, &mut out)?;
     out.truncate(limit);
+    out.dir = Some(absolute(dir));
     out.description = format!("CIFAR-100 ({} images, {})", out.len(), dir.display());
     Ok(out)
 }
@@ -239,6 +258,7 @@ pub fn load_cifar_train(dir: &Path, limit: usize) -> Result<Images, DataError> {
         read_cifar_file(&path, &mut out)?;
     }
     out.truncate(limit);
+    out.dir = Some(absolute(dir));
     out.description = format!("CIFAR-10 ({} images, {})", out.len(), dir.display());
     Ok(out)
 }
@@ -300,6 +320,7 @@ pub fn synthetic(n: usize, seed: u64) -> Images {
         pixels,
         labels,
         description: format!("synthetic ({n} images; no CIFAR-10 found)"),
+        kind: Dataset::Synthetic,
         ..Images::empty_cifar10()
     }
 }
@@ -428,9 +449,149 @@ fn cifar_dir(cfg: &Config, cli_dir: Option<&Path>) -> Result<Option<PathBuf>, Da
     Ok(None)
 }
 
+/// `dir` made absolute (symbolic links resolved where it exists), so that a run's
+/// `config.toml` names its data wherever the run is resumed from.
+fn absolute(dir: &Path) -> PathBuf {
+    dir.canonicalize()
+        .or_else(|_| std::path::absolute(dir))
+        .unwrap_or_else(|_| dir.to_path_buf())
+}
+
+/// The fingerprint of a set of images: `sha256:` and the hex digest of their labels, then their
+/// pixels (the images a run trains on, after `data.limit`).
+pub fn fingerprint(images: &Images) -> String {
+    let mut h = Sha256::new();
+    h.update((images.len() as u64).to_le_bytes());
+    h.update(&images.labels);
+    h.update(&images.pixels);
+    format!("sha256:{}", hex::encode(h.finalize()))
+}
+
+/// The name of a set as `data.dataset` writes it.
+fn kind_name(kind: Dataset) -> &'static str {
+    match kind {
+        Dataset::Auto => "auto",
+        Dataset::Cifar10 => "cifar10",
+        Dataset::Cifar100 => "cifar100",
+        Dataset::Synthetic => "synthetic",
+    }
+}
+
+/// "cifar10, 50000 images in /data/cifar10, sha256:0123456789ab…".
+fn describe(kind: Dataset, dir: &str, images: usize, fingerprint: &str) -> String {
+    let mut parts = vec![kind_name(kind).to_string()];
+    if images > 0 {
+        parts.push(format!("{images} images"));
+    }
+    if !dir.is_empty() {
+        parts.push(format!("in {dir}"));
+    }
+    if !fingerprint.is_empty() {
+        let short: String = fingerprint.chars().take(19).collect();
+        parts.push(format!("{short}…"));
+    }
+    parts.join(", ")
+}
+
+/// Checks the images found against the data `data` records (`data.dataset` when it is not
+/// `auto`, `data.images` when not 0, `data.fingerprint` when not empty: what a run's own
+/// `config.toml` says of the data it was made on), then records these images there: their kind,
+/// absolute folder (empty for the synthetic set), count and fingerprint. `origin` names the
+/// config in the error. Returns a note when the same images were found in another folder.
+pub fn record(
+    data: &mut DataConfig,
+    images: &Images,
+    origin: &str,
+) -> Result<Option<String>, DataError> {
+    let print = fingerprint(images);
+    let dir = images
+        .dir
+        .as_ref()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default();
+    let recorded = !data.fingerprint.is_empty() || data.images > 0;
+    let mut differences = Vec::new();
+    if recorded && data.dataset != Dataset::Auto && data.dataset != images.kind {
+        differences.push(format!(
+            "data.dataset {} → {}",
+            kind_name(data.dataset),
+            kind_name(images.kind)
+        ));
+    }
+    if data.images > 0 && data.images != images.len() {
+        differences.push(format!("data.images {} → {}", data.images, images.len()));
+    }
+    if !data.fingerprint.is_empty() && data.fingerprint != print {
+        differences.push("data.fingerprint differs".to_string());
+    }
+    if !differences.is_empty() {
+        return Err(DataError::NotTheRunsData {
+            origin: origin.to_string(),
+            differences: differences.join(", "),
+            recorded: describe(data.dataset, &data.dir, data.images, &data.fingerprint),
+            found: describe(images.kind, &dir, images.len(), &print),
+        });
+    }
+    let note = (recorded && !data.dir.is_empty() && data.dir != dir).then(|| {
+        format!(
+            "the run's data was in {}; the same images are now read from {dir}",
+            data.dir
+        )
+    });
+    data.dataset = images.kind;
+    data.dir = dir;
+    data.images = images.len();
+    data.fingerprint = print;
+    Ok(note)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A run's data is recorded (kind, folder, count, fingerprint); the same images pass (a
+    /// moved folder with a note), other ones are refused naming the difference and --data-dir.
+    #[test]
+    fn the_data_a_run_used_is_recorded_and_checked() {
+        let mut data = Config::default().data;
+        let a = synthetic(40, 1);
+        assert_eq!(record(&mut data, &a, "run/config.toml").unwrap(), None);
+        assert_eq!(data.dataset, Dataset::Synthetic);
+        assert_eq!((data.images, data.dir.as_str()), (40, ""));
+        assert_eq!(data.fingerprint, fingerprint(&a));
+        assert_ne!(fingerprint(&a), fingerprint(&synthetic(40, 2)));
+        let kept = data.clone();
+        assert_eq!(record(&mut data, &a, "x").unwrap(), None, "the same images");
+        assert_eq!(data, kept);
+        let mut moved = a.clone();
+        moved.dir = Some(PathBuf::from("/elsewhere"));
+        let mut d = kept.clone();
+        d.dir = "/before".into();
+        let note = record(&mut d, &moved, "x").unwrap().unwrap_or_default();
+        assert!(
+            note.contains("/before") && note.contains("/elsewhere"),
+            "{note}"
+        );
+        assert_eq!(d.dir, "/elsewhere");
+        for (other, what) in [
+            (synthetic(40, 2), "data.fingerprint differs"),
+            (synthetic(41, 1), "data.images 40 → 41"),
+        ] {
+            let e = record(&mut data.clone(), &other, "run/config.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(what) && e.contains("run/config.toml") && e.contains("--data-dir"),
+                "{e}"
+            );
+        }
+        let mut cifar = a.clone();
+        cifar.kind = Dataset::Cifar10;
+        let e = record(&mut data.clone(), &cifar, "x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("data.dataset synthetic → cifar10"), "{e}");
+    }
 
     /// `n` CIFAR-100 records (coarse label, fine label, 3072 pixels): record i has fine label
     /// `(7 i) mod 100`, coarse label `fine / 5`, and every pixel byte equal to i mod 256.

@@ -128,6 +128,25 @@ impl Genotype {
     }
 }
 
+/// `s` as a Python string literal in single quotes: backslashes, quotes and anything but
+/// printable ASCII escaped, so that the text a genotype prints is data to the scripts that
+/// `eval` it, never code.
+pub fn python_str(s: &str) -> String {
+    let mut out = String::from("'");
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            ' '..='~' => out.push(c),
+            c if u32::from(c) < 0x100 => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c if u32::from(c) < 0x10000 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push_str(&format!("\\U{:08x}", u32::from(c))),
+        }
+    }
+    out.push('\'');
+    out
+}
+
 impl fmt::Display for Genotype {
     /// `Genotype(normal=[('sep_conv_3x3', 0), ...], normal_concat=[2, 3, 4, 5], reduce=[...],
     /// reduce_concat=[2, 3, 4, 5])`, as the DARTS/NASP training scripts accept.
@@ -137,7 +156,7 @@ impl fmt::Display for Genotype {
         }
         let pairs = |v: &[(String, usize)]| {
             v.iter()
-                .map(|(o, i)| format!("('{o}', {i})"))
+                .map(|(o, i)| format!("({}, {i})", python_str(o)))
                 .collect::<Vec<_>>()
                 .join(", ")
         };

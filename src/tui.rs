@@ -223,11 +223,7 @@ pub fn run_detachable(
 
 /// Appends `line` to the run's log (best effort: the UI is already gone).
 fn append_line(log_path: &Path, line: &str) {
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log_path)
-    {
+    if let Ok(mut f) = crate::rundir::open_append(log_path) {
         let _ = writeln!(f, "{line}");
     }
 }

@@ -43,10 +43,14 @@ fn invalid_configs_name_the_key_and_exit_2() {
 #[test]
 fn bad_data_files_name_the_file() {
     let d = tempfile::tempdir().unwrap();
+    // Each failed search leaves a run directory behind (not started over): one folder each.
     let run_dir = tempfile::tempdir().unwrap();
     let data = d.path().to_str().unwrap();
     // Missing files.
-    let o = tiny_search(run_dir.path(), &["--data-dir", data, "--max-steps", "1"]);
+    let o = tiny_search(
+        &run_dir.path().join("1"),
+        &["--data-dir", data, "--max-steps", "1"],
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
         text(&o).contains("data_batch_1.bin") && text(&o).contains("missing"),
@@ -55,7 +59,10 @@ fn bad_data_files_name_the_file() {
     );
     // A size that is not a multiple of 3073.
     std::fs::write(d.path().join("data_batch_1.bin"), vec![1u8; 3073 * 2 + 5]).unwrap();
-    let o = tiny_search(run_dir.path(), &["--data-dir", data, "--max-steps", "1"]);
+    let o = tiny_search(
+        &run_dir.path().join("2"),
+        &["--data-dir", data, "--max-steps", "1"],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(
         text(&o).contains("data_batch_1.bin") && text(&o).contains("3073"),
@@ -66,7 +73,10 @@ fn bad_data_files_name_the_file() {
     let mut bytes = vec![0u8; 3073 * 700];
     bytes[3073 * 5] = 200;
     std::fs::write(d.path().join("data_batch_1.bin"), bytes).unwrap();
-    let o = tiny_search(run_dir.path(), &["--data-dir", data, "--max-steps", "1"]);
+    let o = tiny_search(
+        &run_dir.path().join("3"),
+        &["--data-dir", data, "--max-steps", "1"],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(
         text(&o).contains("data_batch_1.bin") && text(&o).contains("label 200"),

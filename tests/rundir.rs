@@ -145,6 +145,10 @@ fn a_killed_run_is_stale() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let mut search = Running::start(&run);
+    // A checkpoint to continue from (a run directory holding a run is continued, not started
+    // over: issue 24).
+    let o = ctl(&run, &["checkpoint", "--wait", "60"]);
+    assert!(o.status.success(), "{}", text(&o));
     search.0.kill().unwrap();
     search.0.wait().unwrap();
     // Its status still says running, but the pid is gone: once the heartbeat is old (30 s) it
@@ -161,6 +165,15 @@ fn a_killed_run_is_stale() {
     let listing = String::from_utf8_lossy(&ls.stdout);
     assert!(listing.contains("STALE"), "{listing}");
     // A stale owner does not block a new search in its directory.
-    let o = common::tiny_search(&run, &["--max-steps", "2"]);
+    let next = s["step"].as_u64().unwrap() + 2;
+    let o = common::tiny_search(
+        &run,
+        &[
+            "--resume",
+            run.to_str().unwrap(),
+            "--max-steps",
+            &next.to_string(),
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o));
 }

@@ -30,6 +30,7 @@ fn tiny_search_on_cifar10_learns_and_writes_the_run_dir() {
         max_steps: None,
         resume: None,
         event_interval: Duration::from_millis(0),
+        take_over: false,
     })
     .unwrap();
     let mut epochs = Vec::new();

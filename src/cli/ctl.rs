@@ -12,6 +12,7 @@ use crate::rundir::events::{EVENTS_FILE, EventReader};
 use crate::rundir::inbox::{self, Verb};
 use crate::rundir::listing::is_run_dir;
 use crate::rundir::status::{Status, unix_now};
+use crate::rundir::{printable, printable_path};
 
 #[derive(Args)]
 pub struct CtlArgs {
@@ -29,19 +30,19 @@ const POLL: Duration = Duration::from_millis(200);
 
 /// The live owner's status, or the reason there is none.
 fn live_owner(a: &CtlArgs) -> Result<Status, String> {
-    let dir = a.run_dir.display();
+    let dir = printable_path(&a.run_dir);
     match Status::read(&a.run_dir) {
         Ok(Some(s)) if s.owner_alive(unix_now()) => Ok(s),
         Ok(Some(s)) => Err(format!(
             "no live process owns {dir} (its status says {} since pid {} on {})",
             s.shown(unix_now()).label(),
             s.pid,
-            s.host
+            printable(&s.host)
         )),
         Ok(None) => Err(format!(
             "no live process owns {dir} (it has no status.json)"
         )),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(printable(&e.to_string())),
     }
 }
 
@@ -58,7 +59,7 @@ pub fn run(a: &CtlArgs) -> Result<i32, CliError> {
     if !is_run_dir(&a.run_dir) {
         return Err(CliError::Usage(format!(
             "{} is not a run directory (no status.json or config.toml)",
-            a.run_dir.display()
+            printable_path(&a.run_dir)
         )));
     }
     if let Err(why) = live_owner(a) {
@@ -70,14 +71,17 @@ pub fn run(a: &CtlArgs) -> Result<i32, CliError> {
     let id = inbox::send(&a.run_dir, verb).map_err(|e| {
         CliError::Failed(format!(
             "cannot write into {}/commands: {e}",
-            a.run_dir.display()
+            printable_path(&a.run_dir)
         ))
     })?;
     let Some(wait) = a.wait else {
         println!("sent {} ({id})", verb.name());
         return Ok(exit::OK);
     };
-    let deadline = Instant::now() + Duration::from_secs_f64(wait);
+    // A wait too long for the clock (`--wait 1e300`) waits for ever.
+    let deadline = Duration::try_from_secs_f64(wait)
+        .ok()
+        .and_then(|d| Instant::now().checked_add(d));
     loop {
         let batch = log.poll::<serde_json::Value>();
         if batch.records.iter().any(|r| acknowledges(&r.event, &id)) {
@@ -90,14 +94,51 @@ pub fn run(a: &CtlArgs) -> Result<i32, CliError> {
                     "{why}; the command was not acknowledged"
                 )));
             }
-            if Instant::now() >= deadline {
-                return Err(CliError::Failed(format!(
-                    "no acknowledgement of {} within {wait} s (the run may be busy: a long validation or checkpoint); the command stays queued",
-                    verb.name()
-                )));
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                let said = withdraw(a, verb, &id, wait, &mut log).map_err(CliError::Failed)?;
+                println!("{said}");
+                return Ok(exit::OK);
             }
             std::thread::sleep(POLL);
         }
+    }
+}
+
+/// What `ctl` says when the run did not acknowledge command `id` in time: the command is
+/// withdrawn from the inbox (so that it cannot fire later, in this run or a resumed one), or,
+/// when the run took it meanwhile, that it did (acknowledged at the last moment, or being acted
+/// on). `Ok`: it was acknowledged after all.
+fn withdraw(
+    a: &CtlArgs,
+    verb: Verb,
+    id: &str,
+    wait: f64,
+    log: &mut EventReader,
+) -> Result<String, String> {
+    let late = format!("no acknowledgement of {} within {wait} s", verb.name());
+    match inbox::withdraw(&a.run_dir, id) {
+        Ok(true) => Err(format!(
+            "{late} (the run may be busy: a long validation or checkpoint); the command was withdrawn and will not run: send it again, with a longer --wait"
+        )),
+        Ok(false) => {
+            let acked = log
+                .read_all::<serde_json::Value>()
+                .records
+                .iter()
+                .any(|r| acknowledges(&r.event, id));
+            if acked {
+                Ok(format!("{} acknowledged ({id})", verb.name()))
+            } else {
+                Err(format!(
+                    "{late}; the run has taken it meanwhile and will act on it (watch it with `nasp-tui watch {}`)",
+                    printable_path(&a.run_dir)
+                ))
+            }
+        }
+        Err(e) => Err(format!(
+            "{late}, and it cannot be withdrawn ({e}): it stays queued; remove {}/commands/{id}.json to withdraw it",
+            printable_path(&a.run_dir)
+        )),
     }
 }
 

@@ -9,8 +9,9 @@ use clap::Args;
 use super::CliError;
 use crate::engine::checkpoint;
 use crate::exit;
-use crate::genotype::Genotype;
-use crate::rundir::genotypes;
+use crate::genotype::{Genotype, python_str};
+use crate::rundir::{genotypes, printable, printable_path};
+use crate::space;
 
 #[derive(Args)]
 pub struct ExportArgs {
@@ -48,7 +49,24 @@ pub fn run(a: &ExportArgs) -> Result<i32, CliError> {
         )));
     }
     let (g, step, file) = newest(&a.path)?;
-    eprintln!("genotype of step {step}, from {}", file.display());
+    let from = printable_path(&file);
+    // Only op names of the op table reach the output: a genotype file is not trusted to be
+    // one nasp-tui wrote, and DARTS's scripts `eval` the text.
+    if g.nb201_cell().is_none()
+        && let Some(op) = g
+            .normal
+            .iter()
+            .chain(&g.reduce)
+            .map(|(op, _)| op)
+            .find(|op| space::lookup(op).is_none())
+    {
+        return Err(CliError::Failed(format!(
+            "{from}: op {} is not in the op table ({}): not a genotype nasp-tui wrote; nothing printed",
+            python_str(&printable(op)),
+            space::known_names()
+        )));
+    }
+    eprintln!("genotype of step {step}, from {from}");
     if a.format == "json" {
         println!("{}", g.to_json());
     } else {

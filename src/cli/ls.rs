@@ -8,8 +8,8 @@ use serde_json::json;
 use super::CliError;
 use crate::exit;
 use crate::rundir::listing::{Listed, find_runs};
-use crate::rundir::runs_root;
 use crate::rundir::status::unix_now;
+use crate::rundir::{printable, printable_path, runs_root};
 use crate::ui::age;
 
 #[derive(Args)]
@@ -33,14 +33,14 @@ pub fn state_label(l: &Listed, now: f64) -> &'static str {
 pub fn run(a: &LsArgs) -> Result<i32, CliError> {
     let root = a.root.clone().unwrap_or_else(runs_root);
     if a.root.is_none() && !root.exists() {
-        eprintln!("no runs yet under {}", root.display());
+        eprintln!("no runs yet under {}", printable_path(&root));
         println!("{}", if a.json { "[]" } else { "" });
         return Ok(exit::OK);
     }
     if !root.is_dir() {
         return Err(CliError::Usage(format!(
             "{} is not a folder of runs (give one, or start a search first)",
-            root.display()
+            printable_path(&root)
         )));
     }
     let runs = find_runs(&root);
@@ -51,7 +51,7 @@ pub fn run(a: &LsArgs) -> Result<i32, CliError> {
             .map(|l| {
                 let s = l.status.as_ref();
                 json!({
-                    "path": l.path.display().to_string(),
+                    "path": l.path.to_string_lossy(),
                     "state": state_label(l, now),
                     "step": s.map(|s| s.step),
                     "epoch": s.map(|s| s.epoch),
@@ -79,10 +79,10 @@ pub fn run(a: &LsArgs) -> Result<i32, CliError> {
             s.and_then(|s| s.valid_acc)
                 .map_or("-".into(), |v| format!("{:.1}%", 100.0 * v)),
             age(now - l.last_seen),
-            l.path.display()
+            printable_path(&l.path)
         );
         if let Some(p) = &l.problem {
-            eprintln!("warning: {p}");
+            eprintln!("warning: {}", printable(p));
         }
     }
     Ok(exit::OK)

@@ -153,7 +153,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Cmd::Train(a)) => train::run(a),
     };
     let code = result.unwrap_or_else(|e| {
-        eprintln!("error: {e}");
+        // Errors quote paths and file contents: nothing of them reaches the terminal raw.
+        eprintln!("error: {}", crate::rundir::printable_lines(&e.to_string()));
         e.exit_code()
     });
     ExitCode::from(u8::try_from(code).unwrap_or(1))

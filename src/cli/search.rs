@@ -12,7 +12,7 @@ use crate::config::{Config, OnHangup};
 use crate::engine::resume;
 use crate::engine::worker::{self, WorkerHandle, WorkerOptions};
 use crate::rundir::listing::find_runs;
-use crate::rundir::status::{Shown, unix_now};
+use crate::rundir::status::{Shown, Status, unix_now};
 use crate::tui::detach::{self, Ending};
 use crate::{headless, rundir, signals, tui};
 
@@ -38,6 +38,15 @@ pub struct SearchArgs {
     /// Colour theme: default, light, high-contrast, mono, or a theme file.
     #[arg(long)]
     theme: Option<String>,
+    /// Take the run directory over although its status names a live owner on another host (or a
+    /// process of this host that is gone): for a run whose node went down or whose clock is
+    /// ahead. Never taken from a process of this host that runs it.
+    #[arg(long)]
+    take_over: bool,
+    /// A sweep's run started again from its `config.toml` after an attempt that saved no
+    /// checkpoint: its run directory may hold that attempt's files.
+    #[arg(skip)]
+    restart_unsaved: bool,
 }
 
 impl SearchArgs {
@@ -51,6 +60,7 @@ impl SearchArgs {
     ) -> SearchArgs {
         SearchArgs {
             resume: config.is_none().then(|| run_dir.clone()),
+            restart_unsaved: config.is_some(),
             config: ConfigArgs {
                 config,
                 sets: Vec::new(),
@@ -88,6 +98,9 @@ pub fn run(a: SearchArgs) -> Result<i32, CliError> {
         .clone()
         .or_else(|| a.resume.as_deref().and_then(resume::run_dir_of))
         .unwrap_or_else(|| rundir::default_run_dir(cfg.algorithm.name()));
+    if !a.restart_unsaved {
+        refuse_a_run_there(&run_dir, a.resume.as_deref(), "search")?;
+    }
     let fresh = a.run_dir.is_none() && a.resume.is_none();
     let (tui_opts, hangup) =
         monitor_options(a.headless, a.theme.as_deref(), &cfg, &run_dir, fresh)?;
@@ -98,11 +111,59 @@ pub fn run(a: SearchArgs) -> Result<i32, CliError> {
         max_steps: a.max_steps,
         resume: a.resume.clone(),
         event_interval: Duration::from_millis(100),
+        take_over: a.take_over,
     };
     let signals = register_signals(tui_opts.is_some());
     let handle = worker::spawn(opts)
         .map_err(|e| CliError::Failed(format!("cannot start the search thread: {e}")))?;
     monitor(handle, signals, tui_opts, &hangup)
+}
+
+/// Refuses to start a new run (`resume` `None`) in a `run_dir` that holds one already, or to
+/// continue another run's checkpoint there: its config, logs and checkpoints would be mixed with
+/// the new run's. Says how to continue it and how to start fresh. `command`: `search` or
+/// `train`.
+pub(super) fn refuse_a_run_there(
+    run_dir: &Path,
+    resume: Option<&Path>,
+    command: &str,
+) -> Result<(), CliError> {
+    let traces = rundir::run_traces(run_dir);
+    // A run with a live owner is refused by the worker, naming the owner and how to watch it.
+    let owned = Status::read(run_dir)
+        .ok()
+        .flatten()
+        .is_some_and(|s| s.owner_alive(unix_now()));
+    if traces.is_empty() || owned {
+        return Ok(());
+    }
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    let resumed = resume.and_then(resume::run_dir_of);
+    if resumed.is_some_and(|r| same(&r, run_dir)) {
+        return Ok(());
+    }
+    let dir = run_dir.display();
+    let what = if resume.is_some() {
+        "another run's checkpoint cannot be continued there"
+    } else {
+        "a new run cannot start there"
+    };
+    let how = if traces.contains(&"checkpoints/") {
+        format!(
+            "Continue that run with `nasp-tui {command} --resume {dir}`; to start fresh, give a --run-dir that does not exist yet (or remove {dir} first)"
+        )
+    } else {
+        format!(
+            "That run saved no checkpoint, so it cannot be continued: to start fresh, give a --run-dir that does not exist yet, or remove {dir} first"
+        )
+    };
+    Err(CliError::Usage(format!(
+        "--run-dir {dir} holds a run already ({}): {what}. {how}",
+        traces.join(", ")
+    )))
 }
 
 /// The monitor's options for a run into `run_dir` (`None`: headless, asked for or because
@@ -214,14 +275,13 @@ pub(super) fn live_runs(root: &Path, now: f64) -> Vec<String> {
             let shown = s.shown(now);
             let live = matches!(shown, Shown::Said(state) if state.live());
             live.then(|| {
+                let path = rundir::printable_path(&l.path);
                 format!(
-                    "live run: {} ({} at step {}, pid {} on {}); watch it: nasp-tui watch {}",
-                    l.path.display(),
+                    "live run: {path} ({} at step {}, pid {} on {}); watch it: nasp-tui watch {path}",
                     shown.label(),
                     s.step,
                     s.pid,
-                    s.host,
-                    l.path.display()
+                    rundir::printable(&s.host),
                 )
             })
         })

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::search::{monitor, monitor_options, register_signals};
+use super::search::{monitor, monitor_options, refuse_a_run_there, register_signals};
 use super::{CliError, ConfigArgs};
 use crate::config::Config;
 use crate::engine::train::worker::{self, TrainOptions};
@@ -46,6 +46,10 @@ pub struct TrainArgs {
     /// Colour theme: default, light, high-contrast, mono, or a theme file.
     #[arg(long)]
     theme: Option<String>,
+    /// Take the run directory over although its status names a live owner on another host (see
+    /// `search --take-over`).
+    #[arg(long)]
+    take_over: bool,
 }
 
 /// The flags' config: `--config`, else configs/cifar10-train.toml, with the overrides.
@@ -153,6 +157,7 @@ pub fn run(a: TrainArgs) -> Result<i32, CliError> {
         .clone()
         .or_else(|| a.resume.as_deref().and_then(resume::run_dir_of))
         .unwrap_or_else(|| rundir::default_run_dir("train"));
+    refuse_a_run_there(&run_dir, a.resume.as_deref(), "train")?;
     let fresh = a.run_dir.is_none() && a.resume.is_none();
     let (tui_opts, hangup) =
         monitor_options(a.headless, a.theme.as_deref(), &cfg, &run_dir, fresh)?;
@@ -164,6 +169,7 @@ pub fn run(a: TrainArgs) -> Result<i32, CliError> {
         max_steps: a.max_steps,
         resume: resume_from,
         event_interval: Duration::from_millis(100),
+        take_over: a.take_over,
     };
     let signals = register_signals(tui_opts.is_some());
     let handle = worker::spawn(opts)

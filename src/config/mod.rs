@@ -190,6 +190,31 @@ pub struct Config {
     pub ui: UiConfig,
     /// `nasp-tui train` only: the network trained from scratch from a genotype.
     pub evaluation: EvaluationConfig,
+    /// The run directory: who besides its owner may read and steer it.
+    pub run: RunConfig,
+}
+
+/// `[run]`: the run directory's permissions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    pub share: Share,
+}
+
+/// `run.share`: who besides the run's owner may read and steer it (the run directory's modes,
+/// set when the run starts, whatever the umask).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Share {
+    /// Nobody: folders 0700, files 0600 (the default).
+    #[default]
+    Owner,
+    /// The run directory's group may read it (`ls`, `watch`, `report`, `export`): folders
+    /// 0750, files 0640.
+    GroupRead,
+    /// The group may read it and steer it (`ctl`, the watcher's keys): as `group-read`, and
+    /// `commands/` group-writable (2770).
+    Group,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -203,6 +228,13 @@ pub struct DataConfig {
     pub image_size: i64,
     /// Use only the first `limit` training images (0 = all).
     pub limit: usize,
+    /// Written by a run into its `config.toml`: how many training images it used. A config that
+    /// names it (a resumed run's) is checked against the images found (0: not checked).
+    pub images: usize,
+    /// Written by a run into its `config.toml`: `sha256:` and the digest of the training images
+    /// it used (labels and pixels). A config that names it (a resumed run's) is checked against
+    /// the images found ("": not checked).
+    pub fingerprint: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -302,6 +334,7 @@ impl Default for Config {
             checkpoint: CheckpointConfig::default(),
             ui: UiConfig::default(),
             evaluation: EvaluationConfig::default(),
+            run: RunConfig::default(),
         }
     }
 }
@@ -314,6 +347,8 @@ impl Default for DataConfig {
             train_portion: 0.5,
             image_size: 32,
             limit: 0,
+            images: 0,
+            fingerprint: String::new(),
         }
     }
 }

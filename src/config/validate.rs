@@ -58,6 +58,15 @@ impl Config {
                 "use 0 (all images) or at least 4 images",
             ));
         }
+        let hex = d.fingerprint.strip_prefix("sha256:");
+        if !d.fingerprint.is_empty()
+            && !hex.is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(invalid(
+                "data.fingerprint",
+                "is not a fingerprint a run wrote (\"sha256:\" and 64 hex digits); remove the key to use any data",
+            ));
+        }
         Ok(())
     }
 

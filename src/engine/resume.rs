@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::Config;
+use crate::config::{Config, DataConfig, Dataset};
 use crate::engine::checkpoint::{CheckpointError, Meta, bad, locate};
 
 /// A checkpoint to continue from, and the config the resumed run uses.
@@ -59,6 +59,7 @@ pub fn prepare(path: &Path, cfg: &Config) -> Result<Resume, CheckpointError> {
         train: cfg.train.clone(),
         checkpoint: cfg.checkpoint.clone(),
         ui: cfg.ui.clone(),
+        run: cfg.run.clone(),
         device: cfg.device.clone(),
         cuda_graphs: cfg.cuda_graphs,
         cudnn_batch_norm: cfg.cudnn_batch_norm,
@@ -71,6 +72,32 @@ pub fn prepare(path: &Path, cfg: &Config) -> Result<Resume, CheckpointError> {
         config,
         note,
     })
+}
+
+/// Refuses to continue checkpoint `dir` on data that gives `now` steps per epoch when the run
+/// had another number: the checkpoint's (`meta.steps_per_epoch`), or for a checkpoint that did
+/// not record it, what the run's last `status.json` said (`before`, 0: unknown). The step
+/// counter would otherwise name other batches, silently.
+pub fn check_steps_per_epoch(
+    dir: &Path,
+    meta: &Meta,
+    before: usize,
+    now: usize,
+) -> Result<(), CheckpointError> {
+    let had = if meta.steps_per_epoch > 0 {
+        meta.steps_per_epoch
+    } else {
+        before
+    };
+    if had > 0 && had != now {
+        return Err(bad(
+            dir,
+            format!(
+                "the run had {had} steps per epoch, the data found gives {now}: it is not the data the run was made on. Point --data-dir at the folder that holds the run's data; to search other data, start a new run in another --run-dir"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks that a checkpoint's config describes the same search as `cfg` (model and algorithm).
@@ -101,11 +128,23 @@ fn check_compatible(dir: &Path, meta: &Meta, cfg: &Config) -> Result<Config, Che
         ));
     }
     // The data plan of an epoch (split, batches, image size) must be the one the checkpoint's
-    // step counter refers to.
-    let mut a = saved.data.clone();
-    let mut b = cfg.data.clone();
-    a.dir.clear();
-    b.dir.clear();
+    // step counter refers to. Which images it ran on (the set, its folder, count and
+    // fingerprint, recorded by the run) is checked when they are loaded, against the images
+    // found (`dataset::record`); here only a set named on both sides must agree.
+    let named = |d: Dataset| d != Dataset::Auto;
+    if named(saved.data.dataset)
+        && named(cfg.data.dataset)
+        && saved.data.dataset != cfg.data.dataset
+    {
+        return Err(bad(
+            dir,
+            format!(
+                "was made on data.dataset = {:?}, the config asks for {:?}; resume with the run's own config.toml, or start a new run in another --run-dir",
+                saved.data.dataset, cfg.data.dataset
+            ),
+        ));
+    }
+    let (a, b) = (comparable(&saved.data), comparable(&cfg.data));
     if a != b || saved.train.batch_size != cfg.train.batch_size || saved.seed != cfg.seed {
         return Err(bad(
             dir,
@@ -118,6 +157,20 @@ fn check_compatible(dir: &Path, meta: &Meta, cfg: &Config) -> Result<Config, Che
         ));
     }
     Ok(saved)
+}
+
+/// The data settings a resume must keep: the folder left out (the same images may move), and
+/// what the run recorded of its images (`dataset`, `images`, `fingerprint`) left out where
+/// either side does not name it (`auto`, 0, "": a config written before runs recorded it, or a
+/// user's config given with `--config`).
+fn comparable(d: &DataConfig) -> DataConfig {
+    DataConfig {
+        dir: String::new(),
+        dataset: Dataset::Auto,
+        images: 0,
+        fingerprint: String::new(),
+        ..d.clone()
+    }
 }
 
 /// The training settings (other than the batch size) that differ between a checkpoint and the

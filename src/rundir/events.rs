@@ -4,7 +4,7 @@
 //! poll; a garbage or truncated line (a crash mid-write, a disk that filled up) is skipped with
 //! a warning. Plain polling: file-change notification does not see writes from other NFS hosts.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -38,7 +38,7 @@ impl EventWriter {
     pub fn open(dir: &Path) -> std::io::Result<EventWriter> {
         let path = dir.join(EVENTS_FILE);
         let seq = last_seq(&path);
-        let mut file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let mut file = super::open_append(&path)?;
         // A line cut short by a crash must not glue itself to the next record.
         if file.metadata()?.len() > 0 && !ends_with_newline(&path) {
             file.write_all(b"\n")?;
@@ -73,7 +73,7 @@ impl EventWriter {
 }
 
 fn ends_with_newline(path: &Path) -> bool {
-    let Ok(mut f) = File::open(path) else {
+    let Ok(mut f) = super::secure::open_read(path, u64::MAX) else {
         return true;
     };
     let mut last = [0u8; 1];
@@ -111,7 +111,13 @@ pub struct EventReader {
     offset: u64,
     /// Bytes read past the last newline (a line still being written).
     partial: Vec<u8>,
+    /// Inside a line longer than [`LINE_MAX`]: its bytes are dropped up to its newline.
+    skipping: bool,
 }
+
+/// The longest line read: a run's events take a few kilobytes; a longer "line" is not the run's
+/// and is skipped (with a warning) instead of being kept in memory while it grows.
+pub const LINE_MAX: usize = 1 << 20;
 
 /// At most this many bytes are read per poll, so that opening a long run reads in slices.
 const POLL_BYTES: usize = 8 << 20;
@@ -122,6 +128,7 @@ impl EventReader {
             path: path.to_path_buf(),
             offset: 0,
             partial: Vec::new(),
+            skipping: false,
         }
     }
 
@@ -134,13 +141,15 @@ impl EventReader {
             warnings: Vec::new(),
             restarted: false,
         };
-        let Ok(mut f) = File::open(&self.path) else {
+        // Not through a link, not a FIFO (which would block), only a regular file.
+        let Ok(mut f) = super::secure::open_read(&self.path, u64::MAX) else {
             return batch;
         };
         let len = f.metadata().map_or(0, |m| m.len());
         if len < self.offset {
             self.offset = 0;
             self.partial.clear();
+            self.skipping = false;
             batch.restarted = true;
         }
         if len == self.offset || f.seek(SeekFrom::Start(self.offset)).is_err() {
@@ -158,8 +167,26 @@ impl EventReader {
         self.offset += n as u64;
         let mut data = std::mem::take(&mut self.partial);
         data.extend_from_slice(&buf);
+        let mut start = start;
+        if self.skipping {
+            // The rest of an overlong line: dropped up to its newline.
+            let Some(nl) = data.iter().position(|b| *b == b'\n') else {
+                return batch;
+            };
+            data.drain(..=nl);
+            start = self.offset - data.len() as u64;
+            self.skipping = false;
+        }
         let Some(end) = data.iter().rposition(|b| *b == b'\n') else {
-            self.partial = data;
+            if data.len() > LINE_MAX {
+                batch.warnings.push(format!(
+                    "{}: skipped a line of more than {LINE_MAX} bytes at byte {start}",
+                    self.path.display()
+                ));
+                self.skipping = true;
+            } else {
+                self.partial = data;
+            }
             return batch;
         };
         self.partial = data[end + 1..].to_vec();
@@ -198,6 +225,7 @@ impl EventReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
 
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     enum Ev {
@@ -258,5 +286,38 @@ mod tests {
         let got = r.poll::<Ev>();
         assert!(got.restarted);
         assert_eq!(got.records[0].event, Ev::A(9));
+    }
+
+    /// A line that never ends is not kept in memory as it grows: past `LINE_MAX` it is
+    /// skipped with a warning, and the records after its newline are read. A link or a FIFO in
+    /// the log's place is not read (nor waited on).
+    #[test]
+    fn an_endless_line_is_skipped_and_a_fifo_is_not_waited_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(EVENTS_FILE);
+        let mut raw = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap();
+        let mut r = EventReader::new(&path);
+        let chunk = vec![b'x'; LINE_MAX / 2 + 1];
+        let mut warned = 0;
+        for _ in 0..6 {
+            raw.write_all(&chunk).unwrap();
+            warned += r.poll::<Ev>().warnings.len();
+            assert!(r.partial.len() <= LINE_MAX, "{}", r.partial.len());
+        }
+        assert_eq!(warned, 1);
+        raw.write_all(b"\n{\"seq\":1,\"time\":0.0,\"event\":{\"A\":5}}\n")
+            .unwrap();
+        let got = r.poll::<Ev>();
+        assert_eq!(got.records.len(), 1, "{:?}", got.warnings);
+        assert_eq!(got.records[0].event, Ev::A(5));
+        std::fs::remove_file(&path).unwrap();
+        let made = std::process::Command::new("mkfifo").arg(&path).status();
+        assert!(made.unwrap().success());
+        let mut r = EventReader::new(&path);
+        assert!(r.poll::<Ev>().records.is_empty());
     }
 }

@@ -1,7 +1,6 @@
 //! `<run>/genotypes/`: the genotype files a run writes (per epoch, on export, at the end) and
 //! `index.jsonl`, one line per file with the step it holds, so that the newest can be found.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -25,7 +24,8 @@ pub struct Entry {
 /// the one written last).
 pub fn newest(run_dir: &Path) -> Option<(u64, PathBuf, Genotype)> {
     let dir = run_dir.join("genotypes");
-    let text = fs::read_to_string(dir.join(INDEX)).ok()?;
+    let read = |p: &Path| super::secure::read_to_string(p, super::secure::SMALL_FILE_MAX);
+    let text = read(&dir.join(INDEX)).ok()?;
     let mut entries: Vec<Entry> = text
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
@@ -34,7 +34,7 @@ pub fn newest(run_dir: &Path) -> Option<(u64, PathBuf, Genotype)> {
     entries.sort_by_key(|e| std::cmp::Reverse(e.step));
     entries.into_iter().find_map(|e| {
         let path = dir.join(&e.file);
-        let g = Genotype::from_json(&fs::read_to_string(&path).ok()?).ok()?;
+        let g = Genotype::from_json(&read(&path).ok()?).ok()?;
         Some((e.step, path, g))
     })
 }

@@ -3,7 +3,6 @@
 //! then renamed, so a reader on this host or over NFS sees the old or the new file, never half
 //! of one) at each progress event and at least every [`HEARTBEAT`].
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -98,6 +97,31 @@ pub struct Status {
     /// The step of the newest checkpoint this process wrote.
     #[serde(default)]
     pub newest_checkpoint: Option<u64>,
+    /// When the owning process started, in clock ticks after boot (`/proc/PID/stat`, field
+    /// 22): with the pid, it names the process (a pid alone may be another process's after the
+    /// owner died). 0: not known (a status written by an older nasp-tui).
+    #[serde(default)]
+    pub pid_start: u64,
+    /// The boot the owning process ran in (`/proc/sys/kernel/random/boot_id`): after a reboot
+    /// no process of the earlier boot lives. Empty: not known.
+    #[serde(default)]
+    pub boot_id: String,
+}
+
+/// The boot id of this machine (empty where the system does not say).
+pub fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// When process `pid` started, in clock ticks after boot (`None`: no such process, or no
+/// `/proc`).
+pub fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after its end.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// Seconds since the Unix epoch, as `f64`.
@@ -153,20 +177,36 @@ impl Status {
             message: None,
             saves_failed: 0,
             newest_checkpoint: None,
+            pid_start: process_start(std::process::id()).unwrap_or(0),
+            boot_id: boot_id(),
         }
     }
 
     /// Whether the owner is still there: a live state, and on this host (where it can be
-    /// checked) a process with its pid, on another host a recent heartbeat. So a run killed
-    /// here (SIGKILL, the OOM killer) is STALE at once, and can be resumed at once.
+    /// checked) the very process that wrote it (same boot, its pid alive with the start time it
+    /// recorded), on another host a recent heartbeat (one from the future counts as now). So a
+    /// run killed here (SIGKILL, the OOM killer) is STALE at once, and can be resumed at once;
+    /// so is a run whose pid another process has taken after a reboot.
     pub fn owner_alive(&self, now: f64) -> bool {
         if !self.state.live() {
             return false;
         }
         if self.host == host_name() {
+            return self.is_here();
+        }
+        now - self.heartbeat.min(now) < STALE_AFTER.as_secs_f64()
+    }
+
+    /// Whether the process this status names is running on this machine: same boot, pid alive,
+    /// and (where recorded) the same start time.
+    pub fn is_here(&self) -> bool {
+        if !self.boot_id.is_empty() && self.boot_id != boot_id() {
+            return false;
+        }
+        if self.pid_start == 0 {
             return pid_alive(self.pid);
         }
-        now - self.heartbeat < STALE_AFTER.as_secs_f64()
+        process_start(self.pid) == Some(self.pid_start)
     }
 
     /// What a reader shows at time `now`.
@@ -178,20 +218,43 @@ impl Status {
         }
     }
 
-    /// Replaces `<dir>/status.json` atomically.
+    /// Replaces `<dir>/status.json` atomically (through a temporary file nobody can guess or
+    /// plant, see `secure::replace`).
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
-        let tmp = dir.join(format!(".{STATUS_FILE}.{}", std::process::id()));
         let text = serde_json::to_string(self).map_err(std::io::Error::other)?;
-        fs::write(&tmp, text)?;
-        fs::rename(&tmp, dir.join(STATUS_FILE))
+        super::replace(&dir.join(STATUS_FILE), text.as_bytes())
     }
 
-    /// Reads `<dir>/status.json`; `Ok(None)` when there is none yet.
+    /// Reads `<dir>/status.json` (a regular file of at most `secure::STATUS_MAX` bytes, not
+    /// through a link); `Ok(None)` when there is none yet. A heartbeat later than the file's
+    /// modification time (the writer's clock ahead of the file system's: another node's) is
+    /// clamped to it, so that a dead run's heartbeat does not stay fresh for the clocks'
+    /// difference.
     pub fn read(dir: &Path) -> Result<Option<Status>, StatusError> {
         let path = dir.join(STATUS_FILE);
-        match fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text)
-                .map(Some)
+        let read = super::secure::open_read(&path, super::secure::STATUS_MAX).and_then(|f| {
+            let mtime = f
+                .metadata()?
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_secs_f64());
+            let mut text = String::new();
+            std::io::Read::read_to_string(
+                &mut std::io::Read::take(f, super::secure::STATUS_MAX),
+                &mut text,
+            )?;
+            Ok((text, mtime))
+        });
+        match read {
+            Ok((text, mtime)) => serde_json::from_str::<Status>(&text)
+                .map(|mut s| {
+                    // A second's grace: file systems keep coarser times than the heartbeat.
+                    if let Some(m) = mtime.filter(|m| s.heartbeat > m + 1.0) {
+                        s.heartbeat = m;
+                    }
+                    Some(s)
+                })
                 .map_err(|e| StatusError::Corrupt {
                     path,
                     reason: e.to_string(),
@@ -217,6 +280,7 @@ pub enum StatusError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn status(state: RunState, pid: u32, host: &str, heartbeat: f64) -> Status {
         Status {
@@ -238,7 +302,60 @@ mod tests {
             message: None,
             saves_failed: 0,
             newest_checkpoint: None,
+            pid_start: 0,
+            boot_id: String::new(),
         }
+    }
+
+    /// A pid that is alive but not the owner's process (its start time differs: the pid was
+    /// reused, say after a reboot), or a status from another boot: STALE. A heartbeat from the
+    /// future, in a file written long ago: clamped to the file's time, STALE.
+    ///
+    /// Before: the live pid kept the run RUNNING for ever (resume refused, no way out), and a
+    /// heartbeat ahead of the clocks kept a dead run of another node alive.
+    #[test]
+    fn the_owner_is_a_process_not_a_pid() {
+        let now = unix_now();
+        let me = host_name();
+        let mut mine = Status::starting(now);
+        mine.state = RunState::Running;
+        assert!(mine.pid_start > 0 && !mine.boot_id.is_empty());
+        assert!(mine.owner_alive(now));
+        // This process's pid, another process's start time: the pid was reused.
+        let reused = Status {
+            pid_start: mine.pid_start + 1,
+            ..mine.clone()
+        };
+        assert_eq!(reused.shown(now).label(), "STALE");
+        let other_boot = Status {
+            boot_id: "00000000-0000-0000-0000-000000000000".into(),
+            ..mine.clone()
+        };
+        assert_eq!(other_boot.shown(now).label(), "STALE");
+        // Written by an older nasp-tui (no start time): the pid alone, as before.
+        let old = status(RunState::Running, std::process::id(), &me, now);
+        assert!(old.owner_alive(now));
+
+        let dir = tempfile::tempdir().unwrap();
+        let far = status(
+            RunState::Running,
+            1,
+            "some-other-node",
+            now + 3.0 * 86_400.0,
+        );
+        far.write(dir.path()).unwrap();
+        let f = fs::File::options()
+            .write(true)
+            .open(dir.path().join(STATUS_FILE))
+            .unwrap();
+        f.set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+            .unwrap();
+        let read = Status::read(dir.path()).unwrap().unwrap();
+        assert!(read.heartbeat < now - 3000.0, "{}", read.heartbeat);
+        assert_eq!(read.shown(now).label(), "STALE");
+        // Even unclamped, a heartbeat from the future is no fresher than now.
+        assert!(far.owner_alive(now));
+        assert!(!far.owner_alive(now + 3.0 * 86_400.0 + 31.0));
     }
 
     #[test]
@@ -253,9 +370,21 @@ mod tests {
             unix_now().floor(),
         );
         s.write(dir.path()).unwrap();
-        assert_eq!(Status::read(dir.path()).unwrap(), Some(s));
+        assert_eq!(Status::read(dir.path()).unwrap(), Some(s.clone()));
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1, "no temporary file left");
+        // A link planted where the temporary file used to be (its name was predictable) is
+        // not written through.
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "mine").unwrap();
+        let planted = dir
+            .path()
+            .join(format!(".{STATUS_FILE}.{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        s.write(dir.path()).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "mine");
+        fs::remove_file(&planted).unwrap();
+        fs::remove_file(&victim).unwrap();
         fs::write(dir.path().join(STATUS_FILE), "{ half").unwrap();
         let e = Status::read(dir.path()).unwrap_err().to_string();
         assert!(

@@ -9,7 +9,6 @@
 //! SIGHUP, SIGINT and SIGCONT are noted and ignored; a stop sent with `nasp-tui ctl` or a watcher
 //! ends it as usual.
 
-use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::path::Path;
@@ -76,7 +75,7 @@ pub(super) fn say_goodbye_and_leave(run_dir: &Path, log_path: &Path) {
 /// Where a detached process notes what it does: the run's log (stderr, itself sent to the log
 /// once detached, when the file cannot be opened).
 pub fn log_file(path: &Path) -> Box<dyn Write> {
-    match OpenOptions::new().create(true).append(true).open(path) {
+    match crate::rundir::open_append(path) {
         Ok(f) => Box::new(f),
         Err(_) => Box::new(io::stderr()),
     }
@@ -109,10 +108,7 @@ pub fn quiet_stdin() -> io::Result<()> {
 pub fn leave_terminal(log_path: &Path) -> io::Result<bool> {
     let _ = io::stdout().flush();
     let _ = io::stderr().flush();
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log_path)?;
+    let log = crate::rundir::open_append(log_path)?;
     for fd in [1, 2] {
         // SAFETY: `log` stays open across the call; fd 1 and 2 are not owned by any Rust
         // object (std's handles only refer to the numbers).

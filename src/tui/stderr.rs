@@ -2,9 +2,9 @@
 //! to stderr (libtorch and CUDA warnings from C++, a worker's panic message) lands in the log
 //! instead of over the screen. Restored on drop and by the UI-thread panic hook.
 
-use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -22,9 +22,13 @@ impl Redirect {
             return Err(io::Error::other("stderr is already redirected"));
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
+            // Owner only until the run sets the modes `run.share` asks for.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
         }
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = crate::rundir::open_append(path)?;
         let _ = io::stderr().flush();
         // SAFETY: dup/dup2/close are called on descriptors we own or that are open for the life
         // of the process (2); no Rust object holds fd 2 by value, and `file` stays open until

@@ -6,8 +6,9 @@
 //! moment leaves the previous checkpoint intact.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
+use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
 use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::arch::Selection;
 use crate::genotype::Genotype;
 use crate::rng::Rng;
+use crate::rundir::secure::{self, Modes};
 
 /// Version of the on-disk format; a checkpoint with a larger number is refused.
 pub const FORMAT_VERSION: u32 = 1;
@@ -46,6 +48,10 @@ pub struct Meta {
     pub epoch: usize,
     pub step_in_epoch: usize,
     pub global_step: u64,
+    /// Steps in one epoch of the run (0: a checkpoint written before it was recorded). A resume
+    /// whose data gives another number is refused: the step counter would mean other batches.
+    #[serde(default)]
+    pub steps_per_epoch: usize,
     /// The RNG state at the start of the current epoch (its plan is drawn again from it).
     pub epoch_rng: Rng,
     pub meters: Meters,
@@ -110,7 +116,7 @@ pub fn bad(path: &Path, reason: impl Into<String>) -> CheckpointError {
 }
 
 fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut f = File::open(path)?;
+    let mut f = secure::open_read(path, u64::MAX)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -150,18 +156,37 @@ pub fn write_atomically(
     fill: impl FnOnce(&Path) -> Result<Meta, CheckpointError>,
 ) -> Result<PathBuf, CheckpointError> {
     let root = run_dir.join("checkpoints");
-    fs::create_dir_all(&root).map_err(write_error(&root))?;
+    let modes = Modes::within(run_dir);
+    secure::make_dir(&root, modes.dir).map_err(write_error(&root))?;
     let name = format!("ckpt-{global_step:09}");
-    let tmp = root.join(format!(".tmp-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir(&tmp).map_err(write_error(&tmp))?;
+    // Made here, exclusively, under a name nobody can guess: nobody else writes into it.
+    let tmp = root.join(format!(
+        ".tmp-{name}-{}-{}",
+        secure::unpredictable(),
+        std::process::id()
+    ));
+    DirBuilder::new()
+        .mode(modes.dir)
+        .create(&tmp)
+        .map_err(write_error(&tmp))?;
     let result = fill(&tmp).and_then(|meta| {
         let path = tmp.join(META);
         let text = serde_json::to_string_pretty(&meta)
             .map_err(|e| write_error(&path)(std::io::Error::other(e)))?;
-        let mut f = File::create(&path).map_err(write_error(&path))?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(modes.file)
+            .open(&path)
+            .map_err(write_error(&path))?;
         f.write_all(text.as_bytes()).map_err(write_error(&path))?;
         f.sync_all().map_err(write_error(&path))?;
+        // The tensor files as libtorch made them (the umask's mode): the run's mode.
+        for entry in fs::read_dir(&tmp).map_err(write_error(&tmp))?.flatten() {
+            fs::set_permissions(entry.path(), Permissions::from_mode(modes.file))
+                .map_err(write_error(&entry.path()))?;
+        }
+        fs::set_permissions(&tmp, Permissions::from_mode(modes.dir)).map_err(write_error(&tmp))?;
         fsync_path(&tmp).map_err(write_error(&tmp))?;
         // A second save at the same step (e.g. `c`, then the epoch ends) gets its own name: an
         // existing checkpoint is never removed before its successor is in place.
@@ -185,16 +210,21 @@ pub fn write_atomically(
 }
 
 fn write_latest(root: &Path, name: &str) -> Result<(), CheckpointError> {
-    let tmp = root.join(format!(".latest-{}", std::process::id()));
     let path = root.join("latest");
     let w = |source| CheckpointError::Write {
         path: path.clone(),
         source,
     };
-    let mut f = File::create(&tmp).map_err(w)?;
-    f.write_all(name.as_bytes()).map_err(w)?;
-    f.sync_all().map_err(w)?;
-    fs::rename(&tmp, &path).map_err(w)?;
+    let mode = Modes::within(root).file;
+    let (mut f, tmp) = secure::create_temporary(&path, mode).map_err(w)?;
+    let done = f
+        .write_all(name.as_bytes())
+        .and_then(|()| f.sync_all())
+        .and_then(|()| fs::rename(&tmp, &path));
+    if done.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    done.map_err(w)?;
     fsync_path(root).map_err(w)
 }
 
@@ -245,7 +275,7 @@ fn prune(root: &Path, keep: usize) {
 /// Reads and verifies `meta.json` and the checksums of a checkpoint directory.
 pub fn verify(dir: &Path) -> Result<Meta, CheckpointError> {
     let meta_path = dir.join(META);
-    let text = fs::read_to_string(&meta_path)
+    let text = secure::read_to_string(&meta_path, secure::SMALL_FILE_MAX)
         .map_err(|e| bad(&meta_path, format!("cannot read it ({e})")))?;
     // Check the version before the full shape, so a newer format is named as such.
     let raw: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
@@ -300,7 +330,7 @@ pub fn locate(path: &Path) -> Result<(PathBuf, Meta, Option<String>), Checkpoint
             "is neither a checkpoint directory (with meta.json) nor a run directory (with checkpoints/)",
         ));
     }
-    let latest = fs::read_to_string(root.join("latest"))
+    let latest = secure::read_to_string(&root.join("latest"), 4096)
         .ok()
         .map(|s| root.join(s.trim()));
     let mut errors = Vec::new();

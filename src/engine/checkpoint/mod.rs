@@ -45,6 +45,7 @@ pub fn save(
             epoch: point.progress.epoch,
             step_in_epoch: point.progress.step_in_epoch,
             global_step: point.progress.global_step,
+            steps_per_epoch: s.steps_per_epoch(),
             epoch_rng: point.epoch_rng,
             meters: meters.clone(),
             config: saved.config,

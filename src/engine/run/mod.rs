@@ -33,7 +33,7 @@ use crate::engine::EngineError;
 use crate::engine::checkpoint::files::{CheckpointError, Meters};
 use crate::protocol::{ArchSnapshot, Command, Event};
 use crate::rundir::RunDir;
-use crate::rundir::status::{Status, unix_now};
+use crate::rundir::status::{Status, host_name, unix_now};
 
 pub(crate) use run_loop::Loop;
 
@@ -187,21 +187,36 @@ pub(crate) fn spawn_worker(
     })
 }
 
-/// Refuses a run directory that a live process (this host: its pid exists; another host: its
-/// heartbeat is fresh) owns: two runs must never write one directory.
-pub(crate) fn refuse_if_owned(dir: &Path) -> Result<(), EngineError> {
+/// Refuses a run directory that a live process (this host: that very process, see
+/// `Status::is_here`; another host: its heartbeat is fresh) owns: two runs must never write one
+/// directory. With `take_over` (`--take-over`), a run whose owner cannot be checked from here
+/// (another host's, or this host's where its process is gone) is taken anyway: the note says
+/// from whom, for the log.
+pub(crate) fn refuse_if_owned(dir: &Path, take_over: bool) -> Result<Option<String>, EngineError> {
     let Ok(Some(owner)) = Status::read(dir) else {
-        return Ok(());
+        return Ok(None);
     };
-    if owner.owner_alive(unix_now()) && owner.pid != std::process::id() {
+    let now = unix_now();
+    if !owner.owner_alive(now) || owner.pid == std::process::id() {
+        return Ok(None);
+    }
+    let here = owner.host == host_name();
+    let (d, pid, host) = (dir.display(), owner.pid, &owner.host);
+    if here && owner.is_here() {
         return Err(EngineError::RunInUse(format!(
-            "run directory {} is in use by pid {} on {} ({}); watch it with `nasp-tui watch {}`, or choose another --run-dir",
-            dir.display(),
-            owner.pid,
-            owner.host,
-            owner.shown(unix_now()).label(),
-            dir.display()
+            "run directory {d} is in use by pid {pid} on {host} ({}); watch it with `nasp-tui watch {d}`, stop it with `nasp-tui ctl {d} stop`, or choose another --run-dir",
+            owner.shown(now).label(),
         )));
     }
-    Ok(())
+    if take_over {
+        return Ok(Some(format!(
+            "took the run over from pid {pid} on {host} (--take-over; its last heartbeat {:.0} s ago)",
+            now - owner.heartbeat
+        )));
+    }
+    Err(EngineError::RunInUse(format!(
+        "run directory {d} is in use by pid {pid} on {host} ({}, heartbeat {:.0} s ago); watch it with `nasp-tui watch {d}`, or choose another --run-dir. If no process works on it any more (its node went down, or its clock is ahead of this one's), take it over with --take-over",
+        owner.shown(now).label(),
+        now - owner.heartbeat
+    )))
 }

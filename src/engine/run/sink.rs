@@ -102,6 +102,14 @@ impl<'a> Sink<'a> {
         self.emit(Event::Log { level, text });
     }
 
+    /// When this process took the run (Unix time; −∞ before it did): commands written before
+    /// were meant for an earlier process.
+    pub(crate) fn started(&self) -> f64 {
+        self.status
+            .as_ref()
+            .map_or(f64::NEG_INFINITY, |s| s.started)
+    }
+
     /// Rewrites `status.json` if its heartbeat is due (call it while nothing else happens: paused,
     /// validating, saving).
     pub(crate) fn heartbeat(&mut self) {

@@ -3,7 +3,7 @@
 //! `<run>/commands/`, looked at every [`INBOX_EVERY`]), with those that arrive during an
 //! evaluation kept for the next poll.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -32,13 +32,26 @@ pub(crate) struct Steering {
     inbox_seen: Instant,
     /// Commands that arrived during an evaluation (or read from the inbox), oldest first.
     deferred: VecDeque<Command>,
+    /// The inbox was found untrustworthy (said once).
+    inbox_refused: bool,
+    /// The ids of the inbox's commands run so far: an id is never run twice (a file that
+    /// cannot be removed comes back at every poll).
+    ran: HashSet<String>,
+    /// Those of them said to be stuck.
+    said_stuck: HashSet<String>,
 }
 
 impl Steering {
     pub(crate) fn new() -> Self {
         Steering {
-            inbox_seen: Instant::now(),
+            // Due at once: commands waiting as the run starts are answered before its first step.
+            inbox_seen: Instant::now()
+                .checked_sub(INBOX_EVERY)
+                .unwrap_or_else(Instant::now),
             deferred: VecDeque::new(),
+            inbox_refused: false,
+            ran: HashSet::new(),
+            said_stuck: HashSet::new(),
         }
     }
 
@@ -109,19 +122,47 @@ impl Steering {
     /// not a command is said in the log (it was moved to `commands/rejected/`).
     fn take_inbox(&mut self, run_dir: &Path, sink: &mut Sink) {
         self.inbox_seen = Instant::now();
-        for taken in inbox::take(run_dir) {
+        for taken in inbox::take_since(run_dir, sink.started()) {
             match taken {
-                Taken::Command(env) => {
+                Taken::Command(env) | Taken::Stuck(env) if self.ran.contains(&env.id) => {
+                    if self.said_stuck.insert(env.id.clone()) {
+                        sink.log(
+                            Level::Error,
+                            format!(
+                                "command {} ({}) was run already and its file cannot be removed from {}/commands: not run again; remove the file",
+                                env.id,
+                                env.command.name(),
+                                run_dir.display()
+                            ),
+                        );
+                    }
+                }
+                Taken::Command(env) | Taken::Stuck(env) => {
+                    self.ran.insert(env.id.clone());
                     sink.emit(Event::Acknowledged {
                         id: env.id,
                         command: env.command.name().to_string(),
                     });
                     self.deferred.push_back(env.command.command());
                 }
+                Taken::Expired(env) => sink.log(
+                    Level::Warn,
+                    format!(
+                        "command {} ({}) was written before this process took the run: dropped, not run",
+                        env.id,
+                        env.command.name()
+                    ),
+                ),
                 Taken::Rejected { file, reason } => sink.log(
                     Level::Error,
                     format!("command file {}: {reason}", file.display()),
                 ),
+                Taken::Unreadable { reason } => {
+                    if !self.inbox_refused {
+                        self.inbox_refused = true;
+                        sink.log(Level::Error, reason);
+                    }
+                }
             }
         }
     }
@@ -156,6 +197,7 @@ mod tests {
         let (etx, erx) = crossbeam_channel::unbounded();
         let mut sink = Sink::new(&etx);
         let mut steer = due();
+        std::fs::create_dir(run.path().join(crate::rundir::inbox::COMMANDS_DIR)).unwrap();
         send(run.path(), Verb::Pause).unwrap();
         send(run.path(), Verb::Stop).unwrap();
         tx.send(Command::Checkpoint).unwrap();
@@ -195,5 +237,40 @@ mod tests {
             steer.next(&rx, false, run.path(), &mut sink),
             Next::Orphaned
         ));
+    }
+
+    /// A command file that comes back (it could not be removed) is not run twice: said once
+    /// as an error instead.
+    #[test]
+    fn an_id_is_never_run_twice() {
+        let run = tempfile::tempdir().unwrap();
+        let (_tx, rx) = crossbeam_channel::unbounded::<Command>();
+        let (etx, erx) = crossbeam_channel::unbounded();
+        let mut sink = Sink::new(&etx);
+        let inbox = run.path().join(crate::rundir::inbox::COMMANDS_DIR);
+        std::fs::create_dir(&inbox).unwrap();
+        let text = r#"{"id": "once", "command": "export"}"#;
+        let mut runs = 0;
+        let mut steer = due();
+        for _ in 0..3 {
+            std::fs::write(inbox.join("once.json"), text).unwrap();
+            steer.inbox_seen = Instant::now()
+                .checked_sub(INBOX_EVERY * 2)
+                .unwrap_or_else(Instant::now);
+            while let Next::Command(c) = steer.next(&rx, false, run.path(), &mut sink) {
+                assert_eq!(c, Command::Export);
+                runs += 1;
+            }
+        }
+        assert_eq!(runs, 1);
+        let said: Vec<String> = erx
+            .try_iter()
+            .filter_map(|e| match e {
+                Event::Log { text, .. } => Some(text),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(said[0].contains("not run again"), "{said:?}");
     }
 }

@@ -106,6 +106,7 @@ pub fn save_checkpoint(
             epoch: p.epoch,
             step_in_epoch: p.step_in_epoch,
             global_step: p.global_step,
+            steps_per_epoch: t.steps_per_epoch(),
             epoch_rng: t.epoch_rng.clone(),
             meters: meters.clone(),
             config: t.cfg.to_toml(),

@@ -15,11 +15,11 @@ use super::data::TrainData;
 use super::{ParamCount, Trainer, load_checkpoint};
 use crate::config::Config;
 use crate::dataset;
-use crate::engine::EngineError;
 use crate::engine::checkpoint::{Meta, Meters, locate};
 use crate::engine::device::{device_label, resolve_device};
 use crate::engine::run::sink::Sink;
 use crate::engine::run::{Loop, WorkerHandle, refuse_if_owned, spawn_worker};
+use crate::engine::{EngineError, resume};
 use crate::genotype::Genotype;
 use crate::protocol::{Command, Event, Level, RunInfo};
 use crate::rundir::RunDir;
@@ -39,6 +39,8 @@ pub struct TrainOptions {
     pub resume: Option<(PathBuf, Meta)>,
     /// Minimum time between two `Step` events.
     pub event_interval: Duration,
+    /// `--take-over` (see `WorkerOptions::take_over`).
+    pub take_over: bool,
 }
 
 /// Starts the training thread.
@@ -61,6 +63,7 @@ pub fn resume_point(
         channels_last: cfg.channels_last,
         checkpoint: cfg.checkpoint.clone(),
         ui: cfg.ui.clone(),
+        run: cfg.run.clone(),
         ..saved
     };
     Ok((config, meta.genotype.clone(), dir, meta, note))
@@ -71,20 +74,25 @@ fn run(
     commands: &Receiver<Command>,
     sink: &mut Sink,
 ) -> Result<(), EngineError> {
-    refuse_if_owned(&opts.run_dir)?;
-    let dir = RunDir::open(&opts.run_dir)?;
+    let taken_over = refuse_if_owned(&opts.run_dir, opts.take_over)?;
+    let before = crate::engine::worker::steps_before(&opts.run_dir);
+    let dir = RunDir::create(&opts.run_dir, opts.config.run.share)?;
     sink.attach(&opts.run_dir)?;
-    let cfg = &opts.config;
-    dir.write_config(&cfg.to_toml())?;
+    if let Some(note) = taken_over {
+        sink.log(Level::Warn, note);
+    }
+    let mut cfg = opts.config.clone();
     dir.write_genotype("trained", &opts.genotype, 0)?;
     let (device, device_note) = resolve_device(&cfg.device).map_err(EngineError::Device)?;
     if device.is_cuda() {
         tch::Cuda::cudnn_set_benchmark(true);
     }
-    let (data, dataset) = load_data(opts, device, &device_note, sink)?;
-    let mut t = Trainer::new(cfg, &opts.genotype, device, Some(data))?;
+    let (data, dataset) = load_data(opts, &mut cfg, device, &device_note, sink)?;
+    dir.write_config(&cfg.to_toml())?;
+    let mut t = Trainer::new(&cfg, &opts.genotype, device, Some(data))?;
     let mut meters = Meters::default();
     if let Some((ckpt, meta)) = &opts.resume {
+        resume::check_steps_per_epoch(ckpt, meta, before, t.steps_per_epoch())?;
         meters = load_checkpoint(ckpt, meta, &mut t)?;
         sink.log(
             Level::Info,
@@ -112,15 +120,21 @@ fn run(
     Ok(())
 }
 
+/// The training and test images on the device, and their description; the training images are
+/// checked against the data `cfg` records (a resumed run's) and recorded in it.
 fn load_data(
     opts: &TrainOptions,
+    cfg: &mut Config,
     device: Device,
     device_note: &str,
     sink: &mut Sink,
 ) -> Result<(TrainData, String), EngineError> {
-    let cfg = &opts.config;
     let (train, test) =
         dataset::load_with_test(cfg, opts.data_dir.as_deref(), cfg.evaluation.test_limit)?;
+    let origin = opts.run_dir.join("config.toml").display().to_string();
+    if let Some(note) = dataset::record(&mut cfg.data, &train, &origin)? {
+        sink.log(Level::Warn, note);
+    }
     let description = format!("{}; {}", train.description, test.description);
     let level = if description.starts_with("synthetic") {
         Level::Warn

@@ -5,6 +5,8 @@
 mod job;
 mod setup;
 
+pub(crate) use setup::steps_before;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -29,6 +31,9 @@ pub struct WorkerOptions {
     pub resume: Option<PathBuf>,
     /// Minimum time between two `Step` events.
     pub event_interval: Duration,
+    /// `--take-over`: start even though the run's status names a live owner that cannot be
+    /// checked from here.
+    pub take_over: bool,
 }
 
 /// Starts the worker thread.

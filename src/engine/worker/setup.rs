@@ -2,7 +2,7 @@
 //! `engine::resume`), the device, the data, the search (restored from the checkpoint), and the
 //! `Started` event.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use tch::Device;
 
@@ -19,25 +19,32 @@ use crate::engine::run::{Loop, refuse_if_owned};
 use crate::engine::search::Search;
 use crate::protocol::{Event, Level, RunInfo};
 use crate::rundir::RunDir;
+use crate::rundir::status::Status;
 
 /// Prepares the run `opts` describes and says `Started`; the loop is ready to run.
 pub(super) fn setup<'a, 's>(
     opts: &WorkerOptions,
     sink: &'s mut Sink<'a>,
 ) -> Result<Loop<'a, 's, Search>, EngineError> {
-    refuse_if_owned(&opts.run_dir)?;
-    let dir = RunDir::open(&opts.run_dir)?;
+    let taken_over = refuse_if_owned(&opts.run_dir, opts.take_over)?;
+    // What the run's last process said (its steps per epoch), before this one replaces it.
+    let before = steps_before(&opts.run_dir);
+    let dir = RunDir::create(&opts.run_dir, opts.config.run.share)?;
     sink.attach(&opts.run_dir)?;
-    let (cfg, resume) = resume_point(opts, sink)?;
-    dir.write_config(&cfg.to_toml())?;
+    if let Some(note) = taken_over {
+        sink.log(Level::Warn, note);
+    }
+    let (mut cfg, resume) = resume_point(opts, sink)?;
     let (device, device_note) = resolve_device(&cfg.device).map_err(EngineError::Device)?;
     if device.is_cuda() {
         tch::Cuda::cudnn_set_benchmark(true);
     }
-    let (data, dataset) = load_data(opts, &cfg, (device, &device_note), sink)?;
+    let (data, dataset) = load_data(opts, &mut cfg, (device, &device_note), sink)?;
+    dir.write_config(&cfg.to_toml())?;
     let mut s = Search::new(&cfg, device, Some(data))?;
     let mut meters = Meters::default();
     if let Some((ckpt, meta)) = &resume {
+        resume::check_steps_per_epoch(ckpt, meta, before, s.steps_per_epoch())?;
         meters = checkpoint::load(ckpt, meta, &mut s)?;
         let text = format!(
             "resumed from {} at epoch {} step {} (global step {})",
@@ -75,16 +82,29 @@ fn resume_point(
     Ok((r.config, Some((r.checkpoint, r.meta))))
 }
 
+/// The steps per epoch the run directory's `status.json` says (0: none, or unreadable).
+pub(crate) fn steps_before(run_dir: &Path) -> usize {
+    Status::read(run_dir)
+        .ok()
+        .flatten()
+        .map_or(0, |s| s.steps_per_epoch)
+}
+
 /// The images on the device, and their description (said in the log: a warning when they are
-/// synthetic).
+/// synthetic). The images are checked against the data `cfg` records (a resumed run's) and
+/// recorded in it, for the run's `config.toml` and checkpoints.
 fn load_data(
     opts: &WorkerOptions,
-    cfg: &Config,
+    cfg: &mut Config,
     (device, device_note): (Device, &str),
     sink: &mut Sink,
 ) -> Result<(DeviceData, String), EngineError> {
     let threads = crate::engine::set_threads(cfg);
     let images = dataset::load(cfg, opts.data_dir.as_deref())?;
+    let origin = opts.run_dir.join("config.toml").display().to_string();
+    if let Some(note) = dataset::record(&mut cfg.data, &images, &origin)? {
+        sink.log(Level::Warn, note);
+    }
     let layout = cfg.layout_name(device.is_cuda());
     let note = format!(
         "data: {}; device: {device_note}; activations {layout}; {threads}",
