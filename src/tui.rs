@@ -154,7 +154,7 @@ pub fn run_detachable(
         None => crate::signals::register().context("cannot register signal handlers")?,
     };
     let mut app = App::new(opts.keymap);
-    app.on_hangup = opts.on_hangup;
+    app.leaving.on_hangup = opts.on_hangup;
     for line in &opts.notes {
         app.note(Level::Info, line.clone());
     }

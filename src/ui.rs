@@ -176,7 +176,7 @@ fn draw(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
     }
     footer::render(buf, plan.footer, app, skin);
 
-    match app.overlay {
+    match app.screen.overlay {
         Overlay::None => {}
         Overlay::Help => popups::help(buf, area, app, skin),
         Overlay::Quit(choice) => popups::quit(buf, area, app, choice, skin),
@@ -208,7 +208,7 @@ struct Plan {
 impl Plan {
     fn new(area: Rect, app: &App, glyphs: Glyphs) -> Plan {
         let status_h: u16 = if area.height >= 30 { 2 } else { 1 };
-        let edges = app.arch.as_ref().map_or_else(
+        let edges = app.latest.arch.as_ref().map_or_else(
             || app.layout().edges(),
             |a| a.normal.rows.max(a.reduce.rows),
         );
@@ -277,7 +277,7 @@ fn render_left(buf: &mut Buffer, plan: &Plan, app: &App, skin: Skin) {
     match plan.arrangement {
         Arrangement::Both => {
             let (top, low) = split();
-            let focused = |c| app.cell == c;
+            let focused = |c| app.cells.focused == c;
             heatmap::render(
                 buf,
                 top,
@@ -298,11 +298,11 @@ fn render_left(buf: &mut Buffer, plan: &Plan, app: &App, skin: Skin) {
         }
         Arrangement::LogLeft => {
             let (top, low) = split();
-            heatmap::render(buf, top, app, app.cell, false, skin);
+            heatmap::render(buf, top, app, app.cells.focused, false, skin);
             log_pane::render(buf, low, app, skin);
         }
         Arrangement::LogBottom => {
-            heatmap::render(buf, plan.left, app, app.cell, false, skin);
+            heatmap::render(buf, plan.left, app, app.cells.focused, false, skin);
             log_pane::render(buf, plan.bottom, app, skin);
         }
     }

@@ -59,11 +59,11 @@ pub enum Overlay {
 impl App {
     /// Runs an action as if its key had been pressed.
     pub fn on_action(&mut self, action: Action) -> Vec<Command> {
-        self.dirty = true;
-        match self.overlay {
+        self.screen.dirty = true;
+        match self.screen.overlay {
             Overlay::Quit(choice) => return self.on_dialog(choice, action),
             Overlay::Help if matches!(action, Action::Help | Action::Close) => {
-                self.overlay = Overlay::None;
+                self.screen.overlay = Overlay::None;
                 return Vec::new();
             }
             _ => {}
@@ -81,11 +81,11 @@ impl App {
             Action::Quit | Action::Interrupt => self.quit_pressed(action == Action::Interrupt),
             Action::Detach => self.detach_pressed(),
             Action::Redraw => {
-                self.clear = true;
+                self.screen.clear = true;
                 Vec::new()
             }
             Action::Help => {
-                self.overlay = if self.overlay == Overlay::Help {
+                self.screen.overlay = if self.screen.overlay == Overlay::Help {
                     Overlay::None
                 } else {
                     Overlay::Help
@@ -93,11 +93,11 @@ impl App {
                 Vec::new()
             }
             Action::Close => {
-                if self.overlay == Overlay::None && self.is_watcher() {
+                if self.screen.overlay == Overlay::None && self.is_watcher() {
                     // A watcher leaves on Esc (back to the runs table, if it came from there).
-                    self.exit = Some(exit::OK);
+                    self.leaving.exit = Some(exit::OK);
                 }
-                self.overlay = Overlay::None;
+                self.screen.overlay = Overlay::None;
                 Vec::new()
             }
             Action::Smoothing => {
@@ -147,37 +147,33 @@ impl App {
     fn on_view_action(&mut self, action: Action) {
         match action {
             Action::NextCell | Action::PrevCell => {
-                self.cell = match self.cell {
+                self.cells.focused = match self.cells.focused {
                     CellType::Normal => CellType::Reduce,
                     CellType::Reduce => CellType::Normal,
                 };
             }
             Action::NormalCell => {
-                self.cell = CellType::Normal;
+                self.cells.focused = CellType::Normal;
             }
             Action::ReduceCell => {
-                self.cell = CellType::Reduce;
+                self.cells.focused = CellType::Reduce;
             }
             Action::EdgeUp | Action::EdgeDown | Action::OpLeft | Action::OpRight => {
                 self.move_focus(action);
             }
-            Action::LogUp => {
-                self.log_scroll = (self.log_scroll + 5).min(self.log.len().saturating_sub(1));
-            }
-            Action::LogDown => {
-                self.log_scroll = self.log_scroll.saturating_sub(5);
-            }
+            Action::LogUp => self.log.scroll_back(5),
+            Action::LogDown => self.log.scroll_forward(5),
             _ => {}
         }
     }
 
     fn toggle_pause(&mut self) -> Vec<Command> {
-        if self.ended() || self.stopping.is_some() {
+        if self.ended() || self.leaving.stopping.is_some() {
             self.note(Level::Warn, "the run is not stepping; nothing to pause");
             return Vec::new();
         }
-        self.want_paused = !self.want_paused;
-        if self.want_paused {
+        self.run.want_paused = !self.run.want_paused;
+        if self.run.want_paused {
             vec![Command::Pause]
         } else {
             vec![Command::Resume]
@@ -204,15 +200,15 @@ impl App {
 
     fn quit_pressed(&mut self, interrupt: bool) -> Vec<Command> {
         if self.replay.is_some() || (self.is_watcher() && self.ended()) {
-            self.exit = Some(exit::OK);
+            self.leaving.exit = Some(exit::OK);
             return Vec::new();
         }
         if self.ended() {
-            self.exit = Some(
-                match self.phase {
+            self.leaving.exit = Some(
+                match self.run.phase {
                     Phase::Failed { .. } => RunEnd::Failed,
                     _ => RunEnd::Finished {
-                        unsaved: self.unsaved,
+                        unsaved: self.saves.unsaved,
                         interrupted: false,
                     },
                 }
@@ -220,10 +216,10 @@ impl App {
             );
             return Vec::new();
         }
-        if self.stopping.is_some() {
+        if self.leaving.stopping.is_some() {
             if interrupt {
                 self.note(Level::Warn, "forced quit: not waiting for the worker");
-                self.exit = Some(exit::INTERRUPTED);
+                self.leaving.exit = Some(exit::INTERRUPTED);
             } else {
                 self.note(
                     Level::Info,
@@ -232,14 +228,14 @@ impl App {
             }
             return Vec::new();
         }
-        self.overlay = Overlay::Quit(self.quit_choices()[0]);
+        self.screen.overlay = Overlay::Quit(self.quit_choices()[0]);
         Vec::new()
     }
 
     /// `d`: leave the UI and let the search go on without the terminal (unless it is over or
     /// already stopping).
     fn detach_pressed(&mut self) -> Vec<Command> {
-        if self.ended() || self.stopping.is_some() {
+        if self.ended() || self.leaving.stopping.is_some() {
             self.note(
                 Level::Warn,
                 "the run is not stepping; nothing to detach from",
@@ -250,8 +246,8 @@ impl App {
             Level::Info,
             "detaching: the search goes on without this terminal",
         );
-        self.detach = true;
-        self.exit = Some(exit::OK);
+        self.leaving.detach = true;
+        self.leaving.exit = Some(exit::OK);
         Vec::new()
     }
 
@@ -261,11 +257,11 @@ impl App {
         let n = choices.len();
         let chosen = match action {
             Action::DialogNext => {
-                self.overlay = Overlay::Quit(choices[(idx + 1) % n]);
+                self.screen.overlay = Overlay::Quit(choices[(idx + 1) % n]);
                 return Vec::new();
             }
             Action::DialogPrev => {
-                self.overlay = Overlay::Quit(choices[(idx + n - 1) % n]);
+                self.screen.overlay = Overlay::Quit(choices[(idx + n - 1) % n]);
                 return Vec::new();
             }
             Action::Confirm => choice.action(),
@@ -275,19 +271,19 @@ impl App {
         };
         match chosen {
             Action::Leave if self.is_watcher() => {
-                self.overlay = Overlay::None;
+                self.screen.overlay = Overlay::None;
                 self.note(Level::Info, "leaving the watcher; the search goes on");
-                self.exit = Some(exit::OK);
+                self.leaving.exit = Some(exit::OK);
                 Vec::new()
             }
             Action::SaveQuit | Action::QuitNoSave => {
-                self.overlay = Overlay::None;
+                self.screen.overlay = Overlay::None;
                 let save = chosen == Action::SaveQuit;
                 if self.ended() {
-                    self.exit = Some(exit::OK);
+                    self.leaving.exit = Some(exit::OK);
                     return Vec::new();
                 }
-                self.stopping = Some(Stopping {
+                self.leaving.stopping = Some(Stopping {
                     save,
                     signal: None,
                     deadline: None,
@@ -303,7 +299,7 @@ impl App {
                 vec![Command::Stop { save }]
             }
             Action::Cancel => {
-                self.overlay = Overlay::None;
+                self.screen.overlay = Overlay::None;
                 Vec::new()
             }
             _ => Vec::new(),

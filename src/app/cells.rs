@@ -1,11 +1,68 @@
-//! The architecture pane's state: per cell, the focused edge and op and the history of every
-//! weight ([`CellView`]), and the display-ready weights of the latest snapshot ([`CellWeights`],
-//! from [`cell_weights`]).
+//! The architecture pane's state ([`Cells`]): the focused cell, per cell the focused edge and op
+//! and the history of every weight ([`CellView`]) and how stable its selection is; and the
+//! display-ready weights of the latest snapshot ([`CellWeights`], from [`cell_weights`]).
 
 use super::{Action, App, History, Stability};
 use crate::arch::{ArchMatrix, Layout};
 use crate::protocol::ArchSnapshot;
 use crate::space::CellType;
+
+/// The cells' views: which cell the keys act on, and per cell its view and the stability of its
+/// selection.
+#[derive(Debug, Clone)]
+pub struct Cells {
+    /// The cell the keys act on (and the one shown where only one fits).
+    pub focused: CellType,
+    pub normal: CellView,
+    pub reduce: CellView,
+    /// Per cell: how stable the selection is (steps since each edge's op changed, changes in the
+    /// last epoch).
+    pub normal_stability: Stability,
+    pub reduce_stability: Stability,
+}
+
+impl Default for Cells {
+    fn default() -> Cells {
+        Cells {
+            focused: CellType::Normal,
+            normal: CellView::new(),
+            reduce: CellView::new(),
+            normal_stability: Stability::default(),
+            reduce_stability: Stability::default(),
+        }
+    }
+}
+
+impl Cells {
+    pub fn view(&self, cell: CellType) -> &CellView {
+        match cell {
+            CellType::Normal => &self.normal,
+            CellType::Reduce => &self.reduce,
+        }
+    }
+
+    fn view_mut(&mut self, cell: CellType) -> &mut CellView {
+        match cell {
+            CellType::Normal => &mut self.normal,
+            CellType::Reduce => &mut self.reduce,
+        }
+    }
+
+    /// How stable a cell's selection is.
+    pub fn stability(&self, cell: CellType) -> &Stability {
+        match cell {
+            CellType::Normal => &self.normal_stability,
+            CellType::Reduce => &self.reduce_stability,
+        }
+    }
+
+    fn stability_mut(&mut self, cell: CellType) -> &mut Stability {
+        match cell {
+            CellType::Normal => &mut self.normal_stability,
+            CellType::Reduce => &mut self.reduce_stability,
+        }
+    }
+}
 
 /// Per-cell view state: the focused edge and op, and the history of every weight.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,7 +74,7 @@ pub struct CellView {
 }
 
 impl CellView {
-    pub(super) fn new() -> CellView {
+    fn new() -> CellView {
         CellView {
             edge: 0,
             op: 0,
@@ -39,33 +96,23 @@ pub struct CellWeights {
 
 impl App {
     pub fn cell_view(&self, cell: CellType) -> &CellView {
-        match cell {
-            CellType::Normal => &self.normal,
-            CellType::Reduce => &self.reduce,
-        }
-    }
-
-    fn cell_view_mut(&mut self, cell: CellType) -> &mut CellView {
-        match cell {
-            CellType::Normal => &mut self.normal,
-            CellType::Reduce => &mut self.reduce,
-        }
+        self.cells.view(cell)
     }
 
     /// Whether the heat map shows Ā-selection (NASP) rather than softmax/argmax (DARTS).
     pub fn proximal(&self) -> bool {
-        self.info.as_ref().is_none_or(|i| i.proximal)
+        self.run.info.as_ref().is_none_or(|i| i.proximal)
     }
 
     /// Whether the run trains a fixed genotype (`nasp-tui train`) rather than searching: the
     /// cell panes then show the genotype, the charts the test set, the status the drop path.
     pub fn training(&self) -> bool {
-        self.info.as_ref().is_some_and(|i| i.trained.is_some())
+        self.run.info.as_ref().is_some_and(|i| i.trained.is_some())
     }
 
     /// The op names of a cell (empty before `Started`).
     pub fn ops(&self, cell: CellType) -> &[String] {
-        match (&self.info, cell) {
+        match (&self.run.info, cell) {
             (Some(i), CellType::Normal) => &i.normal_ops,
             (Some(i), CellType::Reduce) => &i.reduce_ops,
             (None, _) => &[],
@@ -74,7 +121,7 @@ impl App {
 
     /// Display-ready weights of a cell, from the latest snapshot.
     pub fn weights(&self, cell: CellType) -> Option<CellWeights> {
-        let snap = self.arch.as_ref()?;
+        let snap = self.latest.arch.as_ref()?;
         Some(cell_weights(snap, cell, self.proximal(), self.layout()))
     }
 
@@ -85,7 +132,7 @@ impl App {
 
     /// How the run's cells lay out their edges.
     pub fn layout(&self) -> Layout {
-        match &self.info {
+        match &self.run.info {
             Some(i) if i.nb201 => Layout::Nb201,
             Some(i) => Layout::Darts { nodes: i.nodes },
             None => Layout::Darts { nodes: 4 },
@@ -93,12 +140,13 @@ impl App {
     }
 
     pub(super) fn move_focus(&mut self, action: Action) {
-        let edges = self.arch.as_ref().map_or(0, |a| match self.cell {
+        let focused = self.cells.focused;
+        let edges = self.latest.arch.as_ref().map_or(0, |a| match focused {
             CellType::Normal => a.normal.rows,
             CellType::Reduce => a.reduce.rows,
         });
-        let ops = self.ops(self.cell).len();
-        let view = self.cell_view_mut(self.cell);
+        let ops = self.ops(focused).len();
+        let view = self.cells.view_mut(focused);
         match action {
             Action::EdgeUp => view.edge = view.edge.saturating_sub(1),
             Action::EdgeDown if edges > 0 => view.edge = (view.edge + 1).min(edges - 1),
@@ -110,27 +158,23 @@ impl App {
 
     /// How stable a cell's selection is.
     pub fn stability(&self, cell: CellType) -> &Stability {
-        match cell {
-            CellType::Normal => &self.normal_stability,
-            CellType::Reduce => &self.reduce_stability,
-        }
+        self.cells.stability(cell)
     }
 
     pub(super) fn record_arch(&mut self, snap: &ArchSnapshot) {
         let proximal = self.proximal();
         let layout = self.layout();
         let window = self
+            .run
             .info
             .as_ref()
             .map_or(1000, |i| i.steps_per_epoch as u64);
         for cell in [CellType::Normal, CellType::Reduce] {
             let w = cell_weights(snap, cell, proximal, layout);
-            let stability = match cell {
-                CellType::Normal => &mut self.normal_stability,
-                CellType::Reduce => &mut self.reduce_stability,
-            };
-            stability.record(snap.global_step, &w.marked, window);
-            let view = self.cell_view_mut(cell);
+            self.cells
+                .stability_mut(cell)
+                .record(snap.global_step, &w.marked, window);
+            let view = self.cells.view_mut(cell);
             let n = w.values.data.len();
             if view.history.len() != n {
                 view.history = (0..n).map(|_| History::new(240, 120)).collect();
@@ -144,12 +188,12 @@ impl App {
 
     pub(super) fn clamp_focus(&mut self) {
         for cell in [CellType::Normal, CellType::Reduce] {
-            let (rows, cols) = match (&self.arch, cell) {
+            let (rows, cols) = match (&self.latest.arch, cell) {
                 (Some(a), CellType::Normal) => (a.normal.rows, a.normal.cols),
                 (Some(a), CellType::Reduce) => (a.reduce.rows, a.reduce.cols),
                 (None, _) => continue,
             };
-            let view = self.cell_view_mut(cell);
+            let view = self.cells.view_mut(cell);
             view.edge = view.edge.min(rows.saturating_sub(1));
             view.op = view.op.min(cols.saturating_sub(1));
         }

@@ -11,46 +11,46 @@ use crate::protocol::{Command, Event, Level, StepStats};
 
 impl App {
     pub(super) fn on_signal(&mut self, sig: i32, what: &str) -> Vec<Command> {
-        self.dirty = true;
+        self.screen.dirty = true;
         if sig == libc::SIGCONT {
             // Back from a suspend (or a tmux re-attach): the screen may be stale.
-            self.clear = true;
+            self.screen.clear = true;
             return Vec::new();
         }
         if self.is_watcher() {
             // A watcher owns nothing: it leaves, the search goes on.
-            self.exit = Some(exit::INTERRUPTED);
+            self.leaving.exit = Some(exit::INTERRUPTED);
             return Vec::new();
         }
         if self.ended() {
-            self.exit = Some(exit::INTERRUPTED);
+            self.leaving.exit = Some(exit::INTERRUPTED);
             return Vec::new();
         }
-        if let Some(s) = self.stopping.as_mut() {
+        if let Some(s) = self.leaving.stopping.as_mut() {
             if s.signal.is_none() {
                 s.signal = Some(sig);
-                s.deadline = Some(self.elapsed + SIGNAL_STOP_TIMEOUT);
+                s.deadline = Some(self.latest.elapsed + SIGNAL_STOP_TIMEOUT);
             }
             return Vec::new();
         }
-        self.overlay = Overlay::None;
-        if sig == libc::SIGHUP && self.on_hangup == OnHangup::Detach {
+        self.screen.overlay = Overlay::None;
+        if sig == libc::SIGHUP && self.leaving.on_hangup == OnHangup::Detach {
             self.note(
                 Level::Warn,
                 format!("{what}: saving a checkpoint; the search goes on detached"),
             );
-            self.detach = true;
-            self.exit = Some(exit::OK);
+            self.leaving.detach = true;
+            self.leaving.exit = Some(exit::OK);
             return vec![Command::Checkpoint];
         }
         self.note(
             Level::Warn,
             format!("{what}: saving a checkpoint and stopping"),
         );
-        self.stopping = Some(Stopping {
+        self.leaving.stopping = Some(Stopping {
             save: true,
             signal: Some(sig),
-            deadline: Some(self.elapsed + SIGNAL_STOP_TIMEOUT),
+            deadline: Some(self.latest.elapsed + SIGNAL_STOP_TIMEOUT),
         });
         vec![Command::Stop { save: true }]
     }
@@ -59,43 +59,43 @@ impl App {
         // Redraw when the shown clock (seconds) or the warm-up spinner moves.
         let shown = |d: Duration| (d.as_secs(), d.as_millis() / 250);
         let warming = self.state_label() == StateLabel::WarmingUp;
-        if shown(elapsed).0 != shown(self.elapsed).0
-            || (warming && shown(elapsed).1 != shown(self.elapsed).1)
+        if shown(elapsed).0 != shown(self.latest.elapsed).0
+            || (warming && shown(elapsed).1 != shown(self.latest.elapsed).1)
         {
-            self.dirty = true;
+            self.screen.dirty = true;
         }
-        self.elapsed = elapsed;
+        self.latest.elapsed = elapsed;
         if let Some(Stopping {
             deadline: Some(d), ..
-        }) = self.stopping
+        }) = self.leaving.stopping
             && elapsed >= d
         {
             self.note(
                 Level::Error,
                 "the worker did not finish in time; quitting anyway",
             );
-            self.exit = Some(exit::INTERRUPTED);
+            self.leaving.exit = Some(exit::INTERRUPTED);
         }
     }
 
     pub(super) fn on_worker_gone(&mut self) {
-        if self.worker_gone {
+        if self.run.worker_gone {
             return;
         }
         let was_ended = self.ended();
-        self.worker_gone = true;
-        if let Some(s) = self.stopping {
-            self.exit = Some(s.exit_code());
+        self.run.worker_gone = true;
+        if let Some(s) = self.leaving.stopping {
+            self.leaving.exit = Some(s.exit_code());
             return;
         }
         if !was_ended {
-            let message = if self.attached {
+            let message = if self.leaving.attached {
                 "the run's process is gone without a last word (STALE): no more events will come"
             } else {
                 "the search worker stopped without reporting (event channel closed)"
             };
             self.note(Level::Error, message);
-            self.phase = Phase::Failed {
+            self.run.phase = Phase::Failed {
                 message: message.to_string(),
             };
             self.leave_for_replay();
@@ -109,49 +109,54 @@ impl App {
         }
         match ev {
             Event::Started(info) => {
-                self.info = Some(info);
-                if self.phase == Phase::WarmingUp {
-                    self.phase = Phase::Started;
+                self.run.info = Some(info);
+                if self.run.phase == Phase::WarmingUp {
+                    self.run.phase = Phase::Started;
                 }
             }
             Event::Step(s) => self.on_step(s),
             Event::Arch(snap) => {
                 self.record_arch(&snap);
                 if let Some(b) = &snap.benchmark {
-                    self.bench_acc
+                    self.charts
+                        .bench_acc
                         .push(snap.global_step as f64, b.accuracy / 100.0);
                 }
-                self.arch = Some(snap);
+                self.latest.arch = Some(snap);
                 self.clamp_focus();
             }
             Event::Epoch(e) => {
-                let x = self.step.as_ref().map_or(0.0, |s| s.global_step as f64);
-                self.valid_acc.push(x, e.valid_acc);
-                self.valid_loss.push(x, e.valid_loss);
-                self.last_epoch = Some(e);
+                let x = self
+                    .latest
+                    .step
+                    .as_ref()
+                    .map_or(0.0, |s| s.global_step as f64);
+                self.charts.valid_acc.push(x, e.valid_acc);
+                self.charts.valid_loss.push(x, e.valid_loss);
+                self.latest.epoch = Some(e);
             }
             Event::Paused { .. } => {
-                self.want_paused = true;
+                self.run.want_paused = true;
                 if !self.ended() {
-                    self.phase = Phase::Paused;
+                    self.run.phase = Phase::Paused;
                 }
             }
             Event::Resumed => {
-                self.want_paused = false;
-                if self.phase == Phase::Paused {
-                    self.phase = Phase::Running;
+                self.run.want_paused = false;
+                if self.run.phase == Phase::Paused {
+                    self.run.phase = Phase::Running;
                 }
             }
-            Event::Saving => self.saving = true,
+            Event::Saving => self.saves.saving = true,
             Event::CheckpointSaved { path, .. } => {
-                self.saving = false;
-                self.last_checkpoint = Some(path);
+                self.saves.saving = false;
+                self.saves.last_checkpoint = Some(path);
             }
-            Event::Exported { paths } => self.last_export = paths,
+            Event::Exported { paths } => self.saves.last_export = paths,
             Event::Log { level, .. } => {
                 if level == Level::Error {
                     // An error answer to a checkpoint request ends the saving state.
-                    self.saving = false;
+                    self.saves.saving = false;
                 }
             }
             Event::Finished {
@@ -159,12 +164,12 @@ impl App {
                 stopped,
                 unsaved,
             } => {
-                self.saving = false;
-                self.unsaved = unsaved;
-                self.phase = Phase::Finished { summary, stopped };
+                self.saves.saving = false;
+                self.saves.unsaved = unsaved;
+                self.run.phase = Phase::Finished { summary, stopped };
                 self.leave_for_replay();
-                if let Some(s) = self.stopping {
-                    self.exit = Some(
+                if let Some(s) = self.leaving.stopping {
+                    self.leaving.exit = Some(
                         RunEnd::Finished {
                             unsaved,
                             interrupted: s.signal.is_some(),
@@ -174,8 +179,8 @@ impl App {
                 }
             }
             Event::CheckpointFailed { .. } => {
-                self.saving = false;
-                self.saves_failed += 1;
+                self.saves.saving = false;
+                self.saves.failed += 1;
             }
             Event::Failed { message } => self.on_failed(message),
             Event::Acknowledged { .. } => {}
@@ -184,46 +189,46 @@ impl App {
 
     fn on_step(&mut self, s: StepStats) {
         let x = s.global_step as f64;
-        self.train_loss.push(x, s.train_loss);
-        self.train_acc.push(x, s.train_acc);
+        self.charts.train_loss.push(x, s.train_loss);
+        self.charts.train_acc.push(x, s.train_acc);
         // A training run has no architecture loss (NaN): nothing to chart.
         if s.arch_loss.is_finite() {
-            self.arch_loss.push(x, s.arch_loss);
+            self.charts.arch_loss.push(x, s.arch_loss);
         }
-        if matches!(self.phase, Phase::WarmingUp | Phase::Started) {
-            self.phase = if self.want_paused {
+        if matches!(self.run.phase, Phase::WarmingUp | Phase::Started) {
+            self.run.phase = if self.run.want_paused {
                 Phase::Paused
             } else {
                 Phase::Running
             };
         }
-        self.step = Some(s);
+        self.latest.step = Some(s);
     }
 
     /// A watcher whose run ended by itself (not by this watcher's stop) leaves the live view for
     /// the run's replay.
     fn leave_for_replay(&mut self) {
-        if self.attached && self.stopping.is_none() {
-            self.to_replay = true;
-            self.exit = Some(exit::OK);
+        if self.leaving.attached && self.leaving.stopping.is_none() {
+            self.leaving.to_replay = true;
+            self.leaving.exit = Some(exit::OK);
         }
     }
 
     fn on_failed(&mut self, message: String) {
-        self.saving = false;
-        self.phase = Phase::Failed { message };
+        self.saves.saving = false;
+        self.run.phase = Phase::Failed { message };
         self.leave_for_replay();
         // Nobody may be watching after a signal (ssh dropped): leave at once.
         if matches!(
-            self.stopping,
+            self.leaving.stopping,
             Some(Stopping {
                 signal: Some(_),
                 ..
             })
         ) {
-            self.exit = Some(RunEnd::Failed.code());
+            self.leaving.exit = Some(RunEnd::Failed.code());
         }
-        self.stopping = None;
+        self.leaving.stopping = None;
     }
 }
 

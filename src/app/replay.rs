@@ -80,7 +80,7 @@ impl App {
             keyframes: Arc::new(keyframes),
             stops: Arc::new(stops),
         });
-        app.dirty = true;
+        app.screen.dirty = true;
         app
     }
 
@@ -126,26 +126,26 @@ impl App {
         r.at = target;
         self.replay = Some(r);
         self.clamp_focus();
-        self.dirty = true;
+        self.screen.dirty = true;
     }
 
     /// Takes the folded state of `folded`, keeping what the user set here (focus, overlay,
     /// smoothing, scroll, the clock and resources).
     fn adopt(&mut self, mut folded: App) {
-        folded.overlay = self.overlay;
-        folded.cell = self.cell;
+        folded.screen.overlay = self.screen.overlay;
+        folded.cells.focused = self.cells.focused;
         for (mine, theirs) in [
-            (&self.normal, &mut folded.normal),
-            (&self.reduce, &mut folded.reduce),
+            (&self.cells.normal, &mut folded.cells.normal),
+            (&self.cells.reduce, &mut folded.cells.reduce),
         ] {
             theirs.edge = mine.edge;
             theirs.op = mine.op;
         }
-        folded.log_scroll = self.log_scroll;
-        folded.smoothing = self.smoothing;
-        folded.elapsed = self.elapsed;
-        folded.resources = self.resources.take();
-        folded.exit = self.exit;
+        folded.log.scroll = self.log.scroll;
+        folded.charts.smoothing = self.charts.smoothing;
+        folded.latest.elapsed = self.latest.elapsed;
+        folded.latest.resources = self.latest.resources.take();
+        folded.leaving.exit = self.leaving.exit;
         folded.keymap = std::mem::take(&mut self.keymap);
         *self = folded;
     }

@@ -31,7 +31,7 @@ fn log(n: u64) -> Vec<(f64, Event)> {
 }
 
 fn at_step(app: &App) -> u64 {
-    app.arch.as_ref().map_or(0, |a| a.global_step)
+    app.latest.arch.as_ref().map_or(0, |a| a.global_step)
 }
 
 /// The selection the log records for `step`.
@@ -55,12 +55,12 @@ fn the_cursor_shows_each_step_as_the_log_recorded_it() {
         assert!(app.update(key(KeyCode::Left)).is_empty());
     }
     assert_eq!(at_step(&app), 990);
-    let arch = app.arch.clone().expect("a snapshot");
+    let arch = app.latest.arch.clone().expect("a snapshot");
     assert_eq!(arch.normal_selected, logged(&events, 990));
     assert_ne!(arch.normal_selected, logged(&events, 1000), "it moved");
-    assert_eq!(app.step.as_ref().map(|s| s.global_step), Some(990));
+    assert_eq!(app.latest.step.as_ref().map(|s| s.global_step), Some(990));
     assert_eq!(
-        app.train_acc.last().map(|p| p.0),
+        app.charts.train_acc.last().map(|p| p.0),
         Some(990.0),
         "the charts end at the cursor"
     );
@@ -69,11 +69,11 @@ fn the_cursor_shows_each_step_as_the_log_recorded_it() {
     let s = at_step(&app);
     assert!((880..=890).contains(&s), "{s}");
     assert_eq!(
-        app.arch.as_ref().map(|a| a.normal_selected.clone()),
+        app.latest.arch.as_ref().map(|a| a.normal_selected.clone()),
         Some(logged(&events, s))
     );
     assert_eq!(
-        app.train_acc.len_seen(),
+        app.charts.train_acc.len_seen(),
         s as usize,
         "no point after the cursor"
     );
@@ -82,7 +82,7 @@ fn the_cursor_shows_each_step_as_the_log_recorded_it() {
     app.update(key(KeyCode::Right));
     assert_eq!(at_step(&app), 2);
     assert_eq!(
-        app.arch.as_ref().map(|a| a.normal_selected.clone()),
+        app.latest.arch.as_ref().map(|a| a.normal_selected.clone()),
         Some(logged(&events, 2))
     );
     app.update(key(KeyCode::End));
@@ -102,8 +102,8 @@ fn focus_survives_a_jump_back_and_steering_is_refused() {
     app.update(key(KeyCode::Down));
     app.update(key(KeyCode::Down));
     app.update(key(KeyCode::Home));
-    assert_eq!(app.normal.edge, 2, "the focused edge is kept");
-    assert!(app.log.iter().any(|l| l.text == "skipped a line"));
+    assert_eq!(app.cells.normal.edge, 2, "the focused edge is kept");
+    assert!(app.log.lines.iter().any(|l| l.text == "skipped a line"));
     for c in ['p', 'c', 'e'] {
         assert!(app.update(key(KeyCode::Char(c))).is_empty(), "{c}");
     }

@@ -7,6 +7,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use super::fixtures;
 use super::*;
 use crate::protocol::Event;
+use crate::space::CellType;
 
 fn key(c: char) -> Msg {
     Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
@@ -40,7 +41,7 @@ fn warming_up_until_the_first_step() {
     );
     app.update(Msg::Worker(Event::Step(fixtures::step(1))));
     assert_eq!(app.state_label(), StateLabel::Running);
-    assert_eq!(app.step.as_ref().map(|s| s.global_step), Some(1));
+    assert_eq!(app.latest.step.as_ref().map(|s| s.global_step), Some(1));
 }
 
 #[test]
@@ -53,6 +54,7 @@ fn pause_key_sends_pause_and_state_follows_the_worker() {
     assert_eq!(app.state_label(), StateLabel::Paused);
     assert!(
         app.log
+            .lines
             .back()
             .is_some_and(|l| l.text.contains("paused at step 400"))
     );
@@ -89,24 +91,25 @@ fn checkpoint_and_export_keys() {
     }));
     assert!(
         app.log
+            .lines
             .back()
             .is_some_and(|l| l.text.contains("g/a.txt") && l.text.contains("g/a.json"))
     );
-    assert_eq!(app.last_export.len(), 2);
+    assert_eq!(app.saves.last_export.len(), 2);
 }
 
 #[test]
 fn quit_dialog_save_and_quit_then_finished_exits_0() {
     let mut app = running_app();
     assert!(app.update(key('q')).is_empty());
-    assert_eq!(app.overlay, Overlay::Quit(QuitChoice::SaveQuit));
+    assert_eq!(app.screen.overlay, Overlay::Quit(QuitChoice::SaveQuit));
     assert_eq!(app.key_context(), Context::Dialog);
     // Enter takes the highlighted default: save & quit.
     assert_eq!(
         app.update(code(KeyCode::Enter)),
         vec![Command::Stop { save: true }]
     );
-    assert_eq!(app.overlay, Overlay::None);
+    assert_eq!(app.screen.overlay, Overlay::None);
     assert_eq!(app.state_label(), StateLabel::Stopping);
     assert_eq!(app.exit_code(), None, "waits for Finished");
     app.update(Msg::Worker(Event::Finished {
@@ -121,18 +124,18 @@ fn quit_dialog_save_and_quit_then_finished_exits_0() {
 fn quit_dialog_navigation_quit_and_cancel() {
     let mut app = running_app();
     app.update(ctrl('c'));
-    assert_eq!(app.overlay, Overlay::Quit(QuitChoice::SaveQuit));
+    assert_eq!(app.screen.overlay, Overlay::Quit(QuitChoice::SaveQuit));
     app.update(code(KeyCode::Right));
-    assert_eq!(app.overlay, Overlay::Quit(QuitChoice::Quit));
+    assert_eq!(app.screen.overlay, Overlay::Quit(QuitChoice::Quit));
     app.update(code(KeyCode::Right));
-    assert_eq!(app.overlay, Overlay::Quit(QuitChoice::Cancel));
+    assert_eq!(app.screen.overlay, Overlay::Quit(QuitChoice::Cancel));
     assert!(app.update(code(KeyCode::Enter)).is_empty());
-    assert_eq!(app.overlay, Overlay::None);
-    assert!(app.stopping.is_none());
+    assert_eq!(app.screen.overlay, Overlay::None);
+    assert!(app.leaving.stopping.is_none());
     // `c` inside the dialog cancels instead of checkpointing.
     app.update(key('q'));
     assert!(app.update(key('c')).is_empty());
-    assert_eq!(app.overlay, Overlay::None);
+    assert_eq!(app.screen.overlay, Overlay::None);
     // `d` quits without saving.
     app.update(key('q'));
     assert_eq!(app.update(key('d')), vec![Command::Stop { save: false }]);
@@ -145,39 +148,43 @@ fn quit_dialog_navigation_quit_and_cancel() {
 fn focus_moves_between_edges_ops_and_cells() {
     let mut app = running_app();
     assert_eq!(
-        (app.cell, app.normal.edge, app.normal.op),
+        (
+            app.cells.focused,
+            app.cells.normal.edge,
+            app.cells.normal.op
+        ),
         (CellType::Normal, 0, 0)
     );
     app.update(code(KeyCode::Down));
     app.update(key('j'));
     app.update(key('l'));
-    assert_eq!((app.normal.edge, app.normal.op), (2, 1));
+    assert_eq!((app.cells.normal.edge, app.cells.normal.op), (2, 1));
     app.update(key('k'));
     app.update(code(KeyCode::Left));
     app.update(code(KeyCode::Left));
-    assert_eq!((app.normal.edge, app.normal.op), (1, 0));
+    assert_eq!((app.cells.normal.edge, app.cells.normal.op), (1, 0));
     for _ in 0..40 {
         app.update(key('j'));
         app.update(key('l'));
     }
     assert_eq!(
-        (app.normal.edge, app.normal.op),
+        (app.cells.normal.edge, app.cells.normal.op),
         (13, 7),
         "clamped to 14 edges x 8 ops"
     );
     app.update(code(KeyCode::Tab));
-    assert_eq!(app.cell, CellType::Reduce);
+    assert_eq!(app.cells.focused, CellType::Reduce);
     assert_eq!(
-        (app.reduce.edge, app.reduce.op),
+        (app.cells.reduce.edge, app.cells.reduce.op),
         (0, 0),
         "each cell keeps its own focus"
     );
     app.update(key('n'));
-    assert_eq!(app.cell, CellType::Normal);
+    assert_eq!(app.cells.focused, CellType::Normal);
     app.update(key('r'));
-    assert_eq!(app.cell, CellType::Reduce);
+    assert_eq!(app.cells.focused, CellType::Reduce);
     // History of the focused weight is recorded per snapshot.
-    assert_eq!(app.normal.history[13 * 8 + 7].len_seen(), 40);
+    assert_eq!(app.cells.normal.history[13 * 8 + 7].len_seen(), 40);
 }
 
 #[test]
@@ -189,6 +196,7 @@ fn failed_event_shows_failed_and_keeps_the_ui_until_quit() {
     assert_eq!(app.state_label(), StateLabel::Failed);
     assert!(
         app.log
+            .lines
             .back()
             .is_some_and(|l| l.level == Level::Error && l.text.contains("CUDA out of memory"))
     );
@@ -228,7 +236,7 @@ fn finished_run_stays_up_and_quits_with_0() {
     assert_eq!(app.state_label(), StateLabel::Finished);
     assert_eq!(app.exit_code(), None);
     app.update(key('q'));
-    assert_eq!(app.overlay, Overlay::None, "no dialog once finished");
+    assert_eq!(app.screen.overlay, Overlay::None, "no dialog once finished");
     assert_eq!(app.exit_code(), Some(0));
 }
 
@@ -238,7 +246,7 @@ fn signal_stops_with_save_and_exits_130() {
     app.update(key('q'));
     let cmds = app.update(Msg::Signal(libc::SIGTERM));
     assert_eq!(cmds, vec![Command::Stop { save: true }]);
-    assert_eq!(app.overlay, Overlay::None, "the dialog closes");
+    assert_eq!(app.screen.overlay, Overlay::None, "the dialog closes");
     assert!(
         app.update(Msg::Signal(libc::SIGHUP)).is_empty(),
         "one stop only"
@@ -259,7 +267,7 @@ fn signal_stops_with_save_and_exits_130() {
 #[test]
 fn signal_stop_gives_up_after_the_timeout() {
     let mut app = running_app();
-    app.on_hangup = OnHangup::Stop;
+    app.leaving.on_hangup = OnHangup::Stop;
     app.update(Msg::Tick(Duration::from_secs(5)));
     app.update(Msg::Signal(libc::SIGHUP));
     app.update(Msg::Tick(Duration::from_secs(34)));
@@ -271,7 +279,7 @@ fn signal_stop_gives_up_after_the_timeout() {
 #[test]
 fn input_closed_acts_like_sighup() {
     let mut app = running_app();
-    app.on_hangup = OnHangup::Stop;
+    app.leaving.on_hangup = OnHangup::Stop;
     assert_eq!(
         app.update(Msg::InputClosed),
         vec![Command::Stop { save: true }]
@@ -284,7 +292,7 @@ fn input_closed_acts_like_sighup() {
 fn hangup_checkpoints_and_detaches_by_default() {
     for msg in [Msg::Signal(libc::SIGHUP), Msg::InputClosed] {
         let mut app = running_app();
-        assert_eq!(app.on_hangup, OnHangup::Detach);
+        assert_eq!(app.leaving.on_hangup, OnHangup::Detach);
         app.update(key('q'));
         assert_eq!(
             app.update(msg.clone()),
@@ -293,8 +301,8 @@ fn hangup_checkpoints_and_detaches_by_default() {
         );
         assert!(app.detaching(), "{msg:?}");
         assert_eq!(app.exit_code(), Some(0), "the UI leaves at once");
-        assert_eq!(app.overlay, Overlay::None);
-        assert!(app.stopping.is_none(), "the search is not stopped");
+        assert_eq!(app.screen.overlay, Overlay::None);
+        assert!(app.leaving.stopping.is_none(), "the search is not stopped");
     }
     // SIGTERM and SIGINT still stop the run.
     for sig in [libc::SIGTERM, libc::SIGINT] {
@@ -348,9 +356,9 @@ fn redraw_and_dirty_tracking() {
     assert!(app.take_clear());
     assert!(!app.take_clear());
     app.update(key('?'));
-    assert_eq!(app.overlay, Overlay::Help);
+    assert_eq!(app.screen.overlay, Overlay::Help);
     app.update(code(KeyCode::Esc));
-    assert_eq!(app.overlay, Overlay::None);
+    assert_eq!(app.screen.overlay, Overlay::None);
 }
 
 #[test]
@@ -373,7 +381,9 @@ fn heat_map_values_darts_vs_nasp() {
         8,
         "two edges per node"
     );
-    assert!((w.values.get(0, 1) - nasp.arch.as_ref().unwrap().normal.get(0, 1)).abs() < 1e-6);
+    assert!(
+        (w.values.get(0, 1) - nasp.latest.arch.as_ref().unwrap().normal.get(0, 1)).abs() < 1e-6
+    );
 
     let mut darts = App::new(KeyMap::default());
     for ev in fixtures::script(false) {

@@ -129,11 +129,7 @@ pub fn run(cli: Cli) -> ExitCode {
         // Output piped into a program that stops reading (`nasp-tui info | head`) ends these
         // commands quietly instead of a panic on the failed write. A search keeps Rust's
         // default (a write error, handled) so that it still checkpoints.
-        // SAFETY: setting a signal disposition at start-up, before any thread exists.
-        #[allow(unsafe_code)]
-        unsafe {
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        }
+        die_on_sigpipe();
     }
     let result = match cli.command {
         None => search::run(SearchArgs::default()),
@@ -158,6 +154,16 @@ pub fn run(cli: Cli) -> ExitCode {
         e.exit_code()
     });
     ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// Gives SIGPIPE its default action back (Rust ignores it): a write to a closed pipe ends the
+/// process quietly. Call it at start-up, before any thread exists.
+#[allow(unsafe_code)]
+fn die_on_sigpipe() {
+    // SAFETY: setting a signal disposition at start-up, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 /// A config file nasp-tui ships in `configs/`, and its copy built into the binary.

@@ -3,8 +3,8 @@
 //! --profile`, CUDA graphs, and the TF32 setting. Every call returns an error
 //! ([`EngineError::Native`], with libtorch's message) instead of throwing.
 //!
-//! The crate denies `unsafe` code; this FFI module is where the engine's lives.
-#![allow(unsafe_code)]
+//! The crate denies `unsafe` code; each function here that crosses into C++ allows it for
+//! itself, with a `SAFETY` comment on every call.
 
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int};
@@ -14,6 +14,7 @@ use torch_sys::C_tensor;
 
 use crate::engine::EngineError;
 
+#[allow(unsafe_code)]
 unsafe extern "C" {
     fn nasp_free_error(e: *mut c_char);
     fn nasp_clip_grad_norm(
@@ -45,12 +46,14 @@ fn ptrs(ts: &[&Tensor]) -> Vec<*const C_tensor> {
 }
 
 /// Takes ownership of a string the C++ side allocated (null → None).
+#[allow(unsafe_code)]
 fn take_text(e: *mut c_char) -> Option<String> {
     if e.is_null() {
         return None;
     }
     // SAFETY: non-null results are NUL-terminated strings allocated by csrc/ for the caller.
     let text = unsafe { CStr::from_ptr(e) }.to_string_lossy().into_owned();
+    // SAFETY: `e` came from csrc/, is freed once, and is not read after.
     unsafe { nasp_free_error(e) };
     Some(text)
 }
@@ -62,6 +65,7 @@ fn check(e: *mut c_char) -> Result<(), EngineError> {
 
 /// Scales `grads` in place so that their global L2 norm is at most `max_norm`; returns the norm
 /// before scaling (a 0-d device tensor; no host synchronisation).
+#[allow(unsafe_code)]
 pub fn clip_grad_norm(grads: &[&Tensor], max_norm: f64) -> Result<Tensor, EngineError> {
     let mut total: *mut C_tensor = std::ptr::null_mut();
     let p = ptrs(grads);
@@ -76,6 +80,7 @@ pub fn clip_grad_norm(grads: &[&Tensor], max_norm: f64) -> Result<Tensor, Engine
 
 /// SGD with momentum and coupled weight decay over `lists` = [params, grads, momentum buffers]:
 /// d = g + wd·p; buf = d (first) or μ·buf + d; p −= lr·buf.
+#[allow(unsafe_code)]
 pub fn sgd_step(
     lists: &[Vec<&Tensor>; 3],
     weight_decay: f64,
@@ -91,7 +96,8 @@ pub fn sgd_step(
         ));
     }
     let (p, g, b) = (ptrs(&lists[0]), ptrs(&lists[1]), ptrs(&lists[2]));
-    // SAFETY: as above; the lists have equal length.
+    // SAFETY: the pointers are live tch tensors for the duration of the call, and the three
+    // lists have `n` entries each.
     check(unsafe {
         nasp_sgd_step(
             p.as_ptr(),
@@ -108,12 +114,14 @@ pub fn sgd_step(
 }
 
 /// Whether cuDNN convolutions and cuBLAS matrix products may use TF32 (process-wide).
+#[allow(unsafe_code)]
 pub fn set_tf32(allow: bool) -> Result<(), EngineError> {
     // SAFETY: no arguments to keep alive.
     check(unsafe { nasp_set_tf32(allow) })
 }
 
 /// Starts the libtorch profiler (host ops, and device kernels with `cuda`).
+#[allow(unsafe_code)]
 pub fn profile_begin(cuda: bool) -> Result<(), EngineError> {
     // SAFETY: no arguments to keep alive.
     check(unsafe { nasp_profile_begin(cuda) })
@@ -121,6 +129,7 @@ pub fn profile_begin(cuda: bool) -> Result<(), EngineError> {
 
 /// Stops the profiler: a table of the `top` kernels by device time, and a Chrome trace written
 /// to `trace` when given.
+#[allow(unsafe_code)]
 pub fn profile_end(trace: Option<&std::path::Path>, top: usize) -> Result<String, EngineError> {
     let path = CString::new(
         trace
@@ -134,6 +143,7 @@ pub fn profile_end(trace: Option<&std::path::Path>, top: usize) -> Result<String
     Ok(take_text(summary).unwrap_or_default())
 }
 
+#[allow(unsafe_code)]
 unsafe extern "C" {
     fn nasp_graph_new(device: c_int, out: *mut *mut std::ffi::c_void) -> *mut c_char;
     fn nasp_graph_enter(h: *mut std::ffi::c_void) -> *mut c_char;
@@ -157,6 +167,7 @@ pub struct CudaGraph {
 }
 
 impl CudaGraph {
+    #[allow(unsafe_code)]
     pub fn new(device: usize) -> Result<CudaGraph, EngineError> {
         let mut h = std::ptr::null_mut();
         // SAFETY: `h` receives a handle owned by the new value (freed in Drop).
@@ -167,6 +178,7 @@ impl CudaGraph {
         Ok(CudaGraph { h })
     }
     /// One of the handle's operations, its error turned into `Err`.
+    #[allow(unsafe_code)]
     fn call(
         &self,
         op: unsafe extern "C" fn(*mut std::ffi::c_void) -> *mut c_char,
@@ -204,6 +216,7 @@ impl CudaGraph {
 }
 
 impl Drop for CudaGraph {
+    #[allow(unsafe_code)]
     fn drop(&mut self) {
         // SAFETY: the handle came from nasp_graph_new and is freed once.
         unsafe { nasp_graph_free(self.h) }

@@ -2,12 +2,13 @@
 //! while the process the shell started stays in the foreground as a stand-in.
 //!
 //! A shell waits for the process it started, so a search that detaches in that same process
-//! keeps the prompt away until it ends. [`fork_stand_in`] forks once, before any thread exists (no lock
-//! or thread pool is copied half-way): the child returns and runs the search and its TUI; the
-//! parent waits on a pipe. When the child detaches it writes one byte ([`release`]) after its
-//! farewell lines, and the stand-in exits 0 — the prompt returns while the search steps on. When
-//! the child ends without detaching, the pipe closes and the stand-in exits with the child's code
-//! (128 + the signal when a signal killed it), so scripts see the search's own exit code.
+//! keeps the prompt away until it ends. [`fork_stand_in`] forks once, before any thread exists
+//! (no lock or thread pool is copied half-way): the child returns and runs the search and its
+//! TUI; the parent waits on a pipe. When the child detaches it writes one byte ([`release`])
+//! after its farewell lines, and the stand-in exits 0 — the prompt returns while the search
+//! steps on. When the child ends without detaching, the pipe closes and the stand-in exits with
+//! the child's code (128 + the signal when a signal killed it), so scripts see the search's own
+//! exit code.
 //!
 //! Signals someone sends the stand-in by pid (`kill -TERM`, `-HUP`, `-INT`, `-CONT`) are passed on
 //! to the child; those the kernel sends (a hung-up terminal) reach the child by itself, as it is

@@ -267,7 +267,7 @@ fn frame_rate_is_capped_under_an_event_burst() {
     assert!(frames <= cap, "{frames} frames in {wall:?} (cap {cap})");
     assert!(frames >= 2, "{frames}");
     assert_eq!(
-        app.step.as_ref().map(|s| s.global_step),
+        app.latest.step.as_ref().map(|s| s.global_step),
         Some(1000),
         "no event lost"
     );

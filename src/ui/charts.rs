@@ -44,14 +44,14 @@ fn loss(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
     let second = if app.training() {
         Series {
             name: "test/epoch",
-            history: &app.valid_loss,
+            history: &app.charts.valid_loss,
             colour: t.valid,
             points: Some(0),
         }
     } else {
         Series {
             name: "arch",
-            history: &app.arch_loss,
+            history: &app.charts.arch_loss,
             colour: t.arch,
             points: Some(1),
         }
@@ -63,14 +63,14 @@ fn loss(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
         &[
             Series {
                 name: "train",
-                history: &app.train_loss,
+                history: &app.charts.train_loss,
                 colour: t.train,
                 points: None,
             },
             second,
         ],
         None,
-        app.smoothing,
+        app.charts.smoothing,
         skin,
     );
 }
@@ -80,7 +80,7 @@ fn accuracy(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
     let mut series = vec![
         Series {
             name: "train",
-            history: &app.train_acc,
+            history: &app.charts.train_acc,
             colour: t.train,
             points: None,
         },
@@ -90,17 +90,17 @@ fn accuracy(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
             } else {
                 "valid/epoch"
             },
-            history: &app.valid_acc,
+            history: &app.charts.valid_acc,
             colour: t.valid,
             points: Some(0),
         },
     ];
     // An NB201 search: the benchmark's test accuracy of the cell derived at each snapshot
     // (a lookup, drawn as points: it is a step function, not to be smoothed).
-    if !app.bench_acc.points().is_empty() {
+    if !app.charts.bench_acc.points().is_empty() {
         series.push(Series {
             name: "NB201 (lookup)",
-            history: &app.bench_acc,
+            history: &app.charts.bench_acc,
             colour: t.arch,
             points: Some(1),
         });
@@ -111,7 +111,7 @@ fn accuracy(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
         "accuracy",
         &series,
         Some((0.0, 1.0)),
-        app.smoothing,
+        app.charts.smoothing,
         skin,
     );
 }

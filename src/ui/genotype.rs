@@ -28,10 +28,10 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, wide: bool, skin: Skin) {
         } else {
             render_cell(buf, r, app, CellType::Reduce, skin);
         }
-    } else if nb201 && app.cell == CellType::Reduce {
+    } else if nb201 && app.cells.focused == CellType::Reduce {
         render_benchmark(buf, area, app, skin);
     } else {
-        render_cell(buf, area, app, app.cell, skin);
+        render_cell(buf, area, app, app.cells.focused, skin);
     }
 }
 
@@ -120,7 +120,7 @@ fn render_benchmark(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
     let block = skin.block(" NAS-Bench-201 ", false);
     let inner = block.inner(area);
     block.render(area, buf);
-    let text = match app.arch.as_ref().and_then(|a| a.benchmark.as_ref()) {
+    let text = match app.latest.arch.as_ref().and_then(|a| a.benchmark.as_ref()) {
         Some(b) => benchmark_lines(b),
         None => vec!["no architecture yet".to_string()],
     };
@@ -146,7 +146,7 @@ fn render_cell(buf: &mut Buffer, area: Rect, app: &App, cell: CellType, skin: Sk
     let block = skin.block(format!(" {} genotype ", cell.name()), false);
     let inner = block.inner(area);
     block.render(area, buf);
-    let Some(snap) = &app.arch else {
+    let Some(snap) = &app.latest.arch else {
         Paragraph::new(Span::styled("no architecture yet", skin.dim())).render(inner, buf);
         return;
     };

@@ -113,7 +113,7 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, cell: CellType, focused: 
         return;
     };
     let view = app.cell_view(cell);
-    let grid = Grid::new(&w, app.cell == cell, view, app.layout(), skin);
+    let grid = Grid::new(&w, app.cells.focused == cell, view, app.layout(), skin);
     let held = app.stability(cell);
     let row = |y| Rect {
         y,

@@ -13,8 +13,8 @@ use crate::protocol::Level;
 
 pub fn render(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
     let t = skin.theme;
-    let title = if app.log_scroll > 0 {
-        format!(" log (scrolled back {}) ", app.log_scroll)
+    let title = if app.log.scroll > 0 {
+        format!(" log (scrolled back {}) ", app.log.scroll)
     } else {
         " log ".to_string()
     };
@@ -28,8 +28,8 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App, skin: Skin) {
     }
     // Wrap the newest lines until the pane is full (scrolled back by `log_scroll` lines).
     let mut rows: Vec<(String, Style)> = Vec::new();
-    let end = app.log.len().saturating_sub(app.log_scroll);
-    for line in app.log.iter().take(end).rev() {
+    let end = app.log.lines.len().saturating_sub(app.log.scroll);
+    for line in app.log.lines.iter().take(end).rev() {
         let style = match line.level {
             Level::Info => Style::new().fg(t.info),
             Level::Warn => Style::new().fg(t.warn),

@@ -15,7 +15,7 @@ pub const HEIGHT: u16 = 5;
 
 /// The three lines of the pane.
 pub fn lines(app: &App) -> [String; 3] {
-    let Some(r) = &app.resources else {
+    let Some(r) = &app.latest.resources else {
         return ["RSS  ...".into(), "GPU  ...".into(), String::new()];
     };
     let rss = format!(

@@ -56,15 +56,15 @@ fn segments(app: &App, rows: u16, skin: Skin) -> Vec<Segment<'static>> {
     } else {
         segs.extend(phase_note(app, skin));
     }
-    if app.saves_failed > 0 {
+    if app.saves.failed > 0 {
         // A run that cannot save must say so where the eye goes first (high priority).
         segs.push(seg(
             9,
             vec![Span::styled(
                 format!(
                     " {} save{} failed",
-                    app.saves_failed,
-                    if app.saves_failed == 1 { "" } else { "s" }
+                    app.saves.failed,
+                    if app.saves.failed == 1 { "" } else { "s" }
                 ),
                 Style::new()
                     .fg(skin.theme.failed)
@@ -72,8 +72,8 @@ fn segments(app: &App, rows: u16, skin: Skin) -> Vec<Segment<'static>> {
             )],
         ));
     }
-    let global_step = app.step.as_ref().map_or_else(
-        || app.info.as_ref().map_or(0, |i| i.start_step),
+    let global_step = app.latest.step.as_ref().map_or_else(
+        || app.run.info.as_ref().map_or(0, |i| i.start_step),
         |s| s.global_step,
     );
     segs.push(seg(
@@ -83,7 +83,7 @@ fn segments(app: &App, rows: u16, skin: Skin) -> Vec<Segment<'static>> {
             Span::styled(format!("step {global_step}"), accent),
         ],
     ));
-    if let (Some(info), Some(s)) = (&app.info, &app.step) {
+    if let (Some(info), Some(s)) = (&app.run.info, &app.latest.step) {
         segs.push(seg(
             7,
             vec![
@@ -93,7 +93,7 @@ fn segments(app: &App, rows: u16, skin: Skin) -> Vec<Segment<'static>> {
         ));
     }
     segs.extend(progress_segments(app, rows, skin));
-    if let Some(s) = &app.step {
+    if let Some(s) = &app.latest.step {
         segs.push(seg(
             3,
             vec![
@@ -110,6 +110,7 @@ fn segments(app: &App, rows: u16, skin: Skin) -> Vec<Segment<'static>> {
         ));
     }
     if let Some(p) = app
+        .latest
         .step
         .as_ref()
         .and_then(|s| s.drop_path.map(|p| (s.lr, p)))
@@ -149,12 +150,12 @@ fn state_span(label: StateLabel, skin: Skin) -> Span<'static> {
 
 /// What the state label needs said next to it: the warm-up spinner, or the failure.
 fn phase_note(app: &App, skin: Skin) -> Option<Segment<'static>> {
-    match &app.phase {
-        Phase::WarmingUp | Phase::Started if app.stopping.is_none() => {
+    match &app.run.phase {
+        Phase::WarmingUp | Phase::Started if app.leaving.stopping.is_none() => {
             let spin = skin
                 .glyphs
-                .spinner((app.elapsed.as_millis() / 250) as usize);
-            let what = if app.info.is_some() {
+                .spinner((app.latest.elapsed.as_millis() / 250) as usize);
+            let what = if app.run.info.is_some() {
                 "first step"
             } else {
                 "loading data, building the model"
@@ -189,7 +190,7 @@ fn progress_segments(app: &App, rows: u16, skin: Skin) -> Vec<Segment<'static>> 
         6,
         vec![Span::styled(format!(" {:.1}%", frac * 100.0), text)],
     ));
-    if let Some(eta) = eta.filter(|_| matches!(app.phase, Phase::Running | Phase::Paused)) {
+    if let Some(eta) = eta.filter(|_| matches!(app.run.phase, Phase::Running | Phase::Paused)) {
         segs.push(seg(
             5,
             vec![
@@ -205,13 +206,13 @@ fn progress_segments(app: &App, rows: u16, skin: Skin) -> Vec<Segment<'static>> 
 fn run_segments(app: &App, skin: Skin) -> Vec<Segment<'static>> {
     let sep = Span::styled(skin.glyphs.sep(), skin.dim());
     let mut segs = Vec::new();
-    if let Phase::Finished { summary, .. } = &app.phase {
+    if let Phase::Finished { summary, .. } = &app.run.phase {
         segs.push(seg(
             8,
             vec![sep.clone(), Span::styled(summary.clone(), skin.text())],
         ));
     }
-    if let Some(info) = &app.info {
+    if let Some(info) = &app.run.info {
         let g = skin.glyphs.sep();
         segs.push(seg(
             1,
@@ -228,7 +229,7 @@ fn run_segments(app: &App, skin: Skin) -> Vec<Segment<'static>> {
         0,
         vec![
             sep,
-            Span::styled(format!("elapsed {}", hms(app.elapsed)), skin.dim()),
+            Span::styled(format!("elapsed {}", hms(app.latest.elapsed)), skin.dim()),
         ],
     ));
     segs
@@ -271,7 +272,7 @@ fn progress_line(app: &App, width: u16, skin: Skin) -> Line<'static> {
     let Some((frac, _)) = app.progress() else {
         return Line::from(Span::styled(" waiting for the first step", skin.dim()));
     };
-    let within = match (&app.info, &app.step) {
+    let within = match (&app.run.info, &app.latest.step) {
         (Some(i), Some(s)) => format!(
             " step {}/{} of epoch {}",
             s.step,

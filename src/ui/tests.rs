@@ -92,7 +92,7 @@ fn heat_map_marks_the_selected_op_of_every_kept_edge() {
     let app = app_with(true);
     let term = draw(&app, &builtin("default").unwrap(), Glyphs::UNICODE, 160, 48);
     let buf = term.backend().buffer();
-    let snap = app.arch.as_ref().unwrap();
+    let snap = app.latest.arch.as_ref().unwrap();
     let (_, header_y) = find(buf, " none ").expect("header row");
     let (label_x, _) = find(buf, "│2←0")
         .map(|(x, y)| (x + 1, y))
@@ -407,6 +407,9 @@ fn a_training_run_shows_its_genotype_test_figures_and_drop_path() {
     let t = text(term.backend().buffer());
     assert!(t.contains("Stop the training?"), "{t}");
     // The selected ops of the genotype are the ones marked.
-    assert_eq!(app.arch.as_ref().unwrap().normal_selected[0], Some(4));
-    assert!(app.arch_loss.points().is_empty());
+    assert_eq!(
+        app.latest.arch.as_ref().unwrap().normal_selected[0],
+        Some(4)
+    );
+    assert!(app.charts.arch_loss.points().is_empty());
 }

@@ -94,9 +94,10 @@ fn a_damaged_log_replays_with_warnings() {
         b"{\"seq\":99,\"garbage\n{\"seq\":100,\"time\":1.0,\"ev",
     );
     let app = load::replay(dir.path(), KeyMap::default(), "FINISHED");
-    assert_eq!(app.arch.as_ref().map(|a| a.global_step), Some(400));
+    assert_eq!(app.latest.arch.as_ref().map(|a| a.global_step), Some(400));
     let warnings: Vec<&str> = app
         .log
+        .lines
         .iter()
         .filter(|l| l.level == Level::Warn)
         .map(|l| l.text.as_str())
