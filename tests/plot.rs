@@ -8,10 +8,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{bin, run, text, tiny_search};
+use common::{run, text, tiny_search};
 use nasp_tui::arch::ArchMatrix;
 use nasp_tui::genotype::Genotype;
-use nasp_tui::nb201::Cell;
 use nasp_tui::protocol::{ArchSnapshot, Event, RunInfo};
 use nasp_tui::rundir::RunDir;
 use nasp_tui::rundir::events::EventWriter;
@@ -287,12 +286,15 @@ fn an_nb201_run_a_training_run_and_a_sweep_folder() {
     assert!(o.status.success(), "{}", text(&o));
     let acc = assert_drawn(&out.join("sweep-accuracy.svg"), 0.005);
     assert!(
-        acc.contains("valid accuracy (%)") && acc.contains(">seed<"),
+        acc.contains("valid accuracy (%)") && acc.contains("\nseed\n"),
         "axes"
     );
     let votes = assert_drawn(&out.join("sweep-consensus.svg"), 0.005);
     assert!(votes.contains("consensus of 3 runs"), "title");
-    assert!(votes.contains(">2/3<") || votes.contains(">3/3<"), "votes");
+    assert!(
+        votes.contains("\n2/3\n") || votes.contains("\n3/3\n"),
+        "votes"
+    );
     assert!(out.join("seed2/cell.svg").is_file());
 
     // A training run: per epoch loss, accuracy, learning rate, drop path.
@@ -324,7 +326,12 @@ fn an_nb201_run_a_training_run_and_a_sweep_folder() {
     let o = plot(&train, &out);
     assert!(o.status.success(), "{}", text(&o));
     let t = assert_drawn(&out.join("training.svg"), 0.01);
-    for s in ["learning rate", "drop-path probability", ">test<", "epoch"] {
+    for s in [
+        "learning rate",
+        "drop-path probability",
+        "\ntest\n",
+        "epoch",
+    ] {
         assert!(t.contains(s), "training.svg: {s} missing");
     }
     assert!(out.join("cell-reduce.svg").is_file());

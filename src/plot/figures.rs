@@ -6,7 +6,7 @@ use super::Figure;
 use super::cell;
 use super::charts::{Chart, Line, Panel, Weight, render};
 use super::data::RunData;
-use super::style::look;
+use super::style::{GREY, Look, Marker, look};
 use crate::arch::node_rows;
 use crate::genotype::Genotype;
 use crate::protocol::ArchSnapshot;
@@ -351,7 +351,16 @@ pub fn arch(d: &RunData, cell: CellType) -> Option<Figure> {
             ));
             prev = &s.genotype;
         }
-        let l = Line::new("selection changes", pts, look(6));
+        // Grey and dotted with circles: apart from every op's look.
+        let l = Line::new(
+            "selection changes",
+            pts,
+            Look {
+                colour: GREY,
+                dash: Some((2, 3)),
+                marker: Marker::Circle,
+            },
+        );
         panels.push(Panel {
             title: "selection changes per epoch".into(),
             x_desc: "epoch".into(),
