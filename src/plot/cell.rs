@@ -280,6 +280,16 @@ fn svg(
     }
     // Labels: on their edge, moved down (then up) past any label they would
     // cover; white boxes keep them readable over crossing edges.
+    // The nodes' boxes are obstacles too: a label is never hidden under a node.
+    let obstacles: Vec<LabelBox> = nodes
+        .iter()
+        .map(|n| LabelBox {
+            x: n.x,
+            y: n.y,
+            hw: BOX_W.max(text_width(&n.text) + 12.0) / 2.0,
+            hh: BOX_H / 2.0,
+        })
+        .collect();
     let mut boxes: Vec<LabelBox> = Vec::new();
     let mut texts: Vec<&str> = Vec::new();
     for (e, c) in edges.iter().zip(&curves) {
@@ -296,7 +306,7 @@ fn svg(
             hh: FONT_SIZE * 0.65,
         };
         for _ in 0..20 {
-            match boxes.iter().find(|o| o.overlaps(&b)) {
+            match boxes.iter().chain(&obstacles).find(|o| o.overlaps(&b)) {
                 Some(o) => b.y = o.y + o.hh + b.hh + 1.0,
                 None => break,
             }
