@@ -88,10 +88,11 @@ fn runs(program: &str, args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// `cfg(no_tmux)`, `cfg(no_slurm)` and `cfg(no_second_user)` for the tests that need a real
-/// terminal (tmux), a Slurm cluster (one already up, or root to start
-/// `scripts/slurm-local.sh`'s) or a second user (root and `setpriv`, to act as `nobody`): without
-/// them those tests are reported as ignored, with the reason. Under `CI` neither is set, so a missing tool
+/// `cfg(no_tmux)`, `cfg(no_slurm)`, `cfg(no_second_user)` and `cfg(no_chromium)` for the tests
+/// that need a real terminal (tmux), a Slurm cluster (one already up, or root to start
+/// `scripts/slurm-local.sh`'s), a second user (root and `setpriv`, to act as `nobody`) or a real
+/// browser (Debian's chromium, for the HTML report): without them those tests are reported as
+/// ignored, with the reason. Under `CI` none is set, so a missing tool
 /// fails its tests instead. Detected when the build script runs (a change of `PATH` or `CI`
 /// runs it again; after installing tmux elsewhere, `touch build.rs`).
 fn test_tools() {
@@ -100,11 +101,15 @@ fn test_tools() {
     println!("cargo:rustc-check-cfg=cfg(no_tmux)");
     println!("cargo:rustc-check-cfg=cfg(no_slurm)");
     println!("cargo:rustc-check-cfg=cfg(no_second_user)");
+    println!("cargo:rustc-check-cfg=cfg(no_chromium)");
     if std::env::var_os("CI").is_some() {
         return;
     }
     if !runs("tmux", &["-V"]) {
         println!("cargo:rustc-cfg=no_tmux");
+    }
+    if !runs("chromium", &["--version"]) && !runs("chromium-browser", &["--version"]) {
+        println!("cargo:rustc-cfg=no_chromium");
     }
     let root = Command::new("id")
         .arg("-u")

@@ -13,6 +13,7 @@ pub mod genotype;
 pub mod gpu;
 pub mod headless;
 pub mod nb201;
+pub mod plot;
 pub mod protocol;
 pub mod rng;
 pub mod rundir;

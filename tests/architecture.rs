@@ -65,6 +65,12 @@ const LAYERS: &[Layer] = &[
         tch: false,
     },
     Layer {
+        name: "figures",
+        modules: &["plot"],
+        sideways: true,
+        tch: false,
+    },
+    Layer {
         name: "engine",
         modules: &["engine"],
         sideways: true,

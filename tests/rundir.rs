@@ -117,6 +117,39 @@ fn ctl_steers_a_live_run_and_refuses_without_one() {
         "{listing}"
     );
 
+    // Export: the genotype as text and JSON, and its two cells drawn beside them (the path of
+    // the monitor's `e`), every op of the exported genotype written in its cell's figure.
+    let o = ctl(&run, &["export", "--wait", "30"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let genotypes = run.join("genotypes");
+    let exported = |suffix: &str| {
+        std::fs::read_dir(&genotypes)
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| {
+                let n = p.file_name().unwrap().to_string_lossy();
+                n.starts_with("export-step") && n.ends_with(suffix)
+            })
+    };
+    common::wait_until("the exported cells", Duration::from_secs(30), || {
+        exported("-reduce.svg").is_some()
+    });
+    let g = nasp_tui::genotype::Genotype::from_json(&read(&exported(".json").unwrap())).unwrap();
+    for (suffix, ops) in [("-normal.svg", &g.normal), ("-reduce.svg", &g.reduce)] {
+        let svg = read(&exported(suffix).unwrap());
+        assert!(
+            svg.starts_with("<svg") && svg.contains("run (nasp)"),
+            "{svg}"
+        );
+        for (op, _) in ops.iter() {
+            assert!(
+                svg.contains(&format!(">{op}</text>")),
+                "{suffix}: {op} missing"
+            );
+        }
+    }
+
     // Stop with a checkpoint, then the run has no live owner: ctl says so (exit 1).
     let o = ctl(&run, &["stop", "--wait", "60"]);
     assert!(o.status.success(), "{}", text(&o));

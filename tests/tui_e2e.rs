@@ -175,6 +175,18 @@ fn pause_resume_export_and_save_quit_in_tmux() {
     t.wait_for("the export in the log", Duration::from_secs(10), |s| {
         s.contains("exported:")
     });
+    // Beside the text, the two cells as SVG.
+    for cell in ["normal", "reduce"] {
+        let svg = files_in(&genotypes).into_iter().find(|p| {
+            p.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                n.starts_with("export-") && n.ends_with(&format!("-{cell}.svg"))
+            })
+        });
+        let svg = svg.unwrap_or_else(|| panic!("no {cell} cell figure in {}", genotypes.display()));
+        let text = std::fs::read_to_string(&svg).unwrap_or_default();
+        assert!(text.contains(&format!("{cell} cell")), "{text}");
+    }
 
     // Help overlay from the key table, closed again.
     t.keys(&["?"]);

@@ -9,6 +9,7 @@ mod export;
 mod info;
 mod ls;
 mod nb201;
+mod plot;
 mod search;
 mod sweep;
 mod train;
@@ -59,6 +60,8 @@ enum Cmd {
     Sweep(sweep::SweepArgs),
     /// Summarise runs or sweeps: accuracies, genotypes, their consensus, the best run.
     Report(sweep::ReportArgs),
+    /// Draw a run's, a training run's or a sweep's figures as SVG files.
+    Plot(plot::PlotArgs),
     /// One run of a sweep (what the launchers start).
     #[command(hide = true)]
     SweepRun(sweep::SweepRunArgs),
@@ -123,6 +126,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 | Cmd::Ctl(_)
                 | Cmd::Check(_)
                 | Cmd::Report(_)
+                | Cmd::Plot(_)
                 | Cmd::Nb201(_)
         )
     ) {
@@ -144,6 +148,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Cmd::Check(a)) => check::run(&a),
         Some(Cmd::Sweep(a)) => sweep::run(&a),
         Some(Cmd::Report(a)) => sweep::report(&a),
+        Some(Cmd::Plot(a)) => plot::run(&a),
         Some(Cmd::SweepRun(a)) => sweep::run_one(&a),
         Some(Cmd::SweepDrain(a)) => sweep::drain(&a),
         Some(Cmd::Train(a)) => train::run(a),

@@ -84,9 +84,12 @@ pub struct ReportArgs {
     /// Run directories, sweep folders or folders of runs.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// md (default) or json.
+    /// md (default), json, or html (one self-contained file: the report and the figures).
     #[arg(long, default_value = "md")]
     format: String,
+    /// Write the report to this file instead of stdout.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 impl From<SweepError> for CliError {
@@ -436,20 +439,43 @@ pub fn drain(a: &SweepDrainArgs) -> Result<i32, CliError> {
     })
 }
 
-/// `report PATH... [--format md|json]`.
+/// `report PATH... [--format md|json|html] [--out FILE]`.
 pub fn report(a: &ReportArgs) -> Result<i32, CliError> {
-    let json = match a.format.as_str() {
-        "md" | "markdown" => false,
-        "json" => true,
-        other => {
-            return Err(CliError::Usage(format!("--format {other}: use md or json")));
-        }
-    };
+    let format = a.format.as_str();
+    if !matches!(format, "md" | "markdown" | "json" | "html") {
+        return Err(CliError::Usage(format!(
+            "--format {format}: use md, json or html"
+        )));
+    }
     let r = report::collect(&a.paths).map_err(CliError::Usage)?;
-    if json {
-        println!("{}", r.json());
-    } else {
-        print!("{}", r.markdown());
+    let text = match format {
+        "json" => format!("{}\n", r.json()),
+        "html" => crate::plot::html::page(&r, &report_title(&a.paths)),
+        _ => r.markdown(),
+    };
+    match &a.out {
+        Some(path) => std::fs::write(path, text).map_err(|e| {
+            CliError::Failed(format!(
+                "cannot write the report to {}: {e}",
+                path.display()
+            ))
+        })?,
+        None => print!("{text}"),
     }
     Ok(exit::OK)
+}
+
+/// The HTML report's title: the folder or run it reports on (their names, for several).
+fn report_title(paths: &[PathBuf]) -> String {
+    let names: Vec<String> = paths
+        .iter()
+        .map(|p| {
+            let abs = p.canonicalize().unwrap_or_else(|_| p.clone());
+            abs.file_name().map_or_else(
+                || p.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            )
+        })
+        .collect();
+    format!("nasp-tui report: {}", names.join(", "))
 }

@@ -66,18 +66,43 @@ pub enum HeldOut {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct EpochRecord {
     pub epoch: Option<usize>,
+    pub global_step: Option<u64>,
     pub seconds: Option<f64>,
+    pub train_loss: Option<f64>,
     pub train_acc: Option<f64>,
+    pub valid_loss: Option<f64>,
     pub valid_acc: Option<f64>,
+    pub test_loss: Option<f64>,
     pub test_acc: Option<f64>,
+    pub lr: Option<f64>,
+    pub drop_path: Option<f64>,
+}
+
+/// A step line as read back (any version: every figure may be missing or `null`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct StepRecord {
+    pub epoch: Option<usize>,
+    pub global_step: Option<u64>,
+    pub train_loss: Option<f64>,
+    pub train_acc: Option<f64>,
+    pub lr: Option<f64>,
 }
 
 /// The epoch lines of a `metrics.jsonl` text, in order (lines of other kinds, and lines that
 /// are not JSON objects, are passed over).
 pub fn epochs(text: &str) -> Vec<EpochRecord> {
+    of_kind(text, "epoch")
+}
+
+/// The step lines of a `metrics.jsonl` text, in order (as [`epochs`] reads the epoch lines).
+pub fn steps(text: &str) -> Vec<StepRecord> {
+    of_kind(text, "step")
+}
+
+fn of_kind<T: serde::de::DeserializeOwned>(text: &str, kind: &str) -> Vec<T> {
     text.lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v.get("kind").and_then(serde_json::Value::as_str) == Some("epoch"))
+        .filter(|v| v.get("kind").and_then(serde_json::Value::as_str) == Some(kind))
         .filter_map(|v| serde_json::from_value(v).ok())
         .collect()
 }
@@ -157,5 +182,9 @@ mod tests {
         assert_eq!((e[0].valid_acc, e[0].test_acc), (Some(0.5), None));
         assert_eq!((e[1].valid_acc, e[1].test_acc), (None, Some(0.75)));
         assert_eq!((e[2].valid_acc, e[2].seconds), (None, Some(1.0)));
+        let s = steps(&text);
+        assert_eq!(s.len(), 1, "{s:?}");
+        assert_eq!((s[0].global_step, s[0].train_loss), (Some(1), Some(2.0)));
+        assert_eq!(s[0].train_acc, None);
     }
 }

@@ -85,12 +85,30 @@ impl Job for Search {
         checkpoint::save(self, meters, run_dir, keep)
     }
 
-    /// The genotype of A as it is now, as `genotypes/export-step<N>`.
+    /// The genotype of A as it is now, as `genotypes/export-step<N>` (text and JSON), and its
+    /// cells drawn beside them (`export-step<N>-normal.svg`, `-reduce.svg`; `-cell.svg` for a
+    /// NAS-Bench-201 cell).
     fn export(&mut self, dir: &RunDir) -> Result<Vec<PathBuf>, String> {
         let g = self.current_genotype();
         let step = Search::progress(self).global_step;
-        dir.write_genotype(&format!("export-step{step:09}"), &g, step)
-            .map_err(|e| e.to_string())
+        let stem = format!("export-step{step:09}");
+        let mut paths = dir
+            .write_genotype(&stem, &g, step)
+            .map_err(|e| e.to_string())?;
+        let name = dir.path.file_name().map_or_else(
+            || dir.path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let who = format!("{name} ({})", self.config().algorithm.name());
+        let cells = crate::plot::write_cells(&dir.path.join("genotypes"), &stem, &g, &who, step)
+            .map_err(|e| {
+                format!(
+                    "the genotype is written ({}), its cell figures not: {e}",
+                    paths[0].display()
+                )
+            })?;
+        paths.extend(cells);
+        Ok(paths)
     }
 
     /// `genotypes/final`.
