@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::time::Duration;
 
 use nasp_tui::config::Config;
@@ -102,7 +103,23 @@ fn tiny_search_on_cifar10_learns_and_writes_the_run_dir() {
         "config.toml",
     )
     .unwrap();
-    assert_eq!(resolved, cfg);
+    // The config as given, with the data the run found recorded (issue 24: provenance).
+    assert!(
+        Path::new(&resolved.data.dir).is_absolute(),
+        "{}",
+        resolved.data.dir
+    );
+    assert_eq!(resolved.data.images, 640);
+    assert!(
+        resolved.data.fingerprint.starts_with("sha256:"),
+        "{}",
+        resolved.data.fingerprint
+    );
+    let mut expected = cfg.clone();
+    expected.data.dir = resolved.data.dir.clone();
+    expected.data.images = resolved.data.images;
+    expected.data.fingerprint = resolved.data.fingerprint.clone();
+    assert_eq!(resolved, expected);
     let metrics = std::fs::read_to_string(p.join("metrics.jsonl")).unwrap();
     let lines: Vec<serde_json::Value> = metrics
         .lines()
