@@ -447,5 +447,22 @@ mod tests {
         twice.seeds = Some(vec![3, 1, 3]);
         let e = plan(&twice).err().unwrap().to_string();
         assert!(e.contains("seed 3 is given twice"), "{e}");
+        // The same value written two ways is two identical runs too.
+        let e = plan(&request(&tmp.path().join("same"), &["arch.lr=3e-4,0.0003"]))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("arch.lr=3e-4") && e.contains("arch.lr=0.0003") && e.contains("same config"),
+            "{e}"
+        );
+        let e = plan(&request(
+            &tmp.path().join("alg"),
+            &["algorithm=nasp,\"nasp\""],
+        ))
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(e.contains("same config"), "{e}");
     }
 }

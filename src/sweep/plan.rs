@@ -107,6 +107,19 @@ pub fn plan(req: &Request) -> Result<Plan, SweepError> {
                 source,
             }
         })?;
+        // Values written differently but meaning the same (`3e-4` and `0.0003`, `nasp` and
+        // `"nasp"`) would make two identical runs.
+        if let Some(i) = configs.iter().position(|c| *c == cfg) {
+            let say = |r: &super::PlannedRun| {
+                let v: Vec<String> = r.values.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("{} (seed {})", v.join(" "), r.seed)
+            };
+            return Err(SweepError::Usage(format!(
+                "--grid: {} and {} give the same config (two identical runs); list each value once",
+                say(&runs[i]),
+                say(r)
+            )));
+        }
         configs.push(cfg);
     }
     let file = SweepFile {
