@@ -19,9 +19,17 @@ use crate::rundir::listing::{find_runs, is_run_dir};
 use crate::rundir::metrics;
 use crate::rundir::status::{Status, unix_now};
 
+/// A path as text, its bytes that are not UTF-8 replaced.
+fn lossy_path<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&p.to_string_lossy())
+}
+
 /// One run's line of the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
+    /// Written to JSON lossily: a folder name that is not UTF-8 gets U+FFFD for its bad bytes
+    /// (JSON has no way to hold them) instead of failing the whole report.
+    #[serde(serialize_with = "lossy_path")]
     pub path: PathBuf,
     pub name: String,
     pub seed: Option<u64>,
@@ -518,6 +526,21 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_whose_name_is_not_utf8_is_reported_in_json() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join(std::ffi::OsStr::from_bytes(b"run-\xff"));
+        std::fs::create_dir_all(&run).unwrap();
+        std::fs::write(run.join("config.toml"), "seed = 4\n").unwrap();
+        let report = collect(&[run]).unwrap();
+        let j: serde_json::Value =
+            serde_json::from_str(&report.json()).expect("JSON, not an error");
+        assert!(j.get("error").is_none(), "{j}");
+        let path = j["runs"][0]["path"].as_str().unwrap();
+        assert!(path.ends_with("run-\u{fffd}"), "{path}");
+    }
 
     fn g(normal: &[(&str, usize)]) -> Genotype {
         Genotype {
