@@ -125,6 +125,7 @@ pub struct Report {
 /// The runs PATHS name (run directories, or folders of runs and sweeps), in order, once each.
 pub fn collect(paths: &[PathBuf]) -> Result<Report, String> {
     let mut runs: Vec<RunReport> = Vec::new();
+    let mut seen: Vec<PathBuf> = Vec::new();
     for p in paths {
         if !p.exists() {
             return Err(format!("{}: no such run directory or folder", p.display()));
@@ -143,9 +144,12 @@ pub fn collect(paths: &[PathBuf]) -> Result<Report, String> {
             ));
         }
         for d in dirs {
-            if runs.iter().any(|r| r.path == d) {
+            // The same run reached by two paths (a link, `a/../a`) is one run.
+            let real = fs::canonicalize(&d).unwrap_or_else(|_| d.clone());
+            if seen.contains(&real) {
                 continue;
             }
+            seen.push(real);
             runs.push(read_run(&d));
         }
     }
@@ -526,6 +530,23 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_reached_through_a_link_is_counted_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("sweep").join("seed1");
+        std::fs::create_dir_all(&run).unwrap();
+        std::fs::write(run.join("config.toml"), "seed = 1\n").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(dir.path().join("sweep"), &link).unwrap();
+        let report = collect(&[run.clone(), link.join("seed1"), dir.path().join("sweep")]).unwrap();
+        assert_eq!(
+            report.runs.len(),
+            1,
+            "{:?}",
+            report.runs.iter().map(|r| &r.path).collect::<Vec<_>>()
+        );
+    }
 
     #[test]
     fn a_run_whose_name_is_not_utf8_is_reported_in_json() {
