@@ -114,11 +114,24 @@ pub fn script(sweep_dir: &Path, file: &SweepFile, exe: &Path, gpu: bool) -> Stri
     let dir = sweep_dir.display().to_string();
     let mut s = String::from("#!/bin/bash\n");
     s.push_str("# A nasp-tui sweep: one array task per run (written by `nasp-tui sweep`).\n");
-    let name = sweep_dir
+    // The folder's name may hold anything a file name can (spaces, a newline): the job name
+    // keeps only letters, digits, `.`, `_` and `-`, and the output path is relative to the
+    // job's working directory (the sweep folder: `submit` runs sbatch there), so no `#SBATCH`
+    // line carries the folder's name.
+    let name: String = sweep_dir
         .file_name()
-        .map_or_else(|| "sweep".into(), |n| n.to_string_lossy().into_owned());
+        .map_or_else(|| "sweep".into(), |n| n.to_string_lossy().into_owned())
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     s.push_str(&format!("#SBATCH --job-name=nasp-{name}\n"));
-    s.push_str(&format!("#SBATCH --output={dir}/{OUTPUT_DIR}/%A_%a.out\n"));
+    s.push_str(&format!("#SBATCH --output={OUTPUT_DIR}/%A_%a.out\n"));
     s.push_str("#SBATCH --open-mode=append\n");
     s.push_str("#SBATCH --requeue\n");
     let grace = grace_s(&file.slurm_args);
@@ -274,6 +287,40 @@ mod tests {
     }
 
     #[test]
+    fn a_folder_name_with_spaces_and_a_newline_stays_inside_its_quotes() {
+        let f = file(&[]);
+        let dir = Path::new("/s/my sweep\ntouch owned");
+        let s = script(dir, &f, Path::new("/x"), false);
+        for line in s.lines().filter(|l| l.starts_with("#SBATCH")) {
+            assert!(
+                !line.contains(' ') || line.starts_with("#SBATCH --"),
+                "{line}"
+            );
+            assert!(
+                !line.contains("my sweep") && !line.contains("touch owned"),
+                "{line}"
+            );
+        }
+        assert!(
+            s.contains("#SBATCH --job-name=nasp-my_sweep_touch_owned\n"),
+            "{s}"
+        );
+        assert!(
+            !s.lines()
+                .any(|l| l.starts_with("touch") && !l.ends_with("owned'")),
+            "{s}"
+        );
+        assert!(s.contains("sweep='/s/my sweep\ntouch owned'\n"), "{s}");
+        let ok = std::process::Command::new("bash")
+            .arg("-n")
+            .arg("-c")
+            .arg(&s)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "the script does not parse:\n{s}");
+    }
+
+    #[test]
     fn the_script_is_an_array_over_the_runs_that_requeues_itself() {
         let f = file(&["--partition=debug", "--time=0:10:00"]);
         let s = script(Path::new("/s/sw"), &f, Path::new("/bin/nasp tui"), false);
@@ -283,7 +330,7 @@ mod tests {
             "#SBATCH --signal=B:USR1@120\n",
             "#SBATCH --partition=debug\n",
             "#SBATCH --time=0:10:00\n",
-            "#SBATCH --output=/s/sw/slurm/%A_%a.out\n",
+            "#SBATCH --output=slurm/%A_%a.out\n",
             "exe='/bin/nasp tui'\n",
             "runs=('seed1_arch.lr-0.1' 'seed1_arch.lr-0.2')\n",
             "scontrol requeue \"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\"",
