@@ -111,3 +111,21 @@ fn synthetic_fallback_is_announced() {
     assert!(text(&o).contains("synthetic"), "{}", text(&o));
     assert!(text(&o).contains("no CIFAR-10 found"), "{}", text(&o));
 }
+
+/// `report` in Markdown on a terminal: a run folder named with a terminal escape (a window
+/// title, here) is printed escaped, not sent to the terminal.
+#[test]
+fn report_prints_run_names_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run\u{1b}]0;owned\u{7}");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    std::fs::write(run_dir.join("config.toml"), "seed = 4\n").unwrap();
+    let out = run(&["report", run_dir.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(stdout.contains("owned"), "{stdout}");
+    assert!(
+        !stdout.contains('\u{1b}') && !stdout.contains('\u{7}'),
+        "{stdout:?}"
+    );
+}

@@ -460,6 +460,10 @@ pub fn report(a: &ReportArgs) -> Result<i32, CliError> {
                 path.display()
             ))
         })?,
+        // Markdown to a terminal: run names and values come from folder and file names.
+        None if matches!(format, "md" | "markdown") => {
+            print!("{}", crate::rundir::printable_lines(&text));
+        }
         None => print!("{text}"),
     }
     Ok(exit::OK)
