@@ -533,51 +533,21 @@ fn the_darts_named_weights_load_into_the_reference_network() {
     let weights = dir.path().join("weights-darts.safetensors");
     assert!(weights.is_file(), "no {}", weights.display());
     let peer = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/peer_train.py");
-    let o = Command::new(peer_python())
-        .arg(&peer)
-        .args(["--load", weights.to_str().unwrap(), "--eval", "500"])
-        .args(["--data", cifar_dir().to_str().unwrap()])
-        .args(["--genotype", g, "--C", "4", "--layers", "3"])
-        .output()
-        .expect("run the PyTorch peer (NASP_TUI_PYTHON)");
-    let out = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(
-        o.status.success(),
-        "{out}{}",
-        String::from_utf8_lossy(&o.stderr)
+    let (theirs, peer_logits) = reference_figures(
+        Command::new(peer_python())
+            .arg(&peer)
+            .args(["--load", weights.to_str().unwrap(), "--eval", "500"])
+            .args(["--data", cifar_dir().to_str().unwrap()])
+            .args(["--genotype", g, "--C", "4", "--layers", "3"]),
     );
-    let theirs: f64 = out
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("accuracy="))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no accuracy in {out}"));
     assert!(
         (ours - theirs).abs() <= 0.002,
         "ours {ours}, the reference network with our weights {theirs}"
     );
     // And the logits of the first test image, ours (our network with the run's final weights)
     // against the reference network's: equal within rounding.
-    let peer_logits: Vec<f64> = out
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("logits0="))
-        .map(|v| v.split(',').map(|x| x.parse().unwrap()).collect())
-        .unwrap_or_else(|| panic!("no logits0 in {out}"));
     let cfg = Config::load(Some(&fixture("train_tiny.toml")), &[]).unwrap();
-    let genotype = Genotype::parse(g).unwrap();
-    let t = nasp_tui::engine::train::Trainer::new(&cfg, &genotype, tch::Device::Cpu, None).unwrap();
-    let saved = tensors(&dir.path().join("weights.safetensors"));
-    tch::no_grad(|| {
-        for (name, v) in t.variables() {
-            v.shallow_clone().copy_(&saved[&name]);
-        }
-    });
-    let raw = std::fs::read(cifar_dir().join("test_batch.bin")).unwrap();
-    let (mean, std) = (nasp_tui::dataset::MEAN, nasp_tui::dataset::STD);
-    let px: Vec<f32> = (0..3072)
-        .map(|i| (f32::from(raw[1 + i]) / 255.0 - mean[i / 1024]) / std[i / 1024])
-        .collect();
-    let x = Tensor::from_slice(&px).view([1, 3, 32, 32]);
-    let logits = Vec::<f64>::try_from(t.logits(&x).to_kind(tch::Kind::Double).view([-1])).unwrap();
+    let logits = our_logits0(&cfg, &Genotype::parse(g).unwrap(), dir.path());
     assert_eq!(logits.len(), peer_logits.len());
     for (a, b) in logits.iter().zip(&peer_logits) {
         assert!(
@@ -629,49 +599,19 @@ fn the_nb201_named_weights_load_into_the_benchmarks_network() {
     let weights = dir.path().join("weights-nb201.safetensors");
     assert!(weights.is_file(), "no {}", weights.display());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/nb201-load.py");
-    let o = Command::new(peer_python())
-        .arg(&script)
-        .args(["--load", weights.to_str().unwrap(), "--arch", cell])
-        .args(["--C", "4", "--N", "1", "--eval", "500"])
-        .args(["--data", data.to_str().unwrap()])
-        .output()
-        .expect("run scripts/nb201-load.py (NASP_TUI_PYTHON)");
-    let out = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(
-        o.status.success(),
-        "{out}{}",
-        String::from_utf8_lossy(&o.stderr)
+    let (theirs, peer_logits) = reference_figures(
+        Command::new(peer_python())
+            .arg(&script)
+            .args(["--load", weights.to_str().unwrap(), "--arch", cell])
+            .args(["--C", "4", "--N", "1", "--eval", "500"])
+            .args(["--data", data.to_str().unwrap()]),
     );
-    let theirs: f64 = out
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("accuracy="))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no accuracy in {out}"));
     assert!(
         (ours - theirs).abs() <= 0.002,
         "ours {ours}, the benchmark's network with our weights {theirs}"
     );
-    let peer_logits: Vec<f64> = out
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("logits0="))
-        .map(|v| v.split(',').map(|x| x.parse().unwrap()).collect())
-        .unwrap_or_else(|| panic!("no logits0 in {out}"));
     let cfg = Config::load(Some(&dir.path().join("config.toml")), &[]).unwrap();
-    let genotype = Genotype::parse(cell).unwrap();
-    let t = nasp_tui::engine::train::Trainer::new(&cfg, &genotype, tch::Device::Cpu, None).unwrap();
-    let saved = tensors(&dir.path().join("weights.safetensors"));
-    tch::no_grad(|| {
-        for (name, v) in t.variables() {
-            v.shallow_clone().copy_(&saved[&name]);
-        }
-    });
-    let raw = std::fs::read(data.join("test_batch.bin")).unwrap();
-    let (mean, std) = (nasp_tui::dataset::MEAN, nasp_tui::dataset::STD);
-    let px: Vec<f32> = (0..3072)
-        .map(|i| (f32::from(raw[1 + i]) / 255.0 - mean[i / 1024]) / std[i / 1024])
-        .collect();
-    let x = Tensor::from_slice(&px).view([1, 3, 32, 32]);
-    let logits = Vec::<f64>::try_from(t.logits(&x).to_kind(tch::Kind::Double).view([-1])).unwrap();
+    let logits = our_logits0(&cfg, &Genotype::parse(cell).unwrap(), dir.path());
     assert_eq!(logits.len(), peer_logits.len());
     for (a, b) in logits.iter().zip(&peer_logits) {
         assert!(
@@ -679,4 +619,48 @@ fn the_nb201_named_weights_load_into_the_benchmarks_network() {
             "logits differ: ours {logits:?}, theirs {peer_logits:?}"
         );
     }
+}
+
+/// Runs a reference network's loader (`peer_train.py --load`, `scripts/nb201-load.py`): its
+/// accuracy on the test images and its logits of the first one.
+fn reference_figures(cmd: &mut Command) -> (f64, Vec<f64>) {
+    let o = cmd
+        .output()
+        .expect("run the reference network (NASP_TUI_PYTHON)");
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let accuracy: f64 = out
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("accuracy="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no accuracy in {out}"));
+    let logits = out
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("logits0="))
+        .map(|v| v.split(',').map(|x| x.parse().unwrap()).collect())
+        .unwrap_or_else(|| panic!("no logits0 in {out}"));
+    (accuracy, logits)
+}
+
+/// Our network of `genotype` with the final weights of the run in `run_dir`: its logits of the
+/// first CIFAR-10 test image.
+fn our_logits0(cfg: &Config, genotype: &Genotype, run_dir: &Path) -> Vec<f64> {
+    let t = nasp_tui::engine::train::Trainer::new(cfg, genotype, tch::Device::Cpu, None).unwrap();
+    let saved = tensors(&run_dir.join("weights.safetensors"));
+    tch::no_grad(|| {
+        for (name, v) in t.variables() {
+            v.shallow_clone().copy_(&saved[&name]);
+        }
+    });
+    let raw = std::fs::read(cifar_dir().join("test_batch.bin")).unwrap();
+    let (mean, std) = (nasp_tui::dataset::MEAN, nasp_tui::dataset::STD);
+    let px: Vec<f32> = (0..3072)
+        .map(|i| (f32::from(raw[1 + i]) / 255.0 - mean[i / 1024]) / std[i / 1024])
+        .collect();
+    let x = Tensor::from_slice(&px).view([1, 3, 32, 32]);
+    Vec::<f64>::try_from(t.logits(&x).to_kind(tch::Kind::Double).view([-1])).unwrap()
 }
