@@ -302,3 +302,78 @@ fn bad_sweeps_are_refused_before_anything_is_written() {
     assert!(text(&o).contains("would start 2 run(s)"), "{}", text(&o));
     assert!(!local.exists());
 }
+
+/// The escaped forms `rundir::printable` writes for the two sequences below.
+const TITLE: &str = "\x1b]0;pwned\x07";
+const TITLE_SHOWN: &str = "\\x1b]0;pwned\\x07";
+const CLEAR: &str = "\x1b[2J";
+const CLEAR_SHOWN: &str = "\\x1b[2J";
+
+/// No raw escape sequence in the command's output, and `shown` (the escaped form) in it.
+fn assert_escaped(o: &Output, shown: &[&str]) {
+    let raw = [&o.stdout[..], &o.stderr[..]].concat();
+    assert!(
+        !raw.contains(&0x1b) && !raw.contains(&0x07),
+        "a raw control byte reached the terminal: {:?}",
+        text(o)
+    );
+    for s in shown {
+        assert!(text(o).contains(s), "{s} not shown: {}", text(o));
+    }
+}
+
+#[test]
+fn sweep_lines_show_folder_names_and_values_escaped() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A folder and a grid value carrying escape sequences: the plan and the dry-run lines
+    // name both.
+    let dir = tmp.path().join(format!("sw{TITLE}"));
+    let grid = format!("data.dir={CLEAR},plain");
+    let o = sweep(&dir, &["--grid", &grid, "--dry-run"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("would start 2 run(s)"), "{}", text(&o));
+    assert_escaped(&o, &[TITLE_SHOWN, CLEAR_SHOWN]);
+    // The Slurm dry run names its batch script, inside the folder.
+    let o = sweep(&dir, &["--launcher", "slurm", "--dry-run"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("--array=0"), "{}", text(&o));
+    assert_escaped(&o, &[TITLE_SHOWN]);
+
+    // Run names read back from a sweep.toml: `sweep-run` and the local launcher name them.
+    let sw = tmp.path().join("by-hand");
+    let name = format!("seed1{CLEAR}");
+    let finished = format!("seed2{TITLE}");
+    std::fs::create_dir_all(sw.join(&name)).unwrap();
+    std::fs::create_dir_all(sw.join(&finished)).unwrap();
+    // A config that does not load: the run started by the launcher ends at once.
+    std::fs::write(sw.join(&name).join("config.toml"), "no = [toml").unwrap();
+    std::fs::write(
+        sw.join(&finished).join("status.json"),
+        r#"{"state":"finished","pid":1,"host":"h","heartbeat":0,"started":0,"algorithm":"","device":"","epoch":1,"epochs":1,"step":1,"steps_per_epoch":1}"#,
+    )
+    .unwrap();
+    let toml_name = |n: &str| n.replace('\x1b', "\\u001b").replace('\x07', "\\u0007");
+    std::fs::write(
+        sw.join("sweep.toml"),
+        format!(
+            "config = \"c\"\nseeds = [1, 2]\nlauncher = \"local\"\n\
+             [[runs]]\nname = \"{}\"\nseed = 1\nvalues = []\n\
+             [[runs]]\nname = \"{}\"\nseed = 2\nvalues = []\n",
+            toml_name(&name),
+            toml_name(&finished)
+        ),
+    )
+    .unwrap();
+    let o = common::run(&["sweep-run", sw.to_str().unwrap(), &finished]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("has finished"), "{}", text(&o));
+    assert_escaped(&o, &[TITLE_SHOWN]);
+    let o = common::run(&["sweep-drain", sw.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("seed1{CLEAR_SHOWN}: started")),
+        "{}",
+        text(&o)
+    );
+    assert_escaped(&o, &[CLEAR_SHOWN]);
+}

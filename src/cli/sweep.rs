@@ -13,6 +13,7 @@ use super::{CliError, DEFAULT_CONFIG};
 use crate::config::Config;
 use crate::engine::checkpoint;
 use crate::exit;
+use crate::rundir::printable;
 use crate::rundir::status::pid_alive;
 use crate::sweep::local::{self, LauncherInfo};
 use crate::sweep::report;
@@ -119,6 +120,13 @@ fn visible_gpus() -> Vec<String> {
     }
 }
 
+/// Prints one line of the sweep's progress. Its lines name the sweep folder, runs and grid
+/// values, read from the command line or back from `sweep.toml` and the folder: escaped
+/// (`rundir::printable`) so that none of them can carry a terminal escape sequence.
+fn say(line: &str) {
+    println!("{}", printable(line));
+}
+
 fn exe() -> Result<PathBuf, CliError> {
     std::env::current_exe()
         .and_then(|p| p.canonicalize())
@@ -182,7 +190,7 @@ pub fn run(a: &SweepArgs) -> Result<i32, CliError> {
     let req = request(a)?;
     let plan = crate::sweep::plan(&req)?;
     let n = plan.file.runs.len();
-    println!(
+    say(&format!(
         "sweep {} ({} runs: {} seed(s){}; launcher {})",
         plan.dir.display(),
         n,
@@ -193,9 +201,9 @@ pub fn run(a: &SweepArgs) -> Result<i32, CliError> {
             .map(|g| format!(" × {}={}", g.key, g.values.join(",")))
             .collect::<String>(),
         plan.file.launcher.name()
-    );
+    ));
     for line in plan.describe() {
-        println!("{line}");
+        say(&line);
     }
     match plan.file.launcher {
         Launcher::Local => run_local(a, &plan),
@@ -213,13 +221,13 @@ fn run_local(a: &SweepArgs, plan: &Plan) -> Result<i32, CliError> {
         format!("pinned to GPU(s) {}", gpus.join(","))
     };
     if let Some(l) = LauncherInfo::live(&plan.dir) {
-        println!(
+        say(&format!(
             "a launcher (pid {} on {}) is already working on this sweep: {} queued, {} running; nothing new started",
             l.pid,
             l.host,
             l.queued.len(),
             l.running.len()
-        );
+        ));
         if !a.wait {
             return Ok(exit::OK);
         }
@@ -230,25 +238,25 @@ fn run_local(a: &SweepArgs, plan: &Plan) -> Result<i32, CliError> {
     }
     let to_do = plan.to_do();
     if to_do.is_empty() {
-        println!("nothing to start: every run has finished or is running");
+        say("nothing to start: every run has finished or is running");
         return Ok(exit::OK);
     }
     if a.dry_run {
-        println!(
+        say(&format!(
             "dry run: would start {} run(s), {parallel} at once, {where_}; nothing started",
             to_do.len()
-        );
+        ));
         return Ok(exit::OK);
     }
     plan.write()?;
     let mut child = local::spawn_launcher(&exe()?, &plan.dir, parallel, &gpus)?;
-    println!(
+    say(&format!(
         "launcher pid {} runs {} run(s), {parallel} at once, {where_} (log: {}); watch: nasp-tui watch {}",
         child.id(),
         to_do.len(),
         plan.dir.join(local::LAUNCHER_LOG).display(),
         plan.dir.display()
-    );
+    ));
     if !a.wait {
         return Ok(exit::OK);
     }
@@ -271,10 +279,10 @@ fn unfinished_summary(plan: &Plan, ended: &str) -> i32 {
         .map(|r| r.name.as_str())
         .collect();
     if unfinished.is_empty() {
-        println!("all {} runs finished", plan.file.runs.len());
+        say(&format!("all {} runs finished", plan.file.runs.len()));
         exit::OK
     } else {
-        println!("{ended}; not finished: {}", unfinished.join(", "));
+        say(&format!("{ended}; not finished: {}", unfinished.join(", ")));
         exit::FAILED
     }
 }
@@ -289,16 +297,16 @@ fn run_slurm(a: &SweepArgs, mut plan: Plan) -> Result<i32, CliError> {
         let queued = queued_tasks(&plan.file);
         for i in &queued {
             if to_do.contains(i) {
-                println!(
+                say(&format!(
                     "  [{i}] {}: still in the queue of job {}, not submitted again",
                     plan.file.runs[*i].name,
                     plan.file.job_of(*i).map_or("?", |j| j.job_id.as_str())
-                );
+                ));
             }
         }
         to_do.retain(|i| !queued.contains(i));
         if to_do.is_empty() {
-            println!("nothing to submit: every run has finished, is running or is queued");
+            say("nothing to submit: every run has finished, is running or is queued");
             return Ok(exit::OK);
         }
     }
@@ -308,10 +316,10 @@ fn run_slurm(a: &SweepArgs, mut plan: Plan) -> Result<i32, CliError> {
     let spec = slurm::array_spec(&to_do, a.parallel);
     let script_path = plan.dir.join(slurm::SCRIPT);
     if a.dry_run {
-        println!(
+        say(&format!(
             "dry run: would submit `sbatch --parsable --array={spec} {}`; nothing submitted",
             script_path.display()
-        );
+        ));
         return Ok(exit::OK);
     }
     let job_id = slurm::submit(&plan.dir, &to_do, a.parallel)?;
@@ -321,11 +329,11 @@ fn run_slurm(a: &SweepArgs, mut plan: Plan) -> Result<i32, CliError> {
         submitted: crate::rundir::status::unix_now(),
     });
     plan.file.write(&plan.dir)?;
-    println!(
+    say(&format!(
         "submitted job array {job_id} ({} task(s): {spec}); watch: nasp-tui watch {}",
         to_do.len(),
         plan.dir.display()
-    );
+    ));
     if a.wait {
         while slurm_pending(&job_id) {
             std::thread::sleep(Duration::from_secs(2));
@@ -390,7 +398,7 @@ pub fn run_one(a: &SweepRunArgs) -> Result<i32, CliError> {
     let dir = a.sweep_dir.join(&a.name);
     match progress(&dir) {
         Progress::Finished => {
-            println!("{} has finished: not run again", dir.display());
+            say(&format!("{} has finished: not run again", dir.display()));
             return Ok(exit::OK);
         }
         Progress::Live => {

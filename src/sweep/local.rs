@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::{Progress, SweepError, SweepFile, file_err, progress, to_do};
+use crate::rundir::printable;
 use crate::rundir::status::{STALE_AFTER, host_name, pid_alive, unix_now};
 
 /// The launcher's file inside the sweep folder, while it runs.
@@ -111,6 +112,13 @@ pub fn spawn_launcher(
         .map_err(|e| file_err(exe, format!("cannot start the launcher: {e}")))
 }
 
+/// Writes one progress line to `out`. The lines name runs, read back from `sweep.toml`:
+/// escaped (`rundir::printable`) so that none can carry a terminal escape sequence to whoever
+/// reads `launcher.log`.
+fn note(out: &mut dyn Write, line: &str) {
+    let _ = writeln!(out, "{}", printable(line));
+}
+
 struct Running {
     index: usize,
     slot: usize,
@@ -145,11 +153,13 @@ pub fn drain(
         running: Vec::new(),
     };
     info.write(sweep_dir);
-    let _ = writeln!(
+    note(
         out,
-        "launcher pid {}: {} run(s) to do, {parallel} at once",
-        info.pid,
-        queue.len()
+        &format!(
+            "launcher pid {}: {} run(s) to do, {parallel} at once",
+            info.pid,
+            queue.len()
+        ),
     );
     let mut last_write = Instant::now();
     let mut failed = 0usize;
@@ -161,7 +171,10 @@ pub fn drain(
             let dir = sweep_dir.join(name);
             // Someone else may have started or finished it since the queue was made.
             if !matches!(progress(&dir), Progress::NotStarted | Progress::Unfinished) {
-                let _ = writeln!(out, "{name}: left alone (running or finished elsewhere)");
+                note(
+                    out,
+                    &format!("{name}: left alone (running or finished elsewhere)"),
+                );
                 continue;
             }
             let slot = (0..parallel)
@@ -170,12 +183,14 @@ pub fn drain(
             let gpu = (!gpus.is_empty()).then(|| gpus[slot % gpus.len()].clone());
             match start_run(exe, sweep_dir, name, gpu.as_deref(), parallel) {
                 Ok(child) => {
-                    let _ = writeln!(
+                    note(
                         out,
-                        "{name}: started, pid {}{}",
-                        child.id(),
-                        gpu.as_ref()
-                            .map_or(String::new(), |g| format!(" on GPU {g}"))
+                        &format!(
+                            "{name}: started, pid {}{}",
+                            child.id(),
+                            gpu.as_ref()
+                                .map_or(String::new(), |g| format!(" on GPU {g}"))
+                        ),
                     );
                     running.push(Running {
                         index: i,
@@ -185,7 +200,7 @@ pub fn drain(
                 }
                 Err(e) => {
                     failed += 1;
-                    let _ = writeln!(out, "{name}: cannot start: {e}");
+                    note(out, &format!("{name}: cannot start: {e}"));
                 }
             }
         }
@@ -197,10 +212,12 @@ pub fn drain(
                 if !done {
                     failed += 1;
                 }
-                let _ = writeln!(
+                note(
                     out,
-                    "{name}: ended ({status}){}",
-                    if done { "" } else { ", not finished" }
+                    &format!(
+                        "{name}: ended ({status}){}",
+                        if done { "" } else { ", not finished" }
+                    ),
                 );
                 ended.push(k);
             }
@@ -221,10 +238,9 @@ pub fn drain(
         std::thread::sleep(Duration::from_millis(200));
     }
     let _ = fs::remove_file(sweep_dir.join(LAUNCHER_FILE));
-    let _ = writeln!(
+    note(
         out,
-        "launcher pid {}: done ({} not finished)",
-        info.pid, failed
+        &format!("launcher pid {}: done ({} not finished)", info.pid, failed),
     );
     Ok(failed)
 }
