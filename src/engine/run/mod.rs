@@ -143,6 +143,48 @@ pub(crate) trait Job {
     fn final_artefact(&mut self, dir: &RunDir) -> Artefact;
 }
 
+/// The part of a [`Job`] impl that only hands the call to the type's own method of the same
+/// name (`config`, `progress`, `steps_per_epoch`, `ensure_plan`, `step`, `take_notices`, `lr`,
+/// `end_epoch`): written once, for `Search` and `Trainer`, inside their `impl Job`. A macro, as
+/// Rust has no delegation and the inherent methods stay (the bench, the check and the tests
+/// call them without the trait).
+macro_rules! job_by_inherent_methods {
+    ($t:ty) => {
+        fn config(&self) -> &$crate::config::Config {
+            <$t>::config(self)
+        }
+
+        fn progress(&self) -> $crate::engine::run::Progress {
+            <$t>::progress(self)
+        }
+
+        fn steps_per_epoch(&self) -> usize {
+            <$t>::steps_per_epoch(self)
+        }
+
+        fn ensure_plan(&mut self) {
+            <$t>::ensure_plan(self);
+        }
+
+        fn step(&mut self) -> Option<$crate::engine::run::StepOut> {
+            <$t>::step(self)
+        }
+
+        fn take_notices(&mut self) -> Vec<String> {
+            <$t>::take_notices(self)
+        }
+
+        fn lr(&self) -> f64 {
+            <$t>::lr(self)
+        }
+
+        fn end_epoch(&mut self) {
+            <$t>::end_epoch(self);
+        }
+    };
+}
+pub(crate) use job_by_inherent_methods;
+
 /// The UI side of a running worker.
 pub struct WorkerHandle {
     pub commands: Sender<Command>,

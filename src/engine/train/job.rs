@@ -6,9 +6,8 @@ use std::path::{Path, PathBuf};
 
 use super::worker::FINAL_WEIGHTS;
 use super::{Trainer, save_checkpoint, save_weights};
-use crate::config::Config;
 use crate::engine::checkpoint::{CheckpointError, Meters};
-use crate::engine::run::{Artefact, Eval, HeldOut, Job, Progress, Said, StepOut};
+use crate::engine::run::{Artefact, Eval, HeldOut, Job, Said, job_by_inherent_methods};
 use crate::protocol::ArchSnapshot;
 use crate::rundir::RunDir;
 
@@ -16,33 +15,7 @@ impl Job for Trainer {
     const HELD_OUT: HeldOut = HeldOut::Test;
     const ARCH_MOVES: bool = false;
 
-    fn config(&self) -> &Config {
-        Trainer::config(self)
-    }
-
-    fn progress(&self) -> Progress {
-        Trainer::progress(self)
-    }
-
-    fn steps_per_epoch(&self) -> usize {
-        Trainer::steps_per_epoch(self)
-    }
-
-    fn ensure_plan(&mut self) {
-        Trainer::ensure_plan(self);
-    }
-
-    fn step(&mut self) -> Option<StepOut> {
-        Trainer::step(self)
-    }
-
-    fn take_notices(&mut self) -> Vec<String> {
-        Trainer::take_notices(self)
-    }
-
-    fn lr(&self) -> f64 {
-        Trainer::lr(self)
-    }
+    job_by_inherent_methods!(Trainer);
 
     fn drop_path(&self) -> Option<f64> {
         Some(self.drop_prob())
@@ -72,10 +45,6 @@ impl Job for Trainer {
 
     fn epoch_files(&mut self, _dir: &RunDir, _epoch: usize) -> Vec<Said> {
         Vec::new()
-    }
-
-    fn end_epoch(&mut self) {
-        Trainer::end_epoch(self);
     }
 
     fn save(

@@ -3,9 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::Config;
 use crate::engine::checkpoint::{self, CheckpointError, Meters};
-use crate::engine::run::{Artefact, Eval, HeldOut, Job, Progress, Said, StepOut};
+use crate::engine::run::{Artefact, Eval, HeldOut, Job, Said, job_by_inherent_methods};
 use crate::engine::search::Search;
 use crate::protocol::ArchSnapshot;
 use crate::rundir::RunDir;
@@ -14,33 +13,7 @@ impl Job for Search {
     const HELD_OUT: HeldOut = HeldOut::Valid;
     const ARCH_MOVES: bool = true;
 
-    fn config(&self) -> &Config {
-        Search::config(self)
-    }
-
-    fn progress(&self) -> Progress {
-        Search::progress(self)
-    }
-
-    fn steps_per_epoch(&self) -> usize {
-        Search::steps_per_epoch(self)
-    }
-
-    fn ensure_plan(&mut self) {
-        Search::ensure_plan(self);
-    }
-
-    fn step(&mut self) -> Option<StepOut> {
-        Search::step(self)
-    }
-
-    fn take_notices(&mut self) -> Vec<String> {
-        Search::take_notices(self)
-    }
-
-    fn lr(&self) -> f64 {
-        Search::lr(self)
-    }
+    job_by_inherent_methods!(Search);
 
     fn drop_path(&self) -> Option<f64> {
         None
@@ -70,10 +43,6 @@ impl Job for Search {
         }
         said.push(Said::Note(format!("epoch {epoch} genotype: {g}")));
         said
-    }
-
-    fn end_epoch(&mut self) {
-        Search::end_epoch(self);
     }
 
     fn save(
