@@ -107,11 +107,17 @@ fn kind(m: &fs::Metadata) -> &'static str {
     }
 }
 
-/// Opens `path` for reading without following a link or blocking, and checks that it is a
-/// regular file of at most `max` bytes.
-pub fn open_read(path: &Path, max: u64) -> std::io::Result<File> {
-    let f = OpenOptions::new()
-        .read(true)
+/// The one way a run directory's file is opened: `options` (read, append, create...) without
+/// following a link (`O_NOFOLLOW`; a link is said to be one), without blocking on a FIFO or a
+/// device (`O_NONBLOCK`), not passed on to children (`O_CLOEXEC`); then checked on the open
+/// descriptor to be a regular file of at most `max` bytes. Returns the file and what `fstat`
+/// said of it.
+fn open_checked(
+    path: &Path,
+    options: &mut OpenOptions,
+    max: u64,
+) -> std::io::Result<(File, fs::Metadata)> {
+    let f = options
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
         .map_err(|e| link_error(path, e))?;
@@ -128,7 +134,13 @@ pub fn open_read(path: &Path, max: u64) -> std::io::Result<File> {
             format!("holds {} bytes, more than the {max} it may", m.len()),
         ));
     }
-    Ok(f)
+    Ok((f, m))
+}
+
+/// Opens `path` for reading without following a link or blocking, and checks that it is a
+/// regular file of at most `max` bytes.
+pub fn open_read(path: &Path, max: u64) -> std::io::Result<File> {
+    open_checked(path, OpenOptions::new().read(true), max).map(|(f, _)| f)
 }
 
 /// `O_NOFOLLOW` on a link fails with `ELOOP`: say what it is.
@@ -162,20 +174,11 @@ pub fn read_to_string(path: &Path, max: u64) -> std::io::Result<String> {
 /// Opens (creating it with `mode`) `path` for appending, without following a link, and checks
 /// that it is a regular file of this user's: a file another user put there is not written to.
 pub fn open_append(path: &Path, mode: u32) -> std::io::Result<File> {
-    let f = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(mode)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| link_error(path, e))?;
-    let m = f.metadata()?;
-    if !m.is_file() {
-        return Err(invalid(
-            path,
-            format!("is {}, not a regular file", kind(&m)),
-        ));
-    }
+    let (f, m) = open_checked(
+        path,
+        OpenOptions::new().append(true).create(true).mode(mode),
+        u64::MAX,
+    )?;
     if m.uid() != my_uid() {
         return Err(invalid(
             path,
@@ -216,12 +219,11 @@ pub fn create_temporary(path: &Path, mode: u32) -> std::io::Result<(File, PathBu
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", unpredictable()));
-    let f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(&tmp)?;
+    let (f, _) = open_checked(
+        &tmp,
+        OpenOptions::new().write(true).create_new(true).mode(mode),
+        u64::MAX,
+    )?;
     f.set_permissions(Permissions::from_mode(mode))?;
     Ok((f, tmp))
 }
