@@ -364,6 +364,30 @@ fn modes_are_the_runs_not_the_umasks() {
     }
 }
 
+/// The second user's set-up: a temporary folder that `nobody` may enter and read (0755), for
+/// the runs of a test that acts as that user through [`as_nobody`] (such tests need root and
+/// setpriv; `--cfg no_second_user` ignores them).
+fn second_user_root() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    tmp
+}
+
+/// `path` and all it holds open to everybody (`chmod -R a+rwX`), as an older nasp-tui left a run
+/// directory under umask 000.
+fn open_to_all(path: &Path) {
+    let done = Command::new("chmod")
+        .arg("-R")
+        .arg("a+rwX")
+        .arg(path)
+        .status();
+    assert!(done.unwrap().success());
+}
+
 /// `cmd` run as the user `nobody` (in group `group`, or in no group of ours), through setpriv.
 fn as_nobody(group: &str, cmd: &str) -> Output {
     Command::new("setpriv")
@@ -389,9 +413,8 @@ fn as_nobody(group: &str, cmd: &str) -> Output {
     ignore = "needs root and setpriv to act as a second user"
 )]
 fn another_user_reads_and_steers_only_what_the_run_shares() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = second_user_root();
     let root = tmp.path();
-    std::fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let (private, shared) = (root.join("private"), root.join("shared"));
     let o = search_under_umask_000(&private, &["--max-steps", "1"]);
     assert!(o.status.success(), "{}", text(&o));
@@ -443,9 +466,8 @@ fn another_user_reads_and_steers_only_what_the_run_shares() {
     ignore = "needs root and setpriv to act as a second user"
 )]
 fn another_user_cannot_turn_a_run_against_its_owner() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = second_user_root();
     let root = tmp.path();
-    std::fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let victim = root.join("victim");
     std::fs::write(&victim, "the owner's own file\n").unwrap();
     std::fs::set_permissions(&victim, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
@@ -461,12 +483,7 @@ fn another_user_cannot_turn_a_run_against_its_owner() {
     let run = root.join("run");
     let o = common::tiny_search(&run, &["--max-steps", "2"]);
     assert!(o.status.success(), "{}", text(&o));
-    let open_to_all = Command::new("chmod")
-        .arg("-R")
-        .arg("a+rwX")
-        .arg(&run)
-        .status();
-    assert!(open_to_all.unwrap().success());
+    open_to_all(&run);
     let r = run.display();
     let o = as_nobody(
         "nogroup",
@@ -497,12 +514,7 @@ fn another_user_cannot_turn_a_run_against_its_owner() {
     assert_eq!(mode(&run), 0o700);
 
     // Opened to all again, as the older nasp-tui left it.
-    let open_to_all = Command::new("chmod")
-        .arg("-R")
-        .arg("a+rwX")
-        .arg(&run)
-        .status();
-    assert!(open_to_all.unwrap().success());
+    open_to_all(&run);
     let o = as_nobody(
         "nogroup",
         &format!(
