@@ -9,13 +9,15 @@
 //! - `data.rs` — what one run's figures are drawn from, and what its files do not hold yet;
 //! - `figures.rs` — the figures: cells, loss and accuracy, architecture weights, a training
 //!   run's epochs, a sweep's accuracies and consensus;
-//! - `cell.rs` — the cell graphs, laid out by hand; `charts.rs` — line charts (plotters);
+//! - `cell.rs` — the cell graphs, laid out by hand; `charts.rs` — line charts (plotters),
+//!   written by `compact.rs` as small SVG (series thinned to their pixels);
 //!   `bars.rs` — the consensus votes; `style.rs` — palette, dashes, markers;
 //! - `html.rs` — the one-file HTML report.
 
 mod bars;
 mod cell;
 mod charts;
+mod compact;
 pub mod data;
 mod figures;
 pub mod html;

@@ -477,3 +477,169 @@ fn the_html_report_opens_in_a_real_browser() {
     let share = ink(&png);
     assert!(share > 0.01, "the screenshot is nearly blank ({share:.4})");
 }
+
+/// A deterministic number in [-1, 1) from three integers (splitmix64).
+fn jitter(a: u64, b: u64, c: u64) -> f64 {
+    let mut z = a
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .wrapping_add(b.wrapping_mul(0xbf58_476d_1ce4_e5b9))
+        .wrapping_add(c.wrapping_mul(0x94d0_49bb_1331_11eb));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+}
+
+/// A NASP run of `epochs` × 100 steps written by hand, every step logged: its config, an `Arch`
+/// event per step (14 edges × 7 ops in each cell, drifting, crossing and a little noisy, so the
+/// selection changes now and then) and a `step` line per step.
+fn long_run(dir: &Path, epochs: usize) -> PathBuf {
+    const STEPS_PER_EPOCH: usize = 100;
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("config.toml"), "seed = 1\nalgorithm = \"nasp\"\n").unwrap();
+    let ops: Vec<String> = nasp_tui::space::DARTS_OPS[1..]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let lists = nasp_tui::space::OpLists {
+        normal: ops.clone(),
+        reduce: ops.clone(),
+    };
+    let mut w = EventWriter::open(dir).unwrap();
+    w.append(
+        &Event::Started(RunInfo {
+            run_dir: dir.display().to_string(),
+            algorithm: "nasp".into(),
+            device: "cpu".into(),
+            dataset: "synthetic".into(),
+            epochs,
+            steps_per_epoch: STEPS_PER_EPOCH,
+            batch_size: 64,
+            nodes: 4,
+            normal_ops: ops.clone(),
+            reduce_ops: ops.clone(),
+            params: 1000,
+            start_step: 0,
+            proximal: true,
+            trained: None,
+            nb201: false,
+        }),
+        0.0,
+    )
+    .unwrap();
+    let total = (epochs * STEPS_PER_EPOCH) as u64;
+    let matrix = |step: u64, cell: u64| {
+        let t = step as f64 / total as f64;
+        let rows: Vec<Vec<f32>> = (0..14u64)
+            .map(|e| {
+                (0..7u64)
+                    .map(|k| {
+                        let phase = (e * 7 + k + cell * 3) as f64;
+                        let wave = 0.25
+                            * (std::f64::consts::TAU * t * (1.0 + 0.3 * k as f64) + phase).sin();
+                        let grow = if k == (e + cell) % 7 { 0.4 * t } else { 0.0 };
+                        let v = 0.35 + wave + grow + 0.004 * jitter(step, e * 7 + k, cell);
+                        v.clamp(0.0, 1.0) as f32
+                    })
+                    .collect()
+            })
+            .collect();
+        ArchMatrix::from_rows(&rows)
+    };
+    let mut metrics = String::new();
+    let mut last = None;
+    for step in 0..total {
+        let (normal, reduce) = (matrix(step, 0), matrix(step, 1));
+        let g = nasp_tui::arch::derive_genotype(
+            &normal,
+            &reduce,
+            &lists,
+            4,
+            nasp_tui::arch::GenotypeRule::Proximal,
+        );
+        let epoch = step as usize / STEPS_PER_EPOCH;
+        w.append(
+            &Event::Arch(ArchSnapshot {
+                global_step: step,
+                epoch,
+                normal_selected: nasp_tui::arch::proximal(&normal, 4, None).ops,
+                reduce_selected: nasp_tui::arch::proximal(&reduce, 4, None).ops,
+                normal,
+                reduce,
+                genotype: g.clone(),
+                benchmark: None,
+            }),
+            step as f64,
+        )
+        .unwrap();
+        let s = step as f64;
+        metrics.push_str(&format!(
+            "{{\"kind\":\"step\",\"epoch\":{epoch},\"global_step\":{step},\"train_loss\":{},\"train_acc\":{},\"lr\":0.025,\"elapsed_s\":{s}}}\n",
+            2.3 * (-s / 2000.0).exp() + 0.3 + 0.2 * jitter(step, 1, 2),
+            0.9 - 0.8 * (-s / 1500.0).exp() + 0.05 * jitter(step, 3, 4),
+        ));
+        if (step as usize + 1).is_multiple_of(STEPS_PER_EPOCH) {
+            metrics.push_str(&format!(
+                "{{\"kind\":\"epoch\",\"epoch\":{epoch},\"global_step\":{},\"train_loss\":1.0,\"train_acc\":0.6,\"valid_loss\":{},\"valid_acc\":{},\"valid_seconds\":1.0,\"lr\":0.02,\"seconds\":10.0}}\n",
+                step + 1,
+                1.2 * (-s / 2500.0).exp() + 0.5,
+                0.85 - 0.6 * (-s / 1800.0).exp()
+            ));
+        }
+        last = Some((step, g));
+    }
+    std::fs::write(dir.join("metrics.jsonl"), metrics).unwrap();
+    let (step, g) = last.unwrap();
+    RunDir::open(dir)
+        .unwrap()
+        .write_genotype("final", &g, step)
+        .unwrap();
+    dir.to_path_buf()
+}
+
+/// A run of 5,000 logged steps: its weight figures (14 edges × 7 ops) and its loss and
+/// accuracy stay small enough for an HTML page of many runs, and still render and name
+/// every op in the legend.
+#[test]
+fn a_long_run_draws_small_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = long_run(&dir.path().join("long-run"), 50);
+    let out = dir.path().join("figures");
+    let o = plot(&run_dir, &out);
+    assert!(o.status.success(), "{}", text(&o));
+    // Before each series became one thinned path: about 760, 760 and 176 kB.
+    let bounds = [
+        ("arch-normal.svg", 60_000),
+        ("arch-reduce.svg", 60_000),
+        ("curves.svg", 30_000),
+    ];
+    let sizes: Vec<(&str, usize, usize)> = bounds
+        .into_iter()
+        .map(|(file, bound)| {
+            let svg = assert_drawn(&out.join(file), 0.02);
+            assert!(svg.contains("long-run (nasp)"), "{file}: title");
+            (file, svg.len(), bound)
+        })
+        .collect();
+    eprintln!("{sizes:?}");
+    for (file, bytes, bound) in sizes {
+        assert!(bytes < bound, "{file} is {bytes} bytes for 5,000 steps");
+    }
+    for file in ["arch-normal.svg", "arch-reduce.svg"] {
+        let svg = std::fs::read_to_string(out.join(file)).unwrap();
+        for op in &nasp_tui::space::DARTS_OPS[1..] {
+            assert!(
+                svg.contains(&format!("\n{op}\n")),
+                "{file}: the legend lacks {op}"
+            );
+        }
+        assert!(
+            svg.contains("selection changes"),
+            "{file}: the changes panel"
+        );
+    }
+    let curves = std::fs::read_to_string(out.join("curves.svg")).unwrap();
+    for s in ["train (raw faint, smoothed)", "valid (per epoch)"] {
+        assert!(curves.contains(s), "curves.svg: {s} missing");
+    }
+}

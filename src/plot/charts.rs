@@ -1,13 +1,14 @@
-//! Line charts as SVG, drawn with plotters' SVG backend: a figure is a grid of panels (each with
-//! its title and labelled axes) over one shared legend. Series differ in colour and in dash or
-//! marker (`style::look`); raw values are drawn faint, a selection bold.
+//! Line charts as SVG, laid out by plotters and written by `compact::CompactSvg`: a figure is a
+//! grid of panels (each with its title and labelled axes) over one shared legend. Series differ
+//! in colour and in dash or marker (`style::look`); raw values are drawn faint, a selection bold.
+//! Each series is one path, thinned to what its pixels show, so a run of many thousand steps
+//! draws as small a file as a short one.
 
 use plotters::coord::Shift;
-use plotters::coord::types::RangedCoordf64;
-use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
-use super::style::{FONT, GREY, INK, LABEL_SIZE, Look, Marker, TICK_SIZE, TITLE_SIZE};
+use super::compact::{CompactSvg, Marks, Stroke, TOLERANCE};
+use super::style::{FONT, GREY, INK, LABEL_SIZE, Look, TICK_SIZE, TITLE_SIZE};
 
 /// How heavily a line is drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,7 +115,7 @@ pub fn render(chart: &Chart) -> Result<String, String> {
     let height = TITLE_H + chart.panel.1 * rows as u32 + legend_rows * LEGEND_ROW_H + 8;
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
+        let root = CompactSvg::new(&mut svg, (width, height), TICK_SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let (top, rest) = root.split_vertically(TITLE_H);
         top.draw(&Text::new(
@@ -134,13 +135,7 @@ pub fn render(chart: &Chart) -> Result<String, String> {
         for ((label, look), (row, x)) in entries.iter().zip(&places) {
             let y = (row * LEGEND_ROW_H + LEGEND_ROW_H / 2) as i32;
             let x = *x as i32;
-            let line = Line {
-                label: None,
-                points: Vec::new(),
-                look: *look,
-                weight: Weight::Normal,
-            };
-            draw_sample(&bottom, &line, (x, y), (x + 36, y))?;
+            draw_sample(&bottom, *look, (x, y), (x + 36, y))?;
             bottom
                 .draw(&Text::new(label.clone(), (x + 44, y - 7), font(TICK_SIZE)))
                 .map_err(|e| e.to_string())?;
@@ -151,82 +146,42 @@ pub fn render(chart: &Chart) -> Result<String, String> {
 }
 
 /// A legend's sample of a line: a stretch in its dash pattern with its marker in the middle.
-fn draw_sample<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    line: &Line,
+fn draw_sample(
+    area: &DrawingArea<CompactSvg<'_>, Shift>,
+    look: Look,
     from: (i32, i32),
     to: (i32, i32),
 ) -> Result<(), String> {
-    let style = ShapeStyle::from(&line.look.colour).stroke_width(2);
-    match line.look.dash {
-        None => area
-            .draw(&PathElement::new(vec![from, to], style))
-            .map_err(|e| e.to_string())?,
-        Some((a, b)) => area
-            .draw(&DashedPathElement::new(
-                vec![from, to],
-                a as i32,
-                b as i32,
-                style,
-            ))
-            .map_err(|e| e.to_string())?,
+    area.draw(&Stroke {
+        runs: vec![vec![from, to]],
+        colour: look.colour,
+        opacity: 1.0,
+        width: 2,
+        dash: look.dash,
+        tolerance: TOLERANCE,
+    })
+    .map_err(|e| e.to_string())?;
+    area.draw(&Marks {
+        points: vec![((from.0 + to.0) / 2, from.1)],
+        colour: look.colour,
+        marker: look.marker,
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// Which of a series' `n` points carry its markers: every point of a short series; else
+/// `count` spread evenly, shifted by `phase` (0 to 1) of their spacing, so that the series of
+/// one panel, each with its own phase, mark different steps.
+fn marked(n: usize, count: usize, phase: f64) -> Vec<usize> {
+    if n <= 16 {
+        return (0..n).collect();
     }
-    let mid = ((from.0 + to.0) / 2, from.1);
-    draw_marker(area, line.look, mid)
-}
-
-/// A marker drawn in pixel coordinates of `area`.
-fn draw_marker<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    look: Look,
-    at: (i32, i32),
-) -> Result<(), String> {
-    let style = ShapeStyle::from(&look.colour).stroke_width(2);
-    let fill = style.filled();
-    let r = match look.marker {
-        Marker::Circle => area.draw(&Circle::new(at, 4, fill)),
-        Marker::Triangle => area.draw(&TriangleMarker::new(at, 5, fill)),
-        Marker::Square => area.draw(&Rectangle::new(
-            [(at.0 - 4, at.1 - 4), (at.0 + 4, at.1 + 4)],
-            fill,
-        )),
-        Marker::Cross => area.draw(&Cross::new(at, 4, style)),
-    };
-    r.map_err(|e| e.to_string())
-}
-
-/// Markers at `points` of a chart's coordinates.
-fn draw_markers<DB: DrawingBackend>(
-    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
-    points: &[(f64, f64)],
-    look: Look,
-) -> Result<(), String> {
-    let style = ShapeStyle::from(&look.colour).stroke_width(2);
-    let fill = style.filled();
-    let at = |p: &(f64, f64)| EmptyElement::at(*p);
-    let r = match look.marker {
-        Marker::Circle => chart
-            .draw_series(points.iter().map(|p| at(p) + Circle::new((0, 0), 4, fill)))
-            .map(|_| ()),
-        Marker::Triangle => chart
-            .draw_series(
-                points
-                    .iter()
-                    .map(|p| at(p) + TriangleMarker::new((0, 0), 5, fill)),
-            )
-            .map(|_| ()),
-        Marker::Square => chart
-            .draw_series(
-                points
-                    .iter()
-                    .map(|p| at(p) + Rectangle::new([(-4, -4), (4, 4)], fill)),
-            )
-            .map(|_| ()),
-        Marker::Cross => chart
-            .draw_series(points.iter().map(|p| at(p) + Cross::new((0, 0), 4, style)))
-            .map(|_| ()),
-    };
-    r.map_err(|e| e.to_string())
+    let mut v: Vec<usize> = (0..count)
+        .map(|j| (((j as f64 + phase) / count as f64) * (n - 1) as f64).round() as usize)
+        .map(|i| i.min(n - 1))
+        .collect();
+    v.dedup();
+    v
 }
 
 /// The range of `v` padded by 5 % (a flat series gets ±0.5, or ±5 % of its value).
@@ -246,7 +201,7 @@ fn padded(lo: f64, hi: f64) -> (f64, f64) {
     (lo - d, hi + d)
 }
 
-fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> Result<(), String> {
+fn draw_panel(area: &DrawingArea<CompactSvg<'_>, Shift>, p: &Panel) -> Result<(), String> {
     let pts = || p.lines.iter().flat_map(|l| &l.points);
     let fold = |f: fn(f64, f64) -> f64, init: f64, sel: fn(&(f64, f64)) -> f64| {
         pts().map(sel).filter(|v| v.is_finite()).fold(init, f)
@@ -291,56 +246,60 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> R
         .axis_style(INK)
         .draw()
         .map_err(|e| e.to_string())?;
-    // Faint lines first, then ordinary ones, bold stretches on top.
+    // Faint lines first, then ordinary ones, bold stretches on top (those of one look as one
+    // path); markers over the lines. A point outside a fixed y range is drawn on its edge.
+    let (lo, hi) = (y0.min(y1), y0.max(y1));
+    let normal = p
+        .lines
+        .iter()
+        .filter(|l| l.weight == Weight::Normal)
+        .count();
+    let count = (21 / normal.max(1)).clamp(3, 8);
+    let mut marks = Vec::new();
+    let mut strokes: Vec<Stroke<(f64, f64)>> = Vec::new();
     for weight in [Weight::Faint, Weight::Normal, Weight::Bold] {
         for l in p.lines.iter().filter(|l| l.weight == weight) {
             let points: Vec<(f64, f64)> = l
                 .points
                 .iter()
-                .copied()
                 .filter(|(x, y)| x.is_finite() && y.is_finite())
+                .map(|&(x, y)| (x, y.clamp(lo, hi)))
                 .collect();
-            let colour = l.look.colour;
-            match weight {
-                Weight::Faint => {
-                    chart
-                        .draw_series(LineSeries::new(points, colour.mix(0.3).stroke_width(1)))
-                        .map_err(|e| e.to_string())?;
+            let (opacity, width, dash, tolerance) = match weight {
+                Weight::Faint => (0.3, 1, None, 0.0),
+                Weight::Normal => (1.0, 2, l.look.dash, TOLERANCE),
+                Weight::Bold => (1.0, 4, None, TOLERANCE),
+            };
+            if weight == Weight::Normal {
+                let phase = (marks.len() as f64 + 0.5) / normal as f64;
+                marks.push(Marks {
+                    points: marked(points.len(), count, phase)
+                        .into_iter()
+                        .map(|i| points[i])
+                        .collect(),
+                    colour: l.look.colour,
+                    marker: l.look.marker,
+                });
+            }
+            match strokes.last_mut() {
+                Some(s)
+                    if weight == Weight::Bold && s.width == width && s.colour == l.look.colour =>
+                {
+                    s.runs.push(points);
                 }
-                Weight::Bold => {
-                    chart
-                        .draw_series(LineSeries::new(points, colour.stroke_width(4)))
-                        .map_err(|e| e.to_string())?;
-                }
-                Weight::Normal => {
-                    let style = colour.stroke_width(2);
-                    match l.look.dash {
-                        None => chart
-                            .draw_series(LineSeries::new(points.clone(), style))
-                            .map(|_| ()),
-                        Some((a, b)) => chart
-                            .draw_series(DashedLineSeries::new(
-                                points.clone(),
-                                a as i32,
-                                b as i32,
-                                style,
-                            ))
-                            .map(|_| ()),
-                    }
-                    .map_err(|e| e.to_string())?;
-                    // Markers: every point of a short series, about eight along a long one.
-                    let every = points.len().div_ceil(8).max(1);
-                    let marked: Vec<(f64, f64)> = points
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, _)| i % every == 0 || i + 1 == points.len())
-                        .map(|(_, p)| *p)
-                        .collect();
-                    draw_markers(&mut chart, &marked, l.look)?;
-                }
+                _ => strokes.push(Stroke {
+                    runs: vec![points],
+                    colour: l.look.colour,
+                    opacity,
+                    width,
+                    dash,
+                    tolerance,
+                }),
             }
         }
     }
+    chart.draw_series(strokes).map_err(|e| e.to_string())?;
+    chart.draw_series(marks).map_err(|e| e.to_string())?;
     Ok(())
 }
 
