@@ -81,8 +81,9 @@ pub struct Start {
     /// The architecture lr (Adam on A).
     pub arch_lr: f64,
     /// The student's classifier is multiplied by this: its logits scale, their argmax (and
-    /// so the network of the plant) stays (powers of two: the scaled logits are exact). A sharper student's loss at the plant is near 0,
-    /// so the plant is where its architecture step stays instead of a point it passes.
+    /// so the network of the plant) stays (powers of two: the scaled logits are exact). A
+    /// sharper student's loss at the plant is near 0, so the plant is where its architecture
+    /// step stays instead of a point it passes.
     pub sharpness: f64,
     /// A starts at the algorithm's own value moved by up to ± this per entry.
     pub jitter: f64,
