@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::{CliError, DEFAULT_CONFIG};
 use crate::config::{Algorithm, Config};
-use crate::engine::check::{self, CheckSpec, CheckStep, Planted};
+use crate::engine::check::{self, CheckSpec, CheckStep, Planted, Verdict};
 use crate::engine::device::resolve_device;
 use crate::exit;
 
@@ -15,6 +15,8 @@ use crate::exit;
 const BATCH: usize = 64;
 /// Image side in pixels.
 const IMAGE_SIZE: i64 = 16;
+/// A margin under this between the planted op and its rival is called a near tie.
+const NEAR_TIE: f64 = 0.01;
 /// Why a DARTS student is refused (the README's Self-check has the measurements).
 const DARTS_UNSUPPORTED: &str = "DARTS mixes every op of every edge by softmax(α), so no α \
     reproduces the planted sparse network (the default ops have no `none`: dropped edges still \
@@ -32,9 +34,14 @@ pub struct CheckArgs {
     /// Initial channels C.
     #[arg(long, default_value_t = 8)]
     channels: i64,
-    /// Architecture steps of the student.
+    /// Architecture steps of each start of the student.
     #[arg(long, default_value_t = 240)]
     steps: usize,
+    /// Starts of the student: the search's own settings, then two that move A faster; from
+    /// the fourth on the three again from a jittered A. The first start that reproduces every
+    /// label ends the check.
+    #[arg(long, default_value_t = 3)]
+    starts: usize,
     /// The student's algorithm: nasp (darts1 and darts2 are refused: see the README's
     /// Self-check).
     #[arg(long, default_value = "nasp")]
@@ -68,6 +75,10 @@ fn validate(a: &CheckArgs) -> Result<Algorithm, CliError> {
     if a.steps == 0 {
         return bad(format!("--steps {}: must be at least 1", a.steps));
     }
+    if a.starts == 0 {
+        return bad(format!("--starts {}: must be at least 1", a.starts));
+    }
+
     if a.images < BATCH {
         return bad(format!(
             "--images {}: must be at least one batch ({BATCH})",
@@ -120,16 +131,66 @@ fn print_planted(p: &Planted) {
     );
 }
 
+/// Which selection was judged, the pairs it missed, and how sure it was of the rest.
+fn print_verdict(v: &Verdict, starts: usize) {
+    let how = if v.accuracy >= 1.0 {
+        "reproduces every label"
+    } else {
+        "reproduces no start's labels fully; the most accurate selection seen"
+    };
+    println!(
+        "verdict: start {} step {} ({} of {} starts run): its selection {how} ({:.1}% of the labels)",
+        v.start + 1,
+        v.step,
+        v.starts_run,
+        starts,
+        100.0 * v.accuracy
+    );
+    for p in v.pairs.iter().filter(|p| !p.hit()) {
+        let tie = if p.margin().abs() < NEAR_TIE {
+            "a near tie"
+        } else {
+            "a clear miss"
+        };
+        match &p.student {
+            Some(op) => println!(
+                "missed {} edge {}: planted {}, the student keeps {op} (A {:.3} against {:.3}: {tie})",
+                p.cell, p.edge, p.planted, p.a_planted, p.a_rival
+            ),
+            None => println!(
+                "missed {} edge {}: planted {}, the student drops the edge (its A {:.3} against the node's weaker kept edge {:.3}: {tie})",
+                p.cell, p.edge, p.planted, p.a_planted, p.a_rival
+            ),
+        }
+    }
+    if let Some(p) = v
+        .pairs
+        .iter()
+        .filter(|p| p.hit())
+        .min_by(|a, b| a.margin().total_cmp(&b.margin()))
+    {
+        println!(
+            "closest recovered pair: {} edge {} ({}) leads by {:.3}",
+            p.cell,
+            p.edge,
+            p.planted,
+            p.margin()
+        );
+    }
+}
+
 pub fn run(a: &CheckArgs) -> Result<i32, CliError> {
     let alg = validate(a)?;
     let cfg = config(a, alg)?;
     let (device, _) = resolve_device(&a.device).map_err(CliError::Usage)?;
     let start = Instant::now();
     println!(
-        "check: teacher seed {}, {} cells, C = {}, {IMAGE_SIZE} px, {} steps of {}{}",
+        "check: teacher seed {}, {} cells, C = {}, {IMAGE_SIZE} px, up to {} starts of {} steps \
+         of {}{}",
         a.seed,
         a.cells,
         a.channels,
+        a.starts,
         a.steps,
         alg.name(),
         if a.shuffle_labels {
@@ -139,15 +200,37 @@ pub fn run(a: &CheckArgs) -> Result<i32, CliError> {
         }
     );
     println!("{}", crate::engine::set_threads(&cfg));
+    let arch_lr = cfg.arch.lr;
     let spec = CheckSpec {
         cfg,
         images: a.images,
         steps: a.steps,
+        starts: check::starts(a.starts, arch_lr),
         shuffle_labels: a.shuffle_labels,
     };
+    let plan: Vec<String> = spec
+        .starts
+        .iter()
+        .enumerate()
+        .map(|(i, st)| {
+            let jitter = if st.jitter > 0.0 {
+                format!(", A ± {}", st.jitter)
+            } else {
+                String::new()
+            };
+            format!(
+                "{} (arch lr {}, sharpness {}{jitter})",
+                i + 1,
+                st.arch_lr,
+                st.sharpness
+            )
+        })
+        .collect();
+    println!("starts: {}", plan.join("; "));
     let mut on_step = |s: &CheckStep| {
         println!(
-            "step {}: arch loss {:.4}, {} of {} ({:.1} s)",
+            "start {} step {}: arch loss {:.4}, {} of {} ({:.1} s)",
+            s.start + 1,
             s.step,
             s.loss,
             s.recovery.recovered,
@@ -155,7 +238,7 @@ pub fn run(a: &CheckArgs) -> Result<i32, CliError> {
             start.elapsed().as_secs_f64()
         );
     };
-    let rec = check::run(
+    let verdict = check::run(
         &spec,
         device,
         a.report_every,
@@ -163,6 +246,8 @@ pub fn run(a: &CheckArgs) -> Result<i32, CliError> {
         &mut on_step,
     )
     .map_err(|e| CliError::Failed(e.to_string()))?;
+    print_verdict(&verdict, a.starts);
+    let rec = verdict.recovery;
     println!("recovered {} of {}", rec.recovered, rec.total);
     Ok(if rec.fraction() >= a.min {
         exit::OK

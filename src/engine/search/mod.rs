@@ -503,6 +503,18 @@ impl Search {
         tch::no_grad(|| self.forward(x, CellMix::sparse(&self.selection), true))
     }
 
+    /// Multiplies the classifier's weight and bias by `factor`: the logits scale by `factor`
+    /// and their argmax stays (the planted check's sharper teacher).
+    pub fn scale_logits(&mut self, factor: f64) {
+        for (name, t) in self.vs.variables() {
+            if name.ends_with("classifier.weight") || name.ends_with("classifier.bias") {
+                tch::no_grad(|| {
+                    let _ = t.shallow_clone().g_mul_scalar_(factor);
+                });
+            }
+        }
+    }
+
     /// Makes this search's variables (weights and batch-norm statistics) copies of `from`'s
     /// (the same model config; A and the optimizers are left alone).
     pub fn copy_weights(&mut self, from: &Search) -> Result<(), EngineError> {
