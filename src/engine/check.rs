@@ -613,14 +613,9 @@ mod tests {
     /// all 720 steps).
     #[test]
     fn shifted_op_columns_fail_the_default_check() {
-        for (seed, threads) in [(8, 1)] {
-            let v = default_check_with(seed, threads, Fault::ShiftOps);
-            assert!(v.accuracy < 1.0, "seed {seed} at {threads}: {v:?}");
-            assert!(
-                v.recovery.fraction() < 0.5,
-                "seed {seed} at {threads}: {v:?}"
-            );
-        }
+        let v = default_check_with(8, 1, Fault::ShiftOps);
+        assert!(v.accuracy < 1.0, "seed 8 at 1: {v:?}");
+        assert!(v.recovery.fraction() < 0.5, "seed 8 at 1: {v:?}");
     }
 
     /// The starts: the search's own settings first, then faster ones, then jittered repeats.
