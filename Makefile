@@ -15,11 +15,11 @@ build: setup
 run: build
 	$(if $(DATA),NASP_TUI_DATA=$${NASP_TUI_DATA:-$(DATA)},) ./target/release/nasp-tui
 
-# One libtorch thread per test thread, fixed: the exact-resume and planted-check tests compare
-# numbers bitwise or against calibrated seeds, and libtorch's sums depend on the thread count (a
-# count that follows the load, as a run's does, would differ between the runs compared).
+# No OMP_NUM_THREADS needed: each test thread that runs libtorch in a test process uses one
+# libtorch thread (engine::one_libtorch_thread, tests/common), and the tests that compare a
+# child's numbers bitwise or against the check's calibrated seeds fix the child's count themselves.
 test: setup
-	OMP_NUM_THREADS=1 cargo test --release
+	cargo test --release
 
 lint: setup
 	cargo fmt --all -- --check
@@ -35,7 +35,7 @@ bench: build
 device: build
 	mkdir -p .device/cifar10
 	strip -o .device/nasp-tui target/release/nasp-tui
-	OMP_NUM_THREADS=1 cargo test --release --lib --no-run --message-format=json 2>/dev/null \
+	cargo test --release --lib --no-run --message-format=json 2>/dev/null \
 	  | python3 -c 'import json,sys; print([m["executable"] for m in map(json.loads, sys.stdin) if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["lib"]][-1])' \
 	  | xargs -I{} strip -o .device/nasp_tui-tests {}
 	mkdir -p .device/peers

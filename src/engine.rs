@@ -42,9 +42,22 @@ pub fn adapt_threads() -> Option<String> {
 
 /// libtorch's random generator is global and the unit tests run on parallel threads: every
 /// unit test that seeds it or draws from it (building a supernet draws its weights) holds this
-/// lock, so that a test whose numbers must be its own gets them.
+/// lock, so that a test whose numbers must be its own gets them. It also gives the test's thread
+/// one libtorch thread ([`one_libtorch_thread`]).
 #[cfg(test)]
 pub(crate) fn test_rng_lock() -> std::sync::MutexGuard<'static, ()> {
     static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    one_libtorch_thread();
     RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Pins the calling test thread to one libtorch thread. cargo runs the unit tests on parallel
+/// threads; OpenMP keeps the thread count per calling thread and, unset, gives each of them a
+/// team as large as the machine, whose threads spin while they wait: the teams oversubscribe the
+/// cores and every test crawls (issue 27). `test_rng_lock` calls it; a test that runs libtorch
+/// on larger tensors without the lock calls it first (tensors of a few numbers never start a
+/// team), and a test that sets another count on purpose says why.
+#[cfg(test)]
+pub(crate) fn one_libtorch_thread() {
+    tch::set_num_threads(1);
 }

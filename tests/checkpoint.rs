@@ -11,7 +11,9 @@ use nasp_tui::engine::checkpoint;
 use nasp_tui::genotype::Genotype;
 use tch::Tensor;
 
+/// A safetensors file's tensors, read by libtorch in this process (on one libtorch thread).
 fn tensors(path: &Path) -> HashMap<String, Tensor> {
+    common::one_libtorch_thread();
     Tensor::read_safetensors(path)
         .unwrap()
         .into_iter()

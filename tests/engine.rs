@@ -1,6 +1,8 @@
 //! Engine tests on the CPU: parameter counts, shapes, steps. (The NASP gradient identity and
 //! the DARTS second-order check need the search's internals: unit tests in `engine::search`.)
 
+mod common;
+
 use nasp_tui::config::{Algorithm, Config};
 use nasp_tui::dataset::synthetic;
 use nasp_tui::engine::device_data::DeviceData;
@@ -9,10 +11,12 @@ use tch::Device;
 
 /// libtorch's random generator is global and the tests of this file run on parallel threads:
 /// each test that seeds it and draws from it holds this lock, so that its draws are its own and
-/// its numbers are the same every run.
+/// its numbers are the same every run. Every test here runs libtorch and takes it first, so it
+/// also pins the test's thread to one libtorch thread ([`common::one_libtorch_thread`]).
 static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    common::one_libtorch_thread();
     RNG.lock().unwrap_or_else(|e| e.into_inner())
 }
 

@@ -23,7 +23,10 @@ fn check_selection(sel: &[Option<usize>], nodes: usize, ops: usize) {
 #[test]
 fn tiny_search_on_cifar10_learns_and_writes_the_run_dir() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = Config::load(Some(&common::fixture("tiny.toml")), &[]).unwrap();
+    let mut cfg = Config::load(Some(&common::fixture("tiny.toml")), &[]).unwrap();
+    // The worker thread runs libtorch in this process beside this binary's other tests (their
+    // children): one libtorch thread, as `common::one_libtorch_thread` gives a test's own thread.
+    cfg.threads = 1;
     let h = spawn(WorkerOptions {
         config: cfg.clone(),
         run_dir: dir.path().to_path_buf(),

@@ -5,8 +5,8 @@
 //! (issue 27, BENCHMARKS.md). Run with `NASP_TUI_OMP_WAIT=1 NASP_TUI_THREADS=2` in the
 //! environment (the old wait, a fixed count), this test fails.
 //!
-//! The children run without `OMP_NUM_THREADS` and `OMP_WAIT_POLICY` (which `make test` sets), so
-//! they choose their threading themselves, as a user's search does.
+//! The children run without `OMP_NUM_THREADS`, `OMP_WAIT_POLICY` and `GOMP_SPINCOUNT` (in case the
+//! caller set them), so they choose their threading themselves, as a user's search does.
 
 mod common;
 

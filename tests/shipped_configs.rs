@@ -1,6 +1,8 @@
 //! The shipped CIFAR-10 configs against the spec's hyper-parameters (§2.2, §3.6): a changed
 //! value in `configs/cifar10-*.toml` (or a default it leaves out) fails here, naming the file.
 
+mod common;
+
 use std::path::Path;
 
 use nasp_tui::config::{Algorithm, Config};
@@ -166,6 +168,7 @@ fn nb201_configs_match_the_benchmark_search_setting() {
 fn the_bench_config_selects_real_ops() {
     use nasp_tui::engine::search::Search;
     use tch::{Device, Kind, Tensor};
+    common::one_libtorch_thread();
     let mut c = load("bench.toml");
     // A smaller image keeps the test quick; the selection does not depend on it.
     c.data.image_size = 8;

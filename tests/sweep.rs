@@ -20,6 +20,9 @@ fn sweep(dir: &Path, args: &[&str], path: Option<&str>) -> Output {
         .arg(dir)
         .args(["--set", "train.epochs=1", "--set", &data_set()])
         .args(args)
+        // One libtorch thread, fixed, for the sweep's runs too (they inherit it, and it wins over
+        // the sweep's share): a test compares a run's numbers with the same run's alone
+        // (`common::tiny_search`), and libtorch's sums depend on the thread count.
         .env("OMP_NUM_THREADS", "1");
     if let Some(p) = path {
         cmd.env("PATH", p);

@@ -67,6 +67,9 @@ fn sweep(dir: &Path, args: &[&str]) -> Output {
         .arg(dir)
         .args(common::SYNTHETIC)
         .args(args)
+        // One libtorch thread, fixed, for the batch tasks too (they inherit it): a test compares
+        // a requeued run's numbers with the same run's alone (`common::tiny_search`), and
+        // libtorch's sums depend on the thread count.
         .env("OMP_NUM_THREADS", "1")
         .output()
         .expect("run nasp-tui sweep")

@@ -44,7 +44,9 @@ fn metrics(run: &Path, kind: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// A safetensors file's tensors, read by libtorch in this process (on one libtorch thread).
 fn tensors(path: &Path) -> HashMap<String, Tensor> {
+    common::one_libtorch_thread();
     Tensor::read_safetensors(path)
         .unwrap()
         .into_iter()
@@ -229,6 +231,7 @@ fn peer_count(genotype: &str, c: i64, cells: usize) -> (usize, usize) {
 /// than the papers'.
 #[test]
 fn parameter_counts_equal_the_peers() {
+    common::one_libtorch_thread();
     let darts = "Genotype(normal=[('sep_conv_5x5', 1), ('dil_conv_5x5', 0), ('avg_pool_3x3', 2), ('sep_conv_3x3', 0), ('skip_connect', 3), ('dil_conv_3x3', 1), ('max_pool_3x3', 4), ('sep_conv_5x5', 2)], normal_concat=[2, 3, 4, 5], reduce=[('dil_conv_5x5', 0), ('sep_conv_5x5', 1), ('avg_pool_3x3', 0), ('dil_conv_3x3', 2), ('skip_connect', 3), ('sep_conv_3x3', 1), ('max_pool_3x3', 4), ('sep_conv_3x3', 0)], reduce_concat=[3, 4, 5])";
     let nasp = "Genotype(normal=[('dil_conv_3x3', 0), ('skip_connect', 1), ('dil_conv_3x3', 2), ('dil_conv_3x3', 1), ('skip_connect', 3), ('dil_conv_3x3', 0), ('dil_conv_3x3', 4), ('skip_connect', 2)], normal_concat=range(2, 6), reduce=[('max_pool_3x3', 0), ('avg_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('avg_pool_3x3', 3), ('skip_connect', 0), ('skip_connect', 2), ('max_pool_3x3', 4)], reduce_concat=range(2, 6))";
     for (space, g, c, cells) in [("darts", darts, 20, 11), ("nasp", nasp, 24, 8)] {
@@ -649,6 +652,7 @@ fn reference_figures(cmd: &mut Command) -> (f64, Vec<f64>) {
 /// Our network of `genotype` with the final weights of the run in `run_dir`: its logits of the
 /// first CIFAR-10 test image.
 fn our_logits0(cfg: &Config, genotype: &Genotype, run_dir: &Path) -> Vec<f64> {
+    common::one_libtorch_thread();
     let t = nasp_tui::engine::train::Trainer::new(cfg, genotype, tch::Device::Cpu, None).unwrap();
     let saved = tensors(&run_dir.join("weights.safetensors"));
     tch::no_grad(|| {

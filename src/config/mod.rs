@@ -88,6 +88,16 @@ impl Switch {
     }
 }
 
+/// Whether channels-last activations are faster than NCHW on the CPU for a DARTS-space network
+/// whose first cells have `channels` channels (later stages have 2× and 4×): at multiples of 8
+/// and from 20 up. Measured with oneDNN's kernels on this project's CPU, NASP and DARTS first
+/// order, 5 cells, batch 32 (BENCHMARKS.md, "The activation layout by channel count"):
+/// channels-last took 16–34 % less time at C = 8, 16, 20, 24, 28 and 36, and 9–103 % more at
+/// C = 6, 10, 12 and 14 (DARTS; NASP level at 12); C = 18 was mixed (NASP −5 %, DARTS +9 %).
+pub fn channels_last_pays(channels: i64) -> bool {
+    channels % 8 == 0 || channels >= 20
+}
+
 impl Serialize for Switch {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
@@ -175,7 +185,9 @@ pub struct Config {
     /// batch norms on its own kernels.
     pub cudnn_batch_norm: bool,
     /// Keep the activations channels-last (N, H, W, C in memory) on the CPU: oneDNN's preferred
-    /// layout (BENCHMARKS.md). `auto` (default): on. Same results either way. Never on a GPU:
+    /// layout at most widths (BENCHMARKS.md). `auto` (default): on at the channel counts where it
+    /// was measured faster ([`channels_last_pays`]), NCHW at the others. Same results either
+    /// way (within rounding). Never on a GPU:
     /// there it was 39 % slower on an H200 and its steps drifted from NCHW's beyond rounding
     /// (BENCHMARKS.md, 2026-12-04), so `true` is not used there and the run log says so.
     pub channels_last: Switch,
@@ -515,10 +527,15 @@ impl Config {
     }
 
     /// Whether activations are kept channels-last on a device (`cuda`: a GPU): `auto` means on
-    /// the CPU, where it is measured faster; never on a GPU (see the setting).
+    /// the CPU at the channel counts where it was measured faster ([`channels_last_pays`]);
+    /// never on a GPU (see the setting).
     pub fn channels_last_on(&self, cuda: bool) -> bool {
         // The NB201 network keeps N, C, H, W (channels-last is the DARTS-space supernet's).
-        !cuda && !self.model.space.is_nb201() && self.channels_last.on(true)
+        !cuda
+            && !self.model.space.is_nb201()
+            && self
+                .channels_last
+                .on(channels_last_pays(self.model.channels))
     }
 
     /// Classes of the data set: 100 for CIFAR-100, 10 otherwise (CIFAR-10, synthetic).
@@ -536,6 +553,8 @@ impl Config {
             "channels-last"
         } else if cuda && self.channels_last == Switch::On {
             "NCHW (channels_last = true is not used on a GPU)"
+        } else if !cuda && self.channels_last == Switch::Auto && !self.model.space.is_nb201() {
+            "NCHW (channels-last is slower on the CPU at this channel count; channels_last = true forces it)"
         } else {
             "NCHW"
         }
@@ -737,6 +756,39 @@ mod tests {
         assert!(yes.layout_name(true).contains("not used on a GPU"));
         assert_eq!(no.layout_name(true), "NCHW");
         assert!(Config::default().cuda_graphs && !Config::default().cudnn_batch_norm);
+    }
+
+    /// `auto` on the CPU follows the channel count: channels-last at widths where it was
+    /// measured faster, NCHW where it was slower; `true` / `false` still force it.
+    #[test]
+    fn auto_layout_follows_the_channel_count() {
+        let at = |c: i64, v: &str| {
+            Config::load(
+                None,
+                &[format!("model.channels={c}"), format!("channels_last={v}")],
+            )
+            .unwrap()
+        };
+        let widths = [
+            (8, true),
+            (16, true),
+            (20, true),
+            (36, true),
+            (10, false),
+            (12, false),
+        ];
+        for (c, want) in widths {
+            assert_eq!(at(c, "\"auto\"").channels_last_on(false), want, "C = {c}");
+            assert!(at(c, "true").channels_last_on(false), "C = {c}");
+            assert!(!at(c, "false").channels_last_on(false), "C = {c}");
+            assert!(!at(c, "\"auto\"").channels_last_on(true), "C = {c}");
+        }
+        assert!(
+            at(10, "\"auto\"")
+                .layout_name(false)
+                .contains("slower on the CPU")
+        );
+        assert_eq!(at(10, "false").layout_name(false), "NCHW");
     }
 
     #[test]

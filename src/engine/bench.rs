@@ -141,6 +141,9 @@ pub fn run(
         summary = Some(format!("{text}  (over {steps} steps)"));
     }
     let mut notes = s.take_notices();
+    if algorithm == Algorithm::Nasp {
+        notes.push(selection_note(&s));
+    }
     if s.arch_graph_requested() {
         notes.push(format!(
             "CUDA graph of the architecture pass replayed in {} of {} steps",
@@ -168,4 +171,59 @@ pub fn run(
         phases,
         notes,
     })
+}
+
+/// The ops the selection Ā holds after the timed steps, per cell type, most frequent first:
+/// NASP's sparse pass and weight step run exactly these, so a selection of pools and skips
+/// measures a lighter step than a search whose cells hold convolutions (and `none` everywhere,
+/// the old bench config's, measured a step that trains nothing: issue 28).
+fn selection_note(s: &Search) -> String {
+    let lists = s.op_lists();
+    let mut cells = Vec::new();
+    for (name, ops, sel) in [
+        ("normal", &lists.normal, &s.selection()[0]),
+        ("reduce", &lists.reduce, &s.selection()[1]),
+    ] {
+        let kept: Vec<&str> = sel.ops.iter().flatten().map(|&k| ops[k].as_str()).collect();
+        if kept.is_empty() {
+            continue;
+        }
+        cells.push(format!("{name} {}", op_mix(&kept)));
+    }
+    format!("Ā after the timed steps: {}", cells.join("; "))
+}
+
+/// `ops` counted, most frequent first (ties by name): "sep_conv_3x3 ×3, skip_connect ×1".
+fn op_mix(ops: &[&str]) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for op in ops {
+        match counts.iter_mut().find(|(o, _)| o == op) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((op, 1)),
+        }
+    }
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    counts
+        .iter()
+        .map(|(o, n)| format!("{o} ×{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn op_mix_counts_most_frequent_first() {
+        let ops = [
+            "skip_connect",
+            "sep_conv_3x3",
+            "max_pool_3x3",
+            "sep_conv_3x3",
+        ];
+        assert_eq!(
+            super::op_mix(&ops),
+            "sep_conv_3x3 ×2, max_pool_3x3 ×1, skip_connect ×1"
+        );
+        assert_eq!(super::op_mix(&[]), "");
+    }
 }

@@ -576,7 +576,9 @@ mod tests {
         s
     }
 
-    /// A fault run at the default spec, at `threads` libtorch threads.
+    /// A fault run at the default spec, at `threads` libtorch threads: set on purpose (the
+    /// calibration's seeds were drawn per thread count, and the verdict's path depends on it),
+    /// then back to the one thread every test thread runs with.
     fn default_check_with(seed: u64, threads: i32, fault: Fault) -> Verdict {
         let _rng = test_rng_lock();
         tch::set_num_threads(threads);

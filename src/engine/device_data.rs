@@ -194,6 +194,7 @@ mod tests {
 
     #[test]
     fn eval_batches_cover_the_validation_split_once() {
+        crate::engine::one_libtorch_thread();
         let imgs = synthetic(12, 3);
         let d = DeviceData::new(&imgs, 0.5, 32, Device::Cpu);
         let sizes = |v: Vec<Tensor>| v.iter().map(|t| t.size()[0]).collect::<Vec<_>>();
@@ -210,6 +211,7 @@ mod tests {
 
     #[test]
     fn tensor_augmentation_equals_host_reference() {
+        crate::engine::one_libtorch_thread();
         let imgs = synthetic(12, 3);
         let d = DeviceData::new(&imgs, 0.5, 32, Device::Cpu);
         let mut rng = Rng::new(9);

@@ -28,10 +28,24 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_nasp-tui")
 }
 
+/// Pins the calling thread to one libtorch thread. Call it first in a test that runs libtorch
+/// in this process (or in the helper through which it does). OpenMP keeps the thread count per
+/// calling thread and, unset, starts one thread per core for every test thread that runs
+/// libtorch; cargo runs a binary's tests on parallel threads, and OpenMP's threads spin while
+/// they wait, so without this the tests would oversubscribe the cores and crawl. A worker thread
+/// a test starts chooses its own count: give its config `threads = 1`.
+pub fn one_libtorch_thread() {
+    tch::set_num_threads(1);
+}
+
 /// Runs `nasp-tui` with `args` (headless: stdout is not a terminal here).
 pub fn run(args: &[&str]) -> Output {
     Command::new(bin())
         .args(args)
+        // One libtorch thread, fixed: tests compare this child's numbers bitwise with another
+        // run's (an exact resume, a sweep's run against one alone) or against the seeds `check`
+        // was calibrated with, and libtorch's sums depend on the thread count (a count that
+        // follows the load, as a run's does by default, would differ between the runs compared).
         .env("OMP_NUM_THREADS", "1")
         .output()
         .expect("run nasp-tui")

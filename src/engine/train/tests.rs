@@ -74,6 +74,7 @@ fn drop_path_drops_the_stated_fraction_of_paths() {
 /// (Σ_c clipped side / 32)² = 14² = 196 pixels of 1,024.
 #[test]
 fn cutout_zeroes_a_clipped_square_of_the_stated_side() {
+    crate::engine::one_libtorch_thread();
     let cy = Tensor::from_slice(&[16i64, 0, 31, 8, 23]);
     let cx = Tensor::from_slice(&[16i64, 0, 31, 8, 24]);
     let keep = cutout_keep(&cy, &cx, 32, 16);
@@ -211,6 +212,7 @@ fn init_follows_the_config() {
 /// never exactly 0 otherwise), and none without cutout. Test images are not cut.
 #[test]
 fn training_batches_are_cut_out_and_test_images_are_not() {
+    crate::engine::one_libtorch_thread();
     use super::data::TrainData;
     use crate::dataset::synthetic;
     let (train, test) = (synthetic(600, 1), synthetic(50, 2));
