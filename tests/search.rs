@@ -20,6 +20,9 @@ fn check_selection(sel: &[Option<usize>], nodes: usize, ops: usize) {
     }
 }
 
+/// Epochs of the tiny search test.
+const EPOCHS: usize = 8;
+
 #[test]
 fn tiny_search_on_cifar10_learns_and_writes_the_run_dir() {
     let dir = tempfile::tempdir().unwrap();
@@ -27,6 +30,11 @@ fn tiny_search_on_cifar10_learns_and_writes_the_run_dir() {
     // The worker thread runs libtorch in this process beside this binary's other tests (their
     // children): one libtorch thread, as `common::one_libtorch_thread` gives a test's own thread.
     cfg.threads = 1;
+    // Eight epochs of ten steps: over four, the loss of this 4-channel net fell by only 0.07 at
+    // some seeds and layouts and rose again at others (selection flips), too close to the noise
+    // of one epoch's mean. Over eight, the last two epochs sat 0.12-0.21 below the first at seeds
+    // 1-6 in both layouts.
+    cfg.train.epochs = EPOCHS;
     let h = spawn(WorkerOptions {
         config: cfg.clone(),
         run_dir: dir.path().to_path_buf(),
@@ -66,10 +74,11 @@ fn tiny_search_on_cifar10_learns_and_writes_the_run_dir() {
     let info = started.unwrap();
     assert!(info.dataset.contains("CIFAR-10"), "{}", info.dataset);
     assert_eq!(info.steps_per_epoch, 10);
-    assert_eq!(epochs.len(), 4);
-    // Loss falls: the last epoch's mean train loss is clearly below the first's.
+    assert_eq!(epochs.len(), EPOCHS);
+    // Loss falls: the mean train loss of the last two epochs is clearly below the first epoch's.
+    let last_two = (epochs[EPOCHS - 1].train_loss + epochs[EPOCHS - 2].train_loss) / 2.0;
     assert!(
-        epochs[3].train_loss < epochs[0].train_loss - 0.05,
+        last_two < epochs[0].train_loss - 0.05,
         "{:?}",
         epochs.iter().map(|e| e.train_loss).collect::<Vec<_>>()
     );
@@ -128,8 +137,14 @@ fn tiny_search_on_cifar10_learns_and_writes_the_run_dir() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.iter().filter(|l| l["kind"] == "step").count(), 40);
-    assert_eq!(lines.iter().filter(|l| l["kind"] == "epoch").count(), 4);
+    assert_eq!(
+        lines.iter().filter(|l| l["kind"] == "step").count(),
+        10 * EPOCHS
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l["kind"] == "epoch").count(),
+        EPOCHS
+    );
     // Each epoch's wall time, and the validation's share of it.
     for l in lines.iter().filter(|l| l["kind"] == "epoch") {
         let (all, valid) = (
@@ -138,7 +153,7 @@ fn tiny_search_on_cifar10_learns_and_writes_the_run_dir() {
         );
         assert!(valid > 0.0 && valid < all, "{l}");
     }
-    for e in 0..4 {
+    for e in 0..EPOCHS {
         let txt = std::fs::read_to_string(p.join(format!("genotypes/epoch-{e:03}.txt"))).unwrap();
         let g = Genotype::parse(txt.trim()).unwrap();
         let j = Genotype::from_json(
