@@ -56,8 +56,8 @@ pub struct BenchArgs {
     #[arg(long, requires = "train")]
     pub(super) genotype: Option<String>,
     /// A table of sizes instead of one: CHANNELS/CELLS/BATCHES, comma-separated lists whose
-    /// combinations are measured (default 8,12,16/5,8/16,32,64); ours (nasp, darts1) beside the
-    /// peer's (`--peer` is required), in rounds, with medians and the targets' ratios.
+    /// combinations are measured (default 8,10,12,16,36/5,8/16,32,64); ours (nasp, darts1)
+    /// beside the peer's (`--peer` is required), in rounds, with medians and the targets' ratios.
     #[arg(long, num_args = 0..=1, default_missing_value = sizes::DEFAULT_SIZES, value_name = "C/CELLS/BATCH")]
     pub(super) sizes: Option<String>,
     /// Rounds over the size table (medians over rounds).

@@ -6,7 +6,7 @@
 use tch::Tensor;
 use tch::nn;
 
-use super::{BnMode, from_nhwc, is_channels_last, nhwc};
+use super::{BnMode, is_channels_last, to_channels_last};
 use crate::engine::EngineError;
 
 const BN_MOMENTUM: f64 = 0.1;
@@ -284,24 +284,11 @@ impl FactorizedReduce {
     pub fn forward_relu(&self, x: &Tensor, mode: BnMode) -> Tensor {
         self.bn.forward(&self.pre_bn(x), mode)
     }
+    /// The two convs as one 2×2 stride-2 conv ([`factorized_reduce_weight`]); with `copies`
+    /// edges fused, each edge's halves come out next to each other: [edge][c1 | c2].
     pub(super) fn pre_bn(&self, x: &Tensor) -> Tensor {
-        let (h, w) = (x.size()[2], x.size()[3]);
-        let shifted = x.narrow(2, 1, h - 1).narrow(3, 1, w - 1);
-        let (a, b) = (self.c1.forward(x), self.c2.forward(&shifted));
-        if self.copies == 1 {
-            return Tensor::cat(&[a, b], 1);
-        }
-        // Each edge's halves next to each other: [edge][c1 | c2].
-        let sz = a.size();
-        if is_channels_last(&a) {
-            // The same interleave on the N × H × W × C memory order.
-            let per = [sz[0], sz[2], sz[3], self.copies, sz[1] / self.copies];
-            let halves = [nhwc(&a).reshape(per), nhwc(&b).reshape(per)];
-            from_nhwc(&Tensor::cat(&halves, 4).view([sz[0], sz[2], sz[3], 2 * sz[1]]))
-        } else {
-            let per = [sz[0], self.copies, sz[1] / self.copies, sz[2], sz[3]];
-            Tensor::cat(&[a.view(per), b.view(per)], 2).view([sz[0], 2 * sz[1], sz[2], sz[3]])
-        }
+        let w = factorized_reduce_weight(&self.c1.w, &self.c2.w, self.copies, is_channels_last(x));
+        x.conv2d(&w, None::<&Tensor>, [2, 2], [0, 0], [1, 1], 1)
     }
     pub(super) fn fuse(parts: &[&FactorizedReduce]) -> Result<Self, EngineError> {
         Ok(FactorizedReduce {
@@ -310,6 +297,34 @@ impl FactorizedReduce {
             bn: Bn::fuse(&parts.iter().map(|f| &f.bn).collect::<Vec<_>>())?,
             copies: parts.len() as i64,
         })
+    }
+}
+
+/// The weights of a factorized reduce's two 1×1 stride-2 convs `w1`, `w2` (each `copies` ×
+/// C/2 outputs) as those of one 2×2 stride-2 conv: `w1` at the window's top-left tap, `w2` at
+/// its bottom-right, so one conv gives `[conv1(x) | conv2(x shifted by one pixel)]` per copy
+/// (for even H and W, the only sizes where the two halves line up). Spares the shifted view,
+/// its backward (a full-size zero gradient and a strided copy) and the concatenation: 2–3×
+/// faster on the CPU (BENCHMARKS.md, "The factorized reduce as one conv").
+pub fn factorized_reduce_weight(
+    w1: &Tensor,
+    w2: &Tensor,
+    copies: i64,
+    channels_last: bool,
+) -> Tensor {
+    let sz = w1.size();
+    let per = [copies, sz[0] / copies, sz[1], 1, 1];
+    let tap = |w: &Tensor, pad: [i64; 4]| w.reshape(per).constant_pad_nd(pad);
+    let w = Tensor::cat(&[tap(w1, [0, 1, 0, 1]), tap(w2, [1, 0, 1, 0])], 1).view([
+        2 * sz[0],
+        sz[1],
+        2,
+        2,
+    ]);
+    if channels_last {
+        to_channels_last(&w)
+    } else {
+        w
     }
 }
 
@@ -362,10 +377,93 @@ impl DilConv {
 mod tests {
     use tch::{Device, Kind, Tensor, nn};
 
-    use super::{Bn, BnMode};
+    use super::{Bn, BnMode, factorized_reduce_weight};
+    use crate::engine::ops::to_channels_last;
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
         (a - b).abs().max().double_value(&[])
+    }
+
+    /// The one 2×2 conv of `factorized_reduce_weight` against the two 1×1 stride-2 convs it
+    /// replaces (the second on the input shifted by a pixel, then the halves side by side per
+    /// copy): same values and same gradients for the input and both weights, for one edge and
+    /// for three fused, in both layouts.
+    #[test]
+    fn factorized_reduce_as_one_conv_matches_two() {
+        let _rng = crate::engine::test_rng_lock();
+        tch::manual_seed(9);
+        let opts = (Kind::Float, Device::Cpu);
+        for (copies, channels_last) in [(1, false), (3, false), (1, true), (3, true)] {
+            let (cin, half) = (6, 4);
+            let layout = |t: Tensor| {
+                let t = if channels_last {
+                    to_channels_last(&t)
+                } else {
+                    t
+                };
+                t.set_requires_grad(true)
+            };
+            let x = layout(Tensor::randn([2, cin, 8, 8], opts));
+            let w1 = layout(Tensor::randn([copies * half, cin, 1, 1], opts));
+            let w2 = layout(Tensor::randn([copies * half, cin, 1, 1], opts));
+            let one = x.conv2d(
+                &factorized_reduce_weight(&w1, &w2, copies, channels_last),
+                None::<&Tensor>,
+                [2, 2],
+                [0, 0],
+                [1, 1],
+                1,
+            );
+            let conv = |x: &Tensor, w: &Tensor| {
+                x.conv2d(w, None::<&Tensor>, [2, 2], [0, 0], [1, 1], 1)
+                    .view([2, copies, half, 4, 4])
+            };
+            let shifted = x.narrow(2, 1, 7).narrow(3, 1, 7);
+            let two = Tensor::cat(&[conv(&x, &w1), conv(&shifted, &w2)], 2).view([
+                2,
+                copies * 2 * half,
+                4,
+                4,
+            ]);
+            let what = format!("copies {copies}, channels-last {channels_last}");
+            assert_eq!(one.size(), two.size(), "{what}");
+            assert!(max_diff(&one, &two) < 1e-5, "{what}");
+            assert_eq!(
+                crate::engine::ops::is_channels_last(&one),
+                channels_last,
+                "{what}"
+            );
+            let g = Tensor::randn(one.size(), opts);
+            let ga = Tensor::run_backward(
+                &[(&one * &g).sum(Kind::Float)],
+                &[&x, &w1, &w2],
+                false,
+                false,
+            );
+            let gb = Tensor::run_backward(
+                &[(&two * &g).sum(Kind::Float)],
+                &[&x, &w1, &w2],
+                false,
+                false,
+            );
+            for (a, b) in ga.iter().zip(&gb) {
+                assert!(
+                    max_diff(a, b) < 1e-4,
+                    "{what}: gradient off by {}",
+                    max_diff(a, b)
+                );
+            }
+            // A shift the wrong way round would not match: the test can tell the taps apart.
+            let swapped = x.conv2d(
+                &factorized_reduce_weight(&w2, &w1, copies, channels_last),
+                None::<&Tensor>,
+                [2, 2],
+                [0, 0],
+                [1, 1],
+                1,
+            );
+            assert!(max_diff(&swapped, &two) > 1e-2, "{what}");
+        }
     }
 
     /// `Bn::stats` gives what `Bn::forward` normalises by, in every mode, and records the same

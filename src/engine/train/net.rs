@@ -12,6 +12,7 @@
 use tch::nn::{self, ModuleT};
 use tch::{Kind, Tensor};
 
+use crate::engine::ops::{factorized_reduce_weight, is_channels_last};
 use crate::genotype::Genotype;
 use crate::space::{self, OpKind};
 
@@ -96,11 +97,10 @@ impl FactorizedReduce {
             bn: bn(p / "bn", cout),
         }
     }
-    /// On an input that is already ReLU'd.
+    /// On an input that is already ReLU'd; the two convs as one (`factorized_reduce_weight`).
     fn forward_relu(&self, x: &Tensor, train: bool) -> Tensor {
-        let (h, w) = (x.size()[2], x.size()[3]);
-        let shifted = x.narrow(2, 1, h - 1).narrow(3, 1, w - 1);
-        let y = Tensor::cat(&[x.apply(&self.c1), shifted.apply(&self.c2)], 1);
+        let w = factorized_reduce_weight(&self.c1.ws, &self.c2.ws, 1, is_channels_last(x));
+        let y = x.conv2d(&w, None::<&Tensor>, [2, 2], [0, 0], [1, 1], 1);
         self.bn.forward_t(&y, train)
     }
 }
