@@ -284,11 +284,10 @@ impl FactorizedReduce {
     pub fn forward_relu(&self, x: &Tensor, mode: BnMode) -> Tensor {
         self.bn.forward(&self.pre_bn(x), mode)
     }
-    /// The two convs as one 2×2 stride-2 conv ([`factorized_reduce_weight`]); with `copies`
-    /// edges fused, each edge's halves come out next to each other: [edge][c1 | c2].
+    /// The two convs as one ([`factorized_reduce`]); with `copies` edges fused, each edge's
+    /// halves come out next to each other: [edge][c1 | c2].
     pub(super) fn pre_bn(&self, x: &Tensor) -> Tensor {
-        let w = factorized_reduce_weight(&self.c1.w, &self.c2.w, self.copies, is_channels_last(x));
-        x.conv2d(&w, None::<&Tensor>, [2, 2], [0, 0], [1, 1], 1)
+        factorized_reduce(x, &self.c1.w, &self.c2.w, self.copies)
     }
     pub(super) fn fuse(parts: &[&FactorizedReduce]) -> Result<Self, EngineError> {
         Ok(FactorizedReduce {
@@ -300,18 +299,13 @@ impl FactorizedReduce {
     }
 }
 
-/// The weights of a factorized reduce's two 1×1 stride-2 convs `w1`, `w2` (each `copies` ×
-/// C/2 outputs) as those of one 2×2 stride-2 conv: `w1` at the window's top-left tap, `w2` at
+/// A factorized reduce's two 1×1 stride-2 convs `w1`, `w2` (each `copies` × C/2 outputs) on
+/// `x`, run as one 2×2 stride-2 conv: `w1` at the window's top-left tap, `w2` at
 /// its bottom-right, so one conv gives `[conv1(x) | conv2(x shifted by one pixel)]` per copy
 /// (for even H and W, the only sizes where the two halves line up). Spares the shifted view,
 /// its backward (a full-size zero gradient and a strided copy) and the concatenation: 2–3×
 /// faster on the CPU (BENCHMARKS.md, "The factorized reduce as one conv").
-pub fn factorized_reduce_weight(
-    w1: &Tensor,
-    w2: &Tensor,
-    copies: i64,
-    channels_last: bool,
-) -> Tensor {
+pub fn factorized_reduce(x: &Tensor, w1: &Tensor, w2: &Tensor, copies: i64) -> Tensor {
     let sz = w1.size();
     let per = [copies, sz[0] / copies, sz[1], 1, 1];
     let tap = |w: &Tensor, pad: [i64; 4]| w.reshape(per).constant_pad_nd(pad);
@@ -321,11 +315,12 @@ pub fn factorized_reduce_weight(
         2,
         2,
     ]);
-    if channels_last {
+    let w = if is_channels_last(x) {
         to_channels_last(&w)
     } else {
         w
-    }
+    };
+    x.conv2d(&w, None::<&Tensor>, [2, 2], [0, 0], [1, 1], 1)
 }
 
 /// ReLU → depthwise (dilated) conv → pointwise conv → BN.
@@ -377,14 +372,14 @@ impl DilConv {
 mod tests {
     use tch::{Device, Kind, Tensor, nn};
 
-    use super::{Bn, BnMode, factorized_reduce_weight};
+    use super::{Bn, BnMode, factorized_reduce};
     use crate::engine::ops::to_channels_last;
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
         (a - b).abs().max().double_value(&[])
     }
 
-    /// The one 2×2 conv of `factorized_reduce_weight` against the two 1×1 stride-2 convs it
+    /// The one 2×2 conv of `factorized_reduce` against the two 1×1 stride-2 convs it
     /// replaces (the second on the input shifted by a pixel, then the halves side by side per
     /// copy): same values and same gradients for the input and both weights, for one edge and
     /// for three fused, in both layouts.
@@ -406,14 +401,7 @@ mod tests {
             let x = layout(Tensor::randn([2, cin, 8, 8], opts));
             let w1 = layout(Tensor::randn([copies * half, cin, 1, 1], opts));
             let w2 = layout(Tensor::randn([copies * half, cin, 1, 1], opts));
-            let one = x.conv2d(
-                &factorized_reduce_weight(&w1, &w2, copies, channels_last),
-                None::<&Tensor>,
-                [2, 2],
-                [0, 0],
-                [1, 1],
-                1,
-            );
+            let one = factorized_reduce(&x, &w1, &w2, copies);
             let conv = |x: &Tensor, w: &Tensor| {
                 x.conv2d(w, None::<&Tensor>, [2, 2], [0, 0], [1, 1], 1)
                     .view([2, copies, half, 4, 4])
@@ -454,14 +442,7 @@ mod tests {
                 );
             }
             // A shift the wrong way round would not match: the test can tell the taps apart.
-            let swapped = x.conv2d(
-                &factorized_reduce_weight(&w2, &w1, copies, channels_last),
-                None::<&Tensor>,
-                [2, 2],
-                [0, 0],
-                [1, 1],
-                1,
-            );
+            let swapped = factorized_reduce(&x, &w2, &w1, copies);
             assert!(max_diff(&swapped, &two) > 1e-2, "{what}");
         }
     }

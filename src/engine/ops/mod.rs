@@ -18,7 +18,7 @@ use tch::nn;
 use crate::engine::EngineError;
 use crate::space::OpKind;
 
-pub use layers::{Bn, Conv, DilConv, FactorizedReduce, ReluConvBn, factorized_reduce_weight};
+pub use layers::{Bn, Conv, DilConv, FactorizedReduce, ReluConvBn, factorized_reduce};
 
 /// How batch norm treats one pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,7 +12,7 @@
 use tch::nn::{self, ModuleT};
 use tch::{Kind, Tensor};
 
-use crate::engine::ops::{factorized_reduce_weight, is_channels_last};
+use crate::engine::ops::factorized_reduce;
 use crate::genotype::Genotype;
 use crate::space::{self, OpKind};
 
@@ -97,10 +97,9 @@ impl FactorizedReduce {
             bn: bn(p / "bn", cout),
         }
     }
-    /// On an input that is already ReLU'd; the two convs as one (`factorized_reduce_weight`).
+    /// On an input that is already ReLU'd; the two convs as one (`factorized_reduce`).
     fn forward_relu(&self, x: &Tensor, train: bool) -> Tensor {
-        let w = factorized_reduce_weight(&self.c1.ws, &self.c2.ws, 1, is_channels_last(x));
-        let y = x.conv2d(&w, None::<&Tensor>, [2, 2], [0, 0], [1, 1], 1);
+        let y = factorized_reduce(x, &self.c1.ws, &self.c2.ws, 1);
         self.bn.forward_t(&y, train)
     }
 }
