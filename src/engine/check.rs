@@ -640,8 +640,10 @@ mod tests {
     /// The calibration of BENCHMARKS.md's Self-check (run by hand, not in the suite): the
     /// command's default spec (3 cells, C = 8, 2,048 images, 3 starts of 240 steps) with a
     /// fault, for the teacher seeds in `CHECK_SEEDS` (e.g. `1-20`) at `CHECK_THREADS` libtorch
-    /// threads; prints one line per seed. `cargo test --release --lib calibrate_faults --
-    /// --ignored --nocapture`.
+    /// threads; prints one line per seed and fault. `CHECK_FAULTS` picks, comma-separated, from
+    /// `flip` (the gradient's sign), `shift` (its op columns) and `shuffle` (the real gradient on
+    /// shuffled labels, the command's `--shuffle-labels`); default `flip,shift`.
+    /// `cargo test --release --lib calibrate_faults -- --ignored --nocapture`.
     #[test]
     #[ignore]
     fn calibrate_faults() {
@@ -651,12 +653,24 @@ mod tests {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(1);
+        let faults = std::env::var("CHECK_FAULTS").unwrap_or_else(|_| "flip,shift".into());
+        let faults: Vec<(&str, Fault, bool)> = faults
+            .split(',')
+            .map(|f| match f.trim() {
+                "flip" => ("flip", Fault::FlipSign, false),
+                "shift" => ("shift", Fault::ShiftOps, false),
+                "shuffle" => ("shuffle", Fault::None, true),
+                other => panic!("CHECK_FAULTS: unknown fault {other:?} (flip, shift, shuffle)"),
+            })
+            .collect();
         let _rng = test_rng_lock();
         tch::set_num_threads(threads);
         for seed in a.parse::<u64>().unwrap()..=b.parse::<u64>().unwrap() {
-            for (name, fault) in [("flip", Fault::FlipSign), ("shift", Fault::ShiftOps)] {
+            for &(name, fault, shuffle) in &faults {
+                let mut s = default_spec(seed);
+                s.shuffle_labels = shuffle;
                 let v = run_with(
-                    &default_spec(seed),
+                    &s,
                     Device::Cpu,
                     0,
                     fault,
