@@ -669,15 +669,7 @@ mod tests {
             for &(name, fault, shuffle) in &faults {
                 let mut s = default_spec(seed);
                 s.shuffle_labels = shuffle;
-                let v = run_with(
-                    &s,
-                    Device::Cpu,
-                    0,
-                    fault,
-                    &mut |_| {},
-                    &mut |_| {},
-                )
-                .unwrap();
+                let v = run_with(&s, Device::Cpu, 0, fault, &mut |_| {}, &mut |_| {}).unwrap();
                 println!(
                     "calib {name} t{threads} s{seed}: recovered {} of {}, accuracy {:.3}",
                     v.recovery.recovered, v.recovery.total, v.accuracy
